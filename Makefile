@@ -1,0 +1,47 @@
+# BorderLedger — everything installs into this checkout (.venv/, node_modules/, artifacts/).
+#   make run    set up if needed, then run the main job on embedded defaults
+#   make test   set up if needed, then lint, type-check and run every test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_BIN := node_modules/.bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+ARTIFACT := artifacts/contracts/BorderLedgerRegistry.sol/BorderLedgerRegistry.json
+CONTRACTS := $(shell find contracts -name '*.sol')
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT)
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(ARTIFACT): $(NODE_STAMP) $(CONTRACTS) hardhat.config.js
+	$(NODE_BIN)/hardhat compile --quiet
+	touch $@
+
+run: setup
+	$(BIN)/borderledger demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/borderledger bench enroll --json
+
+clean:
+	rm -rf $(VENV) node_modules artifacts .hardhat-cache .borderledger .pytest_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Benchmarks (`borderledger bench ...`): each prints one JSON object as its last line."""

@@ -1,0 +1,118 @@
+"""Domain errors of BorderLedger.
+
+Every failure a user can cause maps to one class here, so the CLI and the gateway can turn it
+into a clear message (or an HTTP status) in one place instead of leaking a traceback::
+
+    BorderLedgerError
+    ├── InvalidInput (ValueError)           bad data from a user: 422 / CLI exit 2
+    │   ├── InvalidGtin, InvalidSerial, InvalidLot
+    │   ├── InvalidDigitalLink, InvalidSignature
+    │   └── DuplicateSerial, InvalidBatchFile
+    ├── NotFound (LookupError)              404
+    │   └── BatchNotFound
+    ├── Conflict                            409
+    │   └── BatchConflict
+    ├── PermissionDenied (PermissionError)  403
+    ├── KeystoreError                       key file missing, unreadable or wrong password
+    └── ChainError                          the ledger could not do what was asked
+        ├── RpcUnavailable (ConnectionError)
+        ├── ReceiptTimeout (TimeoutError)
+        └── ContractReverted                a custom error decoded with its arguments
+
+Classes that also inherit a builtin let callers catch either, as web3.py does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BorderLedgerError(Exception):
+    """Root of every error BorderLedger raises on purpose."""
+
+
+class InvalidInput(BorderLedgerError, ValueError):
+    """Input that can never succeed as given; the message names the offending value."""
+
+
+class InvalidGtin(InvalidInput):
+    pass
+
+
+class InvalidSerial(InvalidInput):
+    pass
+
+
+class InvalidLot(InvalidInput):
+    pass
+
+
+class InvalidDigitalLink(InvalidInput):
+    pass
+
+
+class InvalidSignature(InvalidInput):
+    pass
+
+
+class DuplicateSerial(InvalidInput):
+    pass
+
+
+class InvalidBatchFile(InvalidInput):
+    pass
+
+
+class NotFound(BorderLedgerError, LookupError):
+    pass
+
+
+class BatchNotFound(NotFound):
+    pass
+
+
+class Conflict(BorderLedgerError):
+    pass
+
+
+class BatchConflict(Conflict):
+    """The batch is registered on chain with other contents than the ones given."""
+
+
+class PermissionDenied(BorderLedgerError, PermissionError):
+    pass
+
+
+class KeystoreError(BorderLedgerError):
+    pass
+
+
+class ChainError(BorderLedgerError):
+    pass
+
+
+class RpcUnavailable(ChainError, ConnectionError):
+    pass
+
+
+class ReceiptTimeout(ChainError, TimeoutError):
+    pass
+
+
+class ContractReverted(ChainError):
+    """A call or transaction reverted; `name` and `args` are the decoded custom error."""
+
+    def __init__(self, name: str, args: dict[str, Any] | None = None, raw: str = "") -> None:
+        self.name = name
+        self.error_args = args or {}
+        self.raw = raw
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.error_args.items())
+        super().__init__(
+            f"contract reverted: {name}({shown})" if name else f"contract reverted {raw}"
+        )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
