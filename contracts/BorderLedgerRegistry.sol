@@ -80,7 +80,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     mapping(address signer => SignerKey) private _signerKeys;
     mapping(bytes32 batchId => Batch) private _batches;
     mapping(bytes32 gtinHash => address holder) private _gtinHolders;
-    mapping(bytes32 batchId => mapping(bytes32 leaf => Status)) private _itemStatus;
+    mapping(bytes32 batchId => mapping(bytes32 itemKey => Status)) private _itemStatus;
 
     /// @notice An address argument was the zero address.
     error ZeroAddress();
@@ -114,10 +114,10 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     error NotBatchHolder(bytes32 batchId, address caller, address holder);
     /// @notice The proof does not show that `leaf` is in the batch.
     error ItemNotInBatch(bytes32 batchId, bytes32 leaf);
-    /// @notice The status is already `status` (`leaf` is zero for a whole batch).
-    error StatusUnchanged(bytes32 batchId, bytes32 leaf, Status status);
-    /// @notice The status `status` is final (`leaf` is zero for a whole batch).
-    error StatusIsFinal(bytes32 batchId, bytes32 leaf, Status status);
+    /// @notice The status is already `status` (`itemKey` is zero for a whole batch).
+    error StatusUnchanged(bytes32 batchId, bytes32 itemKey, Status status);
+    /// @notice The status `status` is final (`itemKey` is zero for a whole batch).
+    error StatusIsFinal(bytes32 batchId, bytes32 itemKey, Status status);
 
     /// @notice A rights holder was accredited.
     event RightsHolderAccredited(address indexed holder, string name, string recordation);
@@ -139,10 +139,11 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     );
     /// @notice The status of a whole batch changed.
     event BatchStatusChanged(bytes32 indexed batchId, Status previous, Status status, address indexed by);
-    /// @notice The status of one item (identified by its leaf) changed.
+    /// @notice The status of one item changed; `itemKey` is `keccak256(abi.encode(gtin, serial))`.
     event ItemStatusChanged(
         bytes32 indexed batchId,
-        bytes32 indexed leaf,
+        bytes32 indexed itemKey,
+        bytes32 leaf,
         Status previous,
         Status status,
         address indexed by
@@ -301,20 +302,32 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     }
 
     /**
-     * @notice Sets the status of one item, identified by its leaf and proven by `proof`.
+     * @notice Sets the status of one item, proven to be in its batch by `salt` and `proof`.
+     * The status is stored under the item's key `keccak256(abi.encode(gtin, serial))`, so a
+     * verifier holding only the tag (no salt) still sees that the item is stolen or recalled.
      *
      * Requirements:
-     * - the batch is registered; the caller owns it or has `DEFAULT_ADMIN_ROLE`;
-     * - `proof` shows `leaf` is in the batch;
+     * - the batch `(gtin, lot)` is registered; the caller owns it or has `DEFAULT_ADMIN_ROLE`;
+     * - `proof` shows the leaf `(gtin, serial, salt)` is in the batch;
      * - the item is not `Destroyed` and `status` differs from its current status.
      */
-    function setItemStatus(bytes32 batchId, bytes32 leaf, bytes32[] calldata proof, Status status) external {
+    function setItemStatus(
+        string calldata gtin,
+        string calldata lot,
+        string calldata serial,
+        bytes32 salt,
+        bytes32[] calldata proof,
+        Status status
+    ) external {
+        bytes32 batchId = batchIdOf(gtin, lot);
         Batch storage batch = _requireBatchAuthority(batchId);
+        bytes32 leaf = leafHash(gtin, serial, salt);
         if (!MerkleProof.verifyCalldata(proof, batch.root, leaf)) revert ItemNotInBatch(batchId, leaf);
-        Status previous = _itemStatus[batchId][leaf];
-        _requireTransition(batchId, leaf, previous, status);
-        _itemStatus[batchId][leaf] = status;
-        emit ItemStatusChanged(batchId, leaf, previous, status, msg.sender);
+        bytes32 key = itemKeyOf(gtin, serial);
+        Status previous = _itemStatus[batchId][key];
+        _requireTransition(batchId, key, previous, status);
+        _itemStatus[batchId][key] = status;
+        emit ItemStatusChanged(batchId, key, leaf, previous, status, msg.sender);
     }
 
     // ------------------------------------------------------------------ views
@@ -322,6 +335,11 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     /// @notice The id of the batch of `gtin` and `lot`: `keccak256(abi.encode(gtin, lot))`.
     function batchIdOf(string calldata gtin, string calldata lot) public pure returns (bytes32) {
         return keccak256(abi.encode(gtin, lot));
+    }
+
+    /// @notice The key item statuses are stored under: `keccak256(abi.encode(gtin, serial))`.
+    function itemKeyOf(string calldata gtin, string calldata serial) public pure returns (bytes32) {
+        return keccak256(abi.encode(gtin, serial));
     }
 
     /// @notice The StandardMerkleTree leaf of an item: `keccak256(keccak256(abi.encode(gtin, serial, salt)))`.
@@ -367,9 +385,9 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         return _batches[batchId];
     }
 
-    /// @notice The status of the item with leaf `leaf` in batch `batchId` (item level only).
-    function itemStatus(bytes32 batchId, bytes32 leaf) external view returns (Status) {
-        return _itemStatus[batchId][leaf];
+    /// @notice The item-level status of the item `itemKey` in batch `batchId`.
+    function itemStatus(bytes32 batchId, bytes32 itemKey) external view returns (Status) {
+        return _itemStatus[batchId][itemKey];
     }
 
     /// @notice Whether `proof` shows that `leaf` is in the registered batch `batchId`.
@@ -392,7 +410,8 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     /**
      * @notice Judges a tag in one call: batch registration, signature (empty `signature` means
      * an unsigned check), membership (empty `proof` with zero `salt` means no membership check)
-     * and the batch's and item's statuses. Never reverts on bad signatures or proofs.
+     * and the batch's and item's statuses (which need no salt). Never reverts on bad
+     * signatures or proofs.
      */
     function checkTag(
         string calldata gtin,
@@ -414,14 +433,25 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
                 check.batchRegistered &&
                 isSignerValidFor(check.signer, batch.holder, batch.registeredAt);
         }
-        if (check.batchRegistered && (salt != bytes32(0) || proof.length != 0)) {
-            bytes32 leaf = leafHash(gtin, serial, salt);
-            check.inBatch = MerkleProof.verifyCalldata(proof, batch.root, leaf);
-            if (check.inBatch) check.itemStatus = _itemStatus[check.batchId][leaf];
+        if (check.batchRegistered) {
+            check.itemStatus = _itemStatus[check.batchId][itemKeyOf(gtin, serial)];
+            if (salt != bytes32(0) || proof.length != 0) {
+                check.inBatch = _isMember(batch.root, gtin, serial, salt, proof);
+            }
         }
     }
 
     // ------------------------------------------------------------------ internals
+
+    function _isMember(
+        bytes32 root,
+        string calldata gtin,
+        string calldata serial,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) private pure returns (bool) {
+        return MerkleProof.verifyCalldata(proof, root, leafHash(gtin, serial, salt));
+    }
 
     /// @dev The tag's signer, or zero for a malformed or malleable (high-s) signature.
     function _recoverTagSigner(

@@ -26,6 +26,11 @@ def batch_id_of(gtin: str, lot: str) -> bytes:
     return keccak256(abi_encode_strings_and_words([gtin, lot]))
 
 
+def item_key_of(gtin: str, serial: str) -> bytes:
+    """`keccak256(abi.encode(gtin, serial))`: the key the registry keeps item statuses under."""
+    return keccak256(abi_encode_strings_and_words([gtin, serial]))
+
+
 @dataclass(frozen=True)
 class BatchInput:
     """A validated batch: GTIN-14, lot, distinct serials, optional expiry (YYMMDD)."""

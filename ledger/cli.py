@@ -381,8 +381,9 @@ def status_item(
     if found is None:
         raise InvalidInput(f"serial {serial!r} is not in the batch at {batch_dir}")
     salt, proof = found
+    client = _client(key, password_file)
+    receipt = client.set_item_status(summary["gtin"], summary["lot"], serial, salt, proof, new)
     leaf = leaf_hash(summary["gtin"], serial, salt)
-    receipt = _client(key, password_file).set_item_status(summary["batch_id"], leaf, proof, new)
     _emit({"serial": serial, "leaf": "0x" + leaf.hex(), "status": new.name.lower(), "tx_hash": receipt.tx_hash})
 
 
@@ -438,3 +439,7 @@ def main() -> None:
 
 
 __all__ = ["app", "main"]
+
+
+if __name__ == "__main__":
+    main()

@@ -194,10 +194,11 @@ class RegistryClient:
         return self._transact(self.contract.functions.setBatchStatus(_b32(batch_id), int(status)))
 
     def set_item_status(
-        self, batch_id: str | bytes, leaf: bytes, proof: Sequence[bytes], status: Status
+        self, gtin: str, lot: str, serial: str, salt: bytes, proof: Sequence[bytes], status: Status
     ) -> Receipt:
+        """Set one item's status; `salt` and `proof` show it is in the batch `(gtin, lot)`."""
         fn = self.contract.functions.setItemStatus(
-            _b32(batch_id), _b32(leaf), [_b32(p) for p in proof], int(status)
+            gtin, lot, serial, _b32(salt), [_b32(p) for p in proof], int(status)
         )
         return self._transact(fn)
 
@@ -247,8 +248,13 @@ class RegistryClient:
             _hex(_b32(batch_id)), _hex(root), holder, count, registered_at, Status(status)
         )
 
-    def item_status(self, batch_id: str | bytes, leaf: bytes) -> Status:
-        return Status(self._call(self.contract.functions.itemStatus(_b32(batch_id), _b32(leaf))))
+    def item_key_of(self, gtin: str, serial: str) -> bytes:
+        return bytes(self._call(self.contract.functions.itemKeyOf(gtin, serial)))
+
+    def item_status(self, batch_id: str | bytes, item_key: bytes) -> Status:
+        """Item-level status of `item_key` (see `ledger.batch.item_key_of`) in `batch_id`."""
+        fn = self.contract.functions.itemStatus(_b32(batch_id), _b32(item_key))
+        return Status(self._call(fn))
 
     def is_item_in_batch(self, batch_id: str | bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
         fn = self.contract.functions.isItemInBatch(

@@ -24,7 +24,6 @@ from ledger.config import Settings
 from ledger.contract import RegistryClient, connect
 from ledger.digital_link import DigitalLink, parse_digital_link
 from ledger.enroll import enroll_batch
-from ledger.merkle import leaf_hash
 from ledger.models import Status
 from ledger.node import LocalNode, dev_private_key
 from ledger.tags import TagDomain, TagSigner
@@ -79,7 +78,7 @@ def run_demo(items: int, node_kind: str, keep_running: bool, out: Console, err: 
         forged = check_tag_uri(registry, forged_uri, home / "batch")
         stolen_serial = serials[-1]
         salt, proof = find_item_proof(home / "batch", link.gtin, stolen_serial) or (b"", [])
-        as_holder.set_item_status(result.batch_id, leaf_hash(link.gtin, stolen_serial, salt), proof, Status.STOLEN)
+        as_holder.set_item_status(link.gtin, link.lot, stolen_serial, salt, proof, Status.STOLEN)
         stolen_uri = DigitalLink(link.gtin, link.lot, stolen_serial, signer.sign(link.gtin, stolen_serial, link.lot)).to_uri()
         stolen = check_tag_uri(registry, stolen_uri, home / "batch")
         err.print("[bold]5.[/] checked tags on chain")

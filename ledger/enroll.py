@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from ledger.batch import BatchInput
 from ledger.contract import RIGHTS_HOLDER_ROLE, RegistryClient
-from ledger.errors import BatchConflict, ChainError, InvalidInput, PermissionDenied
+from ledger.errors import BatchConflict, ChainError, InvalidInput, PermissionDenied, ReceiptTimeout
 from ledger.hashing import keccak256
 from ledger.merkle import MerkleTree
 from ledger.qr import render_png, render_svg
@@ -193,9 +193,11 @@ def enroll_batch(
             receipt = registry.register_batch(
                 batch.gtin, batch.lot, tree.root, len(batch), metadata_hash, journal=journal
             )
+        except ReceiptTimeout:
+            raise  # still pending, perhaps: keep the journal so a re-run waits for the same tx
         except ChainError:
-            # The journalled transaction may have been dropped (node restarted) or may have
-            # landed from another run: trust the chain, not the journal.
+            # The node refused the journalled transaction (its nonce was used by another one,
+            # or it landed from another run): trust the chain, not the journal.
             journal.unlink(missing_ok=True)
             now = registry.get_batch(batch_id)
             if not now.registered or now.root != "0x" + tree.root.hex():
