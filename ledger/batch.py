@@ -17,7 +17,7 @@ from ledger.errors import DuplicateSerial, InvalidBatchFile, InvalidInput
 from ledger.gs1 import CSET82, MAX_SERIAL_LENGTH, normalize_gtin, validate_lot, validate_serial
 from ledger.hashing import abi_encode_strings_and_words, keccak256
 
-_SERIAL = re.compile("[" + re.escape("".join(sorted(CSET82))) + "]{1,%d}" % MAX_SERIAL_LENGTH)
+_SERIAL = re.compile("[" + re.escape("".join(sorted(CSET82))) + f"]{{1,{MAX_SERIAL_LENGTH}}}")
 _EXPIRY = re.compile(r"[0-9]{2}(0[1-9]|1[0-2])(0[0-9]|[12][0-9]|3[01])")
 
 
@@ -41,7 +41,9 @@ class BatchInput:
     expiry: str | None = None
 
     @classmethod
-    def create(cls, gtin: str, lot: str, serials: Iterable[str], expiry: str | None = None) -> BatchInput:
+    def create(
+        cls, gtin: str, lot: str, serials: Iterable[str], expiry: str | None = None
+    ) -> BatchInput:
         gtin = normalize_gtin(gtin)
         lot = validate_lot(lot)
         if expiry is not None and not _EXPIRY.fullmatch(expiry):
@@ -88,12 +90,18 @@ def read_batch_csv(
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
-            raise InvalidBatchFile(f"{path} is empty; expected a header row with a 'serial' column") from None
+            raise InvalidBatchFile(
+                f"{path} is empty; expected a header row with a 'serial' column"
+            ) from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InvalidBatchFile(f"{path} is not UTF-8 CSV: {exc}") from None
         if "serial" not in header:
             raise InvalidBatchFile(f"{path} header {header!r} has no 'serial' column")
-        col = {name: header.index(name) for name in ("serial", "gtin", "lot", "expiry") if name in header}
+        col = {
+            name: header.index(name)
+            for name in ("serial", "gtin", "lot", "expiry")
+            if name in header
+        }
         constants = {"gtin": gtin, "lot": lot, "expiry": expiry}
         serials: list[str] = []
         s_col = col["serial"]
@@ -102,7 +110,9 @@ def read_batch_csv(
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if len(row) != len(header):
-                    raise InvalidBatchFile(f"{path} line {line}: {len(row)} fields, header has {len(header)}")
+                    raise InvalidBatchFile(
+                        f"{path} line {line}: {len(row)} fields, header has {len(header)}"
+                    )
                 serials.append(row[s_col].strip())
                 for name in ("gtin", "lot", "expiry"):
                     if name in col:
@@ -118,4 +128,6 @@ def read_batch_csv(
             raise InvalidBatchFile(f"{path} is not UTF-8 CSV: {exc}") from None
     if constants["gtin"] is None or constants["lot"] is None:
         raise InvalidBatchFile(f"{path}: give the GTIN and lot as columns or as --gtin / --lot")
-    return BatchInput.create(constants["gtin"], constants["lot"], serials, constants["expiry"] or None)
+    return BatchInput.create(
+        constants["gtin"], constants["lot"], serials, constants["expiry"] or None
+    )

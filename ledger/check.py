@@ -47,7 +47,9 @@ def find_item_proof(batch_dir: Path, gtin: str, serial: str) -> tuple[bytes, lis
     """(salt, proof) of an item from an enrollment's output directory, or None if absent."""
     tags_csv, tree_bin = batch_dir / "tags.csv", batch_dir / "tree.bin"
     if not tags_csv.exists() or not tree_bin.exists():
-        raise InvalidBatchFile(f"{batch_dir} is not an enrollment output (needs tags.csv and tree.bin)")
+        raise InvalidBatchFile(
+            f"{batch_dir} is not an enrollment output (needs tags.csv and tree.bin)"
+        )
     with tags_csv.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row["serial"] == serial and row["gtin"] == gtin:
@@ -65,7 +67,8 @@ def find_item_proof(batch_dir: Path, gtin: str, serial: str) -> tuple[bytes, lis
 def check_tag_uri(registry: RegistryClient, uri: str, batch_dir: Path | None = None) -> TagReport:
     """Judge a tag URI on chain; raises InvalidDigitalLink for a malformed URI."""
     link = parse_digital_link(uri)
-    salt, proof = None, []
+    salt: bytes | None = None
+    proof: list[bytes] = []
     found_in_files = None
     if batch_dir is not None:
         found = find_item_proof(batch_dir, link.gtin, link.serial)
@@ -84,7 +87,9 @@ def check_tag_uri(registry: RegistryClient, uri: str, batch_dir: Path | None = N
         reasons.append(_signer_problem(registry, check.signer, check.holder))
     if link.signature is not None and check.signer != ZERO_ADDRESS:
         domain = TagDomain(registry.chain_id, registry.address)
-        local = recover_signer(tag_digest(domain.separator, link.gtin, link.serial, link.lot), link.signature)
+        local = recover_signer(
+            tag_digest(domain.separator, link.gtin, link.serial, link.lot), link.signature
+        )
         if local != check.signer:
             reasons.append(f"the chain recovered {check.signer} but this client recovered {local}")
     if found_in_files is False:

@@ -39,9 +39,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 keys_app = typer.Typer(help="Encrypted account keystores.", no_args_is_help=True)
-accredit_app = typer.Typer(help="Accredit rights holders and customs agencies (registry admin).", no_args_is_help=True)
+accredit_app = typer.Typer(
+    help="Accredit rights holders and customs agencies (registry admin).", no_args_is_help=True
+)
 signer_app = typer.Typer(help="Tag-signing keys of a rights holder.", no_args_is_help=True)
-status_app = typer.Typer(help="Recall, theft, destruction, decommissioning of batches and items.", no_args_is_help=True)
+status_app = typer.Typer(
+    help="Recall, theft, destruction, decommissioning of batches and items.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(accredit_app, name="accredit")
 app.add_typer(signer_app, name="signer")
@@ -51,7 +55,9 @@ out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-KeyOption = Annotated[str, typer.Option("--key", help="keystore name of the account that sends the transaction")]
+KeyOption = Annotated[
+    str, typer.Option("--key", help="keystore name of the account that sends the transaction")
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON only")]
 
 
@@ -67,13 +73,17 @@ def _password(password_file: Path | None = None) -> str:
         try:
             return password_file.read_text().rstrip("\n")
         except OSError as exc:
-            raise KeystoreError(f"cannot read password file {password_file}: {exc.strerror}") from None
+            raise KeystoreError(
+                f"cannot read password file {password_file}: {exc.strerror}"
+            ) from None
     configured = settings().keystore_password
     if configured:
         return configured
     if sys.stdin.isatty():
         return str(typer.prompt("keystore password", hide_input=True))
-    raise KeystoreError("no keystore password: set BORDERLEDGER_KEYSTORE_PASSWORD or use --password-file")
+    raise KeystoreError(
+        "no keystore password: set BORDERLEDGER_KEYSTORE_PASSWORD or use --password-file"
+    )
 
 
 def _deployment() -> dict[str, Any]:
@@ -92,7 +102,9 @@ def _rpc_url() -> str:
 def _registry_address() -> str:
     address = settings().registry or _deployment().get("registry")
     if not address:
-        raise InvalidInput("no registry: deploy one with `borderledger deploy` or set BORDERLEDGER_REGISTRY")
+        raise InvalidInput(
+            "no registry: deploy one with `borderledger deploy` or set BORDERLEDGER_REGISTRY"
+        )
     return str(address)
 
 
@@ -179,14 +191,19 @@ def _wait_for_interrupt(running: LocalNode) -> None:
 def keys_new(
     name: Annotated[str, typer.Argument(help="keystore name, e.g. admin, holder, signer")],
     dev_index: Annotated[
-        int | None, typer.Option(help="import development account N (funded on local nodes) instead of a new key")
+        int | None,
+        typer.Option(
+            help="import development account N (funded on local nodes) instead of a new key"
+        ),
     ] = None,
     password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
 ) -> None:
     """Create an encrypted keystore with a new random key and print its address."""
     cfg = settings()
     key = dev_private_key(dev_index) if dev_index is not None else None
-    address = create_keystore(cfg.keystore_dir, name, _password(password_file), key, cfg.keystore_scrypt_n)
+    address = create_keystore(
+        cfg.keystore_dir, name, _password(password_file), key, cfg.keystore_scrypt_n
+    )
     _emit({"name": name, "address": address, "keystore": str(cfg.keystore_dir / f"{name}.json")})
 
 
@@ -209,7 +226,12 @@ def deploy(key: KeyOption = "admin", password_file: Path | None = None) -> None:
     w3 = connect(_rpc_url())
     sender = TransactionSender(w3, account, lambda data: BorderLedgerError(data))  # type: ignore[arg-type,return-value]
     registry = RegistryClient.deploy(sender)
-    deployment = {"rpc_url": _rpc_url(), "chain_id": registry.chain_id, "registry": registry.address, "admin": account.address}
+    deployment = {
+        "rpc_url": _rpc_url(),
+        "chain_id": registry.chain_id,
+        "registry": registry.address,
+        "admin": account.address,
+    }
     write_atomic(cfg.deployment_file, json.dumps(deployment, indent=2).encode())
     _emit(deployment)
 
@@ -263,7 +285,13 @@ def signer_revoke(
     address = _resolve_address(signer)
     client = _client(key, password_file)
     receipt = client.revoke_signer(address)
-    _emit({"signer": address, "revoked_at": client.signer_key(address).revoked_at, "tx_hash": receipt.tx_hash})
+    _emit(
+        {
+            "signer": address,
+            "revoked_at": client.signer_key(address).revoked_at,
+            "tx_hash": receipt.tx_hash,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- enrollment
@@ -271,15 +299,23 @@ def signer_revoke(
 
 @app.command()
 def enroll(
-    csv_file: Annotated[Path, typer.Argument(help="CSV with a 'serial' column (and optional gtin, lot, expiry)")],
-    out_dir: Annotated[Path, typer.Option("--out", help="directory for tags.csv, QR codes, tree and summary")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV with a 'serial' column (and optional gtin, lot, expiry)")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="directory for tags.csv, QR codes, tree and summary")
+    ],
     gtin: Annotated[str | None, typer.Option(help="GTIN, if the CSV has no gtin column")] = None,
     lot: Annotated[str | None, typer.Option(help="lot, if the CSV has no lot column")] = None,
     expiry: Annotated[str | None, typer.Option(help="expiry YYMMDD")] = None,
     key: KeyOption = "holder",
     signer: Annotated[str, typer.Option(help="keystore name of the tag-signing key")] = "signer",
-    qr: Annotated[bool, typer.Option("--qr/--no-qr", help="render a PNG and SVG QR code per item")] = True,
-    workers: Annotated[int | None, typer.Option(help="signing processes (default: one per core)")] = None,
+    qr: Annotated[
+        bool, typer.Option("--qr/--no-qr", help="render a PNG and SVG QR code per item")
+    ] = True,
+    workers: Annotated[
+        int | None, typer.Option(help="signing processes (default: one per core)")
+    ] = None,
     password_file: Path | None = None,
 ) -> None:
     """Enroll a batch: sign a tag per serial, register the batch's Merkle root on chain.
@@ -294,8 +330,15 @@ def enroll(
     signer_key = bytes(load_account(cfg.keystore_dir, signer, password).key)
     with _progress() as progress:
         result = enroll_batch(
-            batch, client, signer_key, out_dir, holder_key=holder_key, host=cfg.resolver_host,
-            qr=qr, workers=workers, progress=progress,
+            batch,
+            client,
+            signer_key,
+            out_dir,
+            holder_key=holder_key,
+            host=cfg.resolver_host,
+            qr=qr,
+            workers=workers,
+            progress=progress,
         )
     _emit(
         {
@@ -322,7 +365,9 @@ def enroll(
 @app.command()
 def check(
     uri: Annotated[str, typer.Argument(help="tag URI (GS1 Digital Link with ?sig=)")],
-    batch_dir: Annotated[Path | None, typer.Option(help="enrollment output, to prove membership too")] = None,
+    batch_dir: Annotated[
+        Path | None, typer.Option(help="enrollment output, to prove membership too")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a tag against the chain. Exit 0 if genuine, 3 if the chain does not vouch for it."""
@@ -339,10 +384,19 @@ def _print_report(report: TagReport) -> None:
     table = Table(show_header=False, box=None)
     table.add_row("verdict", verdict)
     table.add_row("item", f"(01){report.gtin}(10){report.lot}(21){report.serial}")
-    table.add_row("batch", report.batch_id + ("" if report.batch_registered else " (not registered)"))
+    table.add_row(
+        "batch", report.batch_id + ("" if report.batch_registered else " (not registered)")
+    )
     table.add_row("holder", report.holder or "-")
-    table.add_row("signer", f"{report.signer or '-'} ({'valid' if report.signature_valid else 'not valid'})")
-    table.add_row("in batch", {None: "not checked (no --batch-dir)", True: "proven", False: "NOT proven"}[report.in_batch])
+    table.add_row(
+        "signer", f"{report.signer or '-'} ({'valid' if report.signature_valid else 'not valid'})"
+    )
+    table.add_row(
+        "in batch",
+        {None: "not checked (no --batch-dir)", True: "proven", False: "NOT proven"}[
+            report.in_batch
+        ],
+    )
     table.add_row("status", report.status)
     for reason in report.reasons:
         table.add_row("reason", reason)
@@ -353,7 +407,9 @@ def _print_report(report: TagReport) -> None:
 def status_batch(
     gtin: str,
     lot: str,
-    status: Annotated[str, typer.Argument(help="active, recalled, stolen, destroyed or decommissioned")],
+    status: Annotated[
+        str, typer.Argument(help="active, recalled, stolen, destroyed or decommissioned")
+    ],
     key: KeyOption = "holder",
     password_file: Path | None = None,
 ) -> None:
@@ -361,20 +417,28 @@ def status_batch(
     new = _parse_status(status)
     batch_id = BatchInput.create(gtin, lot, ["x"]).batch_id
     receipt = _client(key, password_file).set_batch_status(batch_id, new)
-    _emit({"batchId": "0x" + batch_id.hex(), "status": new.name.lower(), "tx_hash": receipt.tx_hash})
+    _emit(
+        {"batchId": "0x" + batch_id.hex(), "status": new.name.lower(), "tx_hash": receipt.tx_hash}
+    )
 
 
 @status_app.command("item")
 def status_item(
     batch_dir: Annotated[Path, typer.Argument(help="the batch's enrollment output directory")],
     serial: str,
-    status: Annotated[str, typer.Argument(help="active, recalled, stolen, destroyed or decommissioned")],
+    status: Annotated[
+        str, typer.Argument(help="active, recalled, stolen, destroyed or decommissioned")
+    ],
     key: KeyOption = "holder",
     password_file: Path | None = None,
 ) -> None:
     """Set the status of one item (its leaf and proof come from the batch directory)."""
     new = _parse_status(status)
-    summary = json.loads((batch_dir / "batch.json").read_text()) if (batch_dir / "batch.json").exists() else None
+    summary = (
+        json.loads((batch_dir / "batch.json").read_text())
+        if (batch_dir / "batch.json").exists()
+        else None
+    )
     if summary is None:
         raise InvalidInput(f"{batch_dir} has no batch.json: is it an enrollment output?")
     found = find_item_proof(batch_dir, summary["gtin"], serial)
@@ -384,7 +448,14 @@ def status_item(
     client = _client(key, password_file)
     receipt = client.set_item_status(summary["gtin"], summary["lot"], serial, salt, proof, new)
     leaf = leaf_hash(summary["gtin"], serial, salt)
-    _emit({"serial": serial, "leaf": "0x" + leaf.hex(), "status": new.name.lower(), "tx_hash": receipt.tx_hash})
+    _emit(
+        {
+            "serial": serial,
+            "leaf": "0x" + leaf.hex(),
+            "status": new.name.lower(),
+            "tx_hash": receipt.tx_hash,
+        }
+    )
 
 
 def _parse_status(text: str) -> Status:

@@ -57,13 +57,24 @@ def run_demo(items: int, node_kind: str, keep_running: bool, out: Console, err: 
         as_holder = registry.with_sender(TransactionSender(w3, holder, registry.decode_revert))
         signer = TagSigner(signer_key, TagDomain(registry.chain_id, registry.address))
         as_holder.add_signer(signer.address)
-        err.print(f"[bold]3.[/] accredited holder {holder.address}, agency {agency.address}, signer {signer.address}")
+        err.print(
+            f"[bold]3.[/] accredited holder {holder.address}, agency {agency.address}, signer {signer.address}"
+        )
 
-        serials = sorted({"".join(secrets.choice(_SERIAL_ALPHABET) for _ in range(12)) for _ in range(items)})
-        batch = BatchInput.create(DEMO_GTIN, "DEMO" + secrets.token_hex(3).upper(), serials, "281231")
+        serials = sorted(
+            {"".join(secrets.choice(_SERIAL_ALPHABET) for _ in range(12)) for _ in range(items)}
+        )
+        batch = BatchInput.create(
+            DEMO_GTIN, "DEMO" + secrets.token_hex(3).upper(), serials, "281231"
+        )
         result = enroll_batch(
-            batch, as_holder, signer_key, home / "batch", holder_key=bytes(holder.key),
-            host=cfg.resolver_host, qr=items <= 5000,
+            batch,
+            as_holder,
+            signer_key,
+            home / "batch",
+            holder_key=bytes(holder.key),
+            host=cfg.resolver_host,
+            qr=items <= 5000,
         )
         err.print(
             f"[bold]4.[/] enrolled {result.item_count} items, root {result.root[:18]}…, "
@@ -74,35 +85,63 @@ def run_demo(items: int, node_kind: str, keep_running: bool, out: Console, err: 
         genuine = check_tag_uri(registry, uri, home / "batch")
         link = parse_digital_link(uri)
         forger = TagSigner(secrets.token_bytes(32), TagDomain(registry.chain_id, registry.address))
-        forged_uri = DigitalLink(link.gtin, link.lot, "FAKE0001", forger.sign(link.gtin, "FAKE0001", link.lot)).to_uri()
+        forged_uri = DigitalLink(
+            link.gtin, link.lot, "FAKE0001", forger.sign(link.gtin, "FAKE0001", link.lot)
+        ).to_uri()
         forged = check_tag_uri(registry, forged_uri, home / "batch")
         stolen_serial = serials[-1]
         salt, proof = find_item_proof(home / "batch", link.gtin, stolen_serial) or (b"", [])
         as_holder.set_item_status(link.gtin, link.lot, stolen_serial, salt, proof, Status.STOLEN)
-        stolen_uri = DigitalLink(link.gtin, link.lot, stolen_serial, signer.sign(link.gtin, stolen_serial, link.lot)).to_uri()
+        stolen_uri = DigitalLink(
+            link.gtin, link.lot, stolen_serial, signer.sign(link.gtin, stolen_serial, link.lot)
+        ).to_uri()
         stolen = check_tag_uri(registry, stolen_uri, home / "batch")
         err.print("[bold]5.[/] checked tags on chain")
 
         table = Table(title="Tag checks against the chain")
         for column in ("tag", "verdict", "why"):
             table.add_column(column)
-        for name, report in (("genuine tag", genuine), ("forged tag", forged), ("stolen item", stolen)):
+        for name, report in (
+            ("genuine tag", genuine),
+            ("forged tag", forged),
+            ("stolen item", stolen),
+        ):
             verdict = "[green]GENUINE[/]" if report.genuine else "[red]POTENTIAL SUSPECT[/]"
-            table.add_row(name, verdict, "; ".join(report.reasons) or "signature, key, proof and status all check out")
+            table.add_row(
+                name,
+                verdict,
+                "; ".join(report.reasons) or "signature, key, proof and status all check out",
+            )
         out.print(table)
         summary = {
             "rpc_url": node.url,
             "chain_id": registry.chain_id,
             "registry": registry.address,
             "batch": result.to_json(),
-            "checks": {"genuine": genuine.to_json(), "forged": forged.to_json(), "stolen": stolen.to_json()},
+            "checks": {
+                "genuine": genuine.to_json(),
+                "forged": forged.to_json(),
+                "stolen": stolen.to_json(),
+            },
             "seconds": round(time.perf_counter() - started, 2),
         }
         write_atomic(home / "summary.json", json.dumps(summary, indent=2, default=str).encode())
-        out.print(f"tags, QR codes and proofs: [bold]{home / 'batch'}[/]; summary: [bold]{home / 'summary.json'}[/]")
-        out.print_json(json.dumps({"batchId": result.batch_id, "root": result.root, "count": result.item_count,
-                                   "txHash": result.tx_hash, "genuine": genuine.genuine,
-                                   "forgedDetected": not forged.genuine, "stolenDetected": not stolen.genuine}))
+        out.print(
+            f"tags, QR codes and proofs: [bold]{home / 'batch'}[/]; summary: [bold]{home / 'summary.json'}[/]"
+        )
+        out.print_json(
+            json.dumps(
+                {
+                    "batchId": result.batch_id,
+                    "root": result.root,
+                    "count": result.item_count,
+                    "txHash": result.tx_hash,
+                    "genuine": genuine.genuine,
+                    "forgedDetected": not forged.genuine,
+                    "stolenDetected": not stolen.genuine,
+                }
+            )
+        )
         if keep_running:
             err.print(f"chain still running at {node.url}; Ctrl-C stops it")
             try:

@@ -88,14 +88,20 @@ def batch_metadata(batch: BatchInput, signer: str, root: bytes) -> bytes:
 
 def _check_parties(registry: RegistryClient, holder: str, signer: str) -> None:
     if not registry.has_role(RIGHTS_HOLDER_ROLE, holder):
-        raise PermissionDenied(f"account {holder} is not an accredited rights holder on registry {registry.address}")
+        raise PermissionDenied(
+            f"account {holder} is not an accredited rights holder on registry {registry.address}"
+        )
     key = registry.signer_key(signer)
     if not key.registered:
-        raise PermissionDenied(f"signer {signer} is not a registered key: add it with `borderledger signer add`")
+        raise PermissionDenied(
+            f"signer {signer} is not a registered key: add it with `borderledger signer add`"
+        )
     if key.holder != holder:
         raise PermissionDenied(f"signer {signer} belongs to {key.holder}, not to {holder}")
     if key.revoked_at:
-        raise PermissionDenied(f"signer {signer} was revoked at {key.revoked_at}; sign with an active key")
+        raise PermissionDenied(
+            f"signer {signer} was revoked at {key.revoked_at}; sign with an active key"
+        )
 
 
 def enroll_batch(
@@ -135,7 +141,9 @@ def enroll_batch(
         previous = json.loads(summary_file.read_text())
         if previous.get("root") == on_chain.root and previous.get("item_count") == len(batch):
             previous["already_registered"] = True
-            return EnrollmentResult(**{k: v for k, v in previous.items() if k in EnrollmentResult.__dataclass_fields__})
+            return EnrollmentResult(
+                **{k: v for k, v in previous.items() if k in EnrollmentResult.__dataclass_fields__}
+            )
     timings["checks"] = time.perf_counter() - clock
 
     work = out_dir / ".work"
@@ -186,8 +194,15 @@ def enroll_batch(
     if on_chain.registered:
         registration = registry.batch_registration(batch_id)
         if registration is None:
-            raise ChainError(f"batch 0x{batch_id.hex()} is registered but its BatchRegistered event is not found")
-        tx_hash, block, gas_used, already = registration["tx_hash"], registration["block_number"], None, True
+            raise ChainError(
+                f"batch 0x{batch_id.hex()} is registered but its BatchRegistered event is not found"
+            )
+        tx_hash, block, gas_used, already = (
+            registration["tx_hash"],
+            registration["block_number"],
+            None,
+            True,
+        )
     else:
         try:
             receipt = registry.register_batch(
@@ -205,7 +220,11 @@ def enroll_batch(
             receipt = None
         if receipt is None:
             registration = registry.batch_registration(batch_id) or {}
-            tx_hash, block, gas_used = registration.get("tx_hash", ""), registration.get("block_number", 0), None
+            tx_hash, block, gas_used = (
+                registration.get("tx_hash", ""),
+                registration.get("block_number", 0),
+                None,
+            )
         else:
             tx_hash, block, gas_used = receipt.tx_hash, receipt.block_number, receipt.gas_used
         already = False

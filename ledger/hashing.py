@@ -14,13 +14,15 @@ except ImportError:  # pragma: no cover - safe-pysha3 is a declared dependency
     from Crypto.Hash import keccak as _pycryptodome
 
     def keccak256(data: bytes) -> bytes:
-        return _pycryptodome.new(digest_bits=256, data=data).digest()
+        digest: bytes = _pycryptodome.new(digest_bits=256, data=data).digest()
+        return digest
 
 else:
 
     def keccak256(data: bytes) -> bytes:
         """Keccak-256 (Ethereum's, not NIST SHA3-256) of `data`."""
-        return _keccak_256(data).digest()
+        digest: bytes = _keccak_256(data).digest()
+        return digest
 
 
 _WORD = 32

@@ -21,7 +21,7 @@ _LEVELS = {
 }
 
 
-def _code(data: str, level: ErrorCorrection) -> qrcode.QRCode:  # type: ignore[type-arg]
+def _code(data: str, level: ErrorCorrection) -> qrcode.QRCode:
     if level not in _LEVELS:
         raise ValueError(f"error correction {level!r}: choose M, Q or H")
     code = qrcode.QRCode(error_correction=_LEVELS[level], box_size=4, border=4)

@@ -25,7 +25,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
@@ -33,6 +33,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.types import Nonce, TxParams
 
 from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
 
@@ -129,7 +130,7 @@ class TransactionSender:
     def _retry(self, fn: Callable[[], T], what: str) -> T:
         return with_retries(fn, attempts=self._attempts, backoff=self._backoff, what=what)
 
-    def simulate(self, fn: ContractFunction) -> int:
+    def simulate(self, fn: ContractFunction | ContractConstructor) -> int:
         """Estimate gas; raises ContractReverted (decoded) if the call would revert."""
         try:
             return self._retry(lambda: int(fn.estimate_gas({"from": self.address})), "estimate gas")
@@ -139,7 +140,7 @@ class TransactionSender:
                 raise self._decode_revert(data) from None
             raise ContractReverted("", raw=str(exc)) from None
 
-    def sign(self, fn: ContractFunction, gas: int | None = None) -> SignedTx:
+    def sign(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> SignedTx:
         """Simulate, then sign with the next nonce; nothing is sent yet."""
         estimate = self.simulate(fn)
         gas_limit = gas or int(estimate * 1.2) + 10_000
@@ -148,13 +149,9 @@ class TransactionSender:
                 lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "nonce"
             )
             nonce = max(pending, self._next_nonce or 0)
-            tx = self._retry(
-                lambda: fn.build_transaction(
-                    {"from": self.address, "nonce": nonce, "gas": gas_limit}
-                ),
-                "build transaction",
-            )
-            signed = self.account.sign_transaction(tx)
+            params: TxParams = {"from": self.address, "nonce": Nonce(nonce), "gas": gas_limit}
+            tx = self._retry(lambda: fn.build_transaction(params), "build transaction")
+            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
             self._next_nonce = nonce + 1
         return SignedTx(HexBytes(signed.hash).to_0x_hex(), bytes(signed.raw_transaction), nonce)
 
@@ -166,9 +163,11 @@ class TransactionSender:
                 self.w3.eth.send_raw_transaction(signed.raw)
             except Web3RPCError as exc:
                 text = str(exc).lower()
-                if "already known" in text or "already imported" in text or "nonce too low" in text:
-                    if self._known(signed.tx_hash):
-                        return
+                duplicate = any(
+                    m in text for m in ("already known", "already imported", "nonce too low")
+                )
+                if duplicate and self._known(signed.tx_hash):
+                    return
                 raise ChainError(f"node refused transaction {signed.tx_hash}: {exc}") from None
 
         self._retry(send, "send transaction")
@@ -209,7 +208,11 @@ class TransactionSender:
         )
 
     def transact(
-        self, fn: ContractFunction, *, gas: int | None = None, journal: Path | None = None
+        self,
+        fn: ContractFunction | ContractConstructor,
+        *,
+        gas: int | None = None,
+        journal: Path | None = None,
     ) -> Receipt:
         """Sign, broadcast and wait; with `journal`, a run killed half-way resumes the same tx."""
         if journal is not None and journal.exists():

@@ -65,7 +65,9 @@ def _csv(path: Path, serials: list[str], header: str = "serial") -> Path:
     return path
 
 
-def test_full_flow_accredit_sign_enroll_check_revoke_steal(cli: Cli, chain: Chain, tmp_path: Path) -> None:
+def test_full_flow_accredit_sign_enroll_check_revoke_steal(
+    cli: Cli, chain: Chain, tmp_path: Path
+) -> None:
     cli.json("accredit", "holder", "holder", "--name", "Acme Pharma", "--recordation", "TMK 19-1")
     cli.json("accredit", "agency", chain.agency.address, "--name", "NL Customs")
     assert chain.registry.customs_agency(chain.agency.address) == "NL Customs"
@@ -75,7 +77,14 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(cli: Cli, chain: Chai
     serials = ["A1", "A2", "B,3", 'Q"4', "X/5"]
     out = tmp_path / "out"
     summary = cli.json(
-        "enroll", str(_csv(tmp_path / "s.csv", serials)), "--gtin", "9506000134352", "--lot", "LOT-7", "--out", str(out)
+        "enroll",
+        str(_csv(tmp_path / "s.csv", serials)),
+        "--gtin",
+        "9506000134352",
+        "--lot",
+        "LOT-7",
+        "--out",
+        str(out),
     )
     assert summary["count"] == 5
     assert summary["gtin"] == "09506000134352"
@@ -94,7 +103,14 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(cli: Cli, chain: Chai
 
     # Re-running the same enrollment registers nothing new.
     again = cli.json(
-        "enroll", str(_csv(tmp_path / "s.csv", serials)), "--gtin", "9506000134352", "--lot", "LOT-7", "--out", str(out)
+        "enroll",
+        str(_csv(tmp_path / "s.csv", serials)),
+        "--gtin",
+        "9506000134352",
+        "--lot",
+        "LOT-7",
+        "--out",
+        str(out),
     )
     assert again["alreadyRegistered"] is True and again["txHash"] == summary["txHash"]
 
@@ -108,11 +124,23 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(cli: Cli, chain: Chai
     assert "the item is stolen" in stolen["reasons"]
 
 
-def test_forged_and_tampered_tags_are_potential_suspects(cli: Cli, chain: Chain, tmp_path: Path) -> None:
+def test_forged_and_tampered_tags_are_potential_suspects(
+    cli: Cli, chain: Chain, tmp_path: Path
+) -> None:
     cli("accredit", "holder", "holder", "--name", "Acme")
     cli("signer", "add", "signer")
     out = tmp_path / "out"
-    cli("enroll", str(_csv(tmp_path / "s.csv", ["S1", "S2"])), "--gtin", "09506000134352", "--lot", "L", "--out", str(out), "--no-qr")
+    cli(
+        "enroll",
+        str(_csv(tmp_path / "s.csv", ["S1", "S2"])),
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        "--no-qr",
+    )
     uri = (out / "tags.csv").read_text().splitlines()[1].rsplit(",", 1)[1]
     swapped = uri.replace("/21/S1", "/21/S2")
     report = cli.json("check", swapped, "--json", expect=3)
@@ -143,16 +171,58 @@ def test_bad_batch_files_write_nothing(cli: Cli, chain: Chain, tmp_path: Path) -
     cli("accredit", "holder", "holder", "--name", "Acme")
     cli("signer", "add", "signer")
     out = tmp_path / "out"
-    dup = cli("enroll", str(_csv(tmp_path / "d.csv", ["A", "B", "A"])), "--gtin", "09506000134352", "--lot", "L", "--out", str(out), expect=2)
+    dup = cli(
+        "enroll",
+        str(_csv(tmp_path / "d.csv", ["A", "B", "A"])),
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        expect=2,
+    )
     assert "'A' appears twice" in dup.stderr
-    bad_gtin = cli("enroll", str(_csv(tmp_path / "g.csv", ["A"])), "--gtin", "12345678901234", "--lot", "L", "--out", str(out), expect=2)
+    bad_gtin = cli(
+        "enroll",
+        str(_csv(tmp_path / "g.csv", ["A"])),
+        "--gtin",
+        "12345678901234",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        expect=2,
+    )
     assert "12345678901234" in bad_gtin.stderr
-    no_col = cli("enroll", str(_csv(tmp_path / "h.csv", ["A"], header="sn")), "--gtin", "09506000134352", "--lot", "L", "--out", str(out), expect=2)
+    no_col = cli(
+        "enroll",
+        str(_csv(tmp_path / "h.csv", ["A"], header="sn")),
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        expect=2,
+    )
     assert "no 'serial' column" in no_col.stderr
-    missing = cli("enroll", str(tmp_path / "nope.csv"), "--gtin", "09506000134352", "--lot", "L", "--out", str(out), expect=2)
+    missing = cli(
+        "enroll",
+        str(tmp_path / "nope.csv"),
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        expect=2,
+    )
     assert "cannot read" in missing.stderr
     assert not out.exists()
-    assert chain.registry.gtin_holder("09506000134352") == "0x0000000000000000000000000000000000000000"
+    assert (
+        chain.registry.gtin_holder("09506000134352") == "0x0000000000000000000000000000000000000000"
+    )
 
 
 def test_wrong_role_and_unknown_signer_are_refused(cli: Cli, chain: Chain, tmp_path: Path) -> None:
@@ -160,7 +230,17 @@ def test_wrong_role_and_unknown_signer_are_refused(cli: Cli, chain: Chain, tmp_p
     assert "AccessControlUnauthorizedAccount" in proc.stderr
     cli("accredit", "holder", "holder", "--name", "Acme")
     out = tmp_path / "out"
-    proc = cli("enroll", str(_csv(tmp_path / "s.csv", ["A"])), "--gtin", "09506000134352", "--lot", "L", "--out", str(out), expect=1)
+    proc = cli(
+        "enroll",
+        str(_csv(tmp_path / "s.csv", ["A"])),
+        "--gtin",
+        "09506000134352",
+        "--lot",
+        "L",
+        "--out",
+        str(out),
+        expect=1,
+    )
     assert "is not a registered key" in proc.stderr
     proc = cli("signer", "add", "signer", "--key", "stranger", expect=1)
     assert "AccessControlUnauthorizedAccount" in proc.stderr

@@ -1,0 +1,44 @@
+"""The enroll benchmark runs end to end and reports consistent figures (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_enroll_prints_one_json_object_with_the_figures() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "bench",
+            "enroll",
+            "--items",
+            "3000",
+            "--gas-sizes",
+            "1,10",
+            "--baseline-sizes",
+            "1,5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    gas = result["gas_per_item"]
+    assert set(gas) == {"1", "10", "3000"}
+    # One registration per batch whatever its size: cost per item falls with the size.
+    assert gas["1"] > gas["10"] > gas["3000"] > 0
+    assert max(result["gas_per_batch"].values()) - min(result["gas_per_batch"].values()) < 1000
+    assert result["first_lot_of_new_gtin_gas"] > result["gas_per_batch"]["1"]
+    baseline = result["baseline_gas_per_item"]
+    assert set(baseline) == {"1", "5"} and baseline["5"] > 40_000
+    assert result["baseline_over_borderledger_gas_ratio"]["3000"] > 1000
+    assert result["items_per_second"] > 0
+    assert result["enroll_1m_seconds"] > 0
+    assert result["tags_csv_bytes"] > 3000 * 100
+    assert result["enroll_seconds_breakdown"]["sign_and_leaves"] > 0
