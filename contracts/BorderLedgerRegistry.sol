@@ -390,10 +390,20 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         return _itemStatus[batchId][itemKey];
     }
 
-    /// @notice Whether `proof` shows that `leaf` is in the registered batch `batchId`.
-    function isItemInBatch(bytes32 batchId, bytes32 leaf, bytes32[] calldata proof) public view returns (bool) {
-        bytes32 root = _batches[batchId].root;
-        return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    /**
+     * @notice Whether `salt` and `proof` show that the item `(gtin, serial)` is in the
+     * registered batch `(gtin, lot)`. The leaf is computed here from the values, never taken
+     * from the caller, so an inner node of the tree cannot pass for an item.
+     */
+    function isItemInBatch(
+        string calldata gtin,
+        string calldata lot,
+        string calldata serial,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        bytes32 root = _batches[batchIdOf(gtin, lot)].root;
+        return root != bytes32(0) && _isMember(root, gtin, serial, salt, proof);
     }
 
     /**

@@ -256,9 +256,11 @@ class RegistryClient:
         fn = self.contract.functions.itemStatus(_b32(batch_id), _b32(item_key))
         return Status(self._call(fn))
 
-    def is_item_in_batch(self, batch_id: str | bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
+    def is_item_in_batch(
+        self, gtin: str, lot: str, serial: str, salt: bytes, proof: Sequence[bytes]
+    ) -> bool:
         fn = self.contract.functions.isItemInBatch(
-            _b32(batch_id), _b32(leaf), [_b32(p) for p in proof]
+            gtin, lot, serial, _b32(salt), [_b32(p) for p in proof]
         )
         return bool(self._call(fn))
 

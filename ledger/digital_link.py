@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -36,9 +37,14 @@ def decode_signature(text: str) -> bytes:
         raise InvalidDigitalLink(
             f"sig decodes to {len(raw)} bytes; a tag signature is {SIGNATURE_LENGTH} bytes"
         )
+    if encode_signature(raw) != text:
+        # base64 has spare bits in the last character; only one spelling of a signature
+        # is accepted, so a tag URI is a unique key for what it carries.
+        raise InvalidDigitalLink(f"sig {text!r} is not the canonical base64url of its bytes")
     return raw
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -81,6 +87,11 @@ def parse_digital_link(uri: str) -> DigitalLink:
         raise InvalidDigitalLink(
             f"tag URI path {parts.path!r} must end in /01/<gtin>/10/<lot>/21/<serial>"
         )
+    for segment in (tail[3], tail[5]):
+        if _BAD_ESCAPE.search(segment):
+            raise InvalidDigitalLink(
+                f"tag URI path segment {segment!r} has a '%' not followed by two hex digits"
+            )
     try:
         gtin = normalize_gtin(tail[1])
         lot = validate_lot(unquote(tail[3], errors="strict"))

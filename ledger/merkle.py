@@ -5,7 +5,7 @@ Leaves are items `(gtin, serial, salt)` with types `["string", "string", "bytes3
 be taken for an inner node), leaves sorted by hash, inner nodes `keccak256(sort(a, b))`, and the
 array layout of `@openzeppelin/merkle-tree` (root at index 0, leaves at the end in reverse order).
 Same values give the same root and proofs as the npm library, and proofs verify with
-OpenZeppelin's `MerkleProof` on chain; `tests/ledger/test_merkle_crosscheck.py` checks it.
+OpenZeppelin's `MerkleProof` on chain; `tests/ledger/test_crosscheck_js.py` checks it.
 
 The salt keeps serials private: a proof reveals sibling hashes, and serials are often
 sequential, so unsalted leaves would let anyone holding one proof test guesses for others.

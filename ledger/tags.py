@@ -3,7 +3,7 @@
 Domain: `{name: "BorderLedger", version: "1", chainId, verifyingContract: registry}`. A
 signature made by ethers' `signTypedData` or `cast wallet sign --data` over these types
 verifies here and in the registry's `checkTag`, and ours verify there
-(`tests/ledger/test_tags_crosscheck.py`).
+(`tests/ledger/test_crosscheck_js.py`).
 
 The struct is hashed by hand rather than with eth-account's `encode_typed_data` (about 0.2 ms
 each in pure Python): enrollment signs a million tags and this is its hot path. Signatures are
@@ -127,16 +127,14 @@ def to_checksum_address(address: str) -> str:
 def recover_signer(digest: bytes, signature: bytes) -> str:
     """The address that signed `digest`; raises `InvalidSignature` naming what is wrong.
 
-    Refuses what OpenZeppelin's ECDSA.recover refuses: length other than 65, `v` not 27/28
-    (0/1 accepted as their legacy equivalents), `s` above n/2 (malleable), r or s of zero.
+    Refuses what OpenZeppelin's ECDSA.recover refuses, so the two never disagree: length
+    other than 65, `v` not 27/28 (0/1 included), `s` above n/2 (malleable), r or s of zero.
     """
     if len(signature) != 65:
         raise InvalidSignature(f"signature is {len(signature)} bytes; expected 65")
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
-    if v in (0, 1):
-        v += 27
     if v not in (27, 28):
         raise InvalidSignature(f"signature v is {signature[64]}; expected 27 or 28")
     if not 0 < r < SECP256K1_N or s == 0:

@@ -43,7 +43,9 @@ class Chain:
     registry: RegistryClient
 
     def client(self, account: LocalAccount) -> RegistryClient:
-        sender = TransactionSender(self.registry.w3, account, self.registry.decode_revert, backoff=0.05)
+        sender = TransactionSender(
+            self.registry.w3, account, self.registry.decode_revert, backoff=0.05
+        )
         return self.registry.with_sender(sender)
 
     @property
