@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_abi.abi import decode as abi_decode
 from hexbytes import HexBytes
 from web3 import Web3
@@ -23,6 +24,7 @@ from web3.exceptions import (
     ContractPanicError,
     Web3RPCError,
 )
+from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 from ledger.config import PROJECT_ROOT
 from ledger.errors import BorderLedgerError, ContractReverted
@@ -93,10 +95,21 @@ def _abi_type(param: dict[str, Any]) -> str:
     return str(param["type"])
 
 
-def connect(rpc_url: str, timeout: float = 10) -> Web3:
-    """A Web3 over HTTP with web3's own retries off: `ledger.tx.with_retries` does them."""
+def connect(rpc_url: str, timeout: float = 10, request_retries: int = 3) -> Web3:
+    """A Web3 over HTTP that retries each JSON-RPC request on connection errors.
+
+    Every method is retried, `eth_sendRawTransaction` included: re-sending the same signed
+    bytes can only land the same transaction (`ledger.tx` treats "already known" as success).
+    Longer outages are ridden out one level up, by `ledger.tx.with_retries`.
+    """
+    retry = ExceptionRetryConfiguration(
+        errors=(ConnectionError, requests.ConnectionError, requests.Timeout),
+        retries=request_retries,
+        backoff_factor=0.05,
+        method_allowlist=[*REQUEST_RETRY_ALLOWLIST, "anvil", "hardhat"],
+    )
     provider = Web3.HTTPProvider(
-        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=retry
     )
     return Web3(provider)
 
