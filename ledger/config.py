@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The checkout this package lives in: node binaries and compiled contracts are found here.
@@ -35,6 +37,41 @@ class Settings(BaseSettings):
     receipt_timeout: float = Field(120.0, description="seconds to wait for a receipt")
     rpc_retries: int = Field(6, description="attempts for an RPC call before giving up")
     rpc_backoff: float = Field(0.25, description="first retry delay in seconds, doubled each time")
+
+    # --- gateway -------------------------------------------------------------------------
+    environment: Literal["dev", "production"] = Field("dev", description="production refuses dev secrets")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "BORDERLEDGER_DATABASE_URL"),
+        description="SQLAlchemy URL; default: SQLite file <home>/gateway.db (WAL)",
+    )
+    secret_key: str = Field(
+        "dev-only-secret-key-change-me",
+        description="encrypts batch secrets and organization keystore passwords at rest",
+    )
+    gateway_host: str = Field("127.0.0.1")
+    gateway_port: int = Field(8000)
+    responder_gln: str = Field("0000000000000", description="GLN the gateway answers GS1 requests as")
+    confirmations: int = Field(0, ge=0, description="blocks a log must be buried under before it is indexed")
+    index_poll_interval: float = Field(0.5, gt=0, description="seconds between indexer polls")
+    log_page_blocks: int = Field(2000, ge=1, description="block range per eth_getLogs page")
+    index_start_block: int = Field(0, ge=0, description="first block to index (the registry's deployment)")
+    stale_after_seconds: float = Field(30.0, description="index older than this is reported stale")
+    max_upload_bytes: int = Field(64 * 1024 * 1024, description="largest CSV upload accepted")
+    sync_enroll_limit: int = Field(20_000, description="larger batches are enrolled as background jobs")
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key.startswith("dev-only"):
+            raise ValueError("BORDERLEDGER_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite:///{self.home / 'gateway.db'}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
 
     @property
     def keystore_dir(self) -> Path:

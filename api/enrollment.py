@@ -1,0 +1,164 @@
+"""Enrollment through the gateway, for a rights holder organization.
+
+The gateway draws a random batch secret per batch (kept sealed, so it can prove items and
+re-issue tags later), signs the tags with the organization's signer key, stores the tree, and
+queues the registration in the outbox in the same transaction: an enrollment accepted while
+the chain is down is registered when it comes back, and a retried request is recognised by
+its batch id and answered with the original result.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from api.crypto import seal, unseal
+from api.models import BatchTree, GatewayBatch, IndexedBatch, Organization, PendingWrite
+from api.outbox import enqueue
+from ledger.batch import BatchInput
+from ledger.enroll import batch_metadata
+from ledger.errors import BatchConflict, Conflict, InvalidInput, PermissionDenied
+from ledger.hashing import keccak256
+from ledger.merkle import MerkleTree
+from ledger.tagging import TaggingJob, tag_batch
+from ledger.tags import TagDomain
+
+
+@dataclass
+class EnrollOutcome:
+    batch: GatewayBatch
+    write: PendingWrite
+    created: bool
+
+
+def tagging_job(
+    batch: GatewayBatch, org: Organization, secret_key: str, domain: TagDomain, host: str
+) -> TaggingJob:
+    if org.signer_key_encrypted is None:
+        raise PermissionDenied(f"organization {org.name!r} has no signer key")
+    return TaggingJob(
+        batch.gtin,
+        batch.lot,
+        unseal(secret_key, batch.secret_encrypted),
+        unseal(secret_key, org.signer_key_encrypted),
+        domain.separator,
+        host,
+    )
+
+
+def serials_of(tree: BatchTree) -> list[str]:
+    return zlib.decompress(tree.serials_z).decode().split("\n")
+
+
+def enroll(
+    session: Session,
+    org: Organization,
+    batch: BatchInput,
+    *,
+    secret_key: str,
+    domain: TagDomain,
+    route_policy: dict[str, object] | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> EnrollOutcome:
+    """Build and store the batch and queue its registration; idempotent per (GTIN, lot)."""
+    assert org.id is not None
+    if org.signer_key_encrypted is None or org.signer_address is None:
+        raise PermissionDenied(f"organization {org.name!r} has no signer key")
+    batch_id = "0x" + batch.batch_id.hex()
+    on_chain = session.get(IndexedBatch, batch_id)
+    if on_chain is not None and on_chain.holder != org.address:
+        raise BatchConflict(
+            f"batch {batch.gtin}/{batch.lot} is registered by another rights holder"
+        )
+    existing = session.get(GatewayBatch, batch_id)
+    if existing is not None:
+        if existing.organization_id != org.id:
+            raise BatchConflict(f"batch {batch.gtin}/{batch.lot} belongs to another rights holder")
+        tree = session.get(BatchTree, batch_id)
+        if (
+            tree is not None
+            and serials_of(tree) == batch.serials
+            and existing.expiry == batch.expiry
+        ):
+            write = enqueue(session, org.id, "register_batch", {}, f"register:{batch_id}")
+            return EnrollOutcome(existing, write, False)
+        raise Conflict(
+            f"batch {batch.gtin}/{batch.lot} was already enrolled with other serials or expiry"
+        )
+    owner = next(
+        (
+            b.holder
+            for b in session.query(IndexedBatch).filter(IndexedBatch.gtin == batch.gtin).limit(1)
+        ),  # type: ignore[arg-type]
+        None,
+    )
+    if owner is not None and owner != org.address:
+        raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder ({owner})")
+
+    secret = secrets.token_bytes(32)
+    record = GatewayBatch(
+        batch_id=batch_id,
+        organization_id=org.id,
+        gtin=batch.gtin,
+        lot=batch.lot,
+        expiry=batch.expiry,
+        item_count=len(batch),
+        root="",
+        metadata_hash="",
+        signer=org.signer_address,
+        secret_encrypted=seal(secret_key, secret),
+        route_policy=route_policy,
+    )
+    job = TaggingJob(
+        batch.gtin,
+        batch.lot,
+        secret,
+        unseal(secret_key, org.signer_key_encrypted),
+        domain.separator,
+        "x",
+    )
+    leaves = bytearray()
+    for chunk in tag_batch(job, batch.serials, workers, progress):
+        leaves += chunk.leaves
+    tree = MerkleTree.from_leaves([bytes(leaves[i : i + 32]) for i in range(0, len(leaves), 32)])
+    metadata = batch_metadata(batch, org.signer_address, tree.root)
+    record.root = "0x" + tree.root.hex()
+    record.metadata_hash = "0x" + keccak256(metadata).hex()
+    if on_chain is not None and on_chain.root != record.root:
+        raise BatchConflict(
+            f"batch {batch.gtin}/{batch.lot} is registered on chain with another root"
+        )
+    session.add(record)
+    session.flush()
+    session.add(
+        BatchTree(
+            batch_id=batch_id,
+            nodes=tree.nodes,
+            serials_z=zlib.compress("\n".join(batch.serials).encode(), 1),
+        )
+    )
+    write = enqueue(
+        session,
+        org.id,
+        "register_batch",
+        {
+            "batch_id": batch_id,
+            "gtin": batch.gtin,
+            "lot": batch.lot,
+            "root": record.root,
+            "item_count": len(batch),
+            "metadata_hash": record.metadata_hash,
+        },
+        f"register:{batch_id}",
+    )
+    return EnrollOutcome(record, write, True)
+
+
+def check_batch_size(count: int) -> None:
+    if count > 10_000_000:
+        raise InvalidInput(f"a batch holds at most 10,000,000 items; got {count}")

@@ -1,0 +1,99 @@
+"""Domain errors → HTTP answers, in one place.
+
+| error                       | status | code              |
+| --------------------------- | ------ | ----------------- |
+| InvalidInput (and subclasses) | 422  | invalid_input     |
+| Unauthenticated             | 401    | unauthenticated   |
+| PermissionDenied            | 403    | forbidden         |
+| NotFound                    | 404    | not_found         |
+| Conflict                    | 409    | conflict          |
+| PayloadTooLarge             | 413    | payload_too_large |
+| ContractReverted            | 409    | chain_rejected    |
+| ChainError (RPC down, …)    | 503    | chain_unavailable |
+
+Every body is `{"error": {"code": …, "message": …}}`; nothing answers 500 on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    BorderLedgerError,
+    ChainError,
+    Conflict,
+    ContractReverted,
+    InvalidInput,
+    KeystoreError,
+    NotFound,
+    PermissionDenied,
+)
+
+log = logging.getLogger("borderledger.api")
+
+
+class Unauthenticated(BorderLedgerError):
+    pass
+
+
+class PayloadTooLarge(InvalidInput):
+    pass
+
+
+def _body(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def status_for(exc: BorderLedgerError) -> tuple[int, str]:
+    if isinstance(exc, PayloadTooLarge):
+        return 413, "payload_too_large"
+    if isinstance(exc, InvalidInput):
+        return 422, "invalid_input"
+    if isinstance(exc, Unauthenticated):
+        return 401, "unauthenticated"
+    if isinstance(exc, PermissionDenied):
+        return 403, "forbidden"
+    if isinstance(exc, NotFound):
+        return 404, "not_found"
+    if isinstance(exc, Conflict):
+        return 409, "conflict"
+    if isinstance(exc, ContractReverted):
+        return 409, "chain_rejected"
+    if isinstance(exc, ChainError):
+        return 503, "chain_unavailable"
+    if isinstance(exc, KeystoreError):
+        return 500, "keystore_error"
+    return 400, "bad_request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BorderLedgerError)
+    async def _domain(_: Request, exc: BorderLedgerError) -> JSONResponse:
+        status, code = status_for(exc)
+        extra: dict[str, object] = {}
+        if isinstance(exc, ContractReverted):
+            extra = {"revert": exc.name, "args": {k: str(v) for k, v in exc.error_args.items()}}
+        return _body(status, code, str(exc), **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"field": "", "problem": "invalid request"}
+        return _body(422, "invalid_input", f"{first['field']}: {first['problem']}", details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _body(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _body(500, "internal_error", "internal error; the gateway logged it")

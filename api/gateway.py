@@ -1,0 +1,86 @@
+"""The gateway's long-lived parts, wired once per process: database, index snapshot, scan
+writer, indexer and outbox threads. Routes reach it through `api.deps`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from api.catalog import Catalog
+from api.db import create_schema, make_engine
+from api.indexer import Indexer, IndexerThread
+from api.outbox import ChainWriter, OutboxThread
+from api.scans import ScanWriter
+from ledger.config import Settings
+from ledger.contract import connect
+from ledger.errors import InvalidInput
+
+log = logging.getLogger("borderledger.gateway")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: Engine
+    registry: str
+    catalog: Catalog = field(init=False)
+    scans: ScanWriter = field(init=False)
+    writer: ChainWriter = field(init=False)
+    indexer: Indexer = field(init=False)
+    indexer_thread: IndexerThread | None = None
+    outbox_thread: OutboxThread | None = None
+    _started: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.catalog = Catalog(self.engine, self.settings.secret_key)
+        self.scans = ScanWriter(self.engine)
+        self.writer = ChainWriter(
+            self.engine, self.settings.rpc_url, self.registry, self.settings.secret_key
+        )
+        self.indexer = Indexer(
+            self.engine,
+            connect(self.settings.rpc_url, timeout=5, request_retries=1),
+            self.registry,
+            confirmations=self.settings.confirmations,
+            page_blocks=self.settings.log_page_blocks,
+            start_block=self.settings.index_start_block,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Gateway:
+        if not settings.registry:
+            raise InvalidInput("the gateway needs BORDERLEDGER_REGISTRY (the registry address)")
+        engine = engine or make_engine(settings.sqlalchemy_url)
+        create_schema(engine)
+        return cls(settings, engine, settings.registry)
+
+    def start(self, background: bool = True) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self.scans.start()
+            if background:
+                self.indexer_thread = IndexerThread(self.indexer, self.settings.index_poll_interval)
+                self.indexer_thread.start()
+                self.outbox_thread = OutboxThread(self.writer)
+                self.outbox_thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+            for thread in (self.indexer_thread, self.outbox_thread):
+                if thread is not None:
+                    thread.stop()
+            self.scans.stop()
+
+    def sync_index(self) -> None:
+        """Index up to the chain head now (tests, and right after this gateway's own writes)."""
+        self.indexer.poll_once()
+        self.catalog.invalidate()

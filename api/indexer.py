@@ -1,0 +1,347 @@
+"""Follows the registry's events into the database.
+
+- Pages `eth_getLogs` by block range and indexes only blocks buried under `confirmations`.
+- Keeps a checkpoint (`IndexerState`) and resumes from it after a restart.
+- Detects reorganizations by comparing the hashes it stored for indexed blocks with the
+  chain's; it then drops what it indexed above the fork point and rebuilds the derived tables
+  by replaying the raw logs it kept (`ChainLog`): simple, and correct for any event order.
+- An RPC outage only pauses it: `IndexerThread` logs the error and polls again.
+
+Every page is applied in one database transaction together with the checkpoint, so the index
+never holds half a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from hexbytes import HexBytes
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from web3 import Web3
+
+from api.db import session_scope
+from api.models import (
+    ChainLog,
+    IndexedBatch,
+    IndexedBlock,
+    IndexedCustomsAgency,
+    IndexedItemStatus,
+    IndexedRightsHolder,
+    IndexedSigner,
+    IndexedStatusChange,
+    IndexerState,
+    utcnow,
+)
+from ledger.contract import load_artifact
+
+log = logging.getLogger("borderledger.indexer")
+
+#: Block hashes kept for reorg detection; a reorg deeper than this rebuilds from the start.
+KEPT_BLOCK_HASHES = 256
+DERIVED_TABLES = (
+    IndexedRightsHolder,
+    IndexedCustomsAgency,
+    IndexedSigner,
+    IndexedBatch,
+    IndexedItemStatus,
+    IndexedStatusChange,
+)
+
+
+@dataclass
+class PollResult:
+    head: int
+    indexed_to: int
+    logs: int
+    reorg_depth: int = 0
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | HexBytes):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_hex(v) if isinstance(v, bytes | bytearray) else v) for k, v in args.items()}
+
+
+class Indexer:
+    def __init__(
+        self,
+        engine: Engine,
+        w3: Web3,
+        registry: str,
+        *,
+        confirmations: int = 0,
+        page_blocks: int = 2000,
+        start_block: int = 0,
+    ) -> None:
+        self.engine = engine
+        self.w3 = w3
+        self.registry = Web3.to_checksum_address(registry)
+        self.confirmations = confirmations
+        self.page_blocks = page_blocks
+        self.start_block = start_block
+        abi = load_artifact("BorderLedgerRegistry")["abi"]
+        self.contract = w3.eth.contract(address=self.registry, abi=abi)
+        self._events = {}
+        for item in abi:
+            if item["type"] == "event":
+                event = getattr(self.contract.events, item["name"])
+                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                self._events[Web3.keccak(text=signature)] = event
+        self._timestamps: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ state
+
+    def state(self, session: Session) -> IndexerState:
+        state = session.get(IndexerState, 1)
+        if state is None:
+            state = IndexerState(
+                id=1,
+                registry_address=self.registry,
+                chain_id=int(self.w3.eth.chain_id),
+                last_block=self.start_block - 1,
+            )
+            session.add(state)
+            session.flush()
+        elif state.registry_address != self.registry:
+            raise RuntimeError(
+                f"the database indexes registry {state.registry_address}, not {self.registry}:"
+                " use another database"
+            )
+        return state
+
+    # ------------------------------------------------------------------ polling
+
+    def poll_once(self) -> PollResult:
+        """Index every confirmed block not indexed yet; returns what was done."""
+        head = int(self.w3.eth.block_number)
+        target = head - self.confirmations
+        with session_scope(self.engine) as session:
+            state = self.state(session)
+            depth = self._handle_reorg(session, state)
+            last = state.last_block
+            state.head_block = head
+            state.updated_at = utcnow()
+        applied = 0
+        start = last + 1
+        while start <= target:
+            end = min(start + self.page_blocks - 1, target)
+            applied += self._index_page(start, end, head)
+            start = end + 1
+        with session_scope(self.engine) as session:
+            state = self.state(session)
+            indexed_to = state.last_block
+        return PollResult(head=head, indexed_to=indexed_to, logs=applied, reorg_depth=depth)
+
+    def _block(self, number: int) -> tuple[str, int]:
+        block = self.w3.eth.get_block(number)
+        return _hex(block["hash"]), int(block["timestamp"])
+
+    def _index_page(self, start: int, end: int, head: int) -> int:
+        raw_logs = self.w3.eth.get_logs(
+            {"address": self.registry, "fromBlock": start, "toBlock": end}
+        )
+        end_hash, _ = self._block(end)
+        block_hashes: dict[int, str] = {end: end_hash}
+        decoded: list[ChainLog] = []
+        for raw in sorted(raw_logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
+            event = self._events.get(HexBytes(raw["topics"][0]))
+            if event is None:
+                continue
+            number = int(raw["blockNumber"])
+            if number not in self._timestamps:
+                block_hash, timestamp = self._block(number)
+                self._timestamps[number] = timestamp
+            block_hashes[number] = _hex(raw["blockHash"])
+            processed = event().process_log(raw)
+            decoded.append(
+                ChainLog(
+                    block_number=number,
+                    block_hash=_hex(raw["blockHash"]),
+                    block_timestamp=self._timestamps[number],
+                    log_index=int(raw["logIndex"]),
+                    tx_hash=_hex(raw["transactionHash"]),
+                    event=processed["event"],
+                    args=_jsonable(dict(processed["args"])),
+                )
+            )
+        with session_scope(self.engine) as session:
+            state = self.state(session)
+            if state.last_block != start - 1:
+                return 0  # another indexer moved on meanwhile; the next poll re-reads state
+            for entry in decoded:
+                session.add(entry)
+                apply_log(session, entry)
+            for number, block_hash in block_hashes.items():
+                session.merge(IndexedBlock(number=number, hash=block_hash))
+            state.last_block = end
+            state.last_block_hash = end_hash
+            state.head_block = head
+            state.updated_at = utcnow()
+            session.execute(
+                delete(IndexedBlock).where(col(IndexedBlock.number) < end - KEPT_BLOCK_HASHES)
+            )
+        if len(self._timestamps) > 4096:
+            self._timestamps.clear()
+        return len(decoded)
+
+    # ------------------------------------------------------------------ reorgs
+
+    def _handle_reorg(self, session: Session, state: IndexerState) -> int:
+        """If the chain no longer has our last block, roll back to the fork; returns depth."""
+        if state.last_block < self.start_block or state.last_block_hash is None:
+            return 0
+        head = int(self.w3.eth.block_number)
+        if state.last_block <= head and self._block(state.last_block)[0] == state.last_block_hash:
+            return 0
+        kept = session.exec(select(IndexedBlock).order_by(col(IndexedBlock.number).desc())).all()
+        fork = self.start_block - 1
+        fork_hash: str | None = None
+        for block in kept:
+            if block.number <= head and self._block(block.number)[0] == block.hash:
+                fork, fork_hash = block.number, block.hash
+                break
+        depth = state.last_block - fork
+        log.warning(
+            "chain reorganized: rolling the index back from block %d to %d", state.last_block, fork
+        )
+        session.execute(delete(ChainLog).where(col(ChainLog.block_number) > fork))
+        session.execute(delete(IndexedBlock).where(col(IndexedBlock.number) > fork))
+        rebuild_index(session)
+        state.last_block = fork
+        state.last_block_hash = fork_hash
+        self._timestamps.clear()
+        return depth
+
+
+def rebuild_index(session: Session) -> None:
+    """Recompute every derived table from the raw logs, in chain order."""
+    for table in DERIVED_TABLES:
+        session.execute(delete(table))
+    session.flush()
+    logs = session.exec(
+        select(ChainLog).order_by(col(ChainLog.block_number), col(ChainLog.log_index))
+    ).all()
+    for entry in logs:
+        apply_log(session, entry)
+
+
+def apply_log(session: Session, entry: ChainLog) -> None:
+    """Apply one registry event to the derived tables."""
+    a = entry.args
+    name = entry.event
+    if name == "RightsHolderAccredited":
+        session.merge(
+            IndexedRightsHolder(
+                address=str(a["holder"]),
+                name=str(a["name"]),
+                recordation=str(a["recordation"]),
+                block_number=entry.block_number,
+            )
+        )
+    elif name == "CustomsAgencyAccredited":
+        session.merge(
+            IndexedCustomsAgency(
+                address=str(a["agency"]), name=str(a["name"]), block_number=entry.block_number
+            )
+        )
+    elif name == "SignerAdded":
+        session.merge(
+            IndexedSigner(
+                address=str(a["signer"]),
+                holder=str(a["holder"]),
+                added_at=int(a["addedAt"]),  # type: ignore[call-overload]
+                block_number=entry.block_number,
+            )
+        )
+    elif name == "SignerRevoked":
+        signer = session.get(IndexedSigner, str(a["signer"]))
+        if signer is not None:
+            signer.revoked_at = int(a["revokedAt"])  # type: ignore[call-overload]
+            session.add(signer)
+    elif name == "BatchRegistered":
+        session.merge(
+            IndexedBatch(
+                batch_id=str(a["batchId"]),
+                holder=str(a["holder"]),
+                gtin=str(a["gtin"]),
+                lot=str(a["lot"]),
+                root=str(a["root"]),
+                item_count=int(a["itemCount"]),  # type: ignore[call-overload]
+                metadata_hash=str(a["metadataHash"]),
+                registered_at=entry.block_timestamp,
+                tx_hash=entry.tx_hash,
+                block_number=entry.block_number,
+                block_hash=entry.block_hash,
+            )
+        )
+    elif name == "BatchStatusChanged":
+        batch = session.get(IndexedBatch, str(a["batchId"]))
+        if batch is not None:
+            batch.status = int(a["status"])  # type: ignore[call-overload]
+            session.add(batch)
+        _history(session, entry, None)
+    elif name == "ItemStatusChanged":
+        session.merge(
+            IndexedItemStatus(
+                batch_id=str(a["batchId"]),
+                item_key=str(a["itemKey"]),
+                leaf=str(a["leaf"]),
+                status=int(a["status"]),
+                block_number=entry.block_number,
+                tx_hash=entry.tx_hash,  # type: ignore[call-overload]
+            )
+        )
+        _history(session, entry, str(a["itemKey"]))
+    session.flush()
+
+
+def _history(session: Session, entry: ChainLog, item_key: str | None) -> None:
+    a = entry.args
+    session.add(
+        IndexedStatusChange(
+            batch_id=str(a["batchId"]),
+            item_key=item_key,
+            previous=int(a["previous"]),  # type: ignore[call-overload]
+            status=int(a["status"]),
+            by=str(a["by"]),
+            block_number=entry.block_number,  # type: ignore[call-overload]
+            block_timestamp=entry.block_timestamp,
+            tx_hash=entry.tx_hash,
+        )
+    )
+
+
+class IndexerThread(threading.Thread):
+    """Polls forever; RPC failures are logged and retried, so an outage only pauses indexing."""
+
+    def __init__(self, indexer: Indexer, interval: float) -> None:
+        super().__init__(name="borderledger-indexer", daemon=True)
+        self.indexer = indexer
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.last_error: str | None = None
+        self.polled = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.indexer.poll_once()
+                self.last_error = None
+            except Exception as exc:  # an outage or a transient DB error: try again later
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("indexer poll failed: %s", self.last_error)
+            self.polled.set()
+            self.stopped.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)

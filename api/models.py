@@ -1,0 +1,271 @@
+"""Database tables of the gateway (SQLModel), portable between SQLite and PostgreSQL.
+
+Three families:
+- what the gateway owns: organizations, API keys, the batch secrets and Merkle trees of
+  batches enrolled through it, scans, queued chain writes, background jobs;
+- the chain index (`Indexed*`), derived only from the registry's events by `api.indexer`
+  and rebuilt from `ChainLog` after a reorganization;
+- `IndexerState`, the indexer's checkpoint.
+
+Hashes and addresses are stored as 0x-prefixed lowercase hex text (addresses checksummed),
+so rows read the same in either database and in the API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, UniqueConstraint
+from sqlmodel import JSON, Field, SQLModel
+
+#: 64-bit ids on PostgreSQL; SQLite only auto-increments a plain INTEGER PRIMARY KEY.
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    RIGHTS_HOLDER = "rights_holder"
+    CUSTOMS = "customs"
+    AUDITOR = "auditor"
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organizations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    role: Role
+    address: str | None = Field(default=None, index=True, max_length=42)
+    #: The organization's chain key, encrypted with the gateway's secret key (Fernet).
+    key_encrypted: str | None = None
+    #: A rights holder's tag-signing key, encrypted likewise.
+    signer_key_encrypted: str | None = None
+    signer_address: str | None = Field(default=None, max_length=42)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    #: SHA-256 of the key: keys are 256-bit random, so a slow hash adds nothing.
+    key_hash: str = Field(unique=True, index=True, max_length=64)
+    prefix: str = Field(max_length=12)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class GatewayBatch(SQLModel, table=True):
+    """A batch enrolled through the gateway: the secret and tree that let it prove items."""
+
+    __tablename__ = "gateway_batches"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    gtin: str = Field(index=True, max_length=14)
+    lot: str = Field(max_length=20)
+    expiry: str | None = Field(default=None, max_length=6)
+    item_count: int
+    root: str = Field(max_length=66)
+    metadata_hash: str = Field(max_length=66)
+    signer: str = Field(max_length=42)
+    secret_encrypted: str
+    route_policy: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BatchTree(SQLModel, table=True):
+    """All Merkle tree nodes of a gateway batch (32 bytes each), in the npm library's layout."""
+
+    __tablename__ = "batch_trees"
+
+    batch_id: str = Field(primary_key=True, foreign_key="gateway_batches.batch_id", max_length=66)
+    nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: zlib of the serials joined by newlines, in input order (for tag downloads).
+    serials_z: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ScanEvent(SQLModel, table=True):
+    """One verification at a border: what was scanned, where, and the verdict given."""
+
+    __tablename__ = "scan_events"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    organization_id: int | None = Field(default=None, index=True)
+    gtin: str | None = Field(default=None, index=True, max_length=14)
+    lot: str | None = Field(default=None, max_length=20)
+    serial: str | None = Field(default=None, max_length=20)
+    batch_id: str | None = Field(default=None, index=True, max_length=66)
+    input_kind: str = Field(max_length=16)
+    location: str | None = Field(default=None, max_length=5)
+    latitude: float | None = None
+    longitude: float | None = None
+    scan_id: str = Field(unique=True, index=True, max_length=36)
+    scanned_at: datetime
+    recorded_at: datetime = Field(default_factory=utcnow)
+    verdict: str = Field(max_length=32, index=True)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    index_block: int
+
+
+class WriteStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class PendingWrite(SQLModel, table=True):
+    """A chain write accepted by the gateway and submitted when the chain is reachable."""
+
+    __tablename__ = "pending_writes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    kind: str = Field(max_length=32)
+    payload: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    status: WriteStatus = Field(default=WriteStatus.QUEUED, index=True)
+    signed_tx: str | None = None
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    done: int = 0
+    total: int = 0
+    result: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------------------------- chain index
+
+
+class ChainLog(SQLModel, table=True):
+    """Every registry event the indexer accepted, raw, so the index can be rebuilt after a reorg."""
+
+    __tablename__ = "chain_logs"
+    __table_args__ = (UniqueConstraint("block_number", "log_index"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    block_number: int = Field(index=True)
+    block_hash: str = Field(max_length=66)
+    block_timestamp: int
+    log_index: int
+    tx_hash: str = Field(max_length=66)
+    event: str = Field(max_length=40)
+    args: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class IndexedBlock(SQLModel, table=True):
+    """Hashes of recently indexed blocks, to notice when the chain has reorganized under us."""
+
+    __tablename__ = "indexed_blocks"
+
+    number: int = Field(primary_key=True)
+    hash: str = Field(max_length=66)
+
+
+class IndexerState(SQLModel, table=True):
+    __tablename__ = "indexer_state"
+
+    id: int = Field(default=1, primary_key=True)
+    registry_address: str = Field(max_length=42)
+    chain_id: int
+    last_block: int = -1
+    last_block_hash: str | None = Field(default=None, max_length=66)
+    head_block: int = -1
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class IndexedRightsHolder(SQLModel, table=True):
+    __tablename__ = "idx_rights_holders"
+
+    address: str = Field(primary_key=True, max_length=42)
+    name: str
+    recordation: str
+    block_number: int
+
+
+class IndexedCustomsAgency(SQLModel, table=True):
+    __tablename__ = "idx_customs_agencies"
+
+    address: str = Field(primary_key=True, max_length=42)
+    name: str
+    block_number: int
+
+
+class IndexedSigner(SQLModel, table=True):
+    __tablename__ = "idx_signers"
+
+    address: str = Field(primary_key=True, max_length=42)
+    holder: str = Field(index=True, max_length=42)
+    added_at: int
+    revoked_at: int | None = None
+    block_number: int
+
+
+class IndexedBatch(SQLModel, table=True):
+    __tablename__ = "idx_batches"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    holder: str = Field(index=True, max_length=42)
+    gtin: str = Field(index=True, max_length=14)
+    lot: str = Field(max_length=20)
+    root: str = Field(max_length=66)
+    item_count: int
+    metadata_hash: str = Field(max_length=66)
+    registered_at: int
+    status: int = 0
+    tx_hash: str = Field(max_length=66)
+    block_number: int
+    block_hash: str = Field(max_length=66)
+
+
+class IndexedItemStatus(SQLModel, table=True):
+    __tablename__ = "idx_item_statuses"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    item_key: str = Field(primary_key=True, max_length=66)
+    leaf: str = Field(max_length=66)
+    status: int
+    block_number: int
+    tx_hash: str = Field(max_length=66)
+
+
+class IndexedStatusChange(SQLModel, table=True):
+    """History of batch and item status changes (for custody timelines)."""
+
+    __tablename__ = "idx_status_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(index=True, max_length=66)
+    item_key: str | None = Field(default=None, index=True, max_length=66)
+    previous: int
+    status: int
+    by: str = Field(max_length=42)
+    block_number: int
+    block_timestamp: int
+    tx_hash: str = Field(max_length=66)

@@ -1,0 +1,258 @@
+"""Chain writes the gateway accepted, submitted now or as soon as the chain is reachable.
+
+Every write (enrollment, status change, accreditation, signer key) is first stored as a
+`PendingWrite` with an idempotency key, in the same transaction as the data it belongs to.
+Then it is submitted: checked against the chain (already done? then it is done), signed once,
+its signed bytes and hash stored *before* broadcasting, broadcast, and awaited. If the RPC is
+down the row simply stays queued and the outbox thread tries again; a stored signed
+transaction is re-broadcast as is, so a retry can never land a second transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eth_account import Account
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from web3 import Web3
+
+from api.crypto import unseal
+from api.models import Organization, PendingWrite, WriteStatus, utcnow
+from ledger.contract import RegistryClient, connect
+from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
+from ledger.models import Status
+from ledger.tx import SignedTx, TransactionSender
+
+log = logging.getLogger("borderledger.outbox")
+
+
+def enqueue(
+    session: Session, organization_id: int, kind: str, payload: dict[str, Any], idempotency_key: str
+) -> PendingWrite:
+    """Store a write (or return the one stored under the same idempotency key)."""
+    existing = session.exec(
+        select(PendingWrite).where(PendingWrite.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        return existing
+    write = PendingWrite(
+        idempotency_key=idempotency_key, organization_id=organization_id, kind=kind, payload=payload
+    )
+    session.add(write)
+    session.flush()
+    return write
+
+
+class ChainWriter:
+    """Submits pending writes; one instance per gateway process, serialised by a lock."""
+
+    def __init__(self, engine: Engine, rpc_url: str, registry: str, secret_key: str) -> None:
+        self.engine = engine
+        self.rpc_url = rpc_url
+        self.registry = registry
+        self.secret_key = secret_key
+        self._lock = threading.Lock()
+        self._w3: Web3 | None = None
+
+    @property
+    def w3(self) -> Web3:
+        if self._w3 is None:
+            self._w3 = connect(self.rpc_url, timeout=5, request_retries=1)
+        return self._w3
+
+    def client(self, org: Organization) -> RegistryClient:
+        registry = RegistryClient(self.w3, self.registry)
+        if org.key_encrypted is None:
+            raise ChainError(f"organization {org.name!r} has no chain key")
+        account = Account.from_key(unseal(self.secret_key, org.key_encrypted))
+        sender = TransactionSender(
+            self.w3, account, registry.decode_revert, attempts=2, backoff=0.1, receipt_timeout=30
+        )
+        return registry.with_sender(sender)
+
+    def fund(self, admin: Organization, address: str, wei: int = 10**19) -> None:
+        """Development chains only: give a new organization's account gas money, best effort."""
+        try:
+            client = self.client(admin)
+            assert client.sender is not None
+            account = client.sender.account
+            tx = {
+                "to": Web3.to_checksum_address(address),
+                "value": wei,
+                "gas": 21_000,
+                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+                "maxFeePerGas": 2 * self.w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,  # type: ignore[operator]
+                "maxPriorityFeePerGas": 10**9,
+            }
+            signed = account.sign_transaction(tx)
+            self.w3.eth.wait_for_transaction_receipt(
+                self.w3.eth.send_raw_transaction(signed.raw_transaction), 30
+            )
+        except Exception as exc:
+            log.warning("could not fund %s: %s", address, exc)
+
+    def process(self, only: int | None = None) -> int:
+        """Submit queued writes in order (or just `only`); returns how many completed."""
+        with self._lock:
+            with Session(self.engine) as session:
+                query = select(PendingWrite.id).where(
+                    col(PendingWrite.status).in_([WriteStatus.QUEUED, WriteStatus.SENT])
+                )
+                if only is not None:
+                    query = query.where(PendingWrite.id == only)
+                ids = list(session.exec(query.order_by(col(PendingWrite.id))).all())
+            done = 0
+            for write_id in ids:
+                assert write_id is not None
+                outcome = self._submit(write_id)
+                if outcome == WriteStatus.DONE:
+                    done += 1
+                elif outcome in (WriteStatus.QUEUED, WriteStatus.SENT):
+                    break  # the chain is unreachable: keep order, try again later
+            return done
+
+    def _submit(self, write_id: int) -> WriteStatus:
+        with Session(self.engine, expire_on_commit=False) as session:
+            write = session.get(PendingWrite, write_id)
+            assert write is not None
+            org = session.get(Organization, write.organization_id)
+            assert org is not None
+            try:
+                client = self.client(org)
+                assert client.sender is not None
+                if write.signed_tx is None:
+                    if self._already_done(client, write):
+                        return self._finish(session, write, None)
+                    signed = client.sender.sign(self._call(client, write))
+                    write.signed_tx = signed.to_json()["raw"]
+                    write.tx_hash = signed.tx_hash
+                    write.status = WriteStatus.SENT
+                    write.updated_at = utcnow()
+                    session.add(write)
+                    session.commit()  # stored before broadcast: a crash now cannot double it
+                    client.sender.broadcast(signed)
+                else:
+                    stored = SignedTx(
+                        write.tx_hash or "", bytes.fromhex(write.signed_tx.removeprefix("0x")), 0
+                    )
+                    try:
+                        client.sender.broadcast(stored)
+                    except RpcUnavailable:
+                        raise
+                    except ChainError:
+                        # The stored transaction can no longer land (its nonce was used).
+                        if self._already_done(client, write):
+                            return self._finish(session, write, None)
+                        write.signed_tx, write.tx_hash, write.status = (
+                            None,
+                            None,
+                            WriteStatus.QUEUED,
+                        )
+                        session.add(write)
+                        session.commit()
+                        return WriteStatus.QUEUED
+                receipt = client.sender.wait(write.tx_hash or "")
+                return self._finish(session, write, receipt.block_number)
+            except ContractReverted as exc:
+                write.status, write.error = WriteStatus.FAILED, str(exc)
+            except (RpcUnavailable, ReceiptTimeout, ConnectionError, TimeoutError) as exc:
+                write.error = f"waiting for the chain: {exc}"
+            except ChainError as exc:
+                write.error = str(exc)
+            write.attempts += 1
+            write.updated_at = utcnow()
+            session.add(write)
+            session.commit()
+            return write.status
+
+    def _finish(self, session: Session, write: PendingWrite, block: int | None) -> WriteStatus:
+        write.status, write.block_number, write.error = WriteStatus.DONE, block, None
+        write.updated_at = utcnow()
+        session.add(write)
+        session.commit()
+        return WriteStatus.DONE
+
+    @staticmethod
+    def _call(client: RegistryClient, write: PendingWrite) -> Any:
+        p = write.payload
+        f = client.contract.functions
+        calls: dict[str, Callable[[], Any]] = {
+            "accredit_holder": lambda: f.accreditRightsHolder(
+                p["address"], p["name"], p.get("recordation", "")
+            ),
+            "accredit_agency": lambda: f.accreditCustomsAgency(p["address"], p["name"]),
+            "add_signer": lambda: f.addSigner(p["signer"]),
+            "revoke_signer": lambda: f.revokeSigner(p["signer"]),
+            "register_batch": lambda: f.registerBatch(
+                p["gtin"],
+                p["lot"],
+                bytes.fromhex(str(p["root"])[2:]),
+                int(str(p["item_count"])),
+                bytes.fromhex(str(p["metadata_hash"])[2:]),
+            ),
+            "set_batch_status": lambda: f.setBatchStatus(
+                bytes.fromhex(str(p["batch_id"])[2:]), int(str(p["status"]))
+            ),
+            "set_item_status": lambda: f.setItemStatus(
+                p["gtin"],
+                p["lot"],
+                p["serial"],
+                bytes.fromhex(str(p["salt"])[2:]),
+                [bytes.fromhex(str(x)[2:]) for x in p["proof"]],
+                int(str(p["status"])),  # type: ignore[attr-defined]
+            ),
+        }
+        if write.kind not in calls:
+            raise ChainError(f"unknown write kind {write.kind!r}")
+        return calls[write.kind]()
+
+    @staticmethod
+    def _already_done(client: RegistryClient, write: PendingWrite) -> bool:
+        """Whether the chain already shows the effect (a retry after a lost answer)."""
+        p = write.payload
+        if write.kind == "register_batch":
+            batch = client.get_batch(str(p["batch_id"]))
+            return batch.registered and batch.root == p["root"]
+        if write.kind == "accredit_holder":
+            return client.rights_holder(str(p["address"])).accredited
+        if write.kind == "accredit_agency":
+            return bool(client.customs_agency(str(p["address"])))
+        if write.kind == "add_signer":
+            return client.signer_key(str(p["signer"])).registered
+        if write.kind == "revoke_signer":
+            return client.signer_key(str(p["signer"])).revoked_at != 0
+        if write.kind == "set_batch_status":
+            return client.get_batch(str(p["batch_id"])).status == Status(int(str(p["status"])))
+        if write.kind == "set_item_status":
+            batch_id = client.batch_id_of(str(p["gtin"]), str(p["lot"]))
+            current = client.item_status(batch_id, bytes.fromhex(str(p["item_key"])[2:]))
+            return current == Status(int(str(p["status"])))
+        return False
+
+
+class OutboxThread(threading.Thread):
+    def __init__(self, writer: ChainWriter, interval: float = 1.0) -> None:
+        super().__init__(name="borderledger-outbox", daemon=True)
+        self.writer = writer
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.writer.process()
+            except Exception as exc:
+                log.warning("outbox pass failed: %s", exc)
+            self.wake.wait(self.interval)
+            self.wake.clear()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.join(timeout=30)

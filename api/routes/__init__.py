@@ -1,0 +1,5 @@
+"""One module per resource; `api.main` includes every router listed in ROUTERS."""
+
+from api.routes import batches, gs1, meta, organizations, verify
+
+ROUTERS = [meta.router, organizations.router, batches.router, verify.router, gs1.router]

@@ -1,0 +1,418 @@
+"""Batches: enrollment (JSON or CSV), reading, tag downloads, status changes, jobs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from api.crypto import unseal
+from api.deps import CurrentOrg, GatewayDep, SessionDep, require
+from api.enrollment import enroll, serials_of, tagging_job
+from api.errors import PayloadTooLarge
+from api.gateway import Gateway
+from api.labels import tags_csv, tags_pdf, tags_zip
+from api.models import (
+    BatchTree,
+    GatewayBatch,
+    IndexedBatch,
+    Job,
+    Organization,
+    PendingWrite,
+    Role,
+    utcnow,
+)
+from api.outbox import enqueue
+from api.schemas import BatchCreate, BatchOut, ErrorOut, JobOut, StatusChange, WriteOut
+from ledger.batch import BatchInput, item_key_of
+from ledger.errors import BatchNotFound, InvalidBatchFile, InvalidInput, NotFound, PermissionDenied
+from ledger.merkle import item_salt, leaf_hash
+from ledger.models import Status
+from ledger.tags import TagDomain
+
+router = APIRouter(prefix="/v1", tags=["batches"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": ErrorOut} for c in (401, 403, 404, 409, 413, 422, 503)
+}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": BatchCreate.model_json_schema()},
+            "text/csv": {"schema": {"type": "string"}, "example": "serial\nSN001\nSN002\n"},
+        },
+    }
+}
+
+
+def _domain(gateway: Gateway) -> TagDomain:
+    snap = gateway.catalog.snapshot()
+    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
+    return TagDomain(chain_id, gateway.registry)
+
+
+def _batch_out(
+    batch: GatewayBatch, write: PendingWrite | None, indexed: IndexedBatch | None = None
+) -> BatchOut:
+    return BatchOut(
+        batchId=batch.batch_id,
+        gtin=batch.gtin,
+        lot=batch.lot,
+        expiry=batch.expiry,
+        count=batch.item_count,
+        root=batch.root,
+        metadataHash=batch.metadata_hash,
+        signer=batch.signer,
+        registration=(write.status.value if write else "queued"),  # type: ignore[arg-type]
+        txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
+        block=(write.block_number if write else None)
+        or (indexed.block_number if indexed else None),
+        error=write.error if write else None,
+        status=Status(indexed.status).name.lower() if indexed else None,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"upload is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"upload exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
+def _parse_batch(
+    raw: bytes, content_type: str, gtin: str | None, lot: str | None, expiry: str | None
+) -> tuple[BatchInput, dict[str, Any] | None]:
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("text/csv", "application/csv"):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidBatchFile("the CSV upload is not UTF-8") from None
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows or "serial" not in [h.strip().lower() for h in rows[0]]:
+            raise InvalidBatchFile("the CSV needs a header row with a 'serial' column")
+        header = [h.strip().lower() for h in rows[0]]
+        col = {
+            name: header.index(name)
+            for name in ("serial", "gtin", "lot", "expiry")
+            if name in header
+        }
+        values: dict[str, str | None] = {"gtin": gtin, "lot": lot, "expiry": expiry}
+        serials = []
+        for number, row in enumerate(rows[1:], start=2):
+            if not row or not any(v.strip() for v in row):
+                continue
+            if len(row) != len(header):
+                raise InvalidBatchFile(
+                    f"CSV line {number}: {len(row)} fields, header has {len(header)}"
+                )
+            serials.append(row[col["serial"]].strip())
+            for name in ("gtin", "lot", "expiry"):
+                if name in col:
+                    value = row[col[name]].strip()
+                    if values[name] is None:
+                        values[name] = value
+                    elif values[name] != value:
+                        raise InvalidBatchFile(
+                            f"CSV line {number}: {name} {value!r} differs; a batch is one lot of one GTIN"
+                        )
+        if values["gtin"] is None or values["lot"] is None:
+            raise InvalidBatchFile("give gtin and lot as CSV columns or query parameters")
+        return BatchInput.create(
+            values["gtin"], values["lot"], serials, values["expiry"] or None
+        ), None
+    if kind in ("application/json", ""):
+        try:
+            body = BatchCreate.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InvalidInput(f"{where}: {first['msg']}") from None
+        return BatchInput.create(body.gtin, body.lot, body.serials, body.expiry), body.route_policy
+    raise InvalidInput(f"content type {kind!r}: send application/json or text/csv")
+
+
+@router.post(
+    "/batches",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BatchOut,
+    responses={200: {"model": BatchOut}, 202: {"model": BatchOut}, **ERRORS},
+    openapi_extra=_BODY_DOC,
+)
+async def create_batch(
+    request: Request,
+    org: CurrentOrg,
+    gateway: GatewayDep,
+    gtin: Annotated[str | None, Query(max_length=14, description="for CSV uploads")] = None,
+    lot: Annotated[str | None, Query(max_length=20, description="for CSV uploads")] = None,
+    expiry: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}$", description="YYMMDD, for CSV uploads")
+    ] = None,
+) -> JSONResponse:
+    """Enroll a batch (rights holders). 201 when new, 200 when the same batch was already
+    enrolled (idempotent retry), 202 with a job id for large batches. Registration on chain
+    is queued if the chain is unreachable and submitted when it is back."""
+    require(org, Role.RIGHTS_HOLDER)
+    raw = await _read_body(request, gateway.settings.max_upload_bytes)
+    batch, policy = _parse_batch(raw, request.headers.get("content-type", ""), gtin, lot, expiry)
+    domain = _domain(gateway)
+    if len(batch) > gateway.settings.sync_enroll_limit:
+        job_id = _start_job(gateway, org, batch, policy, domain)
+        return JSONResponse(
+            {"jobId": job_id, "batchId": "0x" + batch.batch_id.hex(), "status": "queued"},
+            status_code=202,
+        )
+    return _enroll_now(gateway, org, batch, policy, domain)
+
+
+def _enroll_now(
+    gateway: Gateway,
+    org: Organization,
+    batch: BatchInput,
+    policy: dict[str, Any] | None,
+    domain: TagDomain,
+) -> JSONResponse:
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        outcome = enroll(
+            session,
+            org,
+            batch,
+            secret_key=gateway.settings.secret_key,
+            domain=domain,
+            route_policy=policy,
+        )
+        session.commit()
+        write_id = outcome.write.id
+    assert write_id is not None
+    gateway.writer.process(only=write_id)
+    with Session(gateway.engine) as session:
+        write = session.get(PendingWrite, write_id)
+        out = _batch_out(outcome.batch, write)
+    code = 201 if outcome.created else 200
+    return JSONResponse(json.loads(out.model_dump_json()), status_code=code)
+
+
+def _start_job(
+    gateway: Gateway,
+    org: Organization,
+    batch: BatchInput,
+    policy: dict[str, Any] | None,
+    domain: TagDomain,
+) -> str:
+    assert org.id is not None
+    job = Job(id=str(uuid.uuid4()), organization_id=org.id, kind="enroll", total=len(batch))
+    with Session(gateway.engine) as session:
+        session.add(job)
+        session.commit()
+
+    def run() -> None:
+        done = 0
+
+        def progress(items: int) -> None:
+            nonlocal done
+            done += items
+            if done % 100_000 < items or done == len(batch):
+                _update_job(gateway, job.id, status="running", done=done)
+
+        try:
+            with Session(gateway.engine, expire_on_commit=False) as session:
+                outcome = enroll(
+                    session,
+                    org,
+                    batch,
+                    secret_key=gateway.settings.secret_key,
+                    domain=domain,
+                    route_policy=policy,
+                    workers=2,
+                    progress=progress,
+                )
+                session.commit()
+            assert outcome.write.id is not None
+            gateway.writer.process(only=outcome.write.id)
+            with Session(gateway.engine) as session:
+                write = session.get(PendingWrite, outcome.write.id)
+                result = json.loads(_batch_out(outcome.batch, write).model_dump_json())
+            _update_job(gateway, job.id, status="done", done=len(batch), result=result)
+        except Exception as exc:
+            _update_job(gateway, job.id, status="failed", error=str(exc))
+
+    threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
+    return job.id
+
+
+def _update_job(gateway: Gateway, job_id: str, **changes: Any) -> None:
+    with Session(gateway.engine) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return
+        for key, value in changes.items():
+            setattr(job, key, value)
+        job.updated_at = utcnow()
+        session.add(job)
+        session.commit()
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+def get_job(job_id: str, org: CurrentOrg, session: SessionDep) -> JobOut:
+    """Progress and result of a background job."""
+    job = session.get(Job, job_id)
+    if job is None or (job.organization_id != org.id and org.role != Role.ADMIN):
+        raise NotFound(f"no job {job_id}")
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        done=job.done,
+        total=job.total,
+        result=job.result,
+        error=job.error,
+    )
+
+
+def _own_batch(
+    session: Session, org: Organization, batch_id: str, *, read: bool = False
+) -> GatewayBatch:
+    batch = session.get(GatewayBatch, batch_id.lower())
+    if batch is None:
+        raise BatchNotFound(f"no batch {batch_id} enrolled through this gateway")
+    readers = (Role.ADMIN, Role.AUDITOR) if read else (Role.ADMIN,)
+    if batch.organization_id != org.id and org.role not in readers:
+        raise PermissionDenied(f"batch {batch_id} belongs to another organization")
+    return batch
+
+
+@router.get("/batches/{batch_id}", response_model=BatchOut, responses=ERRORS)
+def get_batch(batch_id: str, org: CurrentOrg, session: SessionDep) -> BatchOut:
+    """A batch: identity, root, registration on chain and status."""
+    batch = _own_batch(session, org, batch_id, read=True)
+    write = session.exec(
+        select(PendingWrite).where(PendingWrite.idempotency_key == f"register:{batch.batch_id}")
+    ).first()
+    return _batch_out(batch, write, session.get(IndexedBatch, batch.batch_id))
+
+
+@router.get(
+    "/batches/{batch_id}/tags",
+    responses={
+        200: {"content": {"text/csv": {}, "application/zip": {}, "application/pdf": {}}},
+        **ERRORS,
+    },
+)
+def get_tags(
+    batch_id: str,
+    org: CurrentOrg,
+    session: SessionDep,
+    gateway: GatewayDep,
+    format: Annotated[
+        str,
+        Query(pattern="^(csv|zip|pdf)$", description="csv, zip (QR PNG+SVG) or pdf (label sheet)"),
+    ] = "csv",
+) -> Response:
+    """The batch's signed tags: CSV of URIs, ZIP of QR codes, or a printable PDF label sheet."""
+    require(org, Role.RIGHTS_HOLDER, Role.ADMIN)
+    batch = _own_batch(session, org, batch_id)
+    owner = session.get(Organization, batch.organization_id)
+    tree = session.get(BatchTree, batch.batch_id)
+    assert owner is not None and tree is not None
+    job = tagging_job(
+        batch, owner, gateway.settings.secret_key, _domain(gateway), gateway.settings.resolver_host
+    )
+    serials = serials_of(tree)
+    name = f"{batch.gtin}-{batch.lot}"
+    if format == "csv":
+        return StreamingResponse(
+            tags_csv(job, serials),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if len(serials) > 10_000:
+        raise InvalidInput(
+            f"{format} downloads are limited to 10,000 tags; use format=csv for {len(serials)}"
+        )
+    if format == "zip":
+        return Response(
+            tags_zip(job, serials),
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
+        )
+    return Response(
+        tags_pdf(job, serials, title=f"GTIN {batch.gtin} lot {batch.lot}"),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+@router.post(
+    "/batches/{batch_id}/status", status_code=202, response_model=WriteOut, responses=ERRORS
+)
+def change_status(
+    batch_id: str,
+    body: StatusChange,
+    org: CurrentOrg,
+    session: SessionDep,
+    gateway: GatewayDep,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="retry-safe key")
+    ] = None,
+) -> WriteOut:
+    """Recall, report stolen, destroy or decommission one item (`serial`) or the whole batch.
+    The change goes on chain (queued while the chain is unreachable)."""
+    require(org, Role.RIGHTS_HOLDER, Role.ADMIN)
+    batch = _own_batch(session, org, batch_id)
+    owner = session.get(Organization, batch.organization_id)
+    assert owner is not None and owner.id is not None
+    new = Status.parse(body.status)
+    if body.serial is None:
+        payload: dict[str, Any] = {"batch_id": batch.batch_id, "status": int(new)}
+        key = idempotency_key or f"status:{uuid.uuid4()}"
+        kind = "set_batch_status"
+    else:
+        tree = session.get(BatchTree, batch.batch_id)
+        provable = gateway.catalog.provable(batch.batch_id)
+        assert tree is not None and provable is not None
+        salt = item_salt(
+            unseal(gateway.settings.secret_key, batch.secret_encrypted), batch.gtin, body.serial
+        )
+        try:
+            proof = provable.tree.proof(leaf_hash(batch.gtin, body.serial, salt))
+        except KeyError:
+            raise NotFound(f"serial {body.serial!r} is not in batch {batch.batch_id}") from None
+        payload = {
+            "gtin": batch.gtin,
+            "lot": batch.lot,
+            "serial": body.serial,
+            "salt": "0x" + salt.hex(),
+            "proof": ["0x" + p.hex() for p in proof],
+            "status": int(new),
+            "item_key": "0x" + item_key_of(batch.gtin, body.serial).hex(),
+        }
+        key = idempotency_key or f"status:{uuid.uuid4()}"
+        kind = "set_item_status"
+    write = enqueue(session, owner.id, kind, payload, key)
+    session.commit()
+    assert write.id is not None
+    gateway.writer.process(only=write.id)
+    session.expire_all()
+    fresh = session.get(PendingWrite, write.id)
+    assert fresh is not None
+    return WriteOut(
+        id=fresh.id or 0,
+        kind=fresh.kind,
+        status=fresh.status.value,
+        txHash=fresh.tx_hash,
+        block=fresh.block_number,
+        error=fresh.error,
+    )

@@ -1,0 +1,150 @@
+"""Request and response bodies of the public API (what the OpenAPI document shows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.models import Role
+
+UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Location(Strict):
+    unlocode: str | None = Field(
+        None, pattern=UNLOCODE, description="UN/LOCODE of the port, e.g. NLRTM"
+    )
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class VerifyRequest(Strict):
+    """Either `tag` (the scanned QR payload) or `gtin` + `serial` typed from a label."""
+
+    tag: str | None = Field(None, max_length=2048, description="GS1 Digital Link tag URI")
+    gtin: str | None = Field(None, max_length=14)
+    serial: str | None = Field(None, max_length=20)
+    lot: str | None = Field(None, max_length=20)
+    location: Location | None = None
+    scanned_at: datetime | None = Field(None, description="when it was scanned (default: now)")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> VerifyRequest:
+        if self.tag is None and (self.gtin is None or self.serial is None):
+            raise ValueError("give either tag, or gtin and serial")
+        if self.tag is not None and (self.gtin is not None or self.serial is not None):
+            raise ValueError("give either tag, or gtin and serial, not both")
+        return self
+
+
+class Item(BaseModel):
+    gtin: str
+    lot: str | None
+    serial: str
+
+
+class IndexInfo(BaseModel):
+    block: int
+    headBlock: int
+    updatedAt: str | None
+    stale: bool
+
+
+class VerifyResponse(BaseModel):
+    verdict: Literal[
+        "GENUINE", "GENUINE_UNSIGNED", "COUNTERFEIT_SUSPECT", "RECALLED", "STOLEN", "DECOMMISSIONED"
+    ]
+    summary: str
+    reasons: list[str]
+    item: Item
+    product: dict[str, Any]
+    batchId: str | None
+    proof: dict[str, Any] | None
+    index: IndexInfo
+    scanId: str
+    scannedAt: datetime
+    location: Location | None
+
+
+class BatchCreate(Strict):
+    gtin: str = Field(max_length=14)
+    lot: str = Field(max_length=20)
+    serials: list[str] = Field(min_length=1, max_length=10_000_000)
+    expiry: str | None = Field(None, pattern=r"^[0-9]{6}$", description="YYMMDD")
+    route_policy: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    batchId: str
+    gtin: str
+    lot: str
+    expiry: str | None
+    count: int
+    root: str
+    metadataHash: str
+    signer: str
+    registration: Literal["queued", "sent", "done", "failed"]
+    txHash: str | None
+    block: int | None
+    error: str | None = None
+    status: str | None = None
+    jobId: str | None = None
+
+
+class StatusChange(Strict):
+    status: Literal["active", "recalled", "stolen", "destroyed", "decommissioned"]
+    serial: str | None = Field(
+        None, max_length=20, description="one item; omit for the whole batch"
+    )
+
+
+class WriteOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    txHash: str | None
+    block: int | None
+    error: str | None
+
+
+class OrganizationCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    recordation: str = Field(
+        "", max_length=200, description="trademark recordation (rights holders)"
+    )
+
+
+class OrganizationOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    address: str | None
+    signer: str | None
+    apiKey: str | None = Field(None, description="shown once, at creation")
+    writes: list[WriteOut] = []
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: str
+    done: int
+    total: int
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

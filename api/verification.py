@@ -1,0 +1,309 @@
+"""Judging what an officer scanned: a verdict, the reasons, and a proof anyone can re-check.
+
+Wording follows the EU medicines verification system: a failed check makes the item a
+*potential suspect* to investigate, never a declared fake, and data errors (a malformed URI,
+a wrong check digit) are refused as input errors rather than judged, because most failed
+verifications in practice are scanner or typing faults.
+
+Order of judgement, first match wins:
+1. the batch or GTIN is unknown, the serial is not in its batch, or the signature is bad,
+   unknown, foreign or revoked          → COUNTERFEIT_SUSPECT
+2. the item or batch was destroyed      → COUNTERFEIT_SUSPECT (ITEM_DESTROYED: it cannot be here)
+3. stolen / recalled / decommissioned   → STOLEN / RECALLED / DECOMMISSIONED
+4. a valid signature                    → GENUINE
+5. no signature, serial proven in batch → GENUINE_UNSIGNED
+
+Reason codes are stable strings (docs/reason-codes.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from api.catalog import Catalog, Snapshot
+from ledger.batch import batch_id_of, item_key_of
+from ledger.digital_link import parse_digital_link
+from ledger.errors import InvalidInput, InvalidSignature
+from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
+from ledger.merkle import item_salt, leaf_hash
+from ledger.models import Status
+from ledger.tags import TagDomain, recover_signer, tag_digest
+
+
+class Verdict(StrEnum):
+    GENUINE = "GENUINE"
+    GENUINE_UNSIGNED = "GENUINE_UNSIGNED"
+    COUNTERFEIT_SUSPECT = "COUNTERFEIT_SUSPECT"
+    RECALLED = "RECALLED"
+    STOLEN = "STOLEN"
+    DECOMMISSIONED = "DECOMMISSIONED"
+
+
+class Reason(StrEnum):
+    GTIN_UNKNOWN = "GTIN_UNKNOWN"
+    BATCH_UNKNOWN = "BATCH_UNKNOWN"
+    SERIAL_UNKNOWN = "SERIAL_UNKNOWN"
+    SERIAL_NOT_VERIFIABLE = "SERIAL_NOT_VERIFIABLE"
+    SIGNATURE_MISSING = "SIGNATURE_MISSING"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    SIGNER_UNKNOWN = "SIGNER_UNKNOWN"
+    SIGNER_FOREIGN = "SIGNER_FOREIGN"
+    SIGNER_REVOKED = "SIGNER_REVOKED"
+    SIGNATURE_VALID = "SIGNATURE_VALID"
+    SERIAL_IN_BATCH = "SERIAL_IN_BATCH"
+    BATCH_RECALLED = "BATCH_RECALLED"
+    ITEM_RECALLED = "ITEM_RECALLED"
+    ITEM_STOLEN = "ITEM_STOLEN"
+    ITEM_DECOMMISSIONED = "ITEM_DECOMMISSIONED"
+    ITEM_DESTROYED = "ITEM_DESTROYED"
+    EXPIRED = "EXPIRED"
+    INDEX_STALE = "INDEX_STALE"
+
+
+_SUSPECT = {
+    Reason.GTIN_UNKNOWN,
+    Reason.BATCH_UNKNOWN,
+    Reason.SERIAL_UNKNOWN,
+    Reason.SIGNATURE_INVALID,
+    Reason.SIGNER_UNKNOWN,
+    Reason.SIGNER_FOREIGN,
+    Reason.SIGNER_REVOKED,
+    Reason.ITEM_DESTROYED,
+}
+_STATUS_REASON = {
+    (Status.RECALLED, True): Reason.BATCH_RECALLED,
+    (Status.RECALLED, False): Reason.ITEM_RECALLED,
+    (Status.STOLEN, True): Reason.ITEM_STOLEN,
+    (Status.STOLEN, False): Reason.ITEM_STOLEN,
+    (Status.DECOMMISSIONED, True): Reason.ITEM_DECOMMISSIONED,
+    (Status.DECOMMISSIONED, False): Reason.ITEM_DECOMMISSIONED,
+    (Status.DESTROYED, True): Reason.ITEM_DESTROYED,
+    (Status.DESTROYED, False): Reason.ITEM_DESTROYED,
+}
+_SUMMARIES = {
+    Verdict.GENUINE: "Genuine: signed by the rights holder and registered on chain.",
+    Verdict.GENUINE_UNSIGNED: "Registered serial; no signature was presented, so a copied code cannot be ruled out.",
+    Verdict.COUNTERFEIT_SUSPECT: "Potential suspect: the ledger does not vouch for this item. Investigate.",
+    Verdict.RECALLED: "Recalled by the rights holder: do not release.",
+    Verdict.STOLEN: "Reported stolen by the rights holder: hold and notify.",
+    Verdict.DECOMMISSIONED: "Already decommissioned (pack inactive): a code seen again may be copied.",
+}
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """What the officer submitted, validated: a tag, or a GTIN + serial typed from a label."""
+
+    gtin: str
+    serial: str
+    lot: str | None
+    signature: bytes | None
+    kind: str  # "tag" or "typed"
+
+    @classmethod
+    def from_tag(cls, uri: str) -> Scanned:
+        link = parse_digital_link(uri)
+        return cls(link.gtin, link.serial, link.lot, link.signature, "tag")
+
+    @classmethod
+    def from_fields(cls, gtin: str, serial: str, lot: str | None = None) -> Scanned:
+        return cls(
+            normalize_gtin(gtin),
+            validate_serial(serial),
+            validate_lot(lot) if lot else None,
+            None,
+            "typed",
+        )
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    reasons: list[Reason]
+    scanned: Scanned
+    batch_id: str | None = None
+    holder: str | None = None
+    signer: str | None = None
+    proof: dict[str, Any] | None = None
+    expiry: str | None = None
+    index: dict[str, Any] = field(default_factory=dict)
+    product: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        return _SUMMARIES[self.verdict]
+
+
+def verify(
+    catalog: Catalog, scanned: Scanned, *, stale_after: float = 30.0, now: datetime | None = None
+) -> Judgement:
+    """Judge `scanned` against the index snapshot (no RPC, no per-request queries)."""
+    snap = catalog.snapshot()
+    reasons: list[Reason] = []
+    index = _index_info(snap, stale_after, now)
+    if index["stale"]:
+        reasons.append(Reason.INDEX_STALE)
+    judgement = Judgement(Verdict.COUNTERFEIT_SUSPECT, reasons, scanned, index=index)
+
+    candidates = snap.batches_by_gtin.get(scanned.gtin, [])
+    if not candidates:
+        reasons.insert(0, Reason.GTIN_UNKNOWN)
+        return judgement
+    holder = snap.holders.get(candidates[0].holder)
+    judgement.holder = candidates[0].holder
+    judgement.product = {
+        "gtin": scanned.gtin,
+        "rightsHolder": {
+            "address": candidates[0].holder,
+            "name": holder.name if holder else None,
+            "recordation": holder.recordation if holder else None,
+        },
+    }
+    if scanned.lot is not None:
+        batch = snap.batches.get("0x" + batch_id_of(scanned.gtin, scanned.lot).hex())
+        if batch is None:
+            reasons.insert(0, Reason.BATCH_UNKNOWN)
+            return judgement
+        candidates = [batch]
+
+    # Membership: find the batch whose tree holds this serial's salted leaf.
+    found = None
+    verifiable = False
+    for batch in candidates:
+        provable = catalog.provable(batch.batch_id)
+        if provable is None:
+            continue
+        verifiable = True
+        salt = item_salt(provable.secret, scanned.gtin, scanned.serial)
+        leaf = leaf_hash(scanned.gtin, scanned.serial, salt)
+        try:
+            proof = provable.tree.proof(leaf)
+        except KeyError:
+            continue
+        found = (batch, salt, leaf, proof, provable.expiry)
+        break
+    batch = found[0] if found else candidates[0]
+    judgement.batch_id = batch.batch_id
+    if found:
+        _, salt, leaf, proof, expiry = found
+        judgement.expiry = expiry
+        judgement.proof = {
+            "registry": snap.registry,
+            "chainId": snap.chain_id,
+            "batchId": batch.batch_id,
+            "root": batch.root,
+            "leaf": "0x" + leaf.hex(),
+            "salt": "0x" + salt.hex(),
+            "merkleProof": ["0x" + p.hex() for p in proof],
+            "leafEncoding": ["string", "string", "bytes32"],
+            "batchRegistrationTx": batch.tx_hash,
+            "batchRegistrationBlock": batch.block_number,
+            "signer": None,
+        }
+        reasons.append(Reason.SERIAL_IN_BATCH)
+    elif verifiable:
+        reasons.insert(0, Reason.SERIAL_UNKNOWN)
+    elif scanned.signature is None:
+        reasons.append(Reason.SERIAL_NOT_VERIFIABLE)
+
+    if scanned.signature is not None and scanned.lot is not None:
+        _judge_signature(
+            snap, scanned, batch.batch_id, batch.holder, batch.registered_at, judgement
+        )
+    elif scanned.signature is None:
+        reasons.append(Reason.SIGNATURE_MISSING)
+
+    status, batch_level = _status(snap, batch.batch_id, batch.status, scanned)
+    if status != Status.ACTIVE:
+        reasons.append(_STATUS_REASON[(status, batch_level)])
+
+    judgement.verdict = _decide(reasons, status)
+    if judgement.proof is None and judgement.signer is not None:
+        judgement.proof = {
+            "registry": snap.registry,
+            "chainId": snap.chain_id,
+            "batchId": batch.batch_id,
+            "root": batch.root,
+            "batchRegistrationTx": batch.tx_hash,
+            "batchRegistrationBlock": batch.block_number,
+        }
+    if judgement.proof is not None:
+        judgement.proof["signer"] = judgement.signer
+    return judgement
+
+
+def _judge_signature(
+    snap: Snapshot,
+    scanned: Scanned,
+    batch_id: str,
+    holder: str,
+    registered_at: int,
+    judgement: Judgement,
+) -> None:
+    assert scanned.signature is not None and scanned.lot is not None
+    reasons = judgement.reasons
+    domain = TagDomain(snap.chain_id, snap.registry)
+    try:
+        signer = recover_signer(
+            tag_digest(domain.separator, scanned.gtin, scanned.serial, scanned.lot),
+            scanned.signature,
+        )
+    except InvalidSignature:
+        reasons.insert(0, Reason.SIGNATURE_INVALID)
+        return
+    judgement.signer = signer
+    key = snap.signers.get(signer)
+    if key is None:
+        reasons.insert(0, Reason.SIGNER_UNKNOWN)
+    elif key.holder != holder:
+        reasons.insert(0, Reason.SIGNER_FOREIGN)
+    elif key.revoked_at is not None and not (key.added_at <= registered_at < key.revoked_at):
+        reasons.insert(0, Reason.SIGNER_REVOKED)
+    else:
+        reasons.append(Reason.SIGNATURE_VALID)
+
+
+def _status(
+    snap: Snapshot, batch_id: str, batch_status: int, scanned: Scanned
+) -> tuple[Status, bool]:
+    key = "0x" + item_key_of(scanned.gtin, scanned.serial).hex()
+    item = snap.item_statuses.get((batch_id, key), 0)
+    if item != Status.ACTIVE:
+        return Status(item), False
+    return Status(batch_status), True
+
+
+def _decide(reasons: list[Reason], status: Status) -> Verdict:
+    if any(r in _SUSPECT for r in reasons):
+        return Verdict.COUNTERFEIT_SUSPECT
+    if status == Status.STOLEN:
+        return Verdict.STOLEN
+    if status == Status.RECALLED:
+        return Verdict.RECALLED
+    if status == Status.DECOMMISSIONED:
+        return Verdict.DECOMMISSIONED
+    if Reason.SIGNATURE_VALID in reasons:
+        return Verdict.GENUINE
+    if Reason.SERIAL_IN_BATCH in reasons:
+        return Verdict.GENUINE_UNSIGNED
+    return Verdict.COUNTERFEIT_SUSPECT
+
+
+def _index_info(snap: Snapshot, stale_after: float, now: datetime | None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    updated = snap.updated_at
+    if updated is not None and updated.tzinfo is None:
+        updated = updated.replace(tzinfo=UTC)  # SQLite hands datetimes back naive
+    age = (now - updated).total_seconds() if updated else None
+    return {
+        "block": snap.index_block,
+        "headBlock": snap.head_block,
+        "updatedAt": updated.isoformat() if updated else None,
+        "stale": age is None or age > stale_after,
+    }
+
+
+__all__ = ["InvalidInput", "Judgement", "Reason", "Scanned", "Verdict", "verify"]
