@@ -90,13 +90,9 @@ def enroll(
         raise Conflict(
             f"batch {batch.gtin}/{batch.lot} was already enrolled with other serials or expiry"
         )
-    owner = next(
-        (
-            b.holder
-            for b in session.query(IndexedBatch).filter(IndexedBatch.gtin == batch.gtin).limit(1)
-        ),  # type: ignore[arg-type]
-        None,
-    )
+    owner = session.exec(
+        select(IndexedBatch.holder).where(IndexedBatch.gtin == batch.gtin).limit(1)
+    ).first()
     if owner is not None and owner != org.address:
         raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder ({owner})")
 

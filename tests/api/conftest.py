@@ -1,0 +1,152 @@
+"""Gateway fixtures: a real Anvil node, a real database, the real app.
+
+The database is SQLite (a file per test) by default; with DATABASE_URL set (CI sets it to
+the local PostgreSQL) every test gets its own PostgreSQL schema, dropped afterwards. Tests
+drive the indexer explicitly (`stack.sync()`), so they never race a background thread.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from eth_account import Account
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from api.db import make_engine
+from api.gateway import Gateway
+from api.main import create_app
+from api.models import Role
+from api.orgs import create_organization
+from ledger.config import Settings
+from ledger.contract import RegistryClient, connect
+from ledger.node import LocalNode, dev_private_key
+from ledger.tx import TransactionSender
+
+GTIN = "09506000134352"
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[LocalNode]:
+    with LocalNode("anvil") as node:
+        yield node
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(SQLAlchemy URL, schema): SQLite by default, a fresh PostgreSQL schema with DATABASE_URL."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{tmp_path / 'gateway.db'}", None
+        return
+    url = Settings(database_url=url).sqlalchemy_url
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url, schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@dataclass
+class Stack:
+    """A deployed registry, a gateway on it, and a client with an admin API key."""
+
+    node: LocalNode
+    registry: RegistryClient
+    gateway: Gateway
+    client: TestClient
+    admin_key: str
+
+    def headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def sync(self) -> None:
+        """Index everything mined so far and flush recorded scans."""
+        self.gateway.sync_index()
+        self.gateway.scans.flush()
+
+    def org(self, name: str, role: str, recordation: str = "") -> dict[str, Any]:
+        r = self.client.post(
+            "/v1/organizations",
+            json={"name": name, "role": role, "recordation": recordation},
+            headers=self.headers(self.admin_key),
+        )
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def enroll(
+        self, key: str, lot: str = "L1", serials: list[str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        body = {
+            "gtin": GTIN,
+            "lot": lot,
+            "serials": serials or [f"SN{i:04d}" for i in range(20)],
+            **extra,
+        }
+        r = self.client.post("/v1/batches", json=body, headers=self.headers(key))
+        assert r.status_code in (200, 201), r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def tags(self, key: str, batch_id: str) -> list[dict[str, str]]:
+        r = self.client.get(f"/v1/batches/{batch_id}/tags", headers=self.headers(key))
+        assert r.status_code == 200, r.text
+        lines = r.text.splitlines()
+        header = lines[0].split(",")
+        import csv
+
+        return [dict(zip(header, row, strict=True)) for row in csv.reader(lines[1:])]
+
+    def verify(self, key: str, **body: Any) -> dict[str, Any]:
+        r = self.client.post("/v1/verify", json=body, headers=self.headers(key))
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+
+@pytest.fixture
+def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
+    url, schema = database
+    w3 = connect(anvil.url)
+    admin = Account.from_key(dev_private_key(0))
+    sender = TransactionSender(w3, admin, lambda d: None, backoff=0.05)  # type: ignore[arg-type,return-value]
+    registry = RegistryClient.deploy(sender)
+    settings = Settings(
+        rpc_url=anvil.url,
+        registry=registry.address,
+        home=tmp_path,
+        database_url=url,
+        secret_key="test-secret-key",
+        index_start_block=int(w3.eth.block_number),
+        stale_after_seconds=3600,
+    )
+    engine = make_engine(settings.sqlalchemy_url, schema)
+    gateway = Gateway.from_settings(settings, engine)
+    with Session(engine) as session:
+        _, admin_key = create_organization(
+            session,
+            "Registry admin",
+            Role.ADMIN,
+            settings.secret_key,
+            private_key=dev_private_key(0),
+        )
+        session.commit()
+    app = create_app(gateway, background=False)
+    with TestClient(app) as client:
+        stack = Stack(anvil, registry, gateway, client, admin_key)
+        yield stack
+    gateway.stop()
+    engine.dispose()
