@@ -40,7 +40,8 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table (used by tests and `borderledger up`; Alembic for upgrades)."""
+    """Create every table from the models directly. The gateway uses the Alembic migrations
+    instead (`api.migrate.upgrade`); `tests/api/test_migrations.py` keeps the two identical."""
     SQLModel.metadata.create_all(engine)
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from api.catalog import Catalog
-from api.db import create_schema, make_engine
+from api.db import make_engine
 from api.indexer import Indexer, IndexerThread
+from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.scans import ScanWriter
 from ledger.config import Settings
@@ -55,7 +56,7 @@ class Gateway:
         if not settings.registry:
             raise InvalidInput("the gateway needs BORDERLEDGER_REGISTRY (the registry address)")
         engine = engine or make_engine(settings.sqlalchemy_url)
-        create_schema(engine)
+        upgrade(engine)
         return cls(settings, engine, settings.registry)
 
     def start(self, background: bool = True) -> None:
