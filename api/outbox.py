@@ -65,7 +65,8 @@ class ChainWriter:
         return self._w3
 
     def client(self, org: Organization) -> RegistryClient:
-        registry = RegistryClient(self.w3, self.registry)
+        # One quick attempt: a write the chain cannot take now stays queued for the next pass.
+        registry = RegistryClient(self.w3, self.registry, attempts=1, backoff=0.05)
         if org.key_encrypted is None:
             raise ChainError(f"organization {org.name!r} has no chain key")
         account = Account.from_key(unseal(self.secret_key, org.key_encrypted))

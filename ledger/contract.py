@@ -137,9 +137,19 @@ def _b32(value: str | bytes) -> bytes:
 class RegistryClient:
     """One registry deployment, read through any RPC and written through `sender`."""
 
-    def __init__(self, w3: Web3, address: str, sender: TransactionSender | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        sender: TransactionSender | None = None,
+        *,
+        attempts: int = 6,
+        backoff: float = 0.25,
+    ) -> None:
         artifact = load_artifact(REGISTRY)
         self.w3 = w3
+        self.attempts = attempts
+        self.backoff = backoff
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.decode_revert = make_revert_decoder(artifact["abi"])
@@ -151,13 +161,17 @@ class RegistryClient:
         return cls(sender.w3, address, sender)
 
     def with_sender(self, sender: TransactionSender) -> RegistryClient:
-        return RegistryClient(self.w3, self.address, sender)
+        return RegistryClient(
+            self.w3, self.address, sender, attempts=self.attempts, backoff=self.backoff
+        )
 
     # -------------------------------------------------------------- plumbing
 
     def _call(self, fn: Any) -> Any:
         try:
-            return with_retries(fn.call, what=f"call {fn.fn_name}")
+            return with_retries(
+                fn.call, attempts=self.attempts, backoff=self.backoff, what=f"call {fn.fn_name}"
+            )
         except (ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError) as exc:
             data = revert_data(exc)
             raise (
@@ -171,7 +185,14 @@ class RegistryClient:
 
     @property
     def chain_id(self) -> int:
-        return int(with_retries(lambda: self.w3.eth.chain_id, what="chain id"))
+        return int(
+            with_retries(
+                lambda: self.w3.eth.chain_id,
+                attempts=self.attempts,
+                backoff=self.backoff,
+                what="chain id",
+            )
+        )
 
     # -------------------------------------------------------------- writes
 
@@ -311,6 +332,8 @@ class RegistryClient:
             lambda: event.get_logs(
                 from_block=from_block, argument_filters={"batchId": _b32(batch_id)}
             ),
+            attempts=self.attempts,
+            backoff=self.backoff,
             what="get logs",
         )
         if not logs:

@@ -6,6 +6,7 @@ run the same integration suite against both nodes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ class NodeError(BorderLedgerError):
     pass
 
 
+@functools.cache
 def dev_private_key(index: int) -> bytes:
     """Private key of development account `index` (funded with 10,000 ETH on local nodes)."""
     from eth_account import Account

@@ -1,0 +1,151 @@
+"""RPC outages: the gateway keeps verifying from its index and queues writes until the chain
+is back; nothing is lost and nothing is sent twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from api.db import make_engine
+from api.gateway import Gateway
+from api.main import create_app
+from api.models import PendingWrite, Role, WriteStatus
+from api.orgs import create_organization
+from ledger.batch import batch_id_of
+from ledger.config import Settings
+from ledger.contract import RegistryClient, connect
+from ledger.node import LocalNode, dev_private_key
+from ledger.tx import TransactionSender
+from tests.api.conftest import GTIN, Stack
+from tests.rpc_proxy import RpcProxy
+
+
+@pytest.fixture
+def proxied(
+    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
+) -> Iterator[tuple[Stack, RpcProxy]]:
+    """A stack whose gateway reaches the chain only through a proxy the test can break."""
+    url, schema = database
+    admin = Account.from_key(dev_private_key(0))
+    registry = RegistryClient.deploy(TransactionSender(connect(anvil.url), admin, lambda d: None))  # type: ignore[arg-type,return-value]
+    with RpcProxy(anvil.url) as proxy:
+        settings = Settings(
+            rpc_url=proxy.url,
+            registry=registry.address,
+            home=tmp_path,
+            database_url=url,
+            secret_key="test-secret-key",
+            index_start_block=int(connect(anvil.url).eth.block_number),
+            stale_after_seconds=1.0,
+        )
+        engine = make_engine(settings.sqlalchemy_url, schema)
+        gateway = Gateway.from_settings(settings, engine)
+        with Session(engine) as session:
+            _, admin_key = create_organization(
+                session,
+                "Registry admin",
+                Role.ADMIN,
+                settings.secret_key,
+                private_key=dev_private_key(0),
+            )
+            session.commit()
+        with TestClient(create_app(gateway, background=False)) as client:
+            yield Stack(anvil, registry, gateway, client, admin_key), proxy
+        gateway.stop()
+        engine.dispose()
+
+
+def _registrations(stack: Stack, lot: str) -> int:
+    event = stack.registry.contract.events.BatchRegistered
+    return len(event.get_logs(from_block=0, argument_filters={"batchId": batch_id_of(GTIN, lot)}))
+
+
+def test_outage_verifies_from_the_index_and_queues_writes(proxied: tuple[Stack, RpcProxy]) -> None:
+    stack, proxy = proxied
+    holder = stack.org("Acme", "rights_holder")["apiKey"]
+    officer = stack.org("Customs", "customs")["apiKey"]
+    first = stack.enroll(holder, lot="A", serials=[f"A{i}" for i in range(10)])
+    stack.sync()
+    tag = stack.tags(holder, first["batchId"])[0]["uri"]
+
+    proxy.mode = "down"
+    time.sleep(1.2)  # the index is now older than stale_after_seconds
+    during = stack.verify(officer, tag=tag)
+    assert during["verdict"] == "GENUINE"
+    assert "INDEX_STALE" in during["reasons"] and during["index"]["stale"] is True
+    ready = stack.client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["chain"].startswith("unreachable")
+
+    body = {"gtin": GTIN, "lot": "B", "serials": [f"B{i}" for i in range(10)]}
+    queued = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert queued.status_code == 201, queued.text
+    assert queued.json()["registration"] == "queued" and queued.json()["txHash"] is None
+    retried = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert retried.status_code == 200 and retried.json()["batchId"] == queued.json()["batchId"]
+    status = stack.client.post(
+        f"/v1/batches/{first['batchId']}/status",
+        json={"status": "recalled"},
+        headers={**stack.headers(holder), "Idempotency-Key": "recall-A"},
+    )
+    assert status.status_code == 202 and status.json()["status"] == "queued"
+    again = stack.client.post(
+        f"/v1/batches/{first['batchId']}/status",
+        json={"status": "recalled"},
+        headers={**stack.headers(holder), "Idempotency-Key": "recall-A"},
+    )
+    assert again.json()["id"] == status.json()["id"]
+    assert _registrations(stack, "B") == 0
+
+    proxy.mode = "up"
+    assert stack.gateway.writer.process() == 2
+    stack.sync()
+    assert _registrations(stack, "B") == 1
+    with Session(stack.gateway.engine) as session:
+        writes = session.exec(
+            select(PendingWrite).where(
+                PendingWrite.kind.in_(["register_batch", "set_batch_status"])
+            )
+        ).all()  # type: ignore[attr-defined]
+    assert sorted(w.kind for w in writes) == [
+        "register_batch",
+        "register_batch",
+        "set_batch_status",
+    ]
+    assert all(w.status == WriteStatus.DONE for w in writes)
+    after = stack.verify(officer, tag=tag)
+    assert after["verdict"] == "RECALLED" and "INDEX_STALE" not in after["reasons"]
+    b_tag = stack.tags(holder, queued.json()["batchId"])[0]["uri"]
+    assert stack.verify(officer, tag=b_tag)["verdict"] == "GENUINE"
+
+
+def test_a_lost_reply_after_broadcast_does_not_send_twice(proxied: tuple[Stack, RpcProxy]) -> None:
+    """The node accepted the transaction but the gateway never heard back: the stored signed
+    transaction is re-broadcast later and recognised, not signed again."""
+    stack, proxy = proxied
+    holder = stack.org("Acme", "rights_holder")["apiKey"]
+    proxy.mode = "lose_replies"
+    lost = stack.client.post(
+        "/v1/batches",
+        json={"gtin": GTIN, "lot": "C", "serials": ["C1", "C2"]},
+        headers=stack.headers(holder),
+    )
+    assert lost.status_code == 201
+    assert lost.json()["registration"] in ("sent", "done")
+    proxy.mode = "up"
+    stack.gateway.writer.process()
+    with Session(stack.gateway.engine) as session:
+        write = session.exec(
+            select(PendingWrite).where(PendingWrite.kind == "register_batch")
+        ).one()
+    assert write.status == WriteStatus.DONE
+    assert _registrations(stack, "C") == 1
+    nonce = connect(stack.node.url).eth.get_transaction_count(
+        write.payload and stack.registry.w3.eth.get_transaction(write.tx_hash)["from"]
+    )  # type: ignore[arg-type]
+    assert nonce >= 1
