@@ -79,10 +79,10 @@ def enroll(
     if existing is not None:
         if existing.organization_id != org.id:
             raise BatchConflict(f"batch {batch.gtin}/{batch.lot} belongs to another rights holder")
-        tree = session.get(BatchTree, batch_id)
+        stored = session.get(BatchTree, batch_id)
         if (
-            tree is not None
-            and serials_of(tree) == batch.serials
+            stored is not None
+            and serials_of(stored) == batch.serials
             and existing.expiry == batch.expiry
         ):
             write = enqueue(session, org.id, "register_batch", {}, f"register:{batch_id}")
@@ -95,6 +95,15 @@ def enroll(
     ).first()
     if owner is not None and owner != org.address:
         raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder ({owner})")
+    # The index may lag this gateway's own enrollments: another organization's batch of this
+    # GTIN enrolled here (registered or queued) makes the GTIN theirs all the same.
+    enrolled_by_other = session.exec(
+        select(GatewayBatch.batch_id)
+        .where(GatewayBatch.gtin == batch.gtin, GatewayBatch.organization_id != org.id)
+        .limit(1)
+    ).first()
+    if enrolled_by_other is not None:
+        raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder")
 
     secret = secrets.token_bytes(32)
     record = GatewayBatch(

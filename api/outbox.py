@@ -87,10 +87,11 @@ class ChainWriter:
                 "gas": 21_000,
                 "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
                 "chainId": self.w3.eth.chain_id,
-                "maxFeePerGas": 2 * self.w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,  # type: ignore[operator]
+                "maxFeePerGas": 2 * int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+                + 10**9,
                 "maxPriorityFeePerGas": 10**9,
             }
-            signed = account.sign_transaction(tx)
+            signed = account.sign_transaction(tx)  # type: ignore[arg-type]
             self.w3.eth.wait_for_transaction_receipt(
                 self.w3.eth.send_raw_transaction(signed.raw_transaction), 30
             )
@@ -204,8 +205,8 @@ class ChainWriter:
                 p["lot"],
                 p["serial"],
                 bytes.fromhex(str(p["salt"])[2:]),
-                [bytes.fromhex(str(x)[2:]) for x in p["proof"]],
-                int(str(p["status"])),  # type: ignore[attr-defined]
+                [bytes.fromhex(str(x)[2:]) for x in _strings(p["proof"])],
+                int(str(p["status"])),
             ),
         }
         if write.kind not in calls:
@@ -234,6 +235,12 @@ class ChainWriter:
             current = client.item_status(batch_id, bytes.fromhex(str(p["item_key"])[2:]))
             return current == Status(int(str(p["status"])))
         return False
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise ChainError(f"expected a list in the write payload, got {type(value).__name__}")
+    return [str(v) for v in value]
 
 
 class OutboxThread(threading.Thread):
