@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 ARTIFACT := artifacts/contracts/BorderLedgerRegistry.sol/BorderLedgerRegistry.json
 CONTRACTS := $(shell find contracts -name '*.sol')
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test test-db lint typecheck bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT)
 
@@ -39,6 +39,11 @@ typecheck: setup
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# The database-backed suites, against DATABASE_URL (CI: the local PostgreSQL).
+test-db: setup
+	@test -n "$(DATABASE_URL)" || (echo "set DATABASE_URL, e.g. postgresql://postgres@127.0.0.1:5432/test" && exit 2)
+	$(BIN)/pytest tests/api
 
 bench: setup
 	$(BIN)/borderledger bench enroll --json
