@@ -3,7 +3,8 @@
 Each verification is recorded as a `ScanEvent`. Requests hand their rows to a writer thread
 that inserts them in batches (one transaction per batch): a verification costs no database
 write on its own path, and a burst of scans costs a few transactions instead of one each.
-`flush()` waits until everything handed over so far is stored.
+`flush()` waits until everything handed over so far is stored. Rows that cannot be written
+(database briefly down) are retried, not dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ScanWriter(threading.Thread):
         self.engine = engine
         self.max_batch = max_batch
         self._queue: queue.Queue[ScanEvent | threading.Event | None] = queue.Queue()
+        self._stopping = False
 
     def record(self, scan: ScanEvent) -> None:
         self._queue.put(scan)
@@ -36,6 +38,7 @@ class ScanWriter(threading.Thread):
         done.wait(timeout)
 
     def stop(self) -> None:
+        self._stopping = True
         self._queue.put(None)
         self.join(timeout=30)
 
@@ -66,13 +69,21 @@ class ScanWriter(threading.Thread):
                 return
 
     def _write(self, rows: list[ScanEvent]) -> None:
-        for attempt in range(5):
+        """Insert `rows`, retrying while the database is busy or down: scans are evidence, so
+        they are kept in memory and retried (backoff up to 5 s) rather than dropped."""
+        delay = 0.1
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with Session(self.engine) as session:
                     session.add_all(rows)
                     session.commit()
                 return
-            except Exception as exc:  # database busy or briefly down: retry, then log
-                log.warning("writing %d scans failed (attempt %d): %s", len(rows), attempt + 1, exc)
-                threading.Event().wait(0.2 * (attempt + 1))
-        log.error("dropped %d scan records after 5 attempts", len(rows))
+            except Exception as exc:
+                log.warning("writing %d scans failed (attempt %d): %s", len(rows), attempt, exc)
+                if attempt >= 3 and self._queue.empty() and self._stopping:
+                    log.error("gateway stopping with the database unreachable: %d scans not stored", len(rows))
+                    return
+                threading.Event().wait(delay)
+                delay = min(delay * 2, 5.0)
