@@ -5,7 +5,14 @@
 - Detects reorganizations by comparing the hashes it stored for indexed blocks with the
   chain's; it then drops what it indexed above the fork point and rebuilds the derived tables
   by replaying the raw logs it kept (`ChainLog`): simple, and correct for any event order.
+- A reorganization can also strike while a page is being read. A page is only stacked on the
+  indexed blocks if the last of them is still on the chain after its logs were read (else
+  the poll goes back to the reorg check), and the page's last block hash is read before its
+  logs, so a page read across a reorganization is noticed by the next check.
 - An RPC outage only pauses it: `IndexerThread` logs the error and polls again.
+- Several indexers (one per gateway worker process) may share a database: each write
+  transaction first locks the checkpoint row, so they take turns and a page another indexer
+  already applied is dropped, not applied twice.
 
 Every page is applied in one database transaction together with the checkpoint, so the index
 never holds half a page.
@@ -19,10 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hexbytes import HexBytes
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from web3 import Web3
+from web3.contract.contract import ContractEvent
+from web3.exceptions import BlockNotFound
 
 from api.db import session_scope
 from api.models import (
@@ -43,6 +53,8 @@ log = logging.getLogger("borderledger.indexer")
 
 #: Block hashes kept for reorg detection; a reorg deeper than this rebuilds from the start.
 KEPT_BLOCK_HASHES = 256
+#: Rounds of (reorg check, pages) one poll makes when the chain changes under it.
+POLL_ROUNDS = 3
 DERIVED_TABLES = (
     IndexedRightsHolder,
     IndexedCustomsAgency,
@@ -57,14 +69,27 @@ DERIVED_TABLES = (
 class PollResult:
     head: int
     indexed_to: int
+    #: logs applied by this poll
     logs: int
+    #: blocks rolled back because the chain reorganized (the deepest rollback of the poll)
     reorg_depth: int = 0
+
+
+class _ChainMoved(Exception):
+    """The chain changed while a page was read: the page is dropped and re-read."""
 
 
 def _hex(value: Any) -> str:
     if isinstance(value, bytes | bytearray | HexBytes):
         return "0x" + bytes(value).hex()
     return str(value)
+
+
+def _int(value: object) -> int:
+    """An integer event argument (a JSON number once stored)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return int(value)
 
 
 def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
@@ -90,17 +115,26 @@ class Indexer:
         self.start_block = start_block
         abi = load_artifact("BorderLedgerRegistry")["abi"]
         self.contract = w3.eth.contract(address=self.registry, abi=abi)
-        self._events = {}
+        self._events: dict[bytes, type[ContractEvent]] = {}
         for item in abi:
             if item["type"] == "event":
                 event = getattr(self.contract.events, item["name"])
                 signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                self._events[Web3.keccak(text=signature)] = event
-        self._timestamps: dict[int, int] = {}
+                self._events[bytes(Web3.keccak(text=signature))] = event
+        #: block timestamps by block hash (a block number may name another block after a reorg)
+        self._timestamps: dict[str, int] = {}
 
     # ------------------------------------------------------------------ state
 
-    def state(self, session: Session) -> IndexerState:
+    def state(self, session: Session, *, lock: bool = False) -> IndexerState:
+        """The checkpoint (created on first use). With `lock`, the session's transaction
+        first takes the checkpoint row's write lock (an UPDATE locks the row on PostgreSQL
+        and takes the write lock on SQLite), so indexers of several gateway processes
+        sharing the database take turns and each sees the checkpoint the others committed."""
+        if lock:
+            session.execute(
+                update(IndexerState).where(col(IndexerState.id) == 1).values(updated_at=utcnow())
+            )
         state = session.get(IndexerState, 1)
         if state is None:
             state = IndexerState(
@@ -118,24 +152,48 @@ class Indexer:
             )
         return state
 
+    def _ensure_state(self) -> None:
+        """Create the checkpoint in a transaction of its own (another indexer may race us)."""
+        try:
+            with session_scope(self.engine) as session:
+                self.state(session)
+        except IntegrityError:
+            pass  # another indexer created it meanwhile
+
     # ------------------------------------------------------------------ polling
 
     def poll_once(self) -> PollResult:
         """Index every confirmed block not indexed yet; returns what was done."""
-        head = int(self.w3.eth.block_number)
-        target = head - self.confirmations
-        with session_scope(self.engine) as session:
-            state = self.state(session)
-            depth = self._handle_reorg(session, state)
-            last = state.last_block
-            state.head_block = head
-            state.updated_at = utcnow()
+        self._ensure_state()
         applied = 0
-        start = last + 1
-        while start <= target:
-            end = min(start + self.page_blocks - 1, target)
-            applied += self._index_page(start, end, head)
-            start = end + 1
+        depth = 0
+        for _ in range(POLL_ROUNDS):
+            with session_scope(self.engine) as session:
+                state = self.state(session, lock=True)
+                # the head is read under the lock: another indexer may have indexed past a
+                # head read earlier, which would look like a chain that got shorter
+                head = int(self.w3.eth.block_number)
+                target = head - self.confirmations
+                depth = max(depth, self._handle_reorg(session, state, head))
+                last, parent_hash = state.last_block, state.last_block_hash
+                state.head_block = head
+                state.updated_at = utcnow()
+            start = last + 1
+            try:
+                while start <= target:
+                    end = min(start + self.page_blocks - 1, target)
+                    logs, parent_hash = self._index_page(start, end, head, parent_hash)
+                    applied += logs
+                    start = end + 1
+            except _ChainMoved as moved:
+                log.info(
+                    "dropped the page of blocks %d-%d (%s): checking again",
+                    start,
+                    end,
+                    moved,
+                )
+                continue
+            break
         with session_scope(self.engine) as session:
             state = self.state(session)
             indexed_to = state.last_block
@@ -145,28 +203,61 @@ class Indexer:
         block = self.w3.eth.get_block(number)
         return _hex(block["hash"]), int(block["timestamp"])
 
-    def _index_page(self, start: int, end: int, head: int) -> int:
+    def _block_hash(self, number: int) -> str:
+        try:
+            return self._block(number)[0]
+        except BlockNotFound:
+            raise _ChainMoved(f"block {number} is gone") from None
+
+    def _on_chain(self, number: int, block_hash: str) -> bool:
+        """Whether the chain's block `number` is the block `block_hash`."""
+        try:
+            return self._block(number)[0] == block_hash
+        except BlockNotFound:  # the chain got shorter since we read its head
+            return False
+
+    def _timestamp(self, block_hash: str) -> int:
+        if block_hash not in self._timestamps:
+            if len(self._timestamps) > 4096:
+                self._timestamps.clear()
+            try:
+                block = self.w3.eth.get_block(HexBytes(block_hash))
+            except BlockNotFound:
+                raise _ChainMoved(f"block {block_hash} is gone") from None
+            self._timestamps[block_hash] = int(block["timestamp"])
+        return self._timestamps[block_hash]
+
+    def _index_page(
+        self, start: int, end: int, head: int, parent_hash: str | None
+    ) -> tuple[int, str]:
+        """Index blocks `start`..`end` on top of the indexed block `start - 1`, whose hash is
+        `parent_hash`; returns (logs applied, hash of `end`). Raises `_ChainMoved` if block
+        `start - 1` is no longer on the chain."""
+        # The end hash is read before the logs: if the chain reorganizes in between, the
+        # stored hash is the old one and the next reorg check rolls the page back.
+        end_hash = self._block_hash(end)
         raw_logs = self.w3.eth.get_logs(
             {"address": self.registry, "fromBlock": start, "toBlock": end}
         )
-        end_hash, _ = self._block(end)
+        # ...and the parent is checked after them: logs of a new fork are never stacked on
+        # blocks of the old one.
+        if parent_hash is not None and self._block_hash(start - 1) != parent_hash:
+            raise _ChainMoved(f"block {start - 1} was replaced")
         block_hashes: dict[int, str] = {end: end_hash}
         decoded: list[ChainLog] = []
         for raw in sorted(raw_logs, key=lambda r: (r["blockNumber"], r["logIndex"])):
-            event = self._events.get(HexBytes(raw["topics"][0]))
+            event = self._events.get(bytes(raw["topics"][0]))
             if event is None:
                 continue
             number = int(raw["blockNumber"])
-            if number not in self._timestamps:
-                block_hash, timestamp = self._block(number)
-                self._timestamps[number] = timestamp
-            block_hashes[number] = _hex(raw["blockHash"])
+            block_hash = _hex(raw["blockHash"])
+            block_hashes[number] = block_hash
             processed = event().process_log(raw)
             decoded.append(
                 ChainLog(
                     block_number=number,
-                    block_hash=_hex(raw["blockHash"]),
-                    block_timestamp=self._timestamps[number],
+                    block_hash=block_hash,
+                    block_timestamp=self._timestamp(block_hash),
                     log_index=int(raw["logIndex"]),
                     tx_hash=_hex(raw["transactionHash"]),
                     event=processed["event"],
@@ -174,9 +265,9 @@ class Indexer:
                 )
             )
         with session_scope(self.engine) as session:
-            state = self.state(session)
-            if state.last_block != start - 1:
-                return 0  # another indexer moved on meanwhile; the next poll re-reads state
+            state = self.state(session, lock=True)
+            if state.last_block != start - 1 or state.last_block_hash != parent_hash:
+                raise _ChainMoved("another indexer moved the checkpoint")
             for entry in decoded:
                 session.add(entry)
                 apply_log(session, entry)
@@ -189,24 +280,21 @@ class Indexer:
             session.execute(
                 delete(IndexedBlock).where(col(IndexedBlock.number) < end - KEPT_BLOCK_HASHES)
             )
-        if len(self._timestamps) > 4096:
-            self._timestamps.clear()
-        return len(decoded)
+        return len(decoded), end_hash
 
     # ------------------------------------------------------------------ reorgs
 
-    def _handle_reorg(self, session: Session, state: IndexerState) -> int:
+    def _handle_reorg(self, session: Session, state: IndexerState, head: int) -> int:
         """If the chain no longer has our last block, roll back to the fork; returns depth."""
         if state.last_block < self.start_block or state.last_block_hash is None:
             return 0
-        head = int(self.w3.eth.block_number)
-        if state.last_block <= head and self._block(state.last_block)[0] == state.last_block_hash:
+        if state.last_block <= head and self._on_chain(state.last_block, state.last_block_hash):
             return 0
         kept = session.exec(select(IndexedBlock).order_by(col(IndexedBlock.number).desc())).all()
         fork = self.start_block - 1
         fork_hash: str | None = None
         for block in kept:
-            if block.number <= head and self._block(block.number)[0] == block.hash:
+            if block.number <= head and self._on_chain(block.number, block.hash):
                 fork, fork_hash = block.number, block.hash
                 break
         depth = state.last_block - fork
@@ -218,7 +306,6 @@ class Indexer:
         rebuild_index(session)
         state.last_block = fork
         state.last_block_hash = fork_hash
-        self._timestamps.clear()
         return depth
 
 
@@ -258,14 +345,14 @@ def apply_log(session: Session, entry: ChainLog) -> None:
             IndexedSigner(
                 address=str(a["signer"]),
                 holder=str(a["holder"]),
-                added_at=int(a["addedAt"]),  # type: ignore[call-overload]
+                added_at=_int(a["addedAt"]),
                 block_number=entry.block_number,
             )
         )
     elif name == "SignerRevoked":
         signer = session.get(IndexedSigner, str(a["signer"]))
         if signer is not None:
-            signer.revoked_at = int(a["revokedAt"])  # type: ignore[call-overload]
+            signer.revoked_at = _int(a["revokedAt"])
             session.add(signer)
     elif name == "BatchRegistered":
         session.merge(
@@ -275,7 +362,7 @@ def apply_log(session: Session, entry: ChainLog) -> None:
                 gtin=str(a["gtin"]),
                 lot=str(a["lot"]),
                 root=str(a["root"]),
-                item_count=int(a["itemCount"]),  # type: ignore[call-overload]
+                item_count=_int(a["itemCount"]),
                 metadata_hash=str(a["metadataHash"]),
                 registered_at=entry.block_timestamp,
                 tx_hash=entry.tx_hash,
@@ -286,7 +373,7 @@ def apply_log(session: Session, entry: ChainLog) -> None:
     elif name == "BatchStatusChanged":
         batch = session.get(IndexedBatch, str(a["batchId"]))
         if batch is not None:
-            batch.status = int(a["status"])  # type: ignore[call-overload]
+            batch.status = _int(a["status"])
             session.add(batch)
         _history(session, entry, None)
     elif name == "ItemStatusChanged":
@@ -295,9 +382,9 @@ def apply_log(session: Session, entry: ChainLog) -> None:
                 batch_id=str(a["batchId"]),
                 item_key=str(a["itemKey"]),
                 leaf=str(a["leaf"]),
-                status=int(a["status"]),
+                status=_int(a["status"]),
                 block_number=entry.block_number,
-                tx_hash=entry.tx_hash,  # type: ignore[call-overload]
+                tx_hash=entry.tx_hash,
             )
         )
         _history(session, entry, str(a["itemKey"]))
@@ -310,10 +397,10 @@ def _history(session: Session, entry: ChainLog, item_key: str | None) -> None:
         IndexedStatusChange(
             batch_id=str(a["batchId"]),
             item_key=item_key,
-            previous=int(a["previous"]),  # type: ignore[call-overload]
-            status=int(a["status"]),
+            previous=_int(a["previous"]),
+            status=_int(a["status"]),
             by=str(a["by"]),
-            block_number=entry.block_number,  # type: ignore[call-overload]
+            block_number=entry.block_number,
             block_timestamp=entry.block_timestamp,
             tx_hash=entry.tx_hash,
         )
