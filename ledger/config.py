@@ -7,7 +7,6 @@ development setup: a local chain started for the user, files under `.borderledge
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
@@ -39,7 +38,9 @@ class Settings(BaseSettings):
     rpc_backoff: float = Field(0.25, description="first retry delay in seconds, doubled each time")
 
     # --- gateway -------------------------------------------------------------------------
-    environment: Literal["dev", "production"] = Field("dev", description="production refuses dev secrets")
+    environment: Literal["dev", "production"] = Field(
+        "dev", description="production refuses dev secrets"
+    )
     database_url: str | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "BORDERLEDGER_DATABASE_URL"),
@@ -51,14 +52,22 @@ class Settings(BaseSettings):
     )
     gateway_host: str = Field("127.0.0.1")
     gateway_port: int = Field(8000)
-    responder_gln: str = Field("0000000000000", description="GLN the gateway answers GS1 requests as")
-    confirmations: int = Field(0, ge=0, description="blocks a log must be buried under before it is indexed")
+    responder_gln: str = Field(
+        "0000000000000", description="GLN the gateway answers GS1 requests as"
+    )
+    confirmations: int = Field(
+        0, ge=0, description="blocks a log must be buried under before it is indexed"
+    )
     index_poll_interval: float = Field(0.5, gt=0, description="seconds between indexer polls")
     log_page_blocks: int = Field(2000, ge=1, description="block range per eth_getLogs page")
-    index_start_block: int = Field(0, ge=0, description="first block to index (the registry's deployment)")
+    index_start_block: int = Field(
+        0, ge=0, description="first block to index (the registry's deployment)"
+    )
     stale_after_seconds: float = Field(30.0, description="index older than this is reported stale")
     max_upload_bytes: int = Field(64 * 1024 * 1024, description="largest CSV upload accepted")
-    sync_enroll_limit: int = Field(20_000, description="larger batches are enrolled as background jobs")
+    sync_enroll_limit: int = Field(
+        20_000, description="larger batches are enrolled as background jobs"
+    )
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:
