@@ -28,7 +28,7 @@ $(ARTIFACT): $(NODE_STAMP) $(CONTRACTS) hardhat.config.js
 	touch $@
 
 run: setup
-	$(BIN)/borderledger demo
+	$(BIN)/borderledger up
 
 lint: setup
 	$(BIN)/ruff check .

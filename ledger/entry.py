@@ -1,0 +1,14 @@
+"""Console entry point, kept import-light so Ctrl-C during start-up exits quietly (130)
+instead of printing a traceback from the middle of importing web3."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    try:
+        from ledger.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.exit(130)
+    cli_main()
