@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.models import Role
 
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
+#: Free text without control characters (PostgreSQL text cannot hold NUL at all).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class Strict(BaseModel):
@@ -33,6 +35,20 @@ class VerifyRequest(Strict):
     lot: str | None = Field(None, max_length=20)
     location: Location | None = None
     scanned_at: datetime | None = Field(None, description="when it was scanned (default: now)")
+
+    @field_validator("scanned_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Stored in UTC (a time without offset is taken as UTC); a time that has no UTC
+        equivalent (year 1 at +01:00, year 9999 at -23:59) is refused, not recorded."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("scanned_at is out of range once converted to UTC") from None
 
     @model_validator(mode="after")
     def _one_input(self) -> VerifyRequest:
@@ -114,10 +130,10 @@ class WriteOut(BaseModel):
 
 
 class OrganizationCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     role: Role
     recordation: str = Field(
-        "", max_length=200, description="trademark recordation (rights holders)"
+        "", max_length=200, pattern=PRINTABLE, description="trademark recordation (rights holders)"
     )
 
 

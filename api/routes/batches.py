@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
 import threading
 import uuid
 from typing import Annotated, Any
@@ -33,12 +35,21 @@ from api.models import (
 from api.outbox import enqueue
 from api.schemas import BatchCreate, BatchOut, ErrorOut, JobOut, StatusChange, WriteOut
 from ledger.batch import BatchInput, item_key_of
-from ledger.errors import BatchNotFound, InvalidBatchFile, InvalidInput, NotFound, PermissionDenied
+from ledger.errors import (
+    BatchNotFound,
+    Conflict,
+    InvalidBatchFile,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from ledger.merkle import item_salt, leaf_hash
 from ledger.models import Status
 from ledger.tags import TagDomain
 
 router = APIRouter(prefix="/v1", tags=["batches"])
+_BATCH_ID = re.compile(r"0x[0-9a-fA-F]{64}")
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorOut} for c in (401, 403, 404, 409, 413, 422, 503)
 }
@@ -71,7 +82,7 @@ def _batch_out(
         root=batch.root,
         metadataHash=batch.metadata_hash,
         signer=batch.signer,
-        registration=(write.status.value if write else "queued"),  # type: ignore[arg-type]
+        registration=(write.status.value if write else "queued"),
         txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
         block=(write.block_number if write else None)
         or (indexed.block_number if indexed else None),
@@ -101,7 +112,11 @@ def _parse_batch(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidBatchFile("the CSV upload is not UTF-8") from None
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            # newline="" as the csv module asks: CR, LF and CRLF line ends, CR inside quotes
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise InvalidBatchFile(f"the CSV upload is malformed: {exc}") from None
         if not rows or "serial" not in [h.strip().lower() for h in rows[0]]:
             raise InvalidBatchFile("the CSV needs a header row with a 'serial' column")
         header = [h.strip().lower() for h in rows[0]]
@@ -213,7 +228,8 @@ def _start_job(
     domain: TagDomain,
 ) -> str:
     assert org.id is not None
-    job = Job(id=str(uuid.uuid4()), organization_id=org.id, kind="enroll", total=len(batch))
+    job_id = str(uuid.uuid4())  # not job.id after the commit: the instance is expired then
+    job = Job(id=job_id, organization_id=org.id, kind="enroll", total=len(batch))
     with Session(gateway.engine) as session:
         session.add(job)
         session.commit()
@@ -225,7 +241,7 @@ def _start_job(
             nonlocal done
             done += items
             if done % 100_000 < items or done == len(batch):
-                _update_job(gateway, job.id, status="running", done=done)
+                _update_job(gateway, job_id, status="running", done=done)
 
         try:
             with Session(gateway.engine, expire_on_commit=False) as session:
@@ -245,12 +261,12 @@ def _start_job(
             with Session(gateway.engine) as session:
                 write = session.get(PendingWrite, outcome.write.id)
                 result = json.loads(_batch_out(outcome.batch, write).model_dump_json())
-            _update_job(gateway, job.id, status="done", done=len(batch), result=result)
+            _update_job(gateway, job_id, status="done", done=len(batch), result=result)
         except Exception as exc:
-            _update_job(gateway, job.id, status="failed", error=str(exc))
+            _update_job(gateway, job_id, status="failed", error=str(exc))
 
-    threading.Thread(target=run, name=f"job-{job.id}", daemon=True).start()
-    return job.id
+    threading.Thread(target=run, name=f"job-{job_id}", daemon=True).start()
+    return job_id
 
 
 def _update_job(gateway: Gateway, job_id: str, **changes: Any) -> None:
@@ -268,7 +284,8 @@ def _update_job(gateway: Gateway, job_id: str, **changes: Any) -> None:
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
 def get_job(job_id: str, org: CurrentOrg, session: SessionDep) -> JobOut:
     """Progress and result of a background job."""
-    job = session.get(Job, job_id)
+    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
+    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None or (job.organization_id != org.id and org.role != Role.ADMIN):
         raise NotFound(f"no job {job_id}")
     return JobOut(
@@ -285,7 +302,8 @@ def get_job(job_id: str, org: CurrentOrg, session: SessionDep) -> JobOut:
 def _own_batch(
     session: Session, org: Organization, batch_id: str, *, read: bool = False
 ) -> GatewayBatch:
-    batch = session.get(GatewayBatch, batch_id.lower())
+    well_formed = _BATCH_ID.fullmatch(batch_id) is not None
+    batch = session.get(GatewayBatch, batch_id.lower()) if well_formed else None
     if batch is None:
         raise BatchNotFound(f"no batch {batch_id} enrolled through this gateway")
     readers = (Role.ADMIN, Role.AUDITOR) if read else (Role.ADMIN,)
@@ -375,9 +393,15 @@ def change_status(
     owner = session.get(Organization, batch.organization_id)
     assert owner is not None and owner.id is not None
     new = Status.parse(body.status)
+    # A client's key is scoped to its organization (and hashed to fit the column), so it can
+    # neither collide with another organization's key nor name the gateway's own writes.
+    key = (
+        f"status:{org.id}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
+        if idempotency_key
+        else f"status:{uuid.uuid4()}"
+    )
     if body.serial is None:
         payload: dict[str, Any] = {"batch_id": batch.batch_id, "status": int(new)}
-        key = idempotency_key or f"status:{uuid.uuid4()}"
         kind = "set_batch_status"
     else:
         tree = session.get(BatchTree, batch.batch_id)
@@ -399,9 +423,10 @@ def change_status(
             "status": int(new),
             "item_key": "0x" + item_key_of(batch.gtin, body.serial).hex(),
         }
-        key = idempotency_key or f"status:{uuid.uuid4()}"
         kind = "set_item_status"
     write = enqueue(session, owner.id, kind, payload, key)
+    if write.kind != kind or write.payload != payload:
+        raise Conflict("this Idempotency-Key was already used for another status change")
     session.commit()
     assert write.id is not None
     gateway.writer.process(only=write.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 from sqlmodel import col, select
 
@@ -12,7 +14,7 @@ from api.outbox import enqueue
 from api.schemas import ErrorOut, OrganizationCreate, OrganizationOut, WriteOut
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     409: {"model": ErrorOut},

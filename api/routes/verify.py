@@ -56,11 +56,11 @@ def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep) -> Ve
         verdict=judgement.verdict.value,
         summary=judgement.summary,
         reasons=[r.value for r in judgement.reasons],
-        item={"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},  # type: ignore[arg-type]
+        item={"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
         product=judgement.product,
         batchId=judgement.batch_id,
         proof=judgement.proof,
-        index=judgement.index,  # type: ignore[arg-type]
+        index=judgement.index,
         scanId=scan_id,
         scannedAt=scanned_at,
         location=location,
