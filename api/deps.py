@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,6 +14,8 @@ from api.gateway import Gateway
 from api.models import Organization, Role
 from api.orgs import organization_for_key
 from ledger.errors import PermissionDenied
+
+KEY_CACHE_SECONDS = 10.0
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -44,16 +47,21 @@ def current_organization(
             key = value.strip()
     if not key:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    cache: dict[str, Organization] = request.app.state.key_cache
-    org = cache.get(key)
+    # Keys are looked up once per KEY_CACHE_SECONDS per process: verification stays free of
+    # per-request queries, and a revoked key stops working within that time.
+    cache: dict[str, tuple[float, Organization]] = request.app.state.key_cache
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+        return hit[1]
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        org = organization_for_key(session, key)
     if org is None:
-        with Session(gateway.engine, expire_on_commit=False) as session:
-            org = organization_for_key(session, key)
-        if org is None:
-            raise Unauthenticated("unknown or revoked API key")
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[key] = org
+        cache.pop(key, None)
+        raise Unauthenticated("unknown or revoked API key")
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (now, org)
     return org
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from api.crypto import seal, unseal
-from api.models import BatchTree, GatewayBatch, IndexedBatch, Organization, PendingWrite
+from api.models import (
+    BatchTree,
+    GatewayBatch,
+    IndexedBatch,
+    Organization,
+    PendingWrite,
+    WriteStatus,
+)
 from api.outbox import enqueue
 from ledger.batch import BatchInput
 from ledger.enroll import batch_metadata
@@ -76,6 +83,21 @@ def enroll(
             f"batch {batch.gtin}/{batch.lot} is registered by another rights holder"
         )
     existing = session.get(GatewayBatch, batch_id)
+    if existing is not None and existing.organization_id == org.id:
+        previous = session.exec(
+            select(PendingWrite).where(PendingWrite.idempotency_key == f"register:{batch_id}")
+        ).first()
+        if previous is not None and previous.status == WriteStatus.FAILED:
+            # The chain refused the registration (e.g. the GTIN turned out to be taken): the
+            # batch never existed, so forget it and let the holder enroll the lot afresh.
+            session.delete(previous)
+            tree_row = session.get(BatchTree, batch_id)
+            if tree_row is not None:
+                session.delete(tree_row)
+            session.flush()
+            session.delete(existing)
+            session.flush()
+            existing = None
     if existing is not None:
         if existing.organization_id != org.id:
             raise BatchConflict(f"batch {batch.gtin}/{batch.lot} belongs to another rights holder")

@@ -14,6 +14,7 @@ import queue
 import threading
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlmodel import Session
 
 from api.models import ScanEvent
@@ -69,21 +70,42 @@ class ScanWriter(threading.Thread):
                 return
 
     def _write(self, rows: list[ScanEvent]) -> None:
-        """Insert `rows`, retrying while the database is busy or down: scans are evidence, so
-        they are kept in memory and retried (backoff up to 5 s) rather than dropped."""
+        """Insert `rows`, retrying while the database is unreachable: scans are evidence, so
+        they are kept in memory and retried (backoff up to 5 s) rather than dropped. A row the
+        database refuses on its own (a constraint or data error) cannot succeed by waiting:
+        the batch is then written row by row and only the refused row is logged and skipped."""
         delay = 0.1
         attempt = 0
         while True:
             attempt += 1
             try:
-                with Session(self.engine) as session:
-                    session.add_all(rows)
-                    session.commit()
+                self._insert(rows)
                 return
+            except (IntegrityError, DataError, StatementError) as exc:
+                if isinstance(exc, OperationalError) or isinstance(
+                    getattr(exc, "orig", None), OSError
+                ):
+                    pass  # a connection problem dressed as a statement error: retry
+                elif len(rows) > 1:
+                    for row in rows:
+                        self._write([row])
+                    return
+                else:
+                    log.error(
+                        "scan %s refused by the database, not stored: %s", rows[0].scan_id, exc
+                    )
+                    return
             except Exception as exc:
                 log.warning("writing %d scans failed (attempt %d): %s", len(rows), attempt, exc)
-                if attempt >= 3 and self._queue.empty() and self._stopping:
-                    log.error("gateway stopping with the database unreachable: %d scans not stored", len(rows))
-                    return
-                threading.Event().wait(delay)
-                delay = min(delay * 2, 5.0)
+            if self._stopping and attempt >= 3 and self._queue.empty():
+                log.error(
+                    "gateway stopping with the database unreachable: %d scans not stored", len(rows)
+                )
+                return
+            threading.Event().wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _insert(self, rows: list[ScanEvent]) -> None:
+        with Session(self.engine) as session:
+            session.add_all([ScanEvent.model_validate(row.model_dump()) for row in rows])
+            session.commit()

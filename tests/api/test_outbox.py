@@ -149,3 +149,40 @@ def test_a_lost_reply_after_broadcast_does_not_send_twice(proxied: tuple[Stack, 
         write.payload and stack.registry.w3.eth.get_transaction(write.tx_hash)["from"]
     )  # type: ignore[arg-type]
     assert nonce >= 1
+
+
+def test_a_registration_the_chain_refused_can_be_enrolled_again(stack: Stack) -> None:
+    """Another holder registers the GTIN on chain before the index shows it: the chain refuses
+    our registration. The lot is not stuck: a retry is a fresh attempt, and once the index
+    knows the GTIN's owner the gateway refuses upfront with 403."""
+    holder = stack.org("Acme", "rights_holder")["apiKey"]
+    rival = stack.org("Rival", "rights_holder")
+    rival_account = Account.from_key(dev_private_key(6))
+    stack.registry.with_sender(
+        TransactionSender(
+            stack.registry.w3, Account.from_key(dev_private_key(0)), stack.registry.decode_revert
+        )
+    ).accredit_rights_holder(rival_account.address, "Squatter", "")
+    squatter = stack.registry.with_sender(
+        TransactionSender(stack.registry.w3, rival_account, stack.registry.decode_revert)
+    )
+    squatter.register_batch(GTIN, "OTHER", b"\x01" * 32, 1, b"\x00" * 32)
+    assert rival["apiKey"]
+
+    body = {"gtin": GTIN, "lot": "L1", "serials": ["A", "B"]}
+    first = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert first.status_code == 201 and first.json()["registration"] == "failed"
+    assert "GtinOwnedByAnotherHolder" in first.json()["error"]
+    again = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert again.status_code == 201, "a refused registration is retried afresh, not replayed"
+    with Session(stack.gateway.engine) as session:
+        writes = session.exec(
+            select(PendingWrite).where(PendingWrite.kind == "register_batch")
+        ).all()
+    assert len(writes) == 1
+    stack.sync()
+    refused = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert (
+        refused.status_code == 403
+        and "belongs to another rights holder" in refused.json()["error"]["message"]
+    )
