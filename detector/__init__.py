@@ -1,0 +1,38 @@
+"""Diversion and clone detector: turns a stream of scans into alerts with evidence.
+
+Pure domain code (stdlib, sqlite3, pycountry, airportsdata): no web framework, no chain client.
+The gateway calls `Detector.ingest(scan)` per verification and `Detector.report_status(...)`
+for status changes; see docs/detector.md.
+"""
+
+from detector.engine import Detector, DetectorConfig
+from detector.errors import DetectorError, InvalidScanError, PolicyError, UnknownLocationError
+from detector.events import Batch, Scan, StatusReport, epoch
+from detector.locations import Location, LocationRegistry
+from detector.policy import RoutePolicy
+from detector.rules import RULES, Alert, AlertClass, Reason, Severity
+from detector.store import MemoryStore, SqliteStore, StateStore
+
+__all__ = [
+    "RULES",
+    "Alert",
+    "AlertClass",
+    "Batch",
+    "Detector",
+    "DetectorConfig",
+    "DetectorError",
+    "InvalidScanError",
+    "Location",
+    "LocationRegistry",
+    "MemoryStore",
+    "PolicyError",
+    "Reason",
+    "RoutePolicy",
+    "Scan",
+    "Severity",
+    "SqliteStore",
+    "StateStore",
+    "StatusReport",
+    "UnknownLocationError",
+    "epoch",
+]

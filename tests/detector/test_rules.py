@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detector.engine import Detector
+from detector.errors import InvalidScanError, UnknownLocationError
+from detector.events import Batch, Scan, StatusReport
+from detector.locations import LocationRegistry
+from detector.policy import RoutePolicy
+from detector.rules import RULES, Reason
+from detector.store import MemoryStore, SqliteStore
+
+H = 3600.0
+D = 86_400.0
+T0 = 1_700_000_000.0
+GTIN = "09506000134352"
+_REG = LocationRegistry.default()
+
+
+def make(store: object = None, released: dict[str, int] | None = None) -> Detector:
+    det = Detector(_REG, store or MemoryStore(), clock=lambda: T0 + 400 * D)  # type: ignore[arg-type]
+    policy = RoutePolicy.create(
+        _REG,
+        markets=["NL"],
+        nodes=["CNSHA", "SGSIN", "NLRTM"],
+        consignees=["IMP-NL"],
+        valid_from=T0 - D,
+        valid_until=T0 + 300 * D,
+    )
+    det.register_batch(Batch("B1", GTIN, policy, released or {"NL": 3}, T0 + 365 * D))
+    return det
+
+
+def scan(sid: str, loc: str, t: float, serial: str = "S1", cons: str | None = None) -> Scan:
+    return Scan(sid, GTIN, serial, loc, T0 + t, "B1", cons)
+
+
+LEGIT = [
+    scan("f", "CNPVG", 0),  # near the factory
+    scan("e", "CNSHA", 2 * D),
+    scan("h", "SGSIN", 8 * D),
+    scan("i", "NLRTM", 30 * D),
+    scan("d", "NLAMS", 33 * D, cons="IMP-NL"),
+]
+
+
+def reasons(alerts: list) -> set[Reason]:  # type: ignore[type-arg]
+    return {a.reason for a in alerts}
+
+
+def test_legitimate_flow_raises_nothing() -> None:
+    det = make()
+    assert det.ingest_many(LEGIT) == []
+    assert det.report_status(StatusReport(GTIN, "S1", "decommissioned", T0 + 40 * D)) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (scan("x", "PLGDN", 35 * D), Reason.DIVERSION_MARKET),
+        (scan("x", "CNNGB", 3 * D), None),  # origin country: allowed
+        (scan("x", "SGSIN", 9 * D), None),
+        (scan("x", "MYPKG", 9 * D), Reason.DIVERSION_MARKET),
+        (scan("x", "NLAMS", 34 * D, cons="BROKER"), Reason.DIVERSION_CONSIGNEE),
+        (scan("x", "NLRTM", 1 * D), Reason.SEQUENCE_BEFORE_ORIGIN),  # before the export
+        (scan("x", "USLAX", 30 * D + 2 * H), Reason.CLONE_IMPOSSIBLE_TRAVEL),
+        (scan("x", "NLRTM", 400 * D), Reason.EXPIRED_SEEN),
+    ],
+)
+def test_single_rules(extra: Scan, reason: Reason | None) -> None:
+    det = make()
+    got = reasons(det.ingest_many([*LEGIT, extra]))
+    if reason is None:
+        assert got == set()
+    else:
+        assert reason in got
+
+
+def test_route_policy_off_route_port_in_transit_country() -> None:
+    det = make()
+    policy = RoutePolicy.create(_REG, markets=["DE"], nodes=["CNSHA", "NLRTM"])
+    det.set_policy("B1", policy)
+    alerts = det.ingest_many([scan("a", "CNSHA", 0), scan("b", "NLAMS", 30 * D)])
+    assert [a.reason for a in alerts] == [Reason.DIVERSION_ROUTE]
+    assert alerts[0].evidence == ("b",)
+
+
+def test_evidence_names_both_scans() -> None:
+    det = make()
+    alerts = det.ingest_many([*LEGIT, scan("x", "USLAX", 30 * D + 2 * H)])
+    travel = [a for a in alerts if a.reason is Reason.CLONE_IMPOSSIBLE_TRAVEL]
+    assert {a.evidence for a in travel} >= {("i", "x")}
+    a = travel[0]
+    assert a.severity == RULES[a.reason].severity and a.to_dict()["class"] == "clone"
+
+
+def test_after_decommission_and_destruction_and_stolen() -> None:
+    det = make()
+    det.ingest_many(LEGIT)
+    det.report_status(StatusReport(GTIN, "S1", "decommissioned", T0 + 40 * D, "r1"))
+    alerts = det.ingest(scan("x", "NLRTM", 60 * D))
+    assert reasons(alerts) == {Reason.CLONE_AFTER_DECOMMISSION}
+    assert alerts[0].evidence == ("r1", "x")
+    det.report_status(StatusReport(GTIN, "S2", "stolen", T0, "r2"))
+    assert Reason.STOLEN_SEEN in reasons(det.ingest(scan("y", "NLRTM", D, serial="S2")))
+    det.report_batch_status("B1", "recalled", T0 + 50 * D)
+    assert Reason.RECALLED_SEEN in reasons(det.ingest(scan("z", "NLAMS", 51 * D, serial="S3")))
+
+
+def test_late_status_rejudges_earlier_scans() -> None:
+    det = make()
+    det.ingest_many([*LEGIT, scan("x", "NLRTM", 60 * D)])
+    alerts = det.report_status(StatusReport(GTIN, "S1", "destroyed", T0 + 40 * D, "r"))
+    assert [(a.reason, a.evidence) for a in alerts] == [
+        (Reason.CLONE_AFTER_DESTRUCTION, ("r", "x"))
+    ]
+
+
+def test_too_many_places() -> None:
+    det = make()
+    places = ["CNSHA", "CNNGB", "CNYTN", "CNTAO", "CNCAN", "CNTSN", "CNXMN", "CNDLC"]
+    alerts = det.ingest_many([scan(f"s{i}", p, i * 10 * D) for i, p in enumerate(places)])
+    assert reasons(alerts) == {Reason.CLONE_TOO_MANY_PLACES}  # 8 places > 3 nodes + 4
+
+
+def test_volume_exceeded() -> None:
+    det = make(released={"NL": 2})
+    alerts = []
+    for n in range(3):
+        alerts += det.ingest(scan(f"v{n}", "NLRTM", 30 * D + n, serial=f"S{n}"))
+        alerts += det.ingest(scan(f"w{n}", "NLAMS", 31 * D + n, serial=f"S{n}"))
+    vol = [a for a in alerts if a.reason is Reason.VOLUME_EXCEEDED]
+    assert len(vol) == 1 and vol[0].evidence == ("v2",) and vol[0].serial is None
+
+
+def test_probing_many_unknown_serials() -> None:
+    det = make()
+    out = []
+    for k in range(25):
+        out += det.ingest(Scan(f"p{k}", GTIN, f"G{k}", "NLRTM", T0 + k * 60.0))
+    probe = [a for a in out if a.reason is Reason.PROBING_UNKNOWN_SERIALS]
+    assert len(probe) == 1 and len(probe[0].evidence) == 20
+    # a few typos spread over days are not probing
+    det2 = make()
+    assert not [
+        a for k in range(25) for a in det2.ingest(Scan(f"t{k}", GTIN, f"G{k}", "NLRTM", T0 + k * D))
+    ]
+
+
+def test_bad_input_is_refused() -> None:
+    det = make()
+    with pytest.raises(UnknownLocationError, match="XXZZZ"):
+        det.ingest(scan("a", "XXZZZ", 0))
+    with pytest.raises(InvalidScanError, match="in the future"):
+        det.ingest(scan("a", "NLRTM", 500 * D))
+    with pytest.raises(InvalidScanError, match="unknown batch"):
+        det.ingest(Scan("a", GTIN, "S1", "NLRTM", T0, "NOPE"))
+    with pytest.raises(InvalidScanError, match="after 2000"):
+        det.ingest(Scan("a", GTIN, "S1", "NLRTM", float("nan"), "B1"))
+
+
+def test_duplicate_delivery_is_ignored() -> None:
+    det = make()
+    clone = scan("x", "USLAX", 30 * D + 2 * H)
+    first = det.ingest_many([*LEGIT, clone])
+    assert first and det.ingest(clone) == []
+
+
+SEQUENCE = [
+    *LEGIT,
+    scan("x", "USLAX", 30 * D + 2 * H),  # impossible travel vs NLRTM
+    scan("y", "NLRTM", 1 * D),  # destination before origin, route order
+    scan("z", "PLGDN", 36 * D),  # diversion
+]
+
+
+def _final(alerts: list) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[type-arg]
+    return {(a.reason.value, a.evidence) for a in alerts}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(SEQUENCE))
+def test_any_arrival_order_gives_the_same_alerts(order: list[Scan]) -> None:
+    expected = _final(make().ingest_many(sorted(SEQUENCE, key=lambda s: s.at)))
+    assert {r for r, _ in expected} >= {
+        "CLONE_IMPOSSIBLE_TRAVEL",
+        "SEQUENCE_BEFORE_ORIGIN",
+        "SEQUENCE_ROUTE_ORDER",
+        "DIVERSION_MARKET",
+    }
+    assert _final(make().ingest_many(order)) == expected
+
+
+def test_sqlite_store_persists_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "d.sqlite3"
+    store = SqliteStore(path, cache_items=2, write_batch=1)
+    det = make(store)
+    det.ingest_many(LEGIT)
+    for n in range(5):  # push S1 out of the 2-item cache
+        det.ingest(scan(f"o{n}", "CNSHA", D, serial=f"O{n}"))
+    assert store.stored_items() >= 1
+    assert reasons(det.ingest(scan("x", "USLAX", 30 * D + 2 * H))) >= {
+        Reason.CLONE_IMPOSSIBLE_TRAVEL
+    }
+    det.close()
+    again = make(SqliteStore(path))
+    assert reasons(again.ingest(scan("x2", "USLAX", 30 * D + 3 * H))) >= {
+        Reason.CLONE_IMPOSSIBLE_TRAVEL
+    }
+    again.close()
