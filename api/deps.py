@@ -18,7 +18,7 @@ from ledger.errors import PermissionDenied
 KEY_CACHE_SECONDS = 10.0
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -34,7 +34,7 @@ def get_session(gateway: GatewayDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_organization(
+async def current_organization(
     request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,

@@ -416,7 +416,9 @@ def _auth(key: str) -> dict[str, str]:
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket for the gateway (uvicorn serves on it); port 0 picks a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(
+        family, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # TCP_NODELAY on accepted sockets
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

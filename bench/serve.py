@@ -1,0 +1,188 @@
+"""The gateway under real uvicorn, for benchmarks: `python -m bench.serve --port N --workers W`.
+
+Settings come from the environment as usual (`BORDERLEDGER_*`, `DATABASE_URL`);
+`BORDERLEDGER_BENCH_SCHEMA` pins a PostgreSQL schema (`api.db.make_engine`'s `schema`), so a
+benchmark can run in a throw-away schema of a shared database. Every worker process builds
+its own gateway (engine, index snapshot, scan writer, indexer and outbox threads).
+
+Workers: each worker process is a uvicorn server with its own listening socket on the same
+port (`SO_REUSEPORT`), so the kernel spreads new connections evenly over them. uvicorn's own
+`--workers` shares one socket instead, and the first worker to wake accepts a whole burst of
+connections: with 32 keep-alive clients connecting at once, one worker got 30 of them.
+`--ready-file PATH` is created once every worker has started and is serving.
+
+`--naive` serves the naive design instead, for comparison: `POST /v1/verify` with
+`{"tag": uri}` parses the tag and asks the chain, one `eth_call` of the registry's `checkTag`
+view per verification (no database, no index, no authentication, no scan record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from multiprocessing import get_context
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+SCHEMA_ENV = "BORDERLEDGER_BENCH_SCHEMA"
+
+
+def app_factory() -> FastAPI:
+    """One gateway per worker process, from the environment (uvicorn `factory=True`)."""
+    from api.db import make_engine
+    from api.gateway import Gateway
+    from api.main import create_app
+    from ledger.config import Settings
+
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url, os.environ.get(SCHEMA_ENV) or None)
+    gateway = Gateway.from_settings(settings, engine)
+    return create_app(gateway, settings, background=True)
+
+
+class NaiveRequest(BaseModel):
+    tag: str
+
+
+def naive_app_factory() -> FastAPI:
+    """The naive design: every verification is an eth_call of `checkTag`."""
+    from ledger.config import Settings
+    from ledger.contract import RegistryClient, connect
+    from ledger.digital_link import parse_digital_link
+    from ledger.models import Status
+
+    settings = Settings()
+    if not settings.registry:
+        raise SystemExit("the naive gateway needs BORDERLEDGER_REGISTRY")
+    registry = settings.registry
+    local = threading.local()  # one Web3 (HTTP session) per threadpool thread
+
+    def client() -> RegistryClient:
+        found: RegistryClient | None = getattr(local, "client", None)
+        if found is None:
+            found = local.client = RegistryClient(connect(settings.rpc_url), registry)
+        return found
+
+    app = FastAPI(title="naive verification: one eth_call per verification")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/verify")
+    def verify(body: NaiveRequest) -> dict[str, Any]:
+        link = parse_digital_link(body.tag)
+        check = client().check_tag(link.gtin, link.serial, link.lot, link.signature)
+        genuine = (
+            check.batch_registered
+            and check.signature_valid
+            and check.effective_status == Status.ACTIVE
+        )
+        return {
+            "verdict": "GENUINE" if genuine else "COUNTERFEIT_SUSPECT",
+            "item": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},
+            "batchId": check.batch_id,
+            "holder": check.holder,
+            "signer": check.signer,
+            "status": check.effective_status.name.lower(),
+        }
+
+    return app
+
+
+def _worker(host: str, port: int, factory: str, ready: Event) -> None:
+    """One worker process: its own SO_REUSEPORT socket and uvicorn server."""
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose `proto` says
+    # TCP, and accepted sockets inherit it from this one. uvicorn's own `--workers` binds with
+    # proto 0, so Nagle stays on and a keep-alive answer written in two parts (head, body)
+    # waits for the client's delayed ACK: ~40 ms per request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(
+        factory,
+        factory=True,
+        log_level="warning",
+        access_log=False,
+        backlog=2048,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            ready.set()
+
+    threading.Thread(target=announce, name="announce-ready", daemon=True).start()
+    server.run(sockets=[sock])  # uvicorn's own loop choice (uvloop when installed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--naive", action="store_true", help="serve the naive design")
+    parser.add_argument(
+        "--factory",
+        default="bench.serve:app_factory",
+        help="module:function building the app (to measure a variant of the gateway)",
+    )
+    parser.add_argument("--ready-file", type=Path, help="created once every worker serves")
+    args = parser.parse_args(argv)
+    context = get_context("spawn")
+    factory = "bench.serve:naive_app_factory" if args.naive else args.factory
+    events = [context.Event() for _ in range(args.workers)]
+    processes = [
+        context.Process(
+            target=_worker, args=(args.host, args.port, factory, event), name=f"worker-{i}"
+        )
+        for i, event in enumerate(events)
+    ]
+    for process in processes:
+        process.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGINT)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for event, process in zip(events, processes, strict=True):
+            while not event.wait(0.1):
+                if not process.is_alive():
+                    raise SystemExit(f"{process.name} exited with {process.exitcode}")
+        if args.ready_file:
+            args.ready_file.touch()
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:  # the workers got the same SIGINT and shut down on their own
+        pass
+    finally:
+        for process in processes:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+        if args.ready_file:
+            with contextlib.suppress(FileNotFoundError):
+                args.ready_file.unlink()
+
+
+if __name__ == "__main__":
+    main()
