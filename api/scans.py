@@ -95,7 +95,9 @@ class ScanWriter(threading.Thread):
                     return
                 else:
                     log.error(
-                        "scan %s refused by the database, not stored: %s", rows[0].get("scan_id"), exc
+                        "scan %s refused by the database, not stored: %s",
+                        rows[0].get("scan_id"),
+                        exc,
                     )
                     return
             except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -41,4 +41,111 @@ def enroll(
     if items < 1:
         raise typer.BadParameter("--items must be positive")
     result = run_enroll_bench(items, _sizes(gas_sizes), _sizes(baseline_sizes), workers, node)
+    print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("verify")
+def verify(
+    items: Annotated[int, typer.Option(help="items enrolled, one signed tag each")] = 10_000,
+    seconds: Annotated[float, typer.Option(help="length of each measured phase")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="closed-loop connections")] = 32,
+    rate: Annotated[float, typer.Option(help="open-loop arrival rate, per second")] = 500.0,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 2,
+    database: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "both",
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL database (a fresh schema is used and dropped)")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    client: Annotated[str, typer.Option(help="load generator: raw (asyncio) or httpx")] = "raw",
+    naive_seconds: Annotated[
+        float | None, typer.Option(help="length of the naive run (default: --seconds)")
+    ] = None,
+    naive_http: Annotated[
+        bool, typer.Option(help="also serve the naive design over HTTP and measure it")
+    ] = True,
+    warmup: Annotated[float, typer.Option(help="warm-up before measuring, seconds")] = 2.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Verifications per second and latency over HTTP (real uvicorn), side by side with a
+    naive design making one eth_call of the registry's checkTag per verification."""
+    from bench.verify import run_verify_bench
+
+    choices: dict[str, tuple[Literal["sqlite", "postgresql"], ...]] = {
+        "sqlite": ("sqlite",),
+        "postgresql": ("postgresql",),
+        "both": ("sqlite", "postgresql"),
+    }
+    if database not in choices:
+        raise typer.BadParameter("--database must be sqlite, postgresql or both")
+    if client not in ("raw", "httpx"):
+        raise typer.BadParameter("--client must be raw or httpx")
+    if items < 1 or seconds <= 0 or concurrency < 1 or rate <= 0 or workers < 1:
+        raise typer.BadParameter("sizes, durations and rates must be positive")
+    if (naive_seconds is not None and naive_seconds <= 0) or warmup <= 0:
+        raise typer.BadParameter("--naive-seconds and --warmup must be positive")
+    result = run_verify_bench(
+        choices[database],
+        items=items,
+        seconds=seconds,
+        concurrency=concurrency,
+        rate=rate,
+        workers=workers,
+        client="raw" if client == "raw" else "httpx",
+        naive_seconds=naive_seconds,
+        naive_http=naive_http,
+        postgres_url=postgres_url,
+        warmup=warmup,
+    )
+    print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("scan")
+def scan(
+    images: Annotated[int, typer.Option(help="synthetic label photos to generate")] = 1000,
+    workers: Annotated[
+        int | None, typer.Option(help="decoding processes (default: all cores)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Decode rate by damage type on generated label photos, and images/s end to end
+    (decode + verify through a real gateway)."""
+    from bench.scan import run_scan_bench
+
+    if images < 1 or (workers is not None and workers < 1):
+        raise typer.BadParameter("--images and --workers must be positive")
+    result = run_scan_bench(images, workers)
+    print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("detector")
+def detector(
+    batches: Annotated[int, typer.Option(help="simulated batches for the quality run")] = 400,
+    read_rate: Annotated[float, typer.Option(help="probability that a read happens")] = 0.8,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
+    events: Annotated[int, typer.Option(help="scan events in the throughput run")] = 400_000,
+    enrolled: Annotated[int, typer.Option(help="enrolled items (id space)")] = 10_000_000,
+    cache_items: Annotated[int, typer.Option(help="items cached in memory")] = 50_000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Precision and recall of the diversion and clone detector on simulated flows, false
+    alert rate on legitimate items, and scan events/s (SQLite-backed state)."""
+    from bench.detector import run_detector_bench
+
+    if batches < 1 or events < 1 or enrolled < 1000 or cache_items < 1:
+        raise typer.BadParameter("--batches, --events, --cache-items positive; --enrolled >= 1000")
+    if not 0 < read_rate <= 1:
+        raise typer.BadParameter("--read-rate must be in (0, 1]")
+    result = run_detector_bench(
+        batches=batches,
+        read_rate=read_rate,
+        seed=seed,
+        events=events,
+        enrolled=enrolled,
+        cache_items=cache_items,
+    )
     print(json.dumps(result, separators=(",", ":")))

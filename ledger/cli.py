@@ -509,6 +509,15 @@ def _register_bench() -> None:
 _register_bench()
 
 
+def _register_scan() -> None:
+    from scanner.cli import scan
+
+    app.command("scan")(scan)
+
+
+_register_scan()
+
+
 def main() -> None:
     """Console entry point: domain errors become one clear line and a non-zero exit."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

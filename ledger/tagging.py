@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -92,6 +93,9 @@ _worker_job: TaggingJob | None = None
 def _init_worker(job: TaggingJob) -> None:
     global _worker_job
     _worker_job = job
+    # Forked from the CLI, which turns SIGTERM into sys.exit: restore the default so that
+    # Pool.terminate() ends workers at once instead of raising inside them.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _work(serials: list[str]) -> TaggedChunk:

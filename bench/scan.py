@@ -1,0 +1,279 @@
+"""`borderledger bench scan`: decode rate on damaged label photos, and images/s end to end.
+
+1. Start the development stack in its own process (`borderledger up --port 0 --rpc-port 0
+   --items N` in a temporary BORDERLEDGER_HOME: Anvil, the registry, the gateway under
+   uvicorn on SQLite, a rights holder with a signing key, one enrolled batch) and fetch the
+   batch's signed tags.
+2. Generate N synthetic photos (scanner.damage): each one label, every tenth two labels;
+   three in four labels a QR of a signed tag, one in four a GS1 DataMatrix of the same kind
+   of item ((01)(17)(10)(21)); damage types and levels round-robin, seeded. Generation is
+   parallel and not timed.
+3. Measured, end to end: decode every JPEG (worker processes, `--workers`, default all
+   cores), classify each code and POST it to the gateway's /v1/verify over keep-alive HTTP
+   connections (`verify_threads` threads of the main process), overlapping the decoding of
+   later images. images/s is images divided by the wall time of this step.
+
+The last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scanner.damage import DAMAGE_TYPES, LEVELS, CodeKind, synth_photo
+from scanner.decode import decode_image_bytes
+from scanner.payload import classify
+from scanner.verify import CodeResult, Verifier
+
+UP_ARGS = ("--port", "0", "--rpc-port", "0", "--items")
+Spec = tuple[str, CodeKind, list[tuple[str, str]] | None]
+
+
+@contextmanager
+def dev_stack(items: int, timeout: float = 300) -> Iterator[dict[str, Any]]:
+    """`borderledger up` in a temporary home; yields its dev.json, stops it with SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as home:
+        env = {**os.environ, "BORDERLEDGER_HOME": home}
+        env.pop("DATABASE_URL", None)
+        log = Path(home) / "up.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ledger.cli", "up", *UP_ARGS, str(items)],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                dev_file = Path(home) / "dev.json"
+                deadline = time.monotonic() + timeout
+                while not dev_file.exists():
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"`borderledger up` did not start: {log.read_text()[-2000:]}"
+                        )
+                    time.sleep(0.2)
+                time.sleep(0.2)  # written atomically? be safe against a partial read
+                yield json.loads(dev_file.read_text())
+            finally:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+
+
+def fetch_tags(dev: dict[str, Any]) -> list[dict[str, str]]:
+    batch_id = dev["demo_batch"]["batch_id"]
+    response = httpx.get(
+        f"{dev['gateway_url']}/v1/batches/{batch_id}/tags",
+        headers={"Authorization": f"Bearer {dev['api_keys']['rights_holder']}"},
+        timeout=120,
+    )
+    response.raise_for_status()
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def plan(n: int, tags: list[dict[str, str]], dev: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """(index, damage, level, codes, seed) for each image."""
+    batch = dev["demo_batch"]
+    jobs = []
+    for i in range(n):
+        damage = DAMAGE_TYPES[i % len(DAMAGE_TYPES)]
+        level = LEVELS[(i // len(DAMAGE_TYPES)) % len(LEVELS)]
+        count = 2 if i % 10 == 9 else 1
+        codes: list[Spec] = []
+        for j in range(count):
+            tag = tags[(i * 2 + j) % len(tags)]
+            if (i + j) % 4 == 3:
+                pairs = [
+                    ("01", batch["gtin"]),
+                    ("17", batch.get("expiry") or "281231"),
+                    ("10", batch["lot"]),
+                    ("21", tag["serial"]),
+                ]
+                codes.append(("", "datamatrix", pairs))
+            else:
+                codes.append((tag["uri"], "qr", None))
+        jobs.append((i, damage, level, codes, 1_000_003 * i + 7))
+    return jobs
+
+
+def _worker_init() -> None:
+    # Workers inherit the CLI's SIGTERM handler (sys.exit), which cannot run while a worker
+    # waits on the pool's queue lock: Pool.terminate() then hung. Die at once instead.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _generate(job: tuple[Any, ...]) -> tuple[int, bytes, tuple[str, ...]]:
+    index, damage, level, codes, seed = job
+    photo = synth_photo(codes, damage, level, seed)
+    return index, photo.jpeg, photo.expected
+
+
+def _decode(job: tuple[int, bytes]) -> tuple[int, list[tuple[str, str, str, bool, str]], float]:
+    index, jpeg = job
+    started = time.perf_counter()
+    try:
+        codes = decode_image_bytes(jpeg)
+    except Exception:  # a worker must answer for every image
+        codes = []
+    elapsed = time.perf_counter() - started
+    return (
+        index,
+        [(c.text, c.format, c.symbology_id, c.gs1, c.strategy) for c in codes],
+        elapsed,
+    )
+
+
+def _rate(ok: int, total: int) -> float | None:
+    return round(ok / total, 4) if total else None
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def run_scan_bench(
+    images: int = 1000, workers: int | None = None, verify_threads: int = 16
+) -> dict[str, Any]:
+    workers = workers or os.cpu_count() or 1
+    load_before = list(os.getloadavg())
+    started = time.perf_counter()
+    items = max(10, min(images * 2, 100_000))
+    with dev_stack(items) as dev, ExitStack() as closing:
+        tags = fetch_tags(dev)
+        stack_s = time.perf_counter() - started
+        jobs = plan(images, tags, dev)
+        meta = {job[0]: (job[1], job[2]) for job in jobs}
+        # One pool for generating and decoding, forked before any thread of this process
+        # exists (the verify threads come later): forking a threaded process can deadlock.
+        context = get_context("fork" if sys.platform != "win32" else "spawn")
+        pool = context.Pool(workers, initializer=_worker_init)
+        closing.callback(pool.join)
+        closing.callback(pool.terminate)
+        t0 = time.perf_counter()
+        generated = pool.map(_generate, jobs, chunksize=8)
+        generate_s = time.perf_counter() - t0
+        photos = {index: (jpeg, expected) for index, jpeg, expected in generated}
+        mean_jpeg = statistics.mean(len(jpeg) for jpeg, _ in photos.values())
+
+        decoded_ok: dict[int, bool] = {}
+        misreads = 0
+        strategies: Counter[str] = Counter()
+        decode_times: list[float] = []
+        verify_times: list[float] = []
+        verdicts: Counter[str] = Counter()
+        wrong_verdicts: list[dict[str, Any]] = []
+        url, key = dev["gateway_url"], dev["api_keys"]["officer"]
+
+        def judge(index: int, text: str, fmt: str, ident: str, gs1: bool) -> None:
+            v0 = time.perf_counter()
+            result = verifier.judge(CodeResult(str(index), classify(text, ident, gs1), fmt))
+            verify_times.append(time.perf_counter() - v0)
+            verdict = result.verdict or "NOT_CHECKED"
+            verdicts[verdict] += 1
+            want = "GENUINE" if fmt == "QRCode" else "GENUINE_UNSIGNED"
+            if verdict != want and len(wrong_verdicts) < 10:
+                wrong_verdicts.append(
+                    {"image": index, "verdict": verdict, "reasons": result.reasons}
+                )
+
+        with Verifier(url, key) as verifier, ThreadPoolExecutor(verify_threads) as verifying:
+            verifier.judge(CodeResult("warm-up", classify(tags[0]["uri"])))  # connect first
+            t0 = time.perf_counter()
+            work = ((index, jpeg) for index, (jpeg, _) in photos.items())
+            pending: list[Future[None]] = []
+            for index, codes, elapsed in pool.imap_unordered(_decode, work, chunksize=4):
+                decode_times.append(elapsed)
+                expected = set(photos[index][1])
+                texts = {text for text, *_ in codes}
+                decoded_ok[index] = expected <= texts
+                misreads += len(texts - expected)
+                for text, fmt, ident, gs1, strategy in codes:
+                    strategies[strategy] += 1
+                    pending.append(verifying.submit(judge, index, text, fmt, ident, gs1))
+            for future in pending:
+                future.result()
+            wall_s = time.perf_counter() - t0
+
+    by_type: dict[str, list[bool]] = defaultdict(list)
+    by_level: dict[str, list[bool]] = defaultdict(list)
+    by_type_level: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for index, ok in decoded_ok.items():
+        damage, level = meta[index]
+        by_type[damage].append(ok)
+        by_level[level].append(ok)
+        by_type_level[damage][level].append(ok)
+    failures = {
+        damage: {level: v.count(False) for level, v in levels.items() if v.count(False)}
+        for damage, levels in by_type_level.items()
+    }
+    verify_total = sum(verify_times)
+    return {
+        "images": images,
+        "codes": sum(len(expected) for _, expected in photos.values()),
+        "workers": workers,
+        "cpu_count": os.cpu_count(),
+        "decode_rate": {d: _rate(sum(v), len(v)) for d, v in sorted(by_type.items())},
+        "decode_rate_by_level": {
+            d: {lv: _rate(sum(v), len(v)) for lv, v in levels.items()}
+            for d, levels in sorted(by_type_level.items())
+        },
+        "decode_rate_mild": _rate(sum(by_level["mild"]), len(by_level["mild"])),
+        "decode_rate_moderate": _rate(sum(by_level["moderate"]), len(by_level["moderate"])),
+        "decode_rate_severe": _rate(sum(by_level["severe"]), len(by_level["severe"])),
+        "decode_rate_overall": _rate(sum(decoded_ok.values()), len(decoded_ok)),
+        "failures": {d: f for d, f in sorted(failures.items()) if f},
+        "misreads": misreads,
+        "images_per_second": round(images / wall_s, 1) if wall_s else None,
+        "verdicts": dict(verdicts),
+        "wrong_verdicts": wrong_verdicts,
+        "strategies": dict(strategies),
+        "time": {
+            "end_to_end_s": round(wall_s, 3),
+            "decode_cpu_s": round(sum(decode_times), 3),
+            "decode_ms": {
+                "mean": round(statistics.mean(decode_times) * 1000, 2) if decode_times else None,
+                "p50": _ms(decode_times, 0.5),
+                "p95": _ms(decode_times, 0.95),
+                "max": _ms(decode_times, 1.0),
+            },
+            "verify_s": round(verify_total, 3),
+            "verify_ms": {"p50": _ms(verify_times, 0.5), "p95": _ms(verify_times, 0.95)},
+            "generate_s": round(generate_s, 3),
+            "stack_start_s": round(stack_s, 3),
+        },
+        "mean_jpeg_bytes": round(mean_jpeg),
+        "method": (
+            f"decode in {workers} worker processes (zxing-cpp, fallbacks); verify each code "
+            f"from {verify_threads} threads of the main process over HTTP keep-alive to the "
+            "gateway of `borderledger up` "
+            "(separate process: Anvil + uvicorn + SQLite) on the same machine"
+        ),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -1,0 +1,160 @@
+"""Ask the gateway for a verdict on each code: POST /v1/verify, with the officer's API key.
+
+The gateway URL and key come from the command line, else from the environment
+(`BORDERLEDGER_GATEWAY_URL`, `BORDERLEDGER_API_KEY`), else from `<home>/dev.json`, which
+`borderledger up` writes while the development stack runs (the customs officer's key).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.errors import BorderLedgerError, InvalidInput
+from scanner.decode import FileResult
+from scanner.payload import Payload, classify
+
+#: Verdicts that clear an item (exit 0); any other verdict makes `scan` exit 3.
+CLEARED = frozenset({"GENUINE", "GENUINE_UNSIGNED"})
+
+
+class GatewayError(BorderLedgerError):
+    """The gateway could not be reached, refused the key, or answered nonsense."""
+
+
+def resolve_gateway(url: str | None, key: str | None, home: Path) -> tuple[str, str]:
+    """(gateway URL, API key) from options, environment or `<home>/dev.json`."""
+    url = url or os.environ.get("BORDERLEDGER_GATEWAY_URL")
+    key = key or os.environ.get("BORDERLEDGER_API_KEY")
+    dev_file = home / "dev.json"
+    if (url is None or key is None) and dev_file.exists():
+        try:
+            dev = json.loads(dev_file.read_text())
+            url = url or str(dev["gateway_url"])
+            keys = dev.get("api_keys", {})
+            key = key or str(keys.get("officer") or keys.get("admin"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"{dev_file} is not a readable dev.json: {exc}") from None
+    if not url:
+        raise InvalidInput(
+            "no gateway: give --gateway URL, set BORDERLEDGER_GATEWAY_URL, "
+            "or run `borderledger up` (it writes <home>/dev.json)"
+        )
+    if not key:
+        raise InvalidInput("no API key: give --api-key KEY or set BORDERLEDGER_API_KEY")
+    return url.rstrip("/"), key
+
+
+@dataclass
+class CodeResult:
+    """One code from one source (a file or typed entry) and what the gateway said."""
+
+    source: str
+    payload: Payload
+    format: str = ""
+    verdict: str | None = None
+    summary: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    response: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        return self.verdict is not None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "source": self.source,
+            "format": self.format or None,
+            "payload": self.payload.to_json(),
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "reasons": self.reasons,
+        }
+        if self.response is not None:
+            for name in ("item", "product", "batchId", "scanId", "index"):
+                data[name] = self.response.get(name)
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+class Verifier:
+    """A keep-alive HTTP client for one gateway."""
+
+    def __init__(self, url: str, key: str, timeout: float = 15.0) -> None:
+        self.url = url
+        self.client = httpx.Client(
+            base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def judge(self, result: CodeResult, location: str | None = None) -> CodeResult:
+        """Fill in the verdict of `result` (left as is when its payload cannot be checked)."""
+        body = result.payload.request
+        if body is None:
+            result.error = result.payload.message
+            return result
+        if location:
+            body = {**body, "location": {"unlocode": location}}
+        try:
+            response = self.client.post("/v1/verify", json=body)
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        if response.status_code in (401, 403):
+            raise GatewayError(
+                f"the gateway at {self.url} refused the API key ({response.status_code}: "
+                f"{_message(response)}); use a customs officer's key"
+            )
+        if response.status_code == 422:
+            result.error = f"the gateway could not read it: {_message(response)}"
+            return result
+        if response.status_code != 200:
+            raise GatewayError(
+                f"the gateway at {self.url} answered {response.status_code}: {_message(response)}"
+            )
+        try:
+            data: dict[str, Any] = response.json()
+            result.verdict = str(data["verdict"])
+            result.summary = str(data.get("summary", ""))
+            result.reasons = [str(r) for r in data.get("reasons", [])]
+        except (ValueError, KeyError, TypeError):
+            raise GatewayError(
+                f"the gateway at {self.url} answered without a verdict: {response.text[:200]}"
+            ) from None
+        result.response = data
+        return result
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        if isinstance(body, dict) and "detail" in body:
+            return str(body["detail"])
+    except ValueError:
+        pass
+    return response.text[:200]
+
+
+def results_of(file: FileResult) -> list[CodeResult]:
+    """One CodeResult per code decoded from `file` (classified, not yet judged)."""
+    return [
+        CodeResult(str(file.path), classify(code.text, code.symbology_id, code.gs1), code.format)
+        for code in file.codes
+    ]

@@ -1,0 +1,31 @@
+"""`borderledger bench scan`: a tiny run, checking the shape of the JSON (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from scanner.damage import DAMAGE_TYPES
+
+
+def test_tiny_scan_bench_prints_one_json_object_last() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "bench", "scan", "--images", "21", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["images"] == 21
+    assert set(result["decode_rate"]) == set(DAMAGE_TYPES)
+    assert all(0 <= rate <= 1 for rate in result["decode_rate"].values())
+    for level in ("mild", "moderate", "severe"):
+        assert 0 <= result[f"decode_rate_{level}"] <= 1
+    assert result["images_per_second"] > 0
+    assert result["misreads"] == 0
+    assert result["wrong_verdicts"] == []
+    assert set(result["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
+    assert {"end_to_end_s", "decode_cpu_s", "verify_s", "generate_s"} <= set(result["time"])
+    assert result["workers"] >= 1 and "loadavg_after" in result

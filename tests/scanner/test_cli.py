@@ -1,0 +1,148 @@
+"""`borderledger scan` as a subprocess against a real gateway over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ledger.digital_link import DigitalLink
+from scanner.damage import label_for, photograph, render_ean13, synth_photo
+from tests.api.conftest import GTIN
+from tests.scanner.conftest import SERIALS, Served
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BORDERLEDGER_HOME": str(home), "COLUMNS": "200"}
+    for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "scan", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def scan_json(served: Served, home: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = run(home, *args, "--gateway", served.url, "--api-key", served.officer_key, "--json")
+    assert proc.stdout.strip(), proc.stderr
+    return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def photo_of(served: Served, path: Path, serial: str, kind: str = "qr", seed: int = 0) -> Path:
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "L1"), ("21", serial)]
+    spec = (served.tags[serial], "qr", None) if kind == "qr" else ("", "datamatrix", pairs)
+    path.write_bytes(synth_photo([spec], "perspective", "moderate", seed).jpeg)  # type: ignore[list-item]
+    return path
+
+
+def test_genuine_tags_and_datamatrix_exit_0(served: Served, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo_of(served, folder / "a.jpg", SERIALS[0])
+    photo_of(served, folder / "b.jpg", SERIALS[1], "datamatrix", seed=1)
+    code, report = scan_json(served, tmp_path, str(folder), "--location", "NLRTM")
+    assert code == 0, report
+    by_source = {Path(c["source"]).name: c for c in report["codes"]}
+    assert by_source["a.jpg"]["verdict"] == "GENUINE"
+    assert by_source["a.jpg"]["payload"]["kind"] == "tag"
+    assert by_source["a.jpg"]["payload"]["signed"] is True
+    assert by_source["b.jpg"]["verdict"] == "GENUINE_UNSIGNED"
+    assert by_source["b.jpg"]["payload"]["kind"] == "gs1"
+    assert by_source["b.jpg"]["payload"]["serial"] == SERIALS[1]
+    assert "SIGNATURE_MISSING" in by_source["b.jpg"]["reasons"]
+    assert report["counts"]["verdicts"] == {"GENUINE": 1, "GENUINE_UNSIGNED": 1}
+    assert report["exit_code"] == 0
+
+
+def test_rich_output_and_dev_json_defaults(served: Served, tmp_path: Path) -> None:
+    (tmp_path / "dev.json").write_text(
+        json.dumps({"gateway_url": served.url, "api_keys": {"officer": served.officer_key}})
+    )
+    image = photo_of(served, tmp_path / "label.jpg", SERIALS[2])
+    proc = run(tmp_path, str(image))
+    assert proc.returncode == 0, proc.stderr
+    assert "Scan results" in proc.stdout
+    assert "GENUINE" in proc.stdout and SERIALS[2] in proc.stdout
+    assert "all codes read and cleared" in proc.stdout
+
+
+def test_suspect_verdict_exits_3(served: Served, tmp_path: Path) -> None:
+    forged = DigitalLink(GTIN, "L1", "NOT-ENROLLED").to_uri()
+    image = tmp_path / "forged.png"
+    photograph([label_for(forged, "qr")], random.Random(0)).save(image)
+    code, report = scan_json(served, tmp_path, str(image))
+    assert code == 3
+    assert report["codes"][0]["verdict"] == "COUNTERFEIT_SUSPECT"
+    assert "SERIAL_UNKNOWN" in report["codes"][0]["reasons"]
+    proc = run(tmp_path, str(image), "--gateway", served.url, "--api-key", served.officer_key)
+    assert proc.returncode == 3 and "hold" in proc.stdout
+
+
+def test_typed_serial_and_code(served: Served, tmp_path: Path) -> None:
+    code, report = scan_json(
+        served,
+        tmp_path,
+        "--serial",
+        GTIN,
+        SERIALS[3],
+        "--lot",
+        "L1",
+        "--code",
+        f"(01){GTIN}(17)281231(10)L1(21){SERIALS[4]}",
+    )
+    assert code == 0, report
+    assert [c["verdict"] for c in report["codes"]] == ["GENUINE_UNSIGNED", "GENUINE_UNSIGNED"]
+    assert [c["payload"]["kind"] for c in report["codes"]] == ["typed", "gs1"]
+
+
+def test_nothing_readable_exits_2(served: Served, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", (400, 300), (180, 160, 120)).save(blank)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    ean = tmp_path / "ean.png"
+    photograph([render_ean13("5901234123457")], random.Random(0), (600, 300)).save(ean)
+    url_code = tmp_path / "url.png"
+    photograph([label_for("https://example.com/win-a-prize", "qr")], random.Random(0)).save(
+        url_code
+    )
+    code, report = scan_json(served, tmp_path, str(blank), str(corrupt), str(ean), str(url_code))
+    assert code == 2
+    errors = {Path(u["source"]).name: u["error"] for u in report["unreadable"]}
+    assert "no barcode found" in errors["blank.jpg"]
+    assert "corrupt.jpg: not a readable image" in errors["corrupt.jpg"]
+    kinds = {Path(c["source"]).name: c for c in report["codes"]}
+    assert kinds["ean.png"]["payload"]["kind"] == "foreign"
+    assert "EAN-13" in kinds["ean.png"]["error"]
+    assert "web address" in kinds["url.png"]["error"]
+    assert all(c["verdict"] is None for c in report["codes"])
+
+    proc = run(tmp_path, str(blank), "--gateway", served.url, "--api-key", "k")
+    assert proc.returncode == 2
+    assert "no barcode found" in proc.stdout and "nothing could be read" in proc.stdout
+
+
+def test_partial_read_exits_1_and_bad_input_is_one_line(served: Served, tmp_path: Path) -> None:
+    good = photo_of(served, tmp_path / "good.jpg", SERIALS[5])
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 300), 255).save(blank)
+    code, report = scan_json(served, tmp_path, str(good), str(blank))
+    assert code == 1
+    assert report["counts"]["judged"] == 1 and report["counts"]["unreadable_files"] == 1
+
+    missing = run(tmp_path, str(tmp_path / "nope.jpg"), "--gateway", served.url, "--api-key", "k")
+    assert missing.returncode == 2 and "nope.jpg: no such file or folder" in missing.stderr
+    no_gateway = run(tmp_path, str(good))
+    assert no_gateway.returncode == 2 and "no gateway" in no_gateway.stderr
+    bad_key = run(tmp_path, str(good), "--gateway", served.url, "--api-key", "wrong")
+    assert bad_key.returncode == 1 and "refused the API key" in bad_key.stderr
+    assert "Traceback" not in bad_key.stderr

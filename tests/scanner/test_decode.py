@@ -1,0 +1,114 @@
+"""Real zxing-cpp on rendered and damaged label photos."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ledger.digital_link import DigitalLink
+from ledger.errors import InvalidInput
+from scanner.damage import (
+    DAMAGE_TYPES,
+    LEVELS,
+    damage,
+    label_for,
+    photograph,
+    render_ean13,
+    synth_photo,
+    to_jpeg,
+)
+from scanner.decode import decode_file, decode_files, decode_image, decode_image_bytes
+from scanner.payload import classify, encode_element_string
+
+GTIN = "09506000134352"
+PACK = [("01", GTIN), ("17", "281231"), ("10", "L7"), ("21", "SN0042")]
+
+
+def tag(serial: str) -> str:
+    return DigitalLink(GTIN, "L7", serial, os.urandom(65)).to_uri()
+
+
+@pytest.mark.parametrize("kind", DAMAGE_TYPES)
+@pytest.mark.parametrize("code", ["qr", "datamatrix"])
+def test_moderate_damage_decodes(kind: str, code: str) -> None:
+    for seed in range(3):
+        spec = (tag(f"S{seed}"), "qr", None) if code == "qr" else ("", "datamatrix", PACK)
+        photo = synth_photo([spec], kind, "moderate", seed)  # type: ignore[list-item]
+        texts = [c.text for c in decode_image_bytes(photo.jpeg)]
+        assert list(photo.expected) == texts, (kind, seed)
+
+
+def test_damage_is_deterministic_per_seed() -> None:
+    spec = [(tag("S1"), "qr", None)]
+    a = synth_photo(spec, "noise", "severe", 5)  # type: ignore[arg-type]
+    b = synth_photo(spec, "noise", "severe", 5)  # type: ignore[arg-type]
+    assert a.jpeg == b.jpeg
+    with pytest.raises(ValueError, match="damage"):
+        damage(Image.new("RGB", (10, 10)), "smudge", "mild", random.Random(0))
+    assert set(LEVELS) == {"mild", "moderate", "severe"}
+
+
+def test_several_codes_in_one_photo() -> None:
+    uri = tag("S9")
+    labels = [label_for(uri, "qr"), label_for("", "datamatrix", PACK)]
+    photo = photograph(labels, random.Random(1), (1000, 500))
+    codes = decode_image_bytes(to_jpeg(photo))
+    by_format = {c.format: c for c in codes}
+    assert set(by_format) == {"QRCode", "DataMatrix"}
+    assert by_format["QRCode"].text == uri
+    dm = by_format["DataMatrix"]
+    assert dm.text == encode_element_string(PACK) and dm.gs1 and dm.symbology_id == "]d2"
+    payload = classify(dm.text, dm.symbology_id, dm.gs1)
+    assert (payload.kind, payload.serial, payload.lot) == ("gs1", "SN0042", "L7")
+
+
+def test_a_huge_photo_and_a_tiny_one_decode() -> None:
+    uri = tag("S3")
+    photo = photograph([label_for(uri, "qr")], random.Random(2), (800, 600))
+    huge = photo.resize((4000, 3000))
+    assert [c.text for c in decode_image(huge)] == [uri]
+    tiny = photo.resize((340, 255), Image.Resampling.BILINEAR)
+    assert [c.text for c in decode_image(tiny)] == [uri]
+
+
+def test_ean13_is_decoded_and_reported_as_foreign(tmp_path: Path) -> None:
+    path = tmp_path / "ean.png"
+    photograph([render_ean13("5901234123457")], random.Random(0), (600, 300)).save(path)
+    codes = decode_file(path)
+    assert [(c.text, c.format) for c in codes] == [("5901234123457", "EAN13")]
+    payload = classify(codes[0].text, codes[0].symbology_id)
+    assert payload.kind == "foreign" and "EAN-13" in payload.message
+
+
+def test_image_without_a_code_and_corrupt_files_are_reported(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.jpg"
+    Image.new("RGB", (640, 480), (200, 180, 150)).save(blank)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInput, match=r"corrupt\.png: not a readable image"):
+        decode_file(corrupt)
+    with pytest.raises(InvalidInput, match=r"empty\.jpg: empty file"):
+        decode_file(empty)
+    results = {r.path.name: r for r in decode_files([blank, corrupt, empty])}
+    assert results["blank.jpg"].error == f"{blank}: no barcode found in the image"
+    assert (
+        results["corrupt.png"].error is not None and "corrupt.png" in results["corrupt.png"].error
+    )
+    assert all(not r.codes for r in results.values())
+
+
+def test_transparent_png_decodes() -> None:
+    uri = tag("S4")
+    label = label_for(uri, "qr").convert("L")
+    rgba = Image.new("RGBA", label.size, (0, 0, 0, 0))
+    rgba.putalpha(label.point(lambda v: 255 - v))  # black modules opaque, paper transparent
+    buffer = io.BytesIO()
+    rgba.save(buffer, format="PNG")
+    assert [c.text for c in decode_image_bytes(buffer.getvalue())] == [uri]
