@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,22 +118,32 @@ class Stack:
         return data
 
 
-@pytest.fixture
-def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def running_stack(
+    node: LocalNode,
+    database: tuple[str, str | None],
+    home: Path,
+    rpc_url: str | None = None,
+    **overrides: Any,
+) -> Iterator[Stack]:
+    """Deploy a registry on `node` and run a gateway on it; the gateway reaches the chain at
+    `rpc_url` (default: the node itself; tests put a breakable proxy there)."""
     url, schema = database
-    w3 = connect(anvil.url)
+    w3 = connect(node.url)
     admin = Account.from_key(dev_private_key(0))
     sender = TransactionSender(w3, admin, lambda d: None, backoff=0.05)  # type: ignore[arg-type,return-value]
     registry = RegistryClient.deploy(sender)
-    settings = Settings(
-        rpc_url=anvil.url,
-        registry=registry.address,
-        home=tmp_path,
-        database_url=url,
-        secret_key="test-secret-key",
-        index_start_block=int(w3.eth.block_number),
-        stale_after_seconds=3600,
-    )
+    options: dict[str, Any] = {
+        "rpc_url": rpc_url or node.url,
+        "registry": registry.address,
+        "home": home,
+        "database_url": url,
+        "secret_key": "test-secret-key",
+        "index_start_block": int(w3.eth.block_number),
+        "stale_after_seconds": 3600,
+        **overrides,
+    }
+    settings = Settings(**options)
     engine = make_engine(settings.sqlalchemy_url, schema)
     gateway = Gateway.from_settings(settings, engine)
     with Session(engine) as session:
@@ -144,9 +155,15 @@ def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) ->
             private_key=dev_private_key(0),
         )
         session.commit()
-    app = create_app(gateway, background=False)
-    with TestClient(app) as client:
-        stack = Stack(anvil, registry, gateway, client, admin_key)
-        yield stack
-    gateway.stop()
-    engine.dispose()
+    try:
+        with TestClient(create_app(gateway, background=False)) as client:
+            yield Stack(node, registry, gateway, client, admin_key)
+    finally:
+        gateway.stop()
+        engine.dispose()
+
+
+@pytest.fixture
+def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(anvil, database, tmp_path) as running:
+        yield running

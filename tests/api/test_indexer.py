@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -48,9 +44,10 @@ from ledger.batch import batch_id_of, item_key_of
 from ledger.contract import REGISTRY, RegistryClient, connect
 from ledger.contract import deploy as deploy_contract
 from ledger.models import Status
-from ledger.node import LocalNode, dev_private_key, free_port, rpc_request
+from ledger.node import LocalNode, dev_private_key, rpc_request
 from ledger.tx import Receipt, TransactionSender
 from tests.api.conftest import GTIN, Stack
+from tests.rpc_proxy import RpcProxy
 
 SALT = b"\x5a" * 32
 
@@ -667,60 +664,8 @@ def test_a_reorg_just_after_a_page_was_read_is_not_missed(
 # ------------------------------------------------------------------------------ 5. outages
 
 
-class SwitchableProxy:
-    """A JSON-RPC proxy in front of the node; switched off, it drops every connection
-    unanswered, as a dead load balancer or a network partition would."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.up = True
-        self.forwarded = 0
-        self.dropped = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if not proxy.up:
-                    proxy.dropped += 1
-                    self.close_connection = True
-                    return
-                request = urllib.request.Request(
-                    proxy.upstream, body, {"Content-Type": "application/json"}
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as response:
-                        reply = response.read()
-                except urllib.error.URLError:
-                    self.close_connection = True
-                    return
-                proxy.forwarded += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SwitchableProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
-
-
 def test_catches_up_after_an_rpc_outage(engine: Engine, parties: Parties) -> None:
-    with SwitchableProxy(parties.url) as proxy:
+    with RpcProxy(parties.url) as proxy:
         w3 = connect(proxy.url, timeout=2, request_retries=1)
         thread = IndexerThread(indexer_for(engine, parties, w3=w3, page_blocks=3), interval=0.05)
         parties.register("O1")
@@ -729,21 +674,21 @@ def test_catches_up_after_an_rpc_outage(engine: Engine, parties: Parties) -> Non
             wait_for(lambda: bid("O1") in batches(engine), what="the first batch")
             assert thread.last_error is None
 
-            proxy.up = False
+            proxy.mode = "down"
             wait_for(lambda: thread.last_error is not None, what="the outage to be noticed")
             assert "Connection" in (thread.last_error or ""), thread.last_error
             # the chain moves on meanwhile (written straight to the node)
             more = [parties.register(f"O{i}") for i in range(2, 6)]
             parties.set_batch_status("O1", Status.RECALLED)
             mine(parties.url, 4)
-            dropped = proxy.dropped
-            wait_for(lambda: proxy.dropped >= dropped + 3, what="polls during the outage")
+            dropped = proxy.dropped_before
+            wait_for(lambda: proxy.dropped_before >= dropped + 3, what="polls during the outage")
             assert thread.is_alive()
             assert thread.last_error is not None
             assert set(batches(engine)) == {bid("O1")}
             assert state(engine).last_block < more[0].block_number
 
-            proxy.up = True
+            proxy.mode = "up"
             head = parties.head()
             wait_for(
                 lambda: state(engine).last_block >= head and thread.last_error is None,

@@ -9,20 +9,14 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from api.db import make_engine
-from api.gateway import Gateway
-from api.main import create_app
-from api.models import PendingWrite, Role, WriteStatus
-from api.orgs import create_organization
+from api.models import PendingWrite, WriteStatus
 from ledger.batch import batch_id_of
-from ledger.config import Settings
-from ledger.contract import RegistryClient, connect
+from ledger.contract import connect
 from ledger.node import LocalNode, dev_private_key
 from ledger.tx import TransactionSender
-from tests.api.conftest import GTIN, Stack
+from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy
 
 
@@ -31,34 +25,11 @@ def proxied(
     anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
 ) -> Iterator[tuple[Stack, RpcProxy]]:
     """A stack whose gateway reaches the chain only through a proxy the test can break."""
-    url, schema = database
-    admin = Account.from_key(dev_private_key(0))
-    registry = RegistryClient.deploy(TransactionSender(connect(anvil.url), admin, lambda d: None))  # type: ignore[arg-type,return-value]
-    with RpcProxy(anvil.url) as proxy:
-        settings = Settings(
-            rpc_url=proxy.url,
-            registry=registry.address,
-            home=tmp_path,
-            database_url=url,
-            secret_key="test-secret-key",
-            index_start_block=int(connect(anvil.url).eth.block_number),
-            stale_after_seconds=1.0,
-        )
-        engine = make_engine(settings.sqlalchemy_url, schema)
-        gateway = Gateway.from_settings(settings, engine)
-        with Session(engine) as session:
-            _, admin_key = create_organization(
-                session,
-                "Registry admin",
-                Role.ADMIN,
-                settings.secret_key,
-                private_key=dev_private_key(0),
-            )
-            session.commit()
-        with TestClient(create_app(gateway, background=False)) as client:
-            yield Stack(anvil, registry, gateway, client, admin_key), proxy
-        gateway.stop()
-        engine.dispose()
+    with (
+        RpcProxy(anvil.url) as proxy,
+        running_stack(anvil, database, tmp_path, proxy.url, stale_after_seconds=1.0) as stack,
+    ):
+        yield stack, proxy
 
 
 def _registrations(stack: Stack, lot: str) -> int:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,65 +12,17 @@ from ledger.merkle import MerkleTree, leaf_hash
 from ledger.node import free_port
 from ledger.tx import TransactionSender
 from tests.conftest import Chain
-
-
-class FlakyProxy:
-    """Forwards JSON-RPC to a node, but drops some requests before forwarding them and the
-    replies of others after forwarding them (the worst case: the node acted, we never heard)."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.count = 0
-        self.dropped_before = 0
-        self.dropped_after = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                proxy.count += 1
-                n = proxy.count
-                if n % 3 == 1:
-                    proxy.dropped_before += 1
-                    self.close_connection = True
-                    return
-                request = urllib.request.Request(
-                    proxy.upstream, body, {"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    reply = response.read()
-                if n % 5 == 2:
-                    proxy.dropped_after += 1
-                    self.close_connection = True
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FlakyProxy:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.rpc_proxy import RpcProxy
 
 
 @pytest.fixture
-def flaky(chain: Chain) -> Iterator[FlakyProxy]:
-    with FlakyProxy(chain.node.url) as proxy:
+def flaky(chain: Chain) -> Iterator[RpcProxy]:
+    """Drops requests before they reach the node, and replies after the node acted."""
+    with RpcProxy(chain.node.url, mode="flaky") as proxy:
         yield proxy
 
 
-def test_writes_through_a_flaky_link_land_exactly_once(chain: Chain, flaky: FlakyProxy) -> None:
+def test_writes_through_a_flaky_link_land_exactly_once(chain: Chain, flaky: RpcProxy) -> None:
     w3 = connect(flaky.url)
     registry = RegistryClient(w3, chain.registry.address)
     admin = registry.with_sender(
