@@ -13,10 +13,12 @@ import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, select
 
 from api.crypto import seal, unseal
+from api.detection import normalized_policy
 from api.models import (
     BatchTree,
     GatewayBatch,
@@ -26,6 +28,7 @@ from api.models import (
     WriteStatus,
 )
 from api.outbox import enqueue
+from detector import LocationRegistry
 from ledger.batch import BatchInput
 from ledger.enroll import batch_metadata
 from ledger.errors import BatchConflict, Conflict, InvalidInput, PermissionDenied
@@ -68,12 +71,17 @@ def enroll(
     *,
     secret_key: str,
     domain: TagDomain,
-    route_policy: dict[str, object] | None = None,
+    route_policy: dict[str, Any] | None = None,
+    registry: LocationRegistry | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> EnrollOutcome:
-    """Build and store the batch and queue its registration; idempotent per (GTIN, lot)."""
+    """Build and store the batch and queue its registration; idempotent per (GTIN, lot).
+    A route policy is validated (and normalized) against `registry` before anything is stored:
+    a bad country or port is refused with `InvalidInput` (422)."""
     assert org.id is not None
+    if route_policy is not None:
+        route_policy = normalized_policy(registry or LocationRegistry.default(), route_policy)
     if org.signer_key_encrypted is None or org.signer_address is None:
         raise PermissionDenied(f"organization {org.name!r} has no signer key")
     batch_id = "0x" + batch.batch_id.hex()

@@ -1,5 +1,5 @@
 """The gateway's long-lived parts, wired once per process: database, index snapshot, scan
-writer, indexer and outbox threads. Routes reach it through `api.deps`."""
+writer, diversion/clone detector, indexer and outbox threads. Routes reach it through `api.deps`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.catalog import Catalog
 from api.db import make_engine
+from api.detection import GatewayDetector
 from api.indexer import Indexer, IndexerThread
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
@@ -31,6 +32,7 @@ class Gateway:
     scans: ScanWriter = field(init=False)
     writer: ChainWriter = field(init=False)
     indexer: Indexer = field(init=False)
+    detection: GatewayDetector = field(init=False)
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
     _started: bool = False
@@ -39,6 +41,7 @@ class Gateway:
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
         self.scans = ScanWriter(self.engine)
+        self.detection = GatewayDetector(self.engine)
         self.writer = ChainWriter(
             self.engine, self.settings.rpc_url, self.registry, self.settings.secret_key
         )

@@ -269,3 +269,37 @@ class IndexedStatusChange(SQLModel, table=True):
     block_number: int
     block_timestamp: int
     tx_hash: str = Field(max_length=66)
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Alert(SQLModel, table=True):
+    """A detector finding (diversion, clone, status, volume, probing) for officers to examine.
+
+    `organization_id` is the rights holder of the batch (None for GTIN-level probing alerts);
+    `evidence` the scan ids (and status report ids) that raised it."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    alert_id: str = Field(unique=True, index=True, max_length=36)
+    rule: str = Field(index=True, max_length=16)
+    reason_code: str = Field(index=True, max_length=40)
+    severity: str = Field(index=True, max_length=16)
+    batch_id: str | None = Field(default=None, index=True, max_length=66)
+    gtin: str = Field(max_length=14)
+    serial: str | None = Field(default=None, max_length=20)
+    location: str = Field(index=True, max_length=5)
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    detail: str = Field(default="", max_length=500)
+    status: str = Field(default=AlertStatus.OPEN.value, index=True, max_length=16)
+    note: str | None = None
+    organization_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)

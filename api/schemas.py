@@ -72,6 +72,17 @@ class IndexInfo(BaseModel):
     stale: bool
 
 
+class Finding(BaseModel):
+    """A detector alert raised by this scan (docs/detector.md)."""
+
+    alertId: str
+    rule: Literal["clone", "diversion", "status", "volume", "probing"]
+    reasonCode: str
+    severity: Literal["low", "medium", "high", "critical"]
+    evidence: list[str] = Field(description="ids of the scans (and status reports) behind it")
+    detail: str
+
+
 class VerifyResponse(BaseModel):
     verdict: Literal[
         "GENUINE", "GENUINE_UNSIGNED", "COUNTERFEIT_SUSPECT", "RECALLED", "STOLEN", "DECOMMISSIONED"
@@ -86,6 +97,7 @@ class VerifyResponse(BaseModel):
     scanId: str
     scannedAt: datetime
     location: Location | None
+    findings: list[Finding] = []
 
 
 class BatchCreate(Strict):
@@ -164,3 +176,25 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class AlertOut(BaseModel):
+    alertId: str
+    rule: str
+    reasonCode: str
+    severity: str
+    batchId: str | None
+    gtin: str
+    serial: str | None
+    location: str
+    evidence: list[str]
+    detail: str
+    status: Literal["open", "acknowledged", "resolved"]
+    note: str | None
+    organizationId: int | None
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class AlertAction(Strict):
+    note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")

@@ -1,5 +1,12 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import batches, gs1, meta, organizations, verify
+from api.routes import alerts, batches, gs1, meta, organizations, verify
 
-ROUTERS = [meta.router, organizations.router, batches.router, verify.router, gs1.router]
+ROUTERS = [
+    meta.router,
+    organizations.router,
+    batches.router,
+    verify.router,
+    gs1.router,
+    alerts.router,
+]

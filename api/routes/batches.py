@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from api.crypto import unseal
 from api.deps import CurrentOrg, GatewayDep, SessionDep, require
+from api.detection import normalized_policy
 from api.enrollment import enroll, serials_of, tagging_job
 from api.errors import PayloadTooLarge
 from api.gateway import Gateway
@@ -183,6 +184,8 @@ async def create_batch(
     require(org, Role.RIGHTS_HOLDER)
     raw = await _read_body(request, gateway.settings.max_upload_bytes)
     batch, policy = _parse_batch(raw, request.headers.get("content-type", ""), gtin, lot, expiry)
+    if policy is not None:  # refused (422) before anything is stored or a job is started
+        policy = normalized_policy(gateway.detection.registry, policy)
     domain = _domain(gateway)
     if len(batch) > gateway.settings.sync_enroll_limit:
         job_id = _start_job(gateway, org, batch, policy, domain)
@@ -208,6 +211,7 @@ def _enroll_now(
             secret_key=gateway.settings.secret_key,
             domain=domain,
             route_policy=policy,
+            registry=gateway.detection.registry,
         )
         session.commit()
         write_id = outcome.write.id
@@ -252,6 +256,7 @@ def _start_job(
                     secret_key=gateway.settings.secret_key,
                     domain=domain,
                     route_policy=policy,
+                    registry=gateway.detection.registry,
                     workers=2,
                     progress=progress,
                 )

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Response
 
 from api.deps import CurrentOrg, GatewayDep, require
+from api.detection import SUSPECT_REASON
 from api.models import Role
 from api.schemas import ErrorOut, VerifyRequest, VerifyResponse
-from api.verification import Scanned, verify
+from api.verification import Reason, Scanned, verify
+from detector import Scan
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
@@ -26,8 +28,16 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
 
     `async` on purpose: verification is CPU-only (no I/O: the index snapshot is in memory and
     the scan record goes to a writer thread), so a threadpool hop per request would only add
-    latency. The answer is serialised once, without re-validating the response model."""
+    latency. The answer is serialised once, without re-validating the response model.
+
+    A scan with a UN/LOCODE also goes to the diversion/clone detector (in memory; it touches
+    the database only the first time it sees a batch or a status change, and to store the
+    alerts a scan raises): `findings` are the alerts this scan raised."""
     require(org, Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
+    location = body.location
+    locode = location.unlocode if location else None
+    if locode is not None:
+        gateway.detection.check_location(locode)  # unknown port: 422, nothing recorded
     if body.tag is not None:
         scanned = Scanned.from_tag(body.tag)
     else:
@@ -38,7 +48,29 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
     if scanned_at.tzinfo is None:
         scanned_at = scanned_at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
     scan_id = str(uuid.uuid4())
-    location = body.location
+    reasons = [r.value for r in judgement.reasons]
+    findings = []
+    if locode is not None:
+        # The detector judges the scan against the item's route policy and earlier sightings.
+        # Only a serial proven in its batch is attributed to the batch; any other read is an
+        # unknown serial of the GTIN (input to the probing rule).
+        in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
+        found = gateway.detection.ingest(
+            gateway.catalog.snapshot(),
+            Scan(
+                scan_id,
+                scanned.gtin,
+                scanned.serial,
+                locode,
+                scanned_at.timestamp(),
+                judgement.batch_id if in_batch else None,
+            ),
+        )
+        findings = [f.to_dict() for f in found]
+        for f in found:
+            extra = SUSPECT_REASON.get(f.alert.alert_class)
+            if extra is not None and extra not in reasons:
+                reasons.append(extra)
     gateway.scans.record(
         {
             "scan_id": scan_id,
@@ -54,14 +86,14 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
             "scanned_at": scanned_at,
             "recorded_at": datetime.now(UTC),
             "verdict": judgement.verdict.value,
-            "reasons": [r.value for r in judgement.reasons],
+            "reasons": reasons,
             "index_block": judgement.index["block"],
         }
     )
     answer = {
         "verdict": judgement.verdict.value,
         "summary": judgement.summary,
-        "reasons": [r.value for r in judgement.reasons],
+        "reasons": reasons,
         "item": {"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
         "product": judgement.product,
         "batchId": judgement.batch_id,
@@ -70,5 +102,6 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
         "scanId": scan_id,
         "scannedAt": scanned_at.isoformat(),
         "location": location.model_dump() if location else None,
+        "findings": findings,
     }
     return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")

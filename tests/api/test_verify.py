@@ -460,11 +460,19 @@ def test_non_json_verify_body_is_422(world: World) -> None:
 
 def test_valid_location_edges_are_accepted(world: World) -> None:
     for location in (
-        {"unlocode": "NL2R9"},
+        {"unlocode": "NLRTM"},
         {"latitude": 90, "longitude": -180},
         {"latitude": -90, "longitude": 180},
     ):
         assert world.verify(tag=world.tags["SN0001"], location=location)["verdict"] == "GENUINE"
+    # A well-formed UN/LOCODE (digits 2-9 allowed) passes the schema, but a port the location
+    # registry does not know is refused by name (the detector needs where it was scanned).
+    r = world.stack.client.post(
+        "/v1/verify",
+        json={"tag": world.tags["SN0001"], "location": {"unlocode": "NL2R9"}},
+        headers=world.stack.headers(world.officer["apiKey"]),
+    )
+    assert r.status_code == 422 and "unknown location 'NL2R9'" in r.json()["error"]["message"]
 
 
 # --------------------------------------------------------------------------------- meta

@@ -1,0 +1,283 @@
+"""The gateway's diversion/clone detector: one `Detector` per gateway process.
+
+Verification feeds it every scan that names a location (`GatewayDetector.ingest`). Batches are
+registered lazily, the first time a scan of them arrives, from the gateway's own record of the
+batch (route policy, released quantities, expiry). Statuses come from the index snapshot at
+ingest time: when the snapshot shows an item or its batch recalled / stolen / destroyed /
+decommissioned and the detector has not been told yet, the time of the change is read once
+from the index's status history and reported to the detector.
+
+State is in memory (`MemoryStore`): a restart forgets sighting histories (see docs/detector.md).
+Alerts are stored in the `alerts` table (api.models.Alert) for officers to work through.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from api.catalog import Snapshot
+from api.models import Alert as AlertRow
+from api.models import AlertStatus, GatewayBatch, IndexedStatusChange
+from detector import (
+    Batch,
+    Detector,
+    DetectorError,
+    LocationRegistry,
+    PolicyError,
+    RoutePolicy,
+    Scan,
+    StatusReport,
+)
+from detector.locations import COUNTRIES
+from detector.rules import Alert, AlertClass
+from ledger.batch import item_key_of
+from ledger.errors import InvalidInput
+from ledger.models import Status
+
+log = logging.getLogger("borderledger.detection")
+POLICY_KEYS = {"markets", "nodes", "consignees", "valid_from", "valid_until", "released"}
+STATUS_KIND = {
+    Status.RECALLED: "recalled",
+    Status.STOLEN: "stolen",
+    Status.DESTROYED: "destroyed",
+    Status.DECOMMISSIONED: "decommissioned",
+}
+#: Verify reason codes added when a finding of this class is raised by the scan.
+SUSPECT_REASON = {AlertClass.CLONE: "CLONE_SUSPECT", AlertClass.DIVERSION: "DIVERSION_SUSPECT"}
+
+
+def _strings(policy: dict[str, Any], name: str, problems: list[str]) -> list[str]:
+    value = policy.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{name} must be a list of strings")
+        return []
+    return value
+
+
+def _time(policy: dict[str, Any], name: str, problems: list[str]) -> float | None:
+    value = policy.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.append(f"{name} must be UTC epoch seconds")
+        return None
+    return float(value)
+
+
+def parse_policy(
+    registry: LocationRegistry, policy: dict[str, Any]
+) -> tuple[RoutePolicy, dict[str, int]]:
+    """A route policy as given at enrollment → (RoutePolicy, released quantities per market).
+
+    Accepted keys: markets (ISO 3166-1 alpha-2), nodes (UN/LOCODEs in route order), consignees,
+    valid_from / valid_until (UTC epoch seconds), released ({market: quantity}). Every problem
+    is reported at once as `InvalidInput` (422)."""
+    problems: list[str] = []
+    unknown = sorted(set(policy) - POLICY_KEYS)
+    if unknown:
+        problems.append(
+            f"unknown route policy field(s) {', '.join(unknown)}; "
+            f"expected {', '.join(sorted(POLICY_KEYS))}"
+        )
+    markets = _strings(policy, "markets", problems)
+    nodes = _strings(policy, "nodes", problems)
+    consignees = _strings(policy, "consignees", problems)
+    valid_from = _time(policy, "valid_from", problems)
+    valid_until = _time(policy, "valid_until", problems)
+    released: dict[str, int] = {}
+    raw_released = policy.get("released", {})
+    if not isinstance(raw_released, dict):
+        problems.append("released must map markets to quantities")
+    else:
+        for market, qty in raw_released.items():
+            code = market.strip().upper() if isinstance(market, str) else market
+            if not isinstance(code, str) or code not in COUNTRIES:
+                problems.append(f"unknown country {market!r} in released")
+            elif isinstance(qty, bool) or not isinstance(qty, int) or qty < 0:
+                problems.append(f"released quantity for {market!r} must be an integer >= 0")
+            else:
+                released[code] = qty
+    try:
+        route = RoutePolicy.create(
+            registry,
+            markets=markets,
+            nodes=nodes,
+            consignees=consignees,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+    except PolicyError as exc:
+        problems.extend(exc.problems)
+        route = None
+    if problems or route is None:
+        raise InvalidInput("invalid route policy: " + "; ".join(problems))
+    return route, released
+
+
+def normalized_policy(registry: LocationRegistry, policy: dict[str, Any]) -> dict[str, Any]:
+    """Validate a route policy and return it in canonical form (sorted, upper-case codes)."""
+    route, released = parse_policy(registry, policy)
+    out: dict[str, Any] = {"markets": sorted(route.markets), "nodes": list(route.nodes)}
+    if route.consignees:
+        out["consignees"] = sorted(route.consignees)
+    if route.valid_from is not None:
+        out["valid_from"] = route.valid_from
+    if route.valid_until is not None:
+        out["valid_until"] = route.valid_until
+    if released:
+        out["released"] = released
+    return out
+
+
+def expiry_epoch(expiry: str | None) -> float | None:
+    """GS1 expiry YYMMDD → end of that day, UTC (DD 00: end of the month)."""
+    if not expiry:
+        return None
+    year, month, day = 2000 + int(expiry[:2]), int(expiry[2:4]), int(expiry[4:6])
+    if not 1 <= month <= 12:
+        return None
+    last = calendar.monthrange(year, month)[1]
+    day = last if day == 0 else min(day, last)
+    return datetime(year, month, day, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class Finding:
+    alert_id: str
+    alert: Alert
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "alertId": self.alert_id,
+            "rule": a.alert_class.value,
+            "reasonCode": a.reason.value,
+            "severity": a.severity.value,
+            "evidence": list(a.evidence),
+            "detail": a.detail,
+        }
+
+
+class GatewayDetector:
+    """The detector, fed by verification, with lazy batch registration and alert storage."""
+
+    def __init__(self, engine: Engine, registry: LocationRegistry | None = None) -> None:
+        self.engine = engine
+        self.registry = registry or LocationRegistry.default()
+        self.detector = Detector(self.registry)
+        self._owners: dict[str, int | None] = {}  # batch id -> rights holder organization
+        self._reported: dict[tuple[str, str | None], int] = {}  # (batch, item key) -> status
+        self._lock = threading.Lock()
+
+    def check_location(self, locode: str) -> None:
+        if locode not in self.registry:
+            raise InvalidInput(
+                f"unknown location {locode!r}: not a UN/LOCODE in the location registry"
+            )
+
+    def _register(self, session: Session, batch_id: str) -> bool:
+        if batch_id in self._owners:
+            return True
+        record = session.get(GatewayBatch, batch_id)
+        if record is None:
+            return False
+        policy: RoutePolicy | None = None
+        released: dict[str, int] = {}
+        if record.route_policy:
+            try:
+                policy, released = parse_policy(self.registry, record.route_policy)
+            except InvalidInput as exc:  # stored before policies were validated
+                log.warning("batch %s: route policy ignored: %s", batch_id, exc)
+        self.detector.register_batch(
+            Batch(batch_id, record.gtin, policy, released, expiry_epoch(record.expiry))
+        )
+        self._owners[batch_id] = record.organization_id
+        return True
+
+    def _status_time(
+        self, session: Session, batch_id: str, item_key: str | None, status: int
+    ) -> float | None:
+        query = select(IndexedStatusChange.block_timestamp).where(
+            IndexedStatusChange.batch_id == batch_id,
+            IndexedStatusChange.status == status,
+            IndexedStatusChange.item_key == item_key
+            if item_key is not None
+            else col(IndexedStatusChange.item_key).is_(None),
+        )
+        found = session.exec(query.order_by(col(IndexedStatusChange.id).desc()).limit(1)).first()
+        return float(found) if found is not None else None
+
+    def _statuses(
+        self, session: Session, snap: Snapshot, scan: Scan, batch_id: str, at: float
+    ) -> list[Alert]:
+        alerts: list[Alert] = []
+        key = "0x" + item_key_of(scan.gtin, scan.serial).hex()
+        indexed = snap.batches.get(batch_id)
+        for item_key, status in (
+            (key, snap.item_statuses.get((batch_id, key), 0)),
+            (None, indexed.status if indexed is not None else 0),
+        ):
+            kind = STATUS_KIND.get(Status(status)) if status else None
+            if kind is None or self._reported.get((batch_id, item_key)) == status:
+                continue
+            since = self._status_time(session, batch_id, item_key, status) or at
+            rid = f"status:{batch_id}:{item_key or 'batch'}:{kind}"
+            if item_key is None:
+                self.detector.report_batch_status(batch_id, kind, since, rid)
+            else:
+                alerts += self.detector.report_status(
+                    StatusReport(scan.gtin, scan.serial, kind, since, rid)  # type: ignore[arg-type]
+                )
+            self._reported[(batch_id, item_key)] = status
+        return alerts
+
+    def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
+        """Judge one scan; store and return the alerts it raised (empty when the detector
+        cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
+        with self._lock, Session(self.engine) as session:
+            batch_id = scan.batch_id
+            if batch_id is not None and not self._register(session, batch_id):
+                scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
+                batch_id = None
+            try:
+                earlier = self._statuses(session, snap, scan, batch_id, scan.at) if batch_id else []
+                raised = self.detector.ingest(scan)
+            except DetectorError:
+                return []
+            findings = [Finding(str(uuid.uuid4()), a) for a in raised]
+            rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in earlier] + [
+                self._row(f) for f in findings
+            ]
+            if rows:
+                session.add_all(rows)
+                session.commit()
+            return findings
+
+    def _row(self, finding: Finding) -> AlertRow:
+        a = finding.alert
+        now = datetime.now(UTC)
+        return AlertRow(
+            alert_id=finding.alert_id,
+            rule=a.alert_class.value,
+            reason_code=a.reason.value,
+            severity=a.severity.value,
+            batch_id=a.batch_id,
+            gtin=a.gtin,
+            serial=a.serial,
+            location=a.location,
+            evidence=list(a.evidence),
+            detail=a.detail[:500],
+            status=AlertStatus.OPEN.value,
+            organization_id=self._owners.get(a.batch_id) if a.batch_id else None,
+            created_at=now,
+            updated_at=now,
+        )
