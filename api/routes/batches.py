@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -203,6 +204,21 @@ def _enroll_now(
     policy: dict[str, Any] | None,
     domain: TagDomain,
 ) -> JSONResponse:
+    out, created = _enroll_and_register(gateway, org, batch, policy, domain)
+    return JSONResponse(json.loads(out.model_dump_json()), status_code=201 if created else 200)
+
+
+def _enroll_and_register(
+    gateway: Gateway,
+    org: Organization,
+    batch: BatchInput,
+    policy: dict[str, Any] | None,
+    domain: TagDomain,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[BatchOut, bool]:
+    """Store the batch and its queued registration, try to submit it now, and describe the
+    result (registration done, or still queued if the chain is unreachable)."""
     with Session(gateway.engine, expire_on_commit=False) as session:
         outcome = enroll(
             session,
@@ -212,16 +228,15 @@ def _enroll_now(
             domain=domain,
             route_policy=policy,
             registry=gateway.detection.registry,
+            workers=workers,
+            progress=progress,
         )
         session.commit()
         write_id = outcome.write.id
     assert write_id is not None
     gateway.writer.process(only=write_id)
     with Session(gateway.engine) as session:
-        write = session.get(PendingWrite, write_id)
-        out = _batch_out(outcome.batch, write)
-    code = 201 if outcome.created else 200
-    return JSONResponse(json.loads(out.model_dump_json()), status_code=code)
+        return _batch_out(outcome.batch, session.get(PendingWrite, write_id)), outcome.created
 
 
 def _start_job(
@@ -248,24 +263,8 @@ def _start_job(
                 _update_job(gateway, job_id, status="running", done=done)
 
         try:
-            with Session(gateway.engine, expire_on_commit=False) as session:
-                outcome = enroll(
-                    session,
-                    org,
-                    batch,
-                    secret_key=gateway.settings.secret_key,
-                    domain=domain,
-                    route_policy=policy,
-                    registry=gateway.detection.registry,
-                    workers=2,
-                    progress=progress,
-                )
-                session.commit()
-            assert outcome.write.id is not None
-            gateway.writer.process(only=outcome.write.id)
-            with Session(gateway.engine) as session:
-                write = session.get(PendingWrite, outcome.write.id)
-                result = json.loads(_batch_out(outcome.batch, write).model_dump_json())
+            out, _ = _enroll_and_register(gateway, org, batch, policy, domain, 2, progress)
+            result = json.loads(out.model_dump_json())
             _update_job(gateway, job_id, status="done", done=len(batch), result=result)
         except Exception as exc:
             _update_job(gateway, job_id, status="failed", error=str(exc))
