@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from api.catalog import Snapshot
 from api.models import Alert as AlertRow
 from api.models import AlertStatus, GatewayBatch, IndexedStatusChange
+from api.verification import Reason
 from detector import (
     Batch,
     Detector,
@@ -52,7 +53,10 @@ STATUS_KIND = {
     Status.DECOMMISSIONED: "decommissioned",
 }
 #: Verify reason codes added when a finding of this class is raised by the scan.
-SUSPECT_REASON = {AlertClass.CLONE: "CLONE_SUSPECT", AlertClass.DIVERSION: "DIVERSION_SUSPECT"}
+SUSPECT_REASON = {
+    AlertClass.CLONE: Reason.CLONE_SUSPECT.value,
+    AlertClass.DIVERSION: Reason.DIVERSION_SUSPECT.value,
+}
 
 
 def _strings(policy: dict[str, Any], name: str, problems: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.models import Role
+from api.models import PendingWrite, Role
 
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
@@ -139,6 +139,17 @@ class WriteOut(BaseModel):
     txHash: str | None
     block: int | None
     error: str | None
+
+    @classmethod
+    def of(cls, write: PendingWrite) -> WriteOut:
+        return cls(
+            id=write.id or 0,
+            kind=write.kind,
+            status=write.status.value,
+            txHash=write.tx_hash,
+            block=write.block_number,
+            error=write.error,
+        )
 
 
 class OrganizationCreate(Strict):

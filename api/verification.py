@@ -61,6 +61,9 @@ class Reason(StrEnum):
     ITEM_DESTROYED = "ITEM_DESTROYED"
     EXPIRED = "EXPIRED"
     INDEX_STALE = "INDEX_STALE"
+    #: Added by the detector (api/detection.py), never by `verify` itself.
+    CLONE_SUSPECT = "CLONE_SUSPECT"
+    DIVERSION_SUSPECT = "DIVERSION_SUSPECT"
 
 
 _SUSPECT = {

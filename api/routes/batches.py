@@ -437,11 +437,4 @@ def change_status(
     session.expire_all()
     fresh = session.get(PendingWrite, write.id)
     assert fresh is not None
-    return WriteOut(
-        id=fresh.id or 0,
-        kind=fresh.kind,
-        status=fresh.status.value,
-        txHash=fresh.tx_hash,
-        block=fresh.block_number,
-        error=fresh.error,
-    )
+    return WriteOut.of(fresh)

@@ -33,17 +33,7 @@ def _out(
         address=org.address,
         signer=org.signer_address,
         apiKey=api_key,
-        writes=[
-            WriteOut(
-                id=w.id or 0,
-                kind=w.kind,
-                status=w.status.value,
-                txHash=w.tx_hash,
-                block=w.block_number,
-                error=w.error,
-            )
-            for w in writes
-        ],
+        writes=[WriteOut.of(w) for w in writes],
     )
 
 
