@@ -40,6 +40,18 @@ async def current_organization(
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="API key (alternative header)")] = None,
 ) -> Organization:
+    return authenticate(gateway, request.app.state.key_cache, authorization, x_api_key)
+
+
+def authenticate(
+    gateway: Gateway,
+    cache: dict[str, tuple[float, Organization]],
+    authorization: str | None,
+    x_api_key: str | None,
+) -> Organization:
+    """The organization an API key belongs to, from the request's `Authorization` and
+    `X-API-Key` header values; `Unauthenticated` when there is none. Plain (no FastAPI), so
+    the lean /v1/verify endpoint authenticates with the very same code."""
     key = x_api_key
     if key is None and authorization:
         scheme, _, value = authorization.partition(" ")
@@ -49,7 +61,6 @@ async def current_organization(
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
     # Keys are looked up once per KEY_CACHE_SECONDS per process: verification stays free of
     # per-request queries, and a revoked key stops working within that time.
-    cache: dict[str, tuple[float, Organization]] = request.app.state.key_cache
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:

@@ -71,14 +71,25 @@ def status_for(exc: BorderLedgerError) -> tuple[int, str]:
     return 400, "bad_request"
 
 
+def domain_error(exc: BorderLedgerError) -> JSONResponse:
+    """The answer to a domain error (FastAPI's handler and the lean /v1/verify front)."""
+    status, code = status_for(exc)
+    extra: dict[str, object] = {}
+    if isinstance(exc, ContractReverted):
+        extra = {"revert": exc.name, "args": {k: str(v) for k, v in exc.error_args.items()}}
+    return _body(status, code, str(exc), **extra)
+
+
+def unexpected_error(method: str, path: str) -> JSONResponse:
+    """The answer to a bug: logged with its traceback (call it inside `except`), never shown."""
+    log.exception("unexpected error on %s %s", method, path)
+    return _body(500, "internal_error", "internal error; the gateway logged it")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BorderLedgerError)
     async def _domain(_: Request, exc: BorderLedgerError) -> JSONResponse:
-        status, code = status_for(exc)
-        extra: dict[str, object] = {}
-        if isinstance(exc, ContractReverted):
-            extra = {"revert": exc.name, "args": {k: str(v) for k, v in exc.error_args.items()}}
-        return _body(status, code, str(exc), **extra)
+        return domain_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -95,5 +106,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _body(500, "internal_error", "internal error; the gateway logged it")
+        return unexpected_error(request.method, request.url.path)

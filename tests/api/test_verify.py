@@ -3,6 +3,7 @@ input errors; and the meta endpoints (health, readiness, tag format)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api.crypto import unseal
+from api.main import GatewayApp
 from api.models import Organization, ScanEvent
 from ledger.batch import batch_id_of
 from ledger.digital_link import DigitalLink, encode_signature, parse_digital_link
@@ -473,6 +475,122 @@ def test_valid_location_edges_are_accepted(world: World) -> None:
         headers=world.stack.headers(world.officer["apiKey"]),
     )
     assert r.status_code == 422 and "unknown location 'NL2R9'" in r.json()["error"]["message"]
+
+
+# ------------------------------------------------------------ lean front == FastAPI route
+
+
+def _verify_corpus(world: World) -> list[tuple[str, bytes, dict[str, str], bool | None]]:
+    """(name, body, headers, fast): requests to POST /v1/verify; `fast` says whether the lean
+    front answers it itself, or hands it to FastAPI (None: either)."""
+    officer = world.officer["apiKey"]
+    auditor = world.stack.org("Audit Office", "auditor")["apiKey"]
+    tag = world.tags["SN0002"]
+    forged = world.tag(secrets.token_bytes(32), "SN0003")
+    json_type = {"Content-Type": "application/json"}
+    bearer = {"Authorization": f"Bearer {officer}", **json_type}
+
+    def body(value: Any) -> bytes:
+        return json.dumps(value).encode()
+
+    corpus: list[tuple[str, bytes, dict[str, str], bool | None]] = [
+        ("tag", body({"tag": tag}), bearer, True),
+        ("forged", body({"tag": forged}), bearer, True),
+        (
+            "typed-located",
+            body(
+                {
+                    "gtin": GTIN,
+                    "serial": "SN0004",
+                    "lot": "L1",
+                    "location": {"unlocode": "NLRTM", "latitude": 51.9, "longitude": 4.5},
+                    "scanned_at": "2025-03-01T13:30:00+01:00",
+                }
+            ),
+            bearer,
+            True,
+        ),
+        ("typed-unknown", body({"gtin": OTHER_GTIN, "serial": "X1"}), bearer, True),
+        (
+            "charset",
+            body({"tag": tag}),
+            {**bearer, "Content-Type": "application/json; charset=utf-8"},
+            True,
+        ),
+        ("x-api-key", body({"tag": tag}), {"X-API-Key": officer, **json_type}, True),
+        (
+            "bearer-lowercase",
+            body({"tag": tag}),
+            {"Authorization": f"bearer {officer}", **json_type},
+            True,
+        ),
+        ("no-key", body({"tag": tag}), json_type, True),
+        ("unknown-key", body({"tag": tag}), {"Authorization": "Bearer nope", **json_type}, True),
+        ("basic-auth", body({"tag": tag}), {"Authorization": "Basic eDp5", **json_type}, True),
+        ("auditor", body({"tag": tag}), {"Authorization": f"Bearer {auditor}", **json_type}, True),
+        ("bad-tag", body({"tag": "https://id.example/01/09506000134353/10/L1/21/S"}), bearer, True),
+        ("unknown-port", body({"tag": tag, "location": {"unlocode": "NL2R9"}}), bearer, True),
+        # FastAPI decides: malformed JSON before authentication, and so on.
+        ("malformed-no-key", b'{"tag": ', json_type, False),
+        ("malformed", b'{"tag": ', bearer, False),
+        ("empty", b"", bearer, False),
+        ("array", b"[1, 2]", bearer, False),
+        ("string", b'"tag"', bearer, False),
+        ("nan", b'{"tag": NaN}', bearer, False),
+        ("utf16", json.dumps({"tag": tag}).encode("utf-16"), bearer, False),
+        ("not-utf8", b'{"tag": "\xff"}', bearer, False),
+        ("text-plain", body({"tag": tag}), {**bearer, "Content-Type": "text/plain"}, False),
+        ("no-content-type", body({"tag": tag}), {"Authorization": f"Bearer {officer}"}, False),
+        ("plus-json", body({"tag": tag}), {**bearer, "Content-Type": "application/x+json"}, False),
+    ]
+    for name, template in BAD_REQUESTS.items():
+        value = {k: (tag if v == "TAG" else v) for k, v in template.items()}
+        corpus.append((f"bad-{name}", body(value), bearer, None))
+        corpus.append((f"bad-{name}-no-key", body(value), json_type, None))
+    return corpus
+
+
+def test_lean_front_answers_as_the_fastapi_route(world: World) -> None:
+    """Every request gets the same status, headers and body (scan id and time aside) from
+    the lean /v1/verify front as from FastAPI serving the documented route, and the front
+    answers the well-formed ones itself."""
+    app = world.stack.client.app
+    assert isinstance(app, GatewayApp)
+    handed_over: list[str] = []
+    fallback = app._verify.fallback
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        handed_over.append(scope["path"])
+        await fallback(scope, receive, send)
+
+    app._verify.fallback = counting
+    differences = []
+    before = _scan_count(world)
+    answered = 0
+    for name, content, headers, fast in _verify_corpus(world):
+        replies = []
+        for fast_verify in (True, False):
+            app.fast_verify = fast_verify
+            handed_over.clear()
+            r = world.stack.client.post("/v1/verify", content=content, headers=headers)
+            if fast_verify and fast is not None and bool(handed_over) == fast:
+                differences.append((name, "served by FastAPI" if fast else "served by the front"))
+            answer = r.json()
+            if r.status_code == 200:
+                answered += 1
+                assert answer["scanId"] and answer["scannedAt"]
+                answer["scanId"] = "-"
+                if "scanned_at" not in content.decode(errors="replace"):
+                    answer["scannedAt"] = "-"
+            else:
+                assert set(answer) == {"error"} and answer["error"]["message"], (name, answer)
+            replies.append((r.status_code, r.headers["content-type"], answer))
+        if replies[0] != replies[1]:
+            differences.append((name, replies))
+    app.fast_verify = True
+    assert not differences, differences
+    world.stack.sync()
+    assert answered >= 2 * 8 and _scan_count(world) == before + answered
 
 
 # --------------------------------------------------------------------------------- meta
