@@ -44,6 +44,38 @@ def enroll(
     print(json.dumps(result, separators=(",", ":")))
 
 
+@bench_app.command("enroll-api")
+def enroll_api(
+    items: Annotated[int, typer.Option(help="serials in the uploaded CSV")] = 1_000_000,
+    database: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "sqlite",
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL database (a fresh schema is used and dropped)")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    samples: Annotated[int, typer.Option(help="downloaded tags verified afterwards")] = 20,
+    poll: Annotated[float, typer.Option(help="seconds between job polls")] = 1.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """A large enrollment through the gateway's API: CSV upload (202 + job), job polled until
+    done, tags downloaded as a stream, a sample verified; wall time, items/s, peak RSS."""
+    from bench.enroll_api import run_enroll_api_bench
+
+    choices: dict[str, tuple[Literal["sqlite", "postgresql"], ...]] = {
+        "sqlite": ("sqlite",),
+        "postgresql": ("postgresql",),
+        "both": ("sqlite", "postgresql"),
+    }
+    if database not in choices:
+        raise typer.BadParameter("--database must be sqlite, postgresql or both")
+    if items < 1 or samples < 1 or poll <= 0:
+        raise typer.BadParameter("--items, --samples and --poll must be positive")
+    result = run_enroll_api_bench(
+        choices[database], items=items, samples=samples, poll=poll, postgres_url=postgres_url
+    )
+    print(json.dumps(result, separators=(",", ":")))
+
+
 @bench_app.command("verify")
 def verify(
     items: Annotated[int, typer.Option(help="items enrolled, one signed tag each")] = 10_000,

@@ -13,7 +13,8 @@ connections: with 32 keep-alive clients connecting at once, one worker got 30 of
 
 `--naive` serves the naive design instead, for comparison: `POST /v1/verify` with
 `{"tag": uri}` parses the tag and asks the chain, one `eth_call` of the registry's `checkTag`
-view per verification (no database, no index, no authentication, no scan record).
+view per verification (no database, no index, no authentication, no scan record), behind the
+same kind of lean ASGI front as the gateway's /v1/verify.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SCHEMA_ENV = "BORDERLEDGER_BENCH_SCHEMA"
 
@@ -54,8 +58,13 @@ class NaiveRequest(BaseModel):
     tag: str
 
 
-def naive_app_factory() -> FastAPI:
-    """The naive design: every verification is an eth_call of `checkTag`."""
+def naive_app_factory() -> ASGIApp:
+    """The naive design: every verification is an eth_call of `checkTag`.
+
+    Served the way the gateway serves /v1/verify: a lean ASGI front answers well-formed
+    requests (orjson in and out, the blocking eth_call in the threadpool, as a sync web3
+    client needs) and hands anything else to a FastAPI app with the same route, so the two
+    designs are compared over the same HTTP stack."""
     from ledger.config import Settings
     from ledger.contract import RegistryClient, connect
     from ledger.digital_link import parse_digital_link
@@ -73,6 +82,23 @@ def naive_app_factory() -> FastAPI:
             found = local.client = RegistryClient(connect(settings.rpc_url), registry)
         return found
 
+    def check(tag: str) -> dict[str, Any]:
+        link = parse_digital_link(tag)
+        result = client().check_tag(link.gtin, link.serial, link.lot, link.signature)
+        genuine = (
+            result.batch_registered
+            and result.signature_valid
+            and result.effective_status == Status.ACTIVE
+        )
+        return {
+            "verdict": "GENUINE" if genuine else "COUNTERFEIT_SUSPECT",
+            "item": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},
+            "batchId": result.batch_id,
+            "holder": result.holder,
+            "signer": result.signer,
+            "status": result.effective_status.name.lower(),
+        }
+
     app = FastAPI(title="naive verification: one eth_call per verification")
 
     @app.get("/healthz")
@@ -81,23 +107,42 @@ def naive_app_factory() -> FastAPI:
 
     @app.post("/v1/verify")
     def verify(body: NaiveRequest) -> dict[str, Any]:
-        link = parse_digital_link(body.tag)
-        check = client().check_tag(link.gtin, link.serial, link.lot, link.signature)
-        genuine = (
-            check.batch_registered
-            and check.signature_valid
-            and check.effective_status == Status.ACTIVE
-        )
-        return {
-            "verdict": "GENUINE" if genuine else "COUNTERFEIT_SUSPECT",
-            "item": {"gtin": link.gtin, "lot": link.lot, "serial": link.serial},
-            "batchId": check.batch_id,
-            "holder": check.holder,
-            "signer": check.signer,
-            "status": check.effective_status.name.lower(),
-        }
+        return check(body.tag)
 
-    return app
+    async def front(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/verify" or scope["method"] != "POST":
+            await app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        try:
+            tag = NaiveRequest.model_validate(orjson.loads(raw)).tag
+        except Exception:  # malformed: FastAPI answers
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": raw, "more_body": False}
+
+            await app(scope, replay, send)
+            return
+        answer = orjson.dumps(await run_in_threadpool(check, tag))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(answer)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    return front
 
 
 def _worker(host: str, port: int, factory: str, ready: Event) -> None:
