@@ -60,8 +60,10 @@ def tagging_job(
     )
 
 
-def serials_of(tree: BatchTree) -> list[str]:
-    return zlib.decompress(tree.serials_z).decode().split("\n")
+def serials_of(tree: BatchTree | bytes) -> list[str]:
+    """The batch's serials in input order, from its tree row or that row's `serials_z`."""
+    packed = tree if isinstance(tree, bytes) else tree.serials_z
+    return zlib.decompress(packed).decode().split("\n")
 
 
 def enroll(

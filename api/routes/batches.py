@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
 
 from api.crypto import unseal
 from api.deps import CurrentOrg, GatewayDep, SessionDep, require
@@ -51,6 +52,7 @@ from ledger.tags import TagDomain
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 _BATCH_ID = re.compile(r"0x[0-9a-fA-F]{64}")
+_ENROLLING = threading.Lock()
 _JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorOut} for c in (401, 403, 404, 409, 413, 422, 503)
@@ -114,38 +116,42 @@ def _parse_batch(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidBatchFile("the CSV upload is not UTF-8") from None
+        # newline="" as the csv module asks: CR, LF and CRLF line ends, CR inside quotes.
+        # Rows are read one at a time (a 1,000,000-line upload held as lists of fields would
+        # cost ~130 MB more), and `del text` lets the decoded copy go once it is parsed.
+        rows = csv.reader(io.StringIO(text, newline=""))
+        del text
         try:
-            # newline="" as the csv module asks: CR, LF and CRLF line ends, CR inside quotes
-            rows = list(csv.reader(io.StringIO(text, newline="")))
+            top = next(rows, None)
+            if top is None or "serial" not in [h.strip().lower() for h in top]:
+                raise InvalidBatchFile("the CSV needs a header row with a 'serial' column")
+            header = [h.strip().lower() for h in top]
+            col = {
+                name: header.index(name)
+                for name in ("serial", "gtin", "lot", "expiry")
+                if name in header
+            }
+            values: dict[str, str | None] = {"gtin": gtin, "lot": lot, "expiry": expiry}
+            serials = []
+            for number, row in enumerate(rows, start=2):
+                if not row or not any(v.strip() for v in row):
+                    continue
+                if len(row) != len(header):
+                    raise InvalidBatchFile(
+                        f"CSV line {number}: {len(row)} fields, header has {len(header)}"
+                    )
+                serials.append(row[col["serial"]].strip())
+                for name in ("gtin", "lot", "expiry"):
+                    if name in col:
+                        value = row[col[name]].strip()
+                        if values[name] is None:
+                            values[name] = value
+                        elif values[name] != value:
+                            raise InvalidBatchFile(
+                                f"CSV line {number}: {name} {value!r} differs; a batch is one lot of one GTIN"
+                            )
         except csv.Error as exc:
             raise InvalidBatchFile(f"the CSV upload is malformed: {exc}") from None
-        if not rows or "serial" not in [h.strip().lower() for h in rows[0]]:
-            raise InvalidBatchFile("the CSV needs a header row with a 'serial' column")
-        header = [h.strip().lower() for h in rows[0]]
-        col = {
-            name: header.index(name)
-            for name in ("serial", "gtin", "lot", "expiry")
-            if name in header
-        }
-        values: dict[str, str | None] = {"gtin": gtin, "lot": lot, "expiry": expiry}
-        serials = []
-        for number, row in enumerate(rows[1:], start=2):
-            if not row or not any(v.strip() for v in row):
-                continue
-            if len(row) != len(header):
-                raise InvalidBatchFile(
-                    f"CSV line {number}: {len(row)} fields, header has {len(header)}"
-                )
-            serials.append(row[col["serial"]].strip())
-            for name in ("gtin", "lot", "expiry"):
-                if name in col:
-                    value = row[col[name]].strip()
-                    if values[name] is None:
-                        values[name] = value
-                    elif values[name] != value:
-                        raise InvalidBatchFile(
-                            f"CSV line {number}: {name} {value!r} differs; a batch is one lot of one GTIN"
-                        )
         if values["gtin"] is None or values["lot"] is None:
             raise InvalidBatchFile("give gtin and lot as CSV columns or query parameters")
         return BatchInput.create(
@@ -184,7 +190,29 @@ async def create_batch(
     is queued if the chain is unreachable and submitted when it is back."""
     require(org, Role.RIGHTS_HOLDER)
     raw = await _read_body(request, gateway.settings.max_upload_bytes)
-    batch, policy = _parse_batch(raw, request.headers.get("content-type", ""), gtin, lot, expiry)
+    # Parsing a large upload, enrolling and waiting for the chain block: off the event loop
+    # (in the threadpool), so verifications served by the same process are not held up; one
+    # enrollment at a time per process, as when this ran on the loop.
+    content_type = request.headers.get("content-type", "")
+
+    def create() -> JSONResponse:
+        with _ENROLLING:
+            return _create_batch(gateway, org, raw, content_type, gtin, lot, expiry)
+
+    return await run_in_threadpool(create)
+
+
+def _create_batch(
+    gateway: Gateway,
+    org: Organization,
+    raw: bytes,
+    content_type: str,
+    gtin: str | None,
+    lot: str | None,
+    expiry: str | None,
+) -> JSONResponse:
+    batch, policy = _parse_batch(raw, content_type, gtin, lot, expiry)
+    del raw  # a large upload's bytes are not needed once parsed
     if policy is not None:  # refused (422) before anything is stored or a job is started
         policy = normalized_policy(gateway.detection.registry, policy)
     domain = _domain(gateway)
@@ -347,12 +375,15 @@ def get_tags(
     require(org, Role.RIGHTS_HOLDER, Role.ADMIN)
     batch = _own_batch(session, org, batch_id)
     owner = session.get(Organization, batch.organization_id)
-    tree = session.get(BatchTree, batch.batch_id)
-    assert owner is not None and tree is not None
+    # Only the serials: the tree's nodes (64 MB for 1,000,000 items) are not needed here.
+    serials_z = session.exec(
+        select(BatchTree.serials_z).where(BatchTree.batch_id == batch.batch_id)
+    ).first()
+    assert owner is not None and serials_z is not None
     job = tagging_job(
         batch, owner, gateway.settings.secret_key, _domain(gateway), gateway.settings.resolver_host
     )
-    serials = serials_of(tree)
+    serials = serials_of(serials_z)
     name = f"{batch.gtin}-{batch.lot}"
     if format == "csv":
         return StreamingResponse(
