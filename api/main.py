@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -23,6 +26,22 @@ verdict with reasons and a proof they can check against the chain; rights holder
 batches and manage statuses; auditors read. Authenticate with `Authorization: Bearer <API key>`.
 Errors are JSON: `{"error": {"code", "message"}}`.
 """
+
+
+#: Deep enough for any legitimate request; shallow enough that the C JSON parser raises
+#: RecursionError (FastAPI's 400) long before it overflows a thread's 8 MB C stack.
+RECURSION_LIMIT = 10_000
+
+
+def cap_recursion_limit() -> None:
+    """Undo py_ecc's import-time `sys.setrecursionlimit(100000)` (web3 imports it): with that
+    limit, `json.loads` of a 200 kB body of nested brackets, which FastAPI parses for every
+    JSON route before authentication, overflowed the C stack and killed the gateway process
+    (segmentation fault) instead of answering 400. py_ecc is imported first, so a later first
+    import cannot raise the limit again."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("py_ecc")
+    sys.setrecursionlimit(min(sys.getrecursionlimit(), RECURSION_LIMIT))
 
 
 class GatewayApp(FastAPI):
@@ -53,6 +72,7 @@ def create_app(
     gateway: Gateway | None = None, settings: Settings | None = None, background: bool = True
 ) -> FastAPI:
     """Build the app around a gateway (made from settings when not given)."""
+    cap_recursion_limit()
     owned = gateway is None
     gw = gateway or Gateway.from_settings(settings or Settings())
 

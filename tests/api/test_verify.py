@@ -539,6 +539,7 @@ def _verify_corpus(world: World) -> list[tuple[str, bytes, dict[str, str], bool 
         ("nan", b'{"tag": NaN}', bearer, False),
         ("utf16", json.dumps({"tag": tag}).encode("utf-16"), bearer, False),
         ("not-utf8", b'{"tag": "\xff"}', bearer, False),
+        ("deep", b"[" * 200_000 + b"]" * 200_000, bearer, False),  # 400, not a crash
         ("text-plain", body({"tag": tag}), {**bearer, "Content-Type": "text/plain"}, False),
         ("no-content-type", body({"tag": tag}), {"Authorization": f"Bearer {officer}"}, False),
         ("plus-json", body({"tag": tag}), {**bearer, "Content-Type": "application/x+json"}, False),
