@@ -25,7 +25,7 @@ log = logging.getLogger("borderledger.scans")
 
 
 class ScanWriter(threading.Thread):
-    def __init__(self, engine: Engine, max_batch: int = 500, linger: float = 0.02) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 500, linger: float = 0.05) -> None:
         super().__init__(name="borderledger-scans", daemon=True)
         self.engine = engine
         self.max_batch = max_batch
