@@ -96,6 +96,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)  # seconds
     verdicts: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # naive design: CPU its processes used in the window
 
     def ok(self, verdict: str, latency: float) -> None:
         self.correct += 1
@@ -116,6 +117,7 @@ class Phase:
         self.latencies += other.latencies
         self.verdicts.update(other.verdicts)
         self.error_samples = (self.error_samples + other.error_samples)[:5]
+        self.cpu_seconds += other.cpu_seconds
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -397,6 +399,7 @@ def _naive_worker(
         client.check_tag(link.gtin, link.serial, link.lot, link.signature)
     ready.wait(300)
     deadline = time.time() + seconds
+    cpu = time.process_time()
 
     def run(client: RegistryClient) -> None:
         nonlocal counter
@@ -434,6 +437,7 @@ def _naive_worker(
         worker.start()
     for worker in workers:
         worker.join()
+    phase.cpu_seconds = time.process_time() - cpu
     return phase
 
 
@@ -756,6 +760,24 @@ def _machine_busy_seconds() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU time used so far by process `root` and its descendants (Linux)."""
+    total, todo = 0.0, [root]
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        while todo:
+            pid = todo.pop()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            with contextlib.suppress(OSError):
+                todo += [
+                    int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                ]
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 class CpuMeter:
     """Where the CPU went during a phase: the server, this load generator, everything else
     (the chain node, the database server, and other people's work on a shared machine)."""
@@ -861,6 +883,7 @@ def run_one(
     node_url: str,
     work: Path,
     *,
+    node_pid: int | None = None,
     items: int,
     seconds: float,
     concurrency: int,
@@ -893,11 +916,24 @@ def run_one(
     registry = prepared.env["BORDERLEDGER_REGISTRY"]
     log(f"[{database}] naive design: one eth_call of checkTag per verification, direct")
     busy_before, clock = _machine_busy_seconds(), time.perf_counter()
+    node_before = tree_cpu_seconds(node_pid) if node_pid else None
     naive = naive_design(node_url, registry, prepared.tags, workers, concurrency, naive_seconds)
+    node_after = tree_cpu_seconds(node_pid) if node_pid else None
     busy_after, elapsed = _machine_busy_seconds(), time.perf_counter() - clock
     naive_summary = _phase_summary(naive)
     if busy_before is not None and busy_after is not None:  # start-up and warm-up included
         naive_summary["machine_cores_busy"] = round((busy_after - busy_before) / elapsed, 2)
+    if naive.correct:
+        # CPU per verification, which other work on the machine hardly changes (unlike the
+        # rates): the naive processes in their window, plus the chain node answering them
+        # (node: over the whole naive run, start-up and warm-up included, an overestimate).
+        naive_summary["client_cpu_ms_per_verify"] = round(
+            naive.cpu_seconds * 1000 / naive.correct, 3
+        )
+        if node_before is not None and node_after is not None:
+            naive_summary["node_cpu_ms_per_verify"] = round(
+                (node_after - node_before) * 1000 / naive.correct, 3
+            )
     naive_over_http: dict[str, Any] | None = None
     if naive_http:
         log(f"[{database}] naive design behind the same uvicorn set-up")
@@ -912,6 +948,12 @@ def run_one(
         return round(closed["per_second"] / other, 1) if other else None
 
     naive_http_rate = naive_over_http["closed"]["per_second"] if naive_over_http else None
+    server_cpu = closed.get("server_cpu_ms_per_verify")
+    naive_cpu = (
+        naive_summary["client_cpu_ms_per_verify"] + naive_summary["node_cpu_ms_per_verify"]
+        if "node_cpu_ms_per_verify" in naive_summary
+        else None
+    )
     return {
         "database": database,
         "verify_per_second": closed["per_second"],
@@ -923,6 +965,13 @@ def run_one(
         "ratio_vs_naive": ratio(naive_summary["per_second"]),
         "naive_http_verify_per_second": naive_http_rate,
         "ratio_vs_naive_http": ratio(naive_http_rate),
+        # CPU cost per verification: the gateway's server processes vs the naive design's
+        # processes plus the chain node; unlike the rates, other load hardly moves it.
+        "server_cpu_ms_per_verify": server_cpu,
+        "naive_cpu_ms_per_verify": naive_cpu,
+        "cpu_ratio_vs_naive": round(naive_cpu / server_cpu, 1)
+        if naive_cpu and server_cpu
+        else None,
         "other_cores_busy": {  # CPU taken by anything but the server and the load generator
             "closed_loop": closed.get("other_cores_busy"),
             "open_loop": opened.get("other_cores_busy"),
@@ -988,6 +1037,7 @@ def run_verify_bench(
                     database,
                     node.url,
                     Path(tmp),
+                    node_pid=node.process.pid if node.process else None,
                     items=items,
                     seconds=seconds,
                     concurrency=concurrency,

@@ -56,6 +56,17 @@ def test_bench_verify_prints_one_json_object_with_the_figures() -> None:
     assert run["ratio_vs_naive"] == round(
         run["verify_per_second"] / run["naive_verify_per_second"], 1
     )
+    # CPU cost per verification on both sides (the naive side: its processes + the node).
+    assert run["server_cpu_ms_per_verify"] > 0
+    naive = run["naive"]
+    assert naive["client_cpu_ms_per_verify"] > 0 and naive["node_cpu_ms_per_verify"] > 0
+    assert (
+        run["naive_cpu_ms_per_verify"]
+        == naive["client_cpu_ms_per_verify"] + naive["node_cpu_ms_per_verify"]
+    )
+    assert run["cpu_ratio_vs_naive"] == round(
+        run["naive_cpu_ms_per_verify"] / run["server_cpu_ms_per_verify"], 1
+    )
     assert sum(run["connections_per_worker"]) == 4  # the keep-alive connections, all served
     assert set(result["targets_met"]["sqlite"]) == {
         "verify_per_second",
