@@ -950,7 +950,9 @@ def run_one(
     naive_http_rate = naive_over_http["closed"]["per_second"] if naive_over_http else None
     server_cpu = closed.get("server_cpu_ms_per_verify")
     naive_cpu = (
-        naive_summary["client_cpu_ms_per_verify"] + naive_summary["node_cpu_ms_per_verify"]
+        round(
+            naive_summary["client_cpu_ms_per_verify"] + naive_summary["node_cpu_ms_per_verify"], 3
+        )
         if "node_cpu_ms_per_verify" in naive_summary
         else None
     )

@@ -5,7 +5,7 @@ shows and schemathesis fuzzes) with a lean ASGI front (`VerifyFastPath`, put bef
 `api.main.GatewayApp`) that answers well-formed verifications itself and hands every other
 request to FastAPI:
 
-- FastAPI's per-request machinery (six middleware layers, dependency injection, its body and
+- FastAPI's per-request machinery (five middleware layers, dependency injection, its body and
   header handling, two exit stacks, the Response object) cost ~0.4 ms of CPU per
   verification, more than the verification itself (tag parsing, signature recovery, Merkle
   proof: ~0.15 ms). The front costs a few microseconds.
