@@ -1,0 +1,47 @@
+"""The API enrollment benchmark runs end to end above SYNC_ENROLL_LIMIT (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_enroll_api_goes_through_a_background_job() -> None:
+    items = 20_001  # one above the default SYNC_ENROLL_LIMIT: 202 + job
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "bench",
+            "enroll-api",
+            "--items",
+            str(items),
+            "--samples",
+            "3",
+            "--poll",
+            "0.2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "enroll-api" and result["items"] == items
+    [run] = result["runs"]
+    assert run["database"] == "sqlite" and run["registration"] == "done"
+    assert run["job_polls"] >= 1 and run["enroll_seconds"] > 0
+    seconds = run["enroll_seconds"]  # rounded to 0.1 s; the rate is from the exact time
+    assert items / (seconds + 0.05) - 1 <= run["items_per_second"] <= items / (seconds - 0.05) + 1
+    assert run["upload_bytes"] == len(b"serial\n") + items * len(b"S000000000\n")
+    tags = run["tags"]
+    assert tags["complete"] and tags["lines"] == items
+    # The first, the last and one in between, each verified as GENUINE.
+    assert tags["sample_verdicts"] == {"GENUINE": 3}
+    peaks = run["peak_rss_mb"]
+    assert set(peaks) == {"start", "enroll", "tags"}
+    [worker] = peaks["start"]
+    assert peaks["tags"][worker] >= peaks["enroll"][worker] >= peaks["start"][worker] > 0
