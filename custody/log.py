@@ -86,10 +86,12 @@ class MerkleLog:
         self._lock = threading.RLock()
 
     @classmethod
-    def from_leaf_hashes(cls, leaves: bytes | bytearray | memoryview | Iterable[bytes]) -> MerkleLog:
+    def from_leaf_hashes(
+        cls, leaves: bytes | bytearray | memoryview | Iterable[bytes]
+    ) -> MerkleLog:
         """A log holding `leaves`: either one blob of concatenated 32-byte leaf hashes (as a
         gateway stores them) or an iterable of 32-byte hashes. Builds level by level, about
-        twice as fast as appending one by one (a gateway restart over 1M entries: ~1 s)."""
+        twice as fast as appending one by one (a gateway restart over 1M entries: ~1.5 s)."""
         log = cls()
         log.extend(leaves)
         return log
