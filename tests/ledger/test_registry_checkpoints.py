@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from custody.log import MerkleLog, leaf_hash
-from ledger.contract import CUSTOMS_ROLE, RegistryClient
-from ledger.errors import InvalidInput
+from ledger.contract import CUSTOMS_ROLE, RegistryClient, connect
+from ledger.errors import ChainError, InvalidInput
 from ledger.models import Checkpoint
+from ledger.tx import TransactionSender
 from tests.ledger.test_registry_contract import events, expect_revert
+from tests.rpc_proxy import RpcProxy
 
 ZERO32 = b"\x00" * 32
 UINT64_MAX = 2**64 - 1
@@ -256,3 +258,58 @@ class TestAnchorCheckpointCost:
         again = agencies.agency.anchor_checkpoint(20, root, journal=journal)
         assert again.tx_hash == receipt.tx_hash
         assert agencies.agency.latest_checkpoint(agencies.chain.agency.address).size == 20
+
+    def test_anchors_through_a_flaky_link_land_exactly_once(self, agencies: Agencies) -> None:
+        """Requests dropped before the node and replies lost after it acted: the sender
+        re-broadcasts the same signed bytes, so each checkpoint is one transaction."""
+        chain = agencies.chain
+        agency = chain.agency.address
+        nonce_before = chain.registry.w3.eth.get_transaction_count(agency)
+        with RpcProxy(chain.node.url, mode="flaky") as proxy:
+            client = via(proxy, chain)
+            for size in (5, 17, 40):
+                receipt = client.anchor_checkpoint(size, agencies.log.root(size))
+                assert events(client, receipt, "CheckpointAnchored") == [
+                    {"agency": agency, "size": size, "root": agencies.log.root(size)}
+                ]
+            assert proxy.dropped_before >= 1 and proxy.dropped_after >= 1, "really flaky"
+        assert chain.registry.w3.eth.get_transaction_count(agency) == nonce_before + 3
+        assert anchored_sizes(agencies) == [5, 17, 40]
+
+    def test_an_anchor_whose_reply_was_lost_resumes_from_its_journal(
+        self, agencies: Agencies, tmp_path: Path
+    ) -> None:
+        """The node anchored but no reply ever came back: the caller gives up with an RPC
+        error; run again with the same journal, it re-broadcasts the same transaction."""
+        chain = agencies.chain
+        agency = chain.agency.address
+        journal = tmp_path / "anchor-40.json"
+        nonce_before = chain.registry.w3.eth.get_transaction_count(agency)
+        with RpcProxy(chain.node.url, mode="lose_replies") as proxy:
+            client = via(proxy, chain, attempts=2)
+            with pytest.raises(ChainError):
+                client.anchor_checkpoint(40, agencies.log.root(), journal=journal)
+            assert proxy.dropped_after >= 1
+            proxy.mode = "up"
+            receipt = client.anchor_checkpoint(40, agencies.log.root(), journal=journal)
+        assert receipt.tx_hash == json.loads(journal.read_text())["tx_hash"]
+        assert chain.registry.w3.eth.get_transaction_count(agency) == nonce_before + 1
+        assert anchored_sizes(agencies) == [40]
+        assert agencies.agency.latest_checkpoint(agency) == Checkpoint(
+            agency, 40, agencies.log.root()
+        )
+
+
+def via(proxy: RpcProxy, chain: Any, attempts: int = 6) -> RegistryClient:
+    """The agency's client talking to the node through `proxy`."""
+    w3 = connect(proxy.url, timeout=5)
+    registry = RegistryClient(w3, chain.registry.address)
+    sender = TransactionSender(
+        w3, chain.agency, registry.decode_revert, attempts=attempts, backoff=0.01
+    )
+    return registry.with_sender(sender)
+
+
+def anchored_sizes(agencies: Agencies) -> list[int]:
+    logs = agencies.chain.registry.contract.events.CheckpointAnchored.get_logs(from_block=0)
+    return [int(log["args"]["size"]) for log in logs]
