@@ -182,9 +182,7 @@ def _gtin(text: str, prefix: str, item_ref: str) -> str:
 
 def _urn_unescape(text: str, value: str) -> str:
     if _BAD_ESCAPE.search(value):
-        raise InvalidEpcIdentifier(
-            f"identifier {text!r} has a '%' not followed by two hex digits"
-        )
+        raise InvalidEpcIdentifier(f"identifier {text!r} has a '%' not followed by two hex digits")
     try:
         return unquote(value, errors="strict")
     except UnicodeDecodeError:

@@ -1,7 +1,8 @@
 """Validation against GS1's official EPCIS 2.0 JSON schema, bundled in `epcis/data/`.
 
-The schema declares JSON Schema draft-07, so one `Draft7Validator` is built at import time
-and reused (building it is the slow part). Its two string formats matter for the meaning of
+The schema declares JSON Schema draft-07. Two draft-07 validators are built once and reused:
+jsonschema-rs decides (fast), and `jsonschema` lists the problems of a rejected document
+with their JSON paths. Its two string formats matter for the meaning of
 a document and are checked here without optional packages:
 
 - ``date-time`` (RFC 3339, as `creationDate`, `eventTime`, `recordTime` use): a wrong time
@@ -20,10 +21,11 @@ import json
 import re
 from datetime import datetime
 from functools import lru_cache
-from itertools import islice
 from importlib import resources
+from itertools import islice
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -77,6 +79,20 @@ def validator() -> Draft7Validator:
     return Draft7Validator(schema, format_checker=checker)
 
 
+@lru_cache(maxsize=1)
+def fast_validator() -> jsonschema_rs.Draft7Validator:
+    """The same schema and format checks compiled by jsonschema-rs (Rust), ~50x faster.
+
+    It answers "valid or not" for every capture; the pure-Python `validator` then runs only
+    on rejected documents, to list the problems with their paths.
+    """
+    return jsonschema_rs.Draft7Validator(
+        json.loads(schema_bytes()),
+        validate_formats=True,
+        formats={"date-time": _is_date_time, "uri": _is_uri},
+    )
+
+
 def json_path(path: Any) -> str:
     """`$.epcisBody.eventList[3].eventTime` for a jsonschema path deque."""
     out = "$"
@@ -116,6 +132,8 @@ def problems(document: object, limit: int = MAX_PROBLEMS) -> list[str]:
     An event without a `type` fails every alternative of the schema's event dispatch; only
     the missing `type` is reported for it, not the noise of each alternative.
     """
+    if fast_validator().is_valid(document):
+        return []
     errors = list(islice(validator().iter_errors(document), 20 * limit))
     untyped = {tuple(e.absolute_path) for e in errors if _is_missing_type(e)}
     found: list[str] = []
@@ -128,11 +146,16 @@ def problems(document: object, limit: int = MAX_PROBLEMS) -> list[str]:
             found.append(text)
         if len(found) >= limit:
             break
+    if not found:  # the two validators disagree: still reject, with jsonschema-rs's words
+        for rs_error in islice(fast_validator().iter_errors(document), limit):
+            found.append(f"{json_path(rs_error.instance_path)}: {_clip(rs_error.message, 300)}")
     return found
 
 
 def _is_missing_type(error: ValidationError) -> bool:
-    return error.validator == "required" and error.message == "'type' is a required property"
+    return bool(
+        error.validator == "required" and error.message == "'type' is a required property"
+    )
 
 
 def validate(document: dict[str, Any]) -> None:
@@ -147,9 +170,11 @@ def validate(document: dict[str, Any]) -> None:
             f"an EPCIS document must be a JSON object, not {type(document).__name__}",
             [f"$: expected an object, got {type(document).__name__}"],
         )
-    found = problems(document)
-    if not found and document.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
+    if document.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
+        # Checked first: the schema would read any other object as a (bad) bare event.
         found = [f"$.type: {document.get('type')!r} is not 'EPCISDocument' or 'EPCISQueryDocument'"]
+    else:
+        found = problems(document)
     if found:
         more = " (first ones)" if len(found) >= MAX_PROBLEMS else ""
         raise InvalidEpcisDocument(
