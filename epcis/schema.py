@@ -153,9 +153,7 @@ def problems(document: object, limit: int = MAX_PROBLEMS) -> list[str]:
 
 
 def _is_missing_type(error: ValidationError) -> bool:
-    return bool(
-        error.validator == "required" and error.message == "'type' is a required property"
-    )
+    return bool(error.validator == "required" and error.message == "'type' is a required property")
 
 
 def validate(document: dict[str, Any]) -> None:

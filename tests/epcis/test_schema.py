@@ -80,7 +80,9 @@ def test_bad_event_time(bad_time: str) -> None:
     doc = load("Example_9.6.1-ObjectEvent.jsonld")
     _first_event(doc)["eventTime"] = bad_time
     error = _rejected(doc)
-    assert f"$.epcisBody.eventList[0].eventTime: {bad_time!r} is not a 'date-time'" in error.problems
+    assert (
+        f"$.epcisBody.eventList[0].eventTime: {bad_time!r} is not a 'date-time'" in error.problems
+    )
 
 
 def test_wrong_enum_values() -> None:
@@ -91,7 +93,9 @@ def test_wrong_enum_values() -> None:
     doc = load("Example_9.6.1-ObjectEvent.jsonld")
     _first_event(doc)["bizStep"] = "shipping2"
     error = _rejected(doc)
-    assert any(p.startswith("$.epcisBody.eventList[0].bizStep: 'shipping2'") for p in error.problems)
+    assert any(
+        p.startswith("$.epcisBody.eventList[0].bizStep: 'shipping2'") for p in error.problems
+    )
 
 
 def test_misspelt_field_is_not_taken_as_an_extension() -> None:
