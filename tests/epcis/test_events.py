@@ -192,3 +192,21 @@ def test_cbv_uris_are_read_as_bare_vocabulary() -> None:
 def test_invalid_documents_are_rejected_before_reading() -> None:
     with pytest.raises(InvalidEpcisDocument):
         parse_document(json.loads('{"type": "EPCISDocument"}'))
+
+
+def test_query_document_events_are_read() -> None:
+    source = load("Example_9.6.3-AggregationEvent.jsonld")
+    query = {
+        "@context": source["@context"],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-24T10:00:00Z",
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": source["epcisBody"]["eventList"]},
+            }
+        },
+    }
+    (event,) = parse_document(query)
+    assert event.type == "AggregationEvent" and items_of(event) == {ITEM_2017, ITEM_2018}

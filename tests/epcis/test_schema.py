@@ -140,3 +140,39 @@ def test_validation_speed_1000_events() -> None:
     elapsed = time.perf_counter() - started
     print(json.dumps({"events": 1000, "seconds": round(elapsed, 3)}))
     assert elapsed < 10
+
+
+def test_problems_in_a_large_document_name_the_right_events() -> None:
+    doc = load("PersistentDisposition-example.jsonld")
+    events = doc["epcisBody"]["eventList"]
+    doc["epcisBody"]["eventList"] = [copy.deepcopy(events[i % 2]) for i in range(1000)]
+    doc["creationDate"] = "2020-06-28"
+    doc["epcisBody"]["eventList"][500]["action"] = "PACK"
+    del doc["epcisBody"]["eventList"][700]["type"]
+    found = _rejected(doc).problems
+    assert found[0] == "$.creationDate: '2020-06-28' is not a 'date-time'"
+    assert found[1].startswith("$.epcisBody.eventList[500].action: 'PACK'")
+    assert found[-1] == "$.epcisBody.eventList[700]: 'type' is a required property"
+    assert {f.split(":")[0] for f in found} == {
+        "$.creationDate",
+        "$.epcisBody.eventList[500].action",
+        "$.epcisBody.eventList[700]",
+    }
+
+
+def test_query_documents_are_validated_too() -> None:
+    events = load("Example_9.6.1-ObjectEvent.jsonld")["epcisBody"]["eventList"]
+    query: dict[str, Any] = {
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-24T10:00:00Z",
+        "epcisBody": {
+            "queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": events}}
+        },
+    }
+    validate(query)
+    query["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]["eventTime"] = "x"
+    assert _rejected(query).problems == [
+        "$.epcisBody.queryResults.resultsBody.eventList[1].eventTime: 'x' is not a 'date-time'"
+    ]
