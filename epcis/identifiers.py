@@ -238,53 +238,61 @@ def to_epc_urn(identifier: Identifier, company_prefix_length: int | None = None)
 # ----------------------------------------------------------------------- Digital Link
 
 
+_DL_PATTERNS = (
+    ["01"],
+    ["01", "21"],
+    ["01", "10"],
+    ["01", "10", "21"],
+    ["00"],
+    ["414"],
+    ["414", "254"],
+)
+
+
 def _parse_digital_link(text: str) -> Identifier:
     parts = urlsplit(text)
     segments = parts.path.split("/")[1:]
-    start = next(
-        (
-            i
-            for i, s in enumerate(segments)
-            if s in ("01", "00", "414") and (len(segments) - i) % 2 == 0
-        ),
-        None,
-    )
-    if start is None or not parts.netloc:
+    if segments and segments[-1] == "":
+        segments.pop()  # a trailing slash
+    if not parts.netloc:
         return Identifier(IdentifierKind.OTHER, text)
-    for segment in segments[start:]:
-        if _BAD_ESCAPE.search(segment):
+    # The identity is the tail of the path: /<primary key AI>/<value>[/<qualifier>/<value>]...
+    # after any resolver prefix; the first start giving a supported AI sequence wins.
+    for start, segment in enumerate(segments):
+        if segment not in ("01", "00", "414") or (len(segments) - start) % 2:
+            continue
+        ais = segments[start::2]
+        if ais in _DL_PATTERNS:
+            return _digital_link_key(text, segments[start:], ais)
+    return Identifier(IdentifierKind.OTHER, text)  # other keys or qualifiers (22, 8004...)
+
+
+def _digital_link_key(text: str, segments: list[str], ais: list[str]) -> Identifier:
+    raw_values = segments[1::2]
+    for value in raw_values:
+        if _BAD_ESCAPE.search(value):
             raise InvalidEpcIdentifier(
                 f"identifier {text!r} has a '%' not followed by two hex digits"
             )
     try:
-        pairs = [
-            (segments[i], unquote(segments[i + 1], errors="strict"))
-            for i in range(start, len(segments), 2)
-        ]
+        values = {ai: unquote(v, errors="strict") for ai, v in zip(ais, raw_values, strict=True)}
     except UnicodeDecodeError:
         raise InvalidEpcIdentifier(
             f"identifier {text!r} has percent-escapes that are not UTF-8"
         ) from None
-    ais = [ai for ai, _ in pairs]
-    values = dict(pairs)
     if ais[0] == "01":
         gtin = normalize_gtin(values["01"])
-        if ais == ["01"]:
-            return _gtin_class(text, gtin, None)
-        if ais == ["01", "21"]:
-            return _sgtin(text, gtin, validate_serial(values["21"]), None, None)
-        if ais == ["01", "10"]:
-            return _lgtin(text, gtin, validate_lot(values["10"]), None)
-        if ais == ["01", "10", "21"]:
-            lot = validate_lot(values["10"])
+        lot = validate_lot(values["10"]) if "10" in values else None
+        if "21" in values:
             return _sgtin(text, gtin, validate_serial(values["21"]), lot, None)
-    elif ais == ["00"]:
+        if lot is not None:
+            return _lgtin(text, gtin, lot, None)
+        return _gtin_class(text, gtin, None)
+    if ais[0] == "00":
         return _sscc(text, _check_key(text, "SSCC", values["00"], 18), None)
-    elif ais[0] == "414" and ais in (["414"], ["414", "254"]):
-        gln = _check_key(text, "GLN", values["414"], 13)
-        ext = values.get("254")
-        return _sgln(text, gln, None if ext is None else _validate_extension(text, ext), None)
-    return Identifier(IdentifierKind.OTHER, text)  # other qualifiers (22, 235, ...) kept as is
+    gln = _check_key(text, "GLN", values["414"], 13)
+    ext = values.get("254")
+    return _sgln(text, gln, None if ext is None else _validate_extension(text, ext), None)
 
 
 def _check_key(text: str, what: str, value: str, length: int) -> str:

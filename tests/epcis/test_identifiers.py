@@ -40,6 +40,8 @@ def test_other_gs1_keys() -> None:
     pattern = parse_identifier("urn:epc:idpat:sgtin:4012345.098765.*")
     assert (pattern.kind, pattern.gtin) == (IdentifierKind.GTIN, "04012345987652")
     assert parse_identifier("https://id.gs1.org/01/04012345987652").key == pattern.key
+    prefixed = parse_identifier("https://resolver.example/00/x/01/10614141073464/21/2017/")
+    assert prefixed.item == ("10614141073464", "2017")
     with_lot = parse_identifier("https://id.gs1.org/01/04012345123456/10/L1/21/S%2F1")
     assert (with_lot.kind, with_lot.lot, with_lot.serial) == (IdentifierKind.SGTIN, "L1", "S/1")
 
