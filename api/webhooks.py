@@ -210,7 +210,10 @@ def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
         raise Conflict(f"delivery {delivery.delivery_id} was cancelled with its endpoint")
     if delivery.claimed_until is not None and delivery.claimed_until > now:
         raise Conflict(f"delivery {delivery.delivery_id} is being sent right now")
-    get_endpoint(session, delivery.organization_id)
+    endpoint = get_endpoint(session, delivery.organization_id)
+    if not endpoint.enabled:
+        why = endpoint.disabled_reason or "disabled by its owner"
+        raise Conflict(f"the webhook endpoint is disabled ({why}); enable it with PUT first")
     if delivery.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value):
         delivery.attempts = 0
     delivery.status = (
@@ -346,7 +349,11 @@ class WebhookSender:
         self.lease = timedelta(seconds=2 * settings.webhook_timeout + 5)
         self._client: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one pass at a time
+        self._busy_lock = threading.Lock()  # apart: a finished future may release at submit
+        self._busy = 0
+        #: Set when a worker finishes a delivery (the delivery thread waits on it).
+        self.idle = threading.Event()
 
     def _ensure(self) -> tuple[httpx.Client, ThreadPoolExecutor]:
         if self._client is None or self._pool is None:
@@ -371,14 +378,42 @@ class WebhookSender:
             self._client, self._pool = None, None
 
     def process(self) -> int:
-        """One pass: claim up to `webhook_batch_size` due deliveries, send them concurrently,
-        record the outcomes. Returns how many were claimed (0: nothing was due)."""
+        """One synchronous pass: claim up to `webhook_batch_size` due deliveries, send them
+        concurrently, record the outcomes. Returns how many were claimed (0: none was due).
+        Tests and `drain` use it; the delivery thread uses `pump`."""
         with self._lock:
             claimed = self.claim(self.settings.webhook_batch_size)
             if claimed:
                 _, pool = self._ensure()
                 list(pool.map(self.deliver, claimed))
             return len(claimed)
+
+    def pump(self) -> int:
+        """Claim as many due deliveries as there are idle workers and start sending them,
+        without waiting. A slow or dead receiver thus holds one worker for at most the
+        timeout, never the whole queue, and nothing is leased while it waits for a worker.
+        Returns how many were started; `idle` is set whenever a worker frees up."""
+        with self._lock:
+            with self._busy_lock:
+                free = min(
+                    self.settings.webhook_workers - self._busy, self.settings.webhook_batch_size
+                )
+            if free <= 0:
+                return 0
+            claimed = self.claim(free)
+            if not claimed:
+                return 0
+            _, pool = self._ensure()
+            with self._busy_lock:
+                self._busy += len(claimed)
+            for item in claimed:
+                pool.submit(self.deliver, item).add_done_callback(self._release)
+            return len(claimed)
+
+    def _release(self, _: object) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+        self.idle.set()
 
     def drain(self, passes: int = 20) -> None:
         """Process until nothing is due (tests, and the CLI-less admin path)."""
@@ -467,20 +502,21 @@ class WebhookSender:
         headers["BorderLedger-Timestamp"] = headers[SIGNATURE_HEADER].split(",")[0][2:]
         try:
             client, _ = self._ensure()
-            response = client.post(claimed.url, content=claimed.body, headers=headers)
+            with client.stream("POST", claimed.url, content=claimed.body, headers=headers) as r:
+                code = r.status_code
+                if 200 <= code < 300:
+                    return Outcome(True, code, None)
+                snippet = _head(r, 200)
+                retry_after = _retry_after(r.headers.get("Retry-After"))
         except httpx.TimeoutException as exc:
             return Outcome(False, None, f"timed out after {self.settings.webhook_timeout}s: {exc}")
         except httpx.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}")
-        code = response.status_code
-        if 200 <= code < 300:
-            return Outcome(True, code, None)
-        snippet = response.text[:200].replace("\n", " ")
         return Outcome(
             False,
             code,
             f"HTTP {code}: {snippet}" if snippet else f"HTTP {code}",
-            retry_after=_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after,
             gone=code == 410,
         )
 
@@ -549,6 +585,17 @@ class WebhookSender:
         return True
 
 
+def _head(response: httpx.Response, limit: int) -> str:
+    """The first `limit` characters of an error answer, for `last_error` (a receiver's answer
+    body is never read whole: only its status matters)."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= 4 * limit:
+            break
+    return data.decode("utf-8", "replace")[:limit].replace("\n", " ").strip()
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date), None if absent/bad."""
     if not value:
@@ -566,28 +613,29 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class WebhookThread(threading.Thread):
-    """Runs `WebhookSender.process` until stopped: at once again after a full pass, else
-    after `interval` seconds (or when woken)."""
+    """Feeds `WebhookSender.pump` until stopped: again at once after starting deliveries,
+    else after `interval` seconds, or as soon as a worker frees up or someone wakes it."""
 
     def __init__(self, sender: WebhookSender, interval: float = 1.0) -> None:
         super().__init__(name="borderledger-webhooks", daemon=True)
         self.sender = sender
         self.interval = interval
         self.stopped = threading.Event()
-        self.wake = threading.Event()
+        self.wake = sender.idle
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            busy = False
+            started = 0
             try:
-                busy = self.sender.process() >= self.sender.settings.webhook_batch_size
+                started = self.sender.pump()
             except Exception as exc:
                 log.warning("webhook pass failed: %s", exc)
-            if not busy:
+            if not started:
                 self.wake.wait(self.interval)
                 self.wake.clear()
 
     def stop(self) -> None:
+        """Stop claiming; deliveries already started finish (the sender's close waits)."""
         self.stopped.set()
         self.wake.set()
         self.join(timeout=60)

@@ -500,10 +500,19 @@ def test_410_gone_disables_the_endpoint_and_holds_deliveries_until_enabled(
         f"/v1/organizations/{holder['id']}/webhook", headers=stack.headers(holder["apiKey"])
     ).json()
     assert endpoint["enabled"] is False and "410 Gone" in endpoint["disabledReason"]
+    assert endpoint["backlog"] == {"failing": 1}
     second = divert(stack, officer, "SN0002")  # still recorded while disabled
     stack.gateway.webhooks.drain()
     assert len(receiver.requests) == 1
-    assert endpoint["backlog"] == {"failing": 1}
+    endpoint = stack.client.get(
+        f"/v1/organizations/{holder['id']}/webhook", headers=stack.headers(holder["apiKey"])
+    ).json()
+    assert endpoint["backlog"] == {"failing": 1, "pending": 1}
+    held = deliveries(stack, holder["apiKey"], alert=second)[0]["deliveryId"]
+    r = stack.client.post(
+        f"/v1/webhook-deliveries/{held}/redeliver", headers=stack.headers(holder["apiKey"])
+    )
+    assert r.status_code == 409 and "410 Gone" in r.json()["error"]["message"]
     register(stack, holder["apiKey"], holder["id"], receiver.url, enabled=True)
     stack.gateway.webhooks.drain()
     assert sorted(receiver.alert_ids(secret)) == sorted([first, first, second])
