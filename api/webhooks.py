@@ -116,6 +116,10 @@ def put_endpoint(
     Enabling an endpoint the gateway disabled (410 Gone) lets its held deliveries go."""
     webhook_owner(session, organization_id)
     url = validate_endpoint_url(url, settings.webhook_private_hosts_allowed)
+    try:
+        httpx.URL(url)  # what the sender will parse: refuse now what it could never send
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidInput(f"webhook url {url!r} is not a valid URL: {exc}") from None
     min_severity, rules = validate_filter(min_severity, rules)
     endpoint = session.exec(
         select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
@@ -510,7 +514,7 @@ class WebhookSender:
                 retry_after = _retry_after(r.headers.get("Retry-After"))
         except httpx.TimeoutException as exc:
             return Outcome(False, None, f"timed out after {self.settings.webhook_timeout}s: {exc}")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}")
         return Outcome(
             False,

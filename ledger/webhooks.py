@@ -122,6 +122,10 @@ def validate_endpoint_url(url: str, allow_private: bool = True) -> str:
         raise InvalidInput(f"webhook url is {len(url)} characters; at most {MAX_URL_LENGTH}")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise InvalidInput("webhook url must not contain spaces or control characters")
+    if not url.isascii():
+        raise InvalidInput(
+            "webhook url must be ASCII: percent-encode the path, punycode the host (xn--…)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -417,6 +417,7 @@ def test_a_holder_never_receives_another_holders_alerts(hooked: Stack) -> None:
         ({"url": "hooks.acme.example/x"}, "scheme"),
         ({"url": "https://"}, "no host"),
         ({"url": "https://u:p@hooks.acme.example/"}, "user:password"),
+        ({"url": "https://bücher.example/hook"}, "ASCII"),
         ({"url": "https://hooks.acme.example:70000/"}, "not a valid URL"),
         ({"url": "https://hooks.acme.example/" + "x" * 2100}, "url"),
         ({}, "url"),

@@ -150,6 +150,8 @@ def test_good_urls_are_accepted(url: str) -> None:
         ("https://acme.example/a b", "spaces or control characters"),
         ("https://acme.example/" + "a" * 2100, "at most 2048"),
         ("http://[::1/", "not a valid URL"),
+        ("https://bücher.example/hook", "must be ASCII"),
+        ("https://acme.example/\ud800", "must be ASCII"),
     ],
 )
 def test_bad_urls_are_refused_naming_the_problem(url: str, problem: str) -> None:
@@ -173,3 +175,27 @@ def test_private_hosts_are_refused_when_not_allowed(url: str) -> None:
     with pytest.raises(InvalidInput, match="loopback, private or reserved"):
         validate_endpoint_url(url, allow_private=False)
     assert validate_endpoint_url("https://8.8.8.8/x", allow_private=False) == "https://8.8.8.8/x"
+
+
+def test_the_receiver_snippet_in_the_docs_agrees_with_verify_signature() -> None:
+    """docs/webhooks.md shows receivers a standalone check; it must accept what the gateway
+    signs (both secrets during a rotation) and refuse what `verify_signature` refuses."""
+    import re
+    import time
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    [snippet] = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace: dict[str, object] = {}
+    exec(snippet, namespace)
+    verify = namespace["verify"]
+    assert callable(verify)
+    body = b'{"id":"d1","type":"alert.created"}'
+    header = signature_header(["whsec_new", "whsec_old"], body)
+    assert verify("whsec_new", header, body) and verify("whsec_old", header, body)
+    assert not verify("whsec_other", header, body)
+    assert not verify("whsec_new", header, body + b" ")
+    stale = signature_header(["whsec_new"], body, timestamp=int(time.time()) - 301)
+    assert not verify("whsec_new", stale, body)
+    with pytest.raises(InvalidSignature):
+        verify_signature("whsec_new", stale, body)
