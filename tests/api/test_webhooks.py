@@ -567,3 +567,23 @@ def test_redelivery_rotation_test_event_and_removal(hooked: Stack, receiver: Rec
         "/v1/webhook-deliveries/00000000-0000-0000-0000-000000000000", headers=stack.headers(key)
     )
     assert r.status_code == 404
+
+
+def test_the_delivery_thread_drains_a_backlog_once_each(hooked: Stack, receiver: Receiver) -> None:
+    """Many quick deliveries through the thread's pipeline (workers finishing while others
+    are being handed over): all arrive, each once, and the thread stops cleanly."""
+    stack = hooked
+    holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+    key = holder["apiKey"]
+    secret = register(stack, key, holder["id"], receiver.url)["secret"]
+    for _ in range(60):
+        r = stack.client.post(
+            f"/v1/organizations/{holder['id']}/webhook/test", headers=stack.headers(key)
+        )
+        assert r.status_code == 202, r.text
+    receiver.start()
+    run_sender(stack)
+    wait_until(lambda: len(deliveries(stack, key, status="delivered", limit=1000)) == 60)
+    stack.gateway.stop()  # stops the thread; must not hang
+    assert receiver.alert_ids(secret) == []  # test events only, all correctly signed
+    assert len(receiver.ids()) == len(set(receiver.ids())) == 60
