@@ -28,6 +28,7 @@ from api.catalog import Snapshot
 from api.models import Alert as AlertRow
 from api.models import AlertStatus, GatewayBatch, IndexedStatusChange
 from api.verification import Reason
+from api.webhooks import enqueue_alert_deliveries
 from detector import (
     Batch,
     Detector,
@@ -263,6 +264,7 @@ class GatewayDetector:
             ]
             if rows:
                 session.add_all(rows)
+                enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
                 session.commit()
             return findings
 

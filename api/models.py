@@ -303,3 +303,71 @@ class Alert(SQLModel, table=True):
     organization_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- alert webhooks
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A rights holder's webhook endpoint (one per organization) and its event filter.
+
+    The secret is sealed with the gateway's secret key (`api.crypto`) and shown to the holder
+    once. During a rotation the previous secret keeps signing (a second `v1=`) until
+    `previous_secret_expires_at`, so the receiver can switch without losing deliveries."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", unique=True, index=True)
+    url: str = Field(max_length=2048)
+    secret_encrypted: str
+    previous_secret_encrypted: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    #: Deliver only alerts at or above this severity.
+    min_severity: str = Field(default="low", max_length=16)
+    #: Alert classes or reason codes to deliver; empty: every alert.
+    rules: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    #: Why the gateway disabled it (a 410 Gone answer); None when the holder did.
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not attempted yet
+    FAILING = "failing"  # attempted, failed, retried at next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # gave up after the last attempt (redeliverable)
+    CANCELLED = "cancelled"  # the endpoint was removed before delivery
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one rights holder: a row of the transactional outbox of webhooks.
+
+    Written in the same transaction as the alert it announces, so an alert the gateway stored
+    is always delivered eventually. A sender claims it by setting `claim_token` and
+    `claimed_until` (a lease); a sender that dies mid-delivery loses the lease and another
+    one sends again under the same `delivery_id`, which receivers use to drop duplicates."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    delivery_id: str = Field(unique=True, index=True, max_length=36)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    event: str = Field(max_length=40)
+    alert_id: str | None = Field(default=None, index=True, max_length=36)
+    payload: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=DeliveryStatus.PENDING.value, index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -209,3 +209,52 @@ class AlertOut(BaseModel):
 
 class AlertAction(Strict):
     note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class WebhookEndpointIn(Strict):
+    """A rights holder's webhook endpoint and which alerts it wants."""
+
+    url: str = Field(max_length=2048, description="http(s) URL the gateway POSTs events to")
+    minSeverity: Literal["low", "medium", "high", "critical"] = Field(
+        "low", description="deliver only alerts at or above this severity"
+    )
+    rules: list[Annotated[str, Field(pattern=r"^[A-Za-z_]{1,40}$")]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="alert classes (clone, diversion…) or reason codes; empty: all alerts",
+    )
+    enabled: bool = Field(True, description="false holds deliveries until enabled again")
+
+
+class WebhookEndpointOut(BaseModel):
+    organizationId: int
+    url: str
+    minSeverity: str
+    rules: list[str]
+    enabled: bool
+    disabledReason: str | None = Field(description="why the gateway disabled it (410 Gone)")
+    secret: str | None = Field(
+        None, description="signing secret: shown once, at creation and at each rotation"
+    )
+    previousSecretExpiresAt: datetime | None = Field(
+        None, description="until then deliveries carry a second v1= signature (old secret)"
+    )
+    backlog: dict[str, int] = Field(description="undelivered deliveries by status")
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class WebhookDeliveryOut(BaseModel):
+    deliveryId: str = Field(description="also the BorderLedger-Delivery header: dedupe on it")
+    organizationId: int
+    event: str
+    alertId: str | None
+    status: Literal["pending", "failing", "delivered", "failed", "cancelled"]
+    attempts: int
+    nextAttemptAt: datetime | None
+    lastStatusCode: int | None
+    lastError: str | None
+    lastAttemptAt: datetime | None
+    deliveredAt: datetime | None
+    createdAt: datetime
+    payload: dict[str, Any] = Field(description="the JSON body posted")
