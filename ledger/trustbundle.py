@@ -126,10 +126,16 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str, what: str) -> bytes:
+    """Strict base64url: one spelling per byte string, so no character can change unnoticed."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        data = base64.b64decode(
+            (text + "=" * (-len(text) % 4)).encode("ascii"), altchars=b"-_", validate=True
+        )
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise BundleRefused(f"trust bundle refused: its {what} is not base64url") from None
+    if _b64(data) != text:
+        raise BundleRefused(f"trust bundle refused: its {what} is not canonical base64url")
+    return data
 
 
 def sign_bundle(payload: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
@@ -192,12 +198,13 @@ def verify_bundle(envelope: dict[str, Any], pinned: Ed25519PublicKey | str) -> V
     data = _unb64(payload_text, "payload")
     sig = _unb64(value, "signature")
     claimed = signature.get("publicKey")
+    claimed_id = signature.get("keyId")
     try:
         key.verify(sig, data)
     except _BadSignature:
-        if isinstance(claimed, str) and claimed.lower() != pinned_hex:
+        if isinstance(claimed, str) and claimed != pinned_hex:
             raise BundleRefused(
-                f"trust bundle refused: it is signed by key {str(signature.get('keyId'))!r} "
+                f"trust bundle refused: it is signed by key {str(claimed_id)!r} "
                 f"({claimed[:16]}…), not by the pinned gateway key {key_id(pinned_hex)!r} "
                 f"({pinned_hex[:16]}…)"
             ) from None
@@ -205,6 +212,11 @@ def verify_bundle(envelope: dict[str, Any], pinned: Ed25519PublicKey | str) -> V
             "trust bundle refused: its signature does not match its contents "
             "(the bundle was altered after the gateway signed it)"
         ) from None
+    if claimed != pinned_hex or claimed_id != key_id(pinned_hex):
+        # Signed by the pinned key, but the envelope's key fields were edited: not as issued.
+        raise BundleRefused(
+            "trust bundle refused: the envelope's publicKey/keyId were altered after signing"
+        )
     try:
         payload = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
