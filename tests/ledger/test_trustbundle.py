@@ -111,7 +111,7 @@ def test_every_flipped_byte_of_the_file_is_refused() -> None:
         for bit in (0x01, 0x20):
             tampered = bytearray(raw)
             tampered[i] ^= bit
-            with pytest.raises(BundleRefused, match="^trust bundle refused: "):
+            with pytest.raises(BundleRefused, match=r"^trust bundle refused: "):
                 verify_bundle(envelope_from_bytes(bytes(tampered)), PUBLIC)
 
 
