@@ -58,6 +58,8 @@ class ChainReport:
     checks: list[str] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the chain could not be asked (RPC down, no contract there): not checked, not cleared
+    error: str | None = None
 
     def differ(self, check: str, gateway: Any, chain: Any) -> None:
         self.disagreements.append({"check": check, "gateway": gateway, "chain": chain})
@@ -66,7 +68,8 @@ class ChainReport:
         return {
             "registry": self.registry,
             "registrySource": self.registry_source,
-            "agrees": not self.disagreements,
+            "agrees": None if self.error and not self.disagreements else not self.disagreements,
+            "error": self.error,
             "checked": self.checks,
             "disagreements": self.disagreements,
             "notes": self.notes,
@@ -102,7 +105,7 @@ class ChainChecker:
         try:
             self._check(result, data, report)
         except BorderLedgerError as exc:
-            report.differ("chain reachable", "answered", f"cannot check: {exc}")
+            report.error = f"cannot check on chain via {self.rpc_url}: {exc}"
         return report
 
     def _check(self, result: CodeResult, data: dict[str, Any], report: ChainReport) -> None:

@@ -248,14 +248,15 @@ def _duration(seconds: float) -> str:
 
 
 def exit_code_for(results: list[CodeResult], unreadable: list[dict[str, str]]) -> int:
-    if any(r.chain_check and not r.chain_check["agrees"] for r in results):
+    if any(r.chain_check and r.chain_check["disagreements"] for r in results):
         return EXIT_CHAIN_DISAGREES
     judged = [r for r in results if r.judged]
+    unchecked = any(r.chain_check and r.chain_check["error"] for r in results)
     if any(r.verdict not in CLEARED for r in judged):
         return EXIT_NOT_CLEARED
     if not judged:
         return EXIT_NOTHING_READ
-    if unreadable or len(judged) < len(results):
+    if unreadable or len(judged) < len(results) or unchecked:
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -283,6 +284,8 @@ def report(
 
 
 def _chain_line(check: dict[str, Any]) -> str:
+    if check["error"]:
+        return "chain: NOT CHECKED, " + str(check["error"])
     if check["agrees"]:
         if not check["checked"]:
             return "chain: not checked (" + "; ".join(check["notes"]) + ")"

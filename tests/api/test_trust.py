@@ -131,22 +131,19 @@ def test_a_dedicated_key_setting(
 def test_served_while_the_chain_is_down(
     anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
 ) -> None:
-    with RpcProxy(anvil.url) as proxy:
-        with running_stack(anvil, database, tmp_path, rpc_url=proxy.url) as stack:
-            holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
-            officer = stack.org("NL Customs", "customs")
-            stack.enroll(holder["apiKey"], serials=["A1"])
-            stack.sync()
-            up = verify_bundle(
-                fetch(stack, officer["apiKey"]),
-                stack.client.get("/v1/trust-bundle/key").json()["publicKey"],
-            ).payload
-            proxy.mode = "down"
-            _block_times.clear()  # forget the remembered time: read it from the index instead
-            down = verify_bundle(
-                fetch(stack, officer["apiKey"]),
-                stack.client.get("/v1/trust-bundle/key").json()["publicKey"],
-            ).payload
+    with (
+        RpcProxy(anvil.url) as proxy,
+        running_stack(anvil, database, tmp_path, rpc_url=proxy.url) as stack,
+    ):
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+        officer = stack.org("NL Customs", "customs")
+        stack.enroll(holder["apiKey"], serials=["A1"])
+        stack.sync()
+        key = stack.client.get("/v1/trust-bundle/key").json()["publicKey"]
+        up = verify_bundle(fetch(stack, officer["apiKey"]), key).payload
+        proxy.mode = "down"
+        _block_times.clear()  # forget the remembered time: read it from the index instead
+        down = verify_bundle(fetch(stack, officer["apiKey"]), key).payload
     assert down["index"]["block"] == up["index"]["block"]
     # the block time is read from the registry event of that block, never invented
     assert down["index"]["blockTime"] == up["index"]["blockTime"]
