@@ -35,7 +35,7 @@ from ledger.trustbundle import (
     public_key_hex,
     verify_bundle,
 )
-from scanner.offline import Item, TrustBundle, judge, load_bundle
+from scanner.offline import Item, RouteCheck, TrustBundle, judge, load_bundle
 from scanner.verify import CodeResult, GatewayError, _message
 
 
@@ -141,6 +141,7 @@ class OfflineVerifier:
     def __init__(self, bundle: TrustBundle, max_age: float) -> None:
         self.bundle = bundle
         self.max_age = max_age
+        self.route = RouteCheck(bundle)
         self.url = f"offline bundle {bundle.key_id} @ block {bundle.index_block}"
 
     def __enter__(self) -> OfflineVerifier:
@@ -159,8 +160,10 @@ class OfflineVerifier:
         except InvalidInput as exc:
             result.error = f"cannot be read: {exc}"
             return result
-        data = judge(self.bundle, item, max_age=self.max_age, now=time.time())
+        now = time.time()
+        data = judge(self.bundle, item, max_age=self.max_age, now=now)
         if location:
+            self.route.apply(data, location, now)  # unknown location: InvalidInput, exit 2
             data["location"] = {"unlocode": location}
         result.verdict = str(data["verdict"])
         result.summary = str(data["summary"])

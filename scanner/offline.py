@@ -32,6 +32,7 @@ Domain module: no web3, no FastAPI, no network.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -40,9 +41,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from detector import Batch as DetectorBatch
+from detector import Detector, DetectorError, LocationRegistry, RoutePolicy, Scan
+from detector.rules import AlertClass
 from ledger.batch import batch_id_of, item_key_of
 from ledger.digital_link import parse_digital_link
-from ledger.errors import InvalidSignature
+from ledger.errors import InvalidInput, InvalidSignature
 from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.models import Status
 from ledger.tags import TagDomain, recover_signer, tag_digest, to_checksum_address
@@ -81,6 +85,9 @@ class Reason(StrEnum):
     ITEM_STOLEN = "ITEM_STOLEN"
     ITEM_DECOMMISSIONED = "ITEM_DECOMMISSIONED"
     ITEM_DESTROYED = "ITEM_DESTROYED"
+    #: Added by the detector's rules (RouteCheck), as the gateway adds them.
+    CLONE_SUSPECT = "CLONE_SUSPECT"
+    DIVERSION_SUSPECT = "DIVERSION_SUSPECT"
     #: Offline only: Merkle membership could not be checked (no salt or proof offline).
     MEMBERSHIP_NOT_CHECKED = "MEMBERSHIP_NOT_CHECKED"
     #: Offline only: the bundle is older than the configured maximum age.
@@ -391,3 +398,107 @@ def _decide(reasons: list[Reason], status: Status) -> Verdict:
     if Reason.SIGNATURE_VALID in reasons:
         return Verdict.GENUINE
     return Verdict.UNVERIFIED
+
+
+_SUSPECT_OF_CLASS = {
+    AlertClass.CLONE: Reason.CLONE_SUSPECT,
+    AlertClass.DIVERSION: Reason.DIVERSION_SUSPECT,
+}
+
+
+class RouteCheck:
+    """The gateway's diversion/clone detector (detector/), run on the scanner offline.
+
+    Online, a scan naming a UN/LOCODE goes to the gateway's detector; offline the scanner runs
+    the same rules against the route policies in the bundle. It sees only the scans of this
+    session, not other ports', so a clone read elsewhere is not caught offline. As online, a
+    finding adds DIVERSION_SUSPECT / CLONE_SUSPECT and `findings` but never changes the
+    verdict, and only a read the ledger vouches for (offline: a valid signature) is attributed
+    to its batch; other reads are unknown serials of the GTIN (the probing rule's input).
+    The location registry loads on first use (airports included, as in the gateway)."""
+
+    def __init__(self, bundle: TrustBundle, registry: LocationRegistry | None = None) -> None:
+        self.bundle = bundle
+        self._registry = registry
+        self._detector: Detector | None = None
+        self._registered: set[str] = set()
+
+    @property
+    def registry(self) -> LocationRegistry:
+        if self._registry is None:
+            self._registry = LocationRegistry.default()
+        return self._registry
+
+    def check_location(self, locode: str) -> None:
+        if locode not in self.registry:
+            raise InvalidInput(
+                f"unknown location {locode!r}: not a UN/LOCODE in the location registry"
+            )
+
+    def _detector_for(self) -> Detector:
+        if self._detector is None:
+            self._detector = Detector(self.registry)
+        return self._detector
+
+    def _register(self, batch: Batch) -> None:
+        if batch.batch_id in self._registered:
+            return
+        raw = batch.raw.get("routePolicy")
+        policy: RoutePolicy | None = None
+        released: dict[str, int] = {}
+        if isinstance(raw, dict):
+            try:
+                policy = RoutePolicy.create(
+                    self.registry,
+                    markets=raw.get("markets", []),
+                    nodes=raw.get("nodes", []),
+                    consignees=raw.get("consignees", []),
+                    valid_from=raw.get("valid_from"),
+                    valid_until=raw.get("valid_until"),
+                )
+                released = {str(k): int(v) for k, v in dict(raw.get("released", {})).items()}
+            except (DetectorError, TypeError, ValueError):
+                policy, released = None, {}  # validated at enrollment; never guess at a policy
+        try:
+            entry = DetectorBatch(batch.batch_id, batch.gtin, policy, released)
+        except DetectorError:
+            entry = DetectorBatch(batch.batch_id, batch.gtin, policy)
+        self._detector_for().register_batch(entry)
+        self._registered.add(batch.batch_id)
+
+    def apply(self, answer: dict[str, Any], location: str, at: float | None = None) -> None:
+        """Run the detector on one judged read at `location`; adds reasons and `findings`."""
+        self.check_location(location)
+        item = answer["item"]
+        batch_id = answer.get("batchId")
+        vouched = Reason.SIGNATURE_VALID.value in answer["reasons"]
+        batch = self.bundle.batches.get(batch_id) if vouched and batch_id else None
+        if batch is not None:
+            self._register(batch)
+        scan = Scan(
+            str(uuid.uuid4()),
+            str(item["gtin"]),
+            str(item["serial"]),
+            location,
+            time.time() if at is None else at,
+            batch.batch_id if batch is not None else None,
+        )
+        try:
+            alerts = self._detector_for().ingest(scan)
+        except DetectorError:
+            alerts = []
+        findings = []
+        for a in alerts:
+            findings.append(
+                {
+                    "rule": a.alert_class.value,
+                    "reasonCode": a.reason.value,
+                    "severity": a.severity.value,
+                    "evidence": list(a.evidence),
+                    "detail": a.detail,
+                }
+            )
+            extra = _SUSPECT_OF_CLASS.get(a.alert_class)
+            if extra is not None and extra.value not in answer["reasons"]:
+                answer["reasons"].append(extra.value)
+        answer["findings"] = findings

@@ -81,7 +81,7 @@ class CodeResult:
         if self.response is not None:
             for name in ("item", "product", "batchId", "scanId", "index"):
                 data[name] = self.response.get(name)
-            for name in ("offline", "bundle", "signer"):  # offline verdicts (scanner.offline)
+            for name in ("findings", "offline", "bundle", "signer"):  # + offline verdicts
                 if name in self.response:
                     data[name] = self.response[name]
         if self.chain_check is not None:

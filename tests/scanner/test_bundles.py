@@ -111,12 +111,15 @@ def test_scan_offline_verdicts_and_age(served: Served, tmp_path: Path) -> None:
         str(out),
         "--code",
         served.tags[SERIALS[0]],
+        "--location",
+        "NLRTM",
         "--json",
     )
     report = last_json(proc)
     assert proc.returncode == 0, proc.stderr
     (code,) = report["codes"]
     assert code["verdict"] == "GENUINE" and code["offline"] is True
+    assert code["findings"] == []  # no route policy on this batch, one sighting
     assert "MEMBERSHIP_NOT_CHECKED" in code["reasons"]
     assert report["mode"] == "offline" and report["bundle"]["stale"] is False
     assert report["bundle"]["ageSeconds"] < 600 and report["bundle"]["blockAgeSeconds"] < 600
@@ -232,6 +235,14 @@ def test_offline_option_errors(served: Served, tmp_path: Path) -> None:
             "needs the network",
         ),
     ]
+    bundle = tmp_path / "bundle.json"
+    assert fetch(served, tmp_path, bundle).returncode == 0
+    cases.append(
+        (
+            ["--offline", "--bundle", str(bundle), "--code", tag, "--location", "NL2R9"],
+            "unknown location 'NL2R9'",
+        )
+    )
     for args, message in cases:
         proc = cli(tmp_path, "scan", *args)
         assert proc.returncode == 2, (args, proc.stderr)

@@ -272,3 +272,54 @@ def test_items_with_bad_identities_are_input_errors() -> None:
         Item.from_request({"gtin": "09506000134353", "serial": "X"})  # check digit
     with pytest.raises(InvalidInput):
         Item.from_request({"tag": "https://example.com/01/09506000134352"})
+
+
+def test_offline_judging_is_a_domain_module() -> None:
+    """scanner.offline and ledger.trustbundle load without web3, FastAPI or an HTTP client."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scanner.offline, ledger.trustbundle; "
+        "bad = [m for m in ('web3', 'fastapi', 'httpx', 'sqlmodel') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_route_policies_offline_raise_the_same_findings(stack: Stack) -> None:
+    """The bundle's route policies feed the detector on the scanner: a read outside the
+    authorized markets is DIVERSION_SUSPECT offline as online; the verdict is unchanged."""
+    from scanner.offline import RouteCheck
+
+    holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+    officer = stack.org("NL Customs", "customs")
+    batch = stack.enroll(
+        holder["apiKey"],
+        serials=SERIALS,
+        route_policy={"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]},
+    )
+    stack.sync()
+    tags = {t["serial"]: t["uri"] for t in stack.tags(holder["apiKey"], str(batch["batchId"]))}
+    r = stack.client.get("/v1/trust-bundle", headers=stack.headers(officer["apiKey"]))
+    key = stack.client.get("/v1/trust-bundle/key").json()["publicKey"]
+    verified = verify_bundle(r.json(), key)
+    bundle = TrustBundle.from_payload(verified.payload, verified.public_key)
+    route = RouteCheck(bundle)
+    for serial, port, diverted in ((SERIALS[0], "NLRTM", False), (SERIALS[1], "USLAX", True)):
+        online = stack.verify(officer["apiKey"], tag=tags[serial], location={"unlocode": port})
+        offline = judge(bundle, Item.from_request({"tag": tags[serial]}), max_age=DAY)
+        route.apply(offline, port)
+        assert offline["verdict"] == online["verdict"] == "GENUINE"
+        assert ("DIVERSION_SUSPECT" in offline["reasons"]) is diverted, offline
+        assert [f["reasonCode"] for f in offline["findings"]] == [
+            f["reasonCode"] for f in online["findings"]
+        ]
+        assert [r for r in online["reasons"] if r != "SERIAL_IN_BATCH"] == [
+            r for r in offline["reasons"] if r != "MEMBERSHIP_NOT_CHECKED"
+        ]
+    with pytest.raises(InvalidInput, match="unknown location 'NL2R9'"):
+        route.apply(
+            judge(bundle, Item.from_request({"tag": tags[SERIALS[2]]}), max_age=DAY), "NL2R9"
+        )
