@@ -149,3 +149,19 @@ def detector(
         cache_items=cache_items,
     )
     print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("epcis")
+def epcis(
+    events: Annotated[int, typer.Option(help="events in the measured document")] = 1000,
+    repeats: Annotated[int, typer.Option(help="measured runs of each phase")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """EPCIS 2.0 capture speed: schema validation and parsing of one large document."""
+    from bench.epcis import run_epcis_bench
+
+    if events < 1 or repeats < 1:
+        raise typer.BadParameter("--events and --repeats must be positive")
+    print(json.dumps(run_epcis_bench(events, repeats), separators=(",", ":")))
