@@ -258,3 +258,27 @@ class WebhookDeliveryOut(BaseModel):
     deliveredAt: datetime | None
     createdAt: datetime
     payload: dict[str, Any] = Field(description="the JSON body posted")
+
+
+# ------------------------------------------------------------------ trust bundle
+
+
+class BundleSignature(BaseModel):
+    algorithm: str = Field(description="Ed25519")
+    keyId: str = Field(description="first 16 hex digits of SHA-256 of the public key")
+    publicKey: str = Field(description="raw Ed25519 public key, hex (informational: pin yours)")
+    value: str = Field(description="base64url Ed25519 signature over the decoded payload bytes")
+
+
+class TrustBundleOut(BaseModel):
+    """Detached envelope: `payload` is base64url of the exact canonical-JSON bytes signed."""
+
+    format: str = Field(description="borderledger/trust-bundle-envelope/1")
+    payload: str = Field(description="base64url (no padding) of the signed payload bytes")
+    signature: BundleSignature
+
+
+class GatewayKeyOut(BaseModel):
+    algorithm: str
+    publicKey: str = Field(description="raw Ed25519 public key, 64 hex digits")
+    keyId: str

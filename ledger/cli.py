@@ -510,9 +510,11 @@ _register_bench()
 
 
 def _register_scan() -> None:
+    from scanner.bundle_cli import bundle_app
     from scanner.cli import scan
 
     app.command("scan")(scan)
+    app.add_typer(bundle_app, name="bundle")
 
 
 _register_scan()

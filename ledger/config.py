@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )
+    bundle_signing_key: str | None = Field(
+        None,
+        description="hex Ed25519 seed (32 bytes) signing trust bundles; default: derived from "
+        "SECRET_KEY with HKDF-SHA256 (ledger/trustbundle.py)",
+    )
+
+    # --- scanner -------------------------------------------------------------------------
+    bundle_max_age_seconds: float = Field(
+        86_400.0, gt=0, description="offline scans warn when the trust bundle is older than this"
+    )
 
     # --- alert webhooks (api/webhooks.py, docs/webhooks.md) ----------------------------------
     webhook_timeout: float = Field(

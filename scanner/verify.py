@@ -62,6 +62,8 @@ class CodeResult:
     reasons: list[str] = field(default_factory=list)
     response: dict[str, Any] | None = None
     error: str | None = None
+    #: `--verify-chain`: what the chain said of the gateway's answer (scanner.chaincheck).
+    chain_check: dict[str, Any] | None = None
 
     @property
     def judged(self) -> bool:
@@ -79,6 +81,11 @@ class CodeResult:
         if self.response is not None:
             for name in ("item", "product", "batchId", "scanId", "index"):
                 data[name] = self.response.get(name)
+            for name in ("findings", "offline", "bundle", "signer"):  # + offline verdicts
+                if name in self.response:
+                    data[name] = self.response[name]
+        if self.chain_check is not None:
+            data["chainCheck"] = self.chain_check
         if self.error:
             data["error"] = self.error
         return data

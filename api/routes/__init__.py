@@ -1,6 +1,6 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import alerts, batches, gs1, meta, organizations, verify, webhooks
+from api.routes import alerts, batches, gs1, meta, organizations, trust, verify, webhooks
 
 ROUTERS = [
     meta.router,
@@ -10,4 +10,5 @@ ROUTERS = [
     gs1.router,
     alerts.router,
     webhooks.router,
+    trust.router,
 ]
