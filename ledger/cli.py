@@ -513,6 +513,10 @@ def _register_scan() -> None:
     from scanner.cli import scan
 
     app.command("scan")(scan)
+    from scanner.device_cli import device_app, sync
+
+    app.add_typer(device_app, name="device")
+    app.command("sync")(sync)
 
 
 _register_scan()

@@ -14,6 +14,8 @@ from rich.text import Text
 from ledger.config import Settings
 from ledger.errors import InvalidInput
 from scanner.decode import decode_files, expand_paths
+from scanner.device_cli import Judge
+from scanner.device_cli import device_dir as device_dir_of
 from scanner.payload import classify, typed
 from scanner.verify import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
 
@@ -70,6 +72,19 @@ def scan(
         str | None, typer.Option(help="UN/LOCODE where the scan happens, e.g. NLRTM")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object only")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="do not ask the gateway: sign each code with the device key and queue it for "
+            "`borderledger sync` (done automatically when the gateway is unreachable and the "
+            "device has a key)",
+        ),
+    ] = False,
+    device_dir: Annotated[
+        Path | None,
+        typer.Option(help="device directory (default: <BORDERLEDGER_HOME>/device)"),
+    ] = None,
 ) -> None:
     """Read tags from photos of labels and show the gateway's verdict for each code.
 
@@ -82,7 +97,8 @@ def scan(
     0: every image was read and every code judged GENUINE or GENUINE_UNSIGNED.
 
     1: some images or codes could not be read or judged (the others were cleared);
-    also when the gateway cannot be reached or refuses the API key.
+    also when the gateway cannot be reached or refuses the API key, and when codes were
+    queued for `borderledger sync` instead of checked.
 
     2: nothing could be read or judged (no code found, corrupt files, only codes from other
     systems), or bad input (a missing file, an invalid option).
@@ -96,7 +112,7 @@ def scan(
         raise InvalidInput("--lot goes with --serial GTIN SERIAL")
     if not paths and serial is None and not code:
         raise InvalidInput("nothing to scan: give image files or folders, --serial or --code")
-    url, key = resolve_gateway(gateway, api_key, Settings().home)
+    url, key = ("", "") if queue else resolve_gateway(gateway, api_key, Settings().home)
 
     results: list[CodeResult] = []
     unreadable: list[dict[str, str]] = []
@@ -106,20 +122,29 @@ def scan(
         results.append(CodeResult("typed", classify(text)))
     files = expand_paths(paths or [])
     with Verifier(url, key) as verifier:
-        for result in results:
-            verifier.judge(result, location)
-        for file in decode_files(files):
-            if file.error is not None:
-                unreadable.append({"source": str(file.path), "error": file.error})
-                continue
-            for result in results_of(file):
-                results.append(verifier.judge(result, location))
+        judge = Judge(verifier, device_dir_of(device_dir), queue, location)
+        try:
+            for result in results:
+                judge(result)
+            for file in decode_files(files):
+                if file.error is not None:
+                    unreadable.append({"source": str(file.path), "error": file.error})
+                    continue
+                for result in results_of(file):
+                    results.append(judge(result))
+        finally:
+            judge.close()
 
     exit_code = exit_code_for(results, unreadable)
     if as_json:
-        print(json.dumps(report(results, unreadable, exit_code, url), separators=(",", ":")))
+        answer = report(results, unreadable, exit_code, url)
+        if judge.fallback:
+            answer["queued_because"] = judge.fallback
+        print(json.dumps(answer, separators=(",", ":")))
     else:
         _print(results, unreadable, exit_code)
+        if judge.fallback:
+            Console().print(f"[bold cyan]gateway unreachable, scans queued:[/] {judge.fallback}")
     raise typer.Exit(exit_code)
 
 
@@ -128,7 +153,7 @@ def exit_code_for(results: list[CodeResult], unreadable: list[dict[str, str]]) -
     if any(r.verdict not in CLEARED for r in judged):
         return EXIT_NOT_CLEARED
     if not judged:
-        return EXIT_NOTHING_READ
+        return EXIT_PARTIAL if any(r.queued for r in results) else EXIT_NOTHING_READ
     if unreadable or len(judged) < len(results):
         return EXIT_PARTIAL
     return EXIT_OK
@@ -150,6 +175,7 @@ def report(
             "judged": sum(1 for r in results if r.judged),
             "not_judged": sum(1 for r in results if not r.judged),
             "unreadable_files": len(unreadable),
+            "queued": sum(1 for r in results if r.queued),
             "verdicts": verdicts,
         },
         "exit_code": exit_code,
@@ -181,9 +207,15 @@ def _print(results: list[CodeResult], unreadable: list[dict[str, str]], exit_cod
             verdict = (
                 Text(r.verdict, style=_STYLE.get(r.verdict, "bold"))
                 if r.verdict
+                else Text("QUEUED", style="bold cyan")
+                if r.queued
                 else Text("NOT CHECKED", style="bold magenta")
             )
             summary = r.summary or r.error or p.message
+            if r.queued:
+                summary = f"signed and queued for `borderledger sync` (scan {r.queued})\n" + (
+                    summary if r.verdict else ""
+                )
             if r.reasons:
                 summary += "\n" + ", ".join(r.reasons)
             table.add_row(r.source, f"{what}\n{identity}", verdict, summary)
