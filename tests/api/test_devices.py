@@ -239,7 +239,7 @@ def test_duplicate_sync_stores_nothing_twice(stack: Stack, world: dict[str, Any]
     scans = [signed(device, serial=f"SN{i:04d}") for i in range(5)]
     first = sync(stack, officer, device, scans).json()
     assert first["counts"]["accepted"] == 5
-    again = sync(stack, officer, device, scans[:3] + [signed(device, serial="SN0009")]).json()
+    again = sync(stack, officer, device, [*scans[:3], signed(device, serial="SN0009")]).json()
     assert [x["status"] for x in again["results"]] == ["duplicate"] * 3 + ["accepted"]
     for scan in scans:
         assert len(rows(stack, _id(scan))) == 1
