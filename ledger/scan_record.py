@@ -147,8 +147,8 @@ def check_signature(public_key: Ed25519PublicKey, text: str, signature: str) -> 
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         return False
-    if len(raw) != 64:
-        return False
+    if len(raw) != 64 or base64.b64encode(raw).decode() != signature:
+        return False  # one spelling per signature: no unused bits, no other padding
     try:
         public_key.verify(raw, text.encode())
     except _BadSignature:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from api.devices import sync_scans, syncing_device
@@ -315,3 +317,50 @@ def test_late_offline_scan_and_online_scan_reveal_a_clone(
     assert [a["alertId"] for a in listed] == [travel["alertId"]]
     [online_row] = rows(stack, online["scanId"])
     assert online_row.origin == "online" and online_row.device_id is None
+
+
+def test_any_change_to_a_signed_record_is_rejected_and_not_stored(
+    stack: Stack, world: dict[str, Any]
+) -> None:
+    """Property: flipping, inserting or deleting a character anywhere in a signed record (or
+    its signature) never gets it stored; the answer is a per-scan rejection, never a 5xx."""
+    officer, device = world["officer"]["apiKey"], world["device"]
+    register(stack, officer, device)
+    original = signed(device, serial="SN0010")
+    printable = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+
+    @given(
+        where=st.sampled_from(["record", "signature"]),
+        at=st.integers(0, 10_000),
+        op=st.sampled_from(["flip", "insert", "delete"]),
+        char=printable,
+    )
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(where: str, at: int, op: str, char: str) -> None:
+        text = original[where]
+        i = at % len(text)
+        if op == "flip":
+            if text[i] == char:
+                return
+            changed = text[:i] + char + text[i + 1 :]
+        elif op == "insert":
+            changed = text[:i] + char + text[i:]
+        else:
+            changed = text[:i] + text[i + 1 :]
+        r = sync(stack, officer, device, [{**original, where: changed}])
+        assert r.status_code in (200, 422), r.text
+        if r.status_code == 200:
+            [result] = r.json()["results"]
+            assert result["status"] == "rejected", result
+            assert result["reason"] == "SIGNATURE_INVALID"
+
+    check()
+    assert rows(stack, _id(original)) == []
+    [ok] = sync(stack, officer, device, [original]).json()["results"]
+    assert ok["status"] == "accepted"

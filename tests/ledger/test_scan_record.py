@@ -120,6 +120,14 @@ def test_public_key_forms() -> None:
 
 def test_bad_signatures_are_false_not_errors() -> None:
     text = record()
+    good = sign_record(KEY, text)
+    assert check_signature(KEY.public_key(), text, good)
+    # The 86th character carries 2 bits and 4 unused ones: another spelling of the same bytes.
+    last = good[85]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    twin = good[:85] + alphabet[alphabet.index(last) ^ 1] + good[86:]
+    assert base64.b64decode(twin) == base64.b64decode(good)
+    assert not check_signature(KEY.public_key(), text, twin)
     for signature in ("", "!!", base64.b64encode(b"x" * 63).decode(), "A" * 88):
         assert check_signature(KEY.public_key(), text, signature) is False
 
