@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from scanner.device import DeviceKey
-from scanner.queue import ScanQueue
+from scanner.queue import QueuedScan, ScanQueue
 from scanner.verify import CLEARED, GatewayError, GatewayUnreachable, _message
 
 DEFAULT_BATCH = 100
@@ -60,34 +60,67 @@ def sync_queue(
             if not batch:
                 return report
             after = batch[-1].seq
-            body = {
-                "deviceId": device.device_id,
-                "scans": [{"record": s.record, "signature": s.signature} for s in batch],
-            }
-            try:
-                response = client.post("/v1/scans/sync", json=body)
-            except httpx.HTTPError as exc:
-                raise GatewayUnreachable(
-                    f"cannot reach the gateway at {url}: {exc}; "
-                    f"{queue.counts()['pending']} scans stay queued, run sync again"
-                ) from None
-            if response.status_code != 200:
-                raise GatewayError(
-                    f"the gateway at {url} refused the sync ({response.status_code}: "
-                    f"{_message(response)})"
-                )
-            try:
-                results: list[dict[str, Any]] = response.json()["results"]
-                answered = {int(r["position"]): r for r in results}
-            except (ValueError, KeyError, TypeError):
-                raise GatewayError(
-                    f"the gateway at {url} answered without results: {response.text[:200]}"
-                ) from None
-            report.sent += len(batch)
-            for position, scan in enumerate(batch):
-                result = answered.get(position)
-                if result is None or result.get("status") not in report.counts:
-                    continue  # not answered: stays pending, sent again next time
-                queue.mark(scan.scan_id, str(result["status"]), result)
-                report.counts[str(result["status"])] += 1
-                report.results.append(result)
+            response = _post(client, url, device, queue, batch)
+            if response.status_code == 422 and len(batch) > 1:
+                # One unreadable row (a queue edited by hand) must not block the rest:
+                # send the batch one by one, so only that row is refused.
+                for scan in batch:
+                    _answer(report, queue, [scan], _post(client, url, device, queue, [scan]), url)
+                continue
+            _answer(report, queue, batch, response, url)
+
+
+def _post(
+    client: httpx.Client, url: str, device: DeviceKey, queue: ScanQueue, batch: list[QueuedScan]
+) -> httpx.Response:
+    body = {
+        "deviceId": device.device_id,
+        "scans": [{"record": s.record, "signature": s.signature} for s in batch],
+    }
+    try:
+        return client.post("/v1/scans/sync", json=body)
+    except httpx.HTTPError as exc:
+        raise GatewayUnreachable(
+            f"cannot reach the gateway at {url}: {exc}; "
+            f"{queue.counts()['pending']} scans stay queued, run sync again"
+        ) from None
+
+
+def _answer(
+    report: SyncReport,
+    queue: ScanQueue,
+    batch: list[QueuedScan],
+    response: httpx.Response,
+    url: str,
+) -> None:
+    """Mark each scan of `batch` from the gateway's answer (a refused lone scan: rejected)."""
+    answered: dict[int, dict[str, Any]]
+    if response.status_code == 422 and len(batch) == 1:
+        refused: dict[str, Any] = {
+            "position": 0,
+            "scanId": batch[0].scan_id,
+            "status": "rejected",
+            "reason": "REQUEST_INVALID",
+            "message": _message(response),
+        }
+        answered = {0: refused}
+    elif response.status_code != 200:
+        raise GatewayError(
+            f"the gateway at {url} refused the sync ({response.status_code}: {_message(response)})"
+        )
+    else:
+        try:
+            results: list[dict[str, Any]] = response.json()["results"]
+            answered = {int(r["position"]): r for r in results}
+        except (ValueError, KeyError, TypeError):
+            raise GatewayError(
+                f"the gateway at {url} answered without results: {response.text[:200]}"
+            ) from None
+    report.sent += len(batch)
+    for position, scan in enumerate(batch):
+        result = answered.get(position)
+        if result is None or result.get("status") not in report.counts:
+            continue  # not answered: stays pending, sent again next time
+        queue.mark(scan.scan_id, str(result["status"]), result)
+        report.counts[str(result["status"])] += 1
+        report.results.append(result)

@@ -180,3 +180,37 @@ def test_sync_refused_for_unregistered_device_and_tampered_rows(
 
     bad = cli(tmp_path, "sync", "--dir", str(tmp_path / "nowhere"), "--gateway", served.url)
     assert bad.returncode == 1 and "device init" in bad.stderr
+
+
+def test_a_row_the_gateway_cannot_read_does_not_block_the_queue(
+    served: Served, tmp_path: Path
+) -> None:
+    """In process: a queue row edited to hold a control character is refused by the gateway's
+    request validation (422); the other scans of its batch still sync."""
+    from scanner.device import init_device
+    from scanner.payload import typed
+    from scanner.queue import ScanQueue
+    from scanner.sync import sync_queue
+    from tests.api.conftest import GTIN
+
+    device, _ = init_device(tmp_path / "device")
+    served.stack.client.post(
+        "/v1/devices",
+        json={"name": "h", "publicKey": device.public_key},
+        headers=served.stack.headers(served.officer_key),
+    )
+    with ScanQueue(tmp_path / "device" / "queue.db") as queue:
+        scans = [queue.append(device, typed(GTIN, s), "NLRTM") for s in SERIALS[:3]]
+        with queue.db:
+            queue.db.execute(
+                "UPDATE scans SET record = replace(record, 'NLRTM', 'NL' || char(1) || 'TM') "
+                "WHERE scan_id = ?",
+                (scans[1].scan_id,),
+            )
+        report = sync_queue(queue, device, served.url, served.officer_key)
+        assert report.counts == {"accepted": 2, "duplicate": 0, "rejected": 1}
+        [refused] = queue.entries("rejected")
+        assert refused.scan_id == scans[1].scan_id
+        assert refused.result is not None and refused.result["reason"] == "REQUEST_INVALID"
+        assert queue.counts()["pending"] == 0
+    assert len(stored(served, scans[0].scan_id)) == 1
