@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from ledger.errors import InvalidInput
 from scanner.device import QUEUE_FILE, DeviceKey, default_dir, has_device, init_device, load_device
 from scanner.queue import ScanQueue
 from scanner.sync import DEFAULT_BATCH, sync_queue
-from scanner.verify import CodeResult, GatewayUnreachable, Verifier, resolve_gateway
+from scanner.verify import CodeResult, GatewayUnreachable, resolve_gateway
 
 device_app = typer.Typer(
     help="The officer's device key: signs scans queued offline (see docs/scanner.md).",
@@ -49,16 +49,32 @@ def offline_verdict_of(result: CodeResult) -> dict[str, Any] | None:
     return verdict
 
 
+class Judges(Protocol):
+    """Anything that fills in a CodeResult's verdict: the gateway client, an offline one."""
+
+    def judge(self, result: CodeResult, location: str | None = None) -> CodeResult: ...
+
+
 class Judge:
-    """Ask the gateway for each code, or queue it (told to, or the gateway is unreachable)."""
+    """Ask the gateway for each code, or queue it (told to, or the gateway is unreachable).
+
+    `offline`: a verifier that judges without network (a trust bundle); when given, every
+    code queued is judged by it first and its verdict goes into the signed record, so the
+    gateway can flag a disagreement at sync time."""
 
     def __init__(
-        self, verifier: Verifier, directory: Path, queue_only: bool, location: str | None
+        self,
+        verifier: Judges,
+        directory: Path,
+        queue_only: bool,
+        location: str | None,
+        offline: Judges | None = None,
     ) -> None:
         self.verifier = verifier
         self.directory = directory
         self.queue_only = queue_only
         self.location = location
+        self.offline = offline
         self.fallback: str | None = None  # why scans were queued instead of checked
         self._queue: ScanQueue | None = None
         self._device: DeviceKey | None = None
@@ -80,6 +96,8 @@ class Judge:
         if not result.payload.checkable:
             result.error = result.payload.message
             return result
+        if self.offline is not None and result.verdict is None:
+            self.offline.judge(result, self.location)
         if self._device is None:
             self._device = load_device(self.directory)
         if self._queue is None:

@@ -214,3 +214,47 @@ def test_a_row_the_gateway_cannot_read_does_not_block_the_queue(
         assert refused.result is not None and refused.result["reason"] == "REQUEST_INVALID"
         assert queue.counts()["pending"] == 0
     assert len(stored(served, scans[0].scan_id)) == 1
+
+
+def test_offline_verdicts_travel_in_the_record_and_disagreements_are_flagged(
+    served: Served, tmp_path: Path
+) -> None:
+    """A code judged offline (verdict filled in before queueing, as an offline verifier
+    leaves it) carries that verdict in its signed record; sync compares it with the online
+    verdict and `sync` exits 3 on a disagreement."""
+    from scanner.device_cli import Judge
+    from scanner.payload import typed
+    from scanner.verify import CodeResult, Verifier
+    from tests.api.conftest import GTIN
+
+    device = init_and_register(served, tmp_path)
+    agreed = CodeResult("typed", typed(GTIN, SERIALS[4]))
+    agreed.verdict, agreed.reasons = "GENUINE_UNSIGNED", ["SIGNATURE_MISSING"]
+    agreed.response = {"verdict": "GENUINE_UNSIGNED", "bundle": {"block": 7}}
+    wrong = CodeResult("typed", typed(GTIN, "NOT-ENROLLED"))
+    wrong.verdict, wrong.response = "GENUINE_UNSIGNED", None
+    with Verifier("", "") as unused:
+        judge = Judge(unused, tmp_path / "device", True, "NLRTM")
+        try:
+            for result in (agreed, wrong):
+                judge(result)
+        finally:
+            judge.close()
+    with sqlite3.connect(tmp_path / "device" / "queue.db") as db:
+        records = [json.loads(r) for (r,) in db.execute("SELECT record FROM scans ORDER BY seq")]
+    assert records[0]["offlineVerdict"] == {
+        "verdict": "GENUINE_UNSIGNED",
+        "bundle": {"block": 7},
+        "reasons": ["SIGNATURE_MISSING"],
+    }
+    assert records[1]["offlineVerdict"]["verdict"] == "GENUINE_UNSIGNED"
+    assert {r["deviceId"] for r in records} == {device["deviceId"]}
+
+    code, result = sync(served, tmp_path)
+    assert code == 3, result
+    by_id = {r["scanId"]: r for r in result["results"]}
+    first, second = by_id[agreed.queued], by_id[wrong.queued]
+    assert first["verdictDisagrees"] is False and first["verdict"] == "GENUINE_UNSIGNED"
+    assert second["verdictDisagrees"] is True and second["verdict"] == "COUNTERFEIT_SUSPECT"
+    [row] = stored(served, str(wrong.queued))
+    assert row.offline_verdict == "GENUINE_UNSIGNED" and row.verdict == "COUNTERFEIT_SUSPECT"
