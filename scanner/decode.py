@@ -15,11 +15,13 @@ fail that pass, so the fallbacks below run in order, cheapest first, until one f
 8. a 45° rotation (heavily rotated DataMatrix, whose finder pattern zxing handles less well)
 
 Fallbacks look for QR and DataMatrix only. Several codes in one picture are all returned.
-Once a pass finds codes, a *second look* keeps a harder code in the same picture from being
-lost to an easy one (`_second_look`):
+When the first pass (as is) finds codes, a *second look* keeps a harder code in the same
+picture from being lost to an easy one (`_second_look`). (When only a fallback finds codes
+the whole photo is hard and that fallback already looked for every code in it; a second
+look there cost up to 200 ms on noisy photos and found nothing more.)
 
 * where the pass located a code it could not read (zxing reports it with `return_errors`),
-  that spot is cropped with a margin and run through the whole pipeline on its own (crops
+  that spot is cropped with a margin and run through the first passes on its own (crops
   are small, so this is cheap);
 * the codes found so far are painted paper-white and the *later* passes run on what is left
   (the earlier passes already saw the whole picture), stopping after the first pass that
@@ -27,10 +29,11 @@ lost to an easy one (`_second_look`):
 
 Bounded so that noisy photos (where zxing locates phantom codes) stay cheap: at most
 MAX_CROPS crops through the first CROP_PASSES passes, spots much smaller than the codes read
-are ignored, at most MASKED_MAX masked passes. Measured CPU on 70-140 bench-like photos (one
-code on most, load 6-8): +3.0-4.4 ms per image on ~20 ms (+15-21 %), worst image +26 ms.
-On 60 photos of one clean and one damaged label it read both codes on 47 instead of 45;
-the other 13 hold a code no pass reads (severe blur, severe low resolution).
+are ignored, at most MASKED_MAX masked passes. Decoding CPU on 280 bench-like photos (one
+code on most; with and without, interleaved in one process, load ~10): 22.9 → 27.1 ms per
+image (+19 %), worst image +34 ms; decoded 262 → 263. On 60 photos of one clean and one
+damaged label it read both codes on 47 instead of 45; the other 13 hold a code no pass
+reads (severe blur, severe low resolution).
 """
 
 from __future__ import annotations
@@ -264,10 +267,12 @@ def decode_image(
     gray = _gray(image)
     wanted = None if strategies is None else set(strategies)
     passes = [(n, a) for n, a in _passes(gray) if wanted is None or n in wanted]
-    for index, (_name, attempt) in enumerate(passes):
+    for index, (name, attempt) in enumerate(passes):
         found = attempt()
         if found.codes:
-            if not second_look:
+            if not second_look or not name.startswith("as-is"):
+                # A code that needed a fallback means the whole photo is hard: that pass
+                # already looked for every code in it, and a second look costs the most.
                 return _unique([code for code, _ in found.codes])
             return _unique(_second_look(gray, found, [n for n, _ in passes[index + 1 :]]))
     return []
