@@ -114,6 +114,34 @@ class ScanEvent(SQLModel, table=True):
     verdict: str = Field(max_length=32, index=True)
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     index_block: int
+    #: "online" (POST /v1/verify) or "offline" (queued on a device, POST /v1/scans/sync).
+    origin: str = Field(default="online", max_length=8)
+    #: The registered device that signed an offline scan (api.models.Device.device_id).
+    device_id: str | None = Field(default=None, index=True, max_length=40)
+    #: The verdict the device gave offline, when it had one (None for online scans).
+    offline_verdict: str | None = Field(default=None, max_length=32)
+    #: The signed record exactly as the device sent it, and its Ed25519 signature (base64):
+    #: evidence anyone can re-check with the device's public key.
+    signed_record: str | None = None
+    signature: str | None = Field(default=None, max_length=100)
+
+
+class Device(SQLModel, table=True):
+    """An officer's handheld, registered by its customs agency: it signs scans made offline.
+
+    `device_id` is derived from the public key (docs/formats.md), so the device knows its id
+    before it is registered and a key can belong to one agency only."""
+
+    __tablename__ = "devices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(unique=True, index=True, max_length=40)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    name: str = Field(max_length=100)
+    #: Raw 32-byte Ed25519 public key, base64 (standard alphabet, padded).
+    public_key: str = Field(unique=True, max_length=44)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
 
 
 class WriteStatus(StrEnum):

@@ -282,3 +282,75 @@ class GatewayKeyOut(BaseModel):
     algorithm: str
     publicKey: str = Field(description="raw Ed25519 public key, 64 hex digits")
     keyId: str
+
+
+# ------------------------------------------------------------- devices and offline sync
+
+#: Scans per sync request; the scanner sends batches of 100 by default.
+MAX_SYNC_BATCH = 500
+
+
+class DeviceCreate(Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    publicKey: str = Field(
+        min_length=40,
+        max_length=400,
+        pattern=r"^[^\x00]*$",
+        description="Ed25519 public key: base64 of its 32 raw bytes (as `borderledger device "
+        "init` prints it), or a PEM SubjectPublicKeyInfo block",
+    )
+
+
+class DeviceOut(BaseModel):
+    deviceId: str
+    name: str
+    publicKey: str
+    organizationId: int
+    createdAt: datetime
+    revokedAt: datetime | None
+
+
+class SignedScan(Strict):
+    record: str = Field(
+        min_length=2,
+        max_length=16_384,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the scan record's canonical JSON text, exactly as signed",
+    )
+    signature: str = Field(
+        min_length=1, max_length=100, description="Ed25519 signature over the record, base64"
+    )
+
+
+class SyncRequest(Strict):
+    deviceId: str = Field(pattern=r"^dev-[0-9a-f]{32}$")
+    scans: list[SignedScan] = Field(min_length=1, max_length=MAX_SYNC_BATCH)
+
+
+class SyncScanOut(BaseModel):
+    """One scan's outcome: `accepted` (judged now, with the online verdict), `duplicate`
+    (already synced: nothing stored again) or `rejected` (`reason`, `message`)."""
+
+    position: int = Field(description="the scan's position in the request")
+    scanId: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+    message: str | None = None
+    origin: str | None = None
+    verdict: str | None = None
+    summary: str | None = None
+    reasons: list[str] | None = None
+    item: Item | None = None
+    batchId: str | None = None
+    index: IndexInfo | None = None
+    scannedAt: str | None = None
+    location: str | None = None
+    findings: list[Finding] | None = None
+    offlineVerdict: str | None = None
+    verdictDisagrees: bool | None = None
+
+
+class SyncResponse(BaseModel):
+    deviceId: str
+    counts: dict[str, int]
+    results: list[SyncScanOut]

@@ -515,6 +515,10 @@ def _register_scan() -> None:
 
     app.command("scan")(scan)
     app.add_typer(bundle_app, name="bundle")
+    from scanner.device_cli import device_app, sync
+
+    app.add_typer(device_app, name="device")
+    app.command("sync")(sync)
 
 
 _register_scan()

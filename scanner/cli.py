@@ -16,6 +16,9 @@ from ledger.errors import InvalidInput
 from scanner.bundles import OfflineVerifier, open_bundle
 from scanner.chaincheck import ChainChecker
 from scanner.decode import decode_files, expand_paths
+from scanner.device import has_device
+from scanner.device_cli import Judge
+from scanner.device_cli import device_dir as device_dir_of
 from scanner.payload import classify, typed
 from scanner.verify import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
 
@@ -112,6 +115,19 @@ def scan(
             "the address in the gateway's proof)"
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="do not ask the gateway: sign each code with the device key and queue it for "
+            "`borderledger sync` (done automatically when the gateway is unreachable and the "
+            "device has a key)",
+        ),
+    ] = False,
+    device_dir: Annotated[
+        Path | None,
+        typer.Option(help="device directory (default: <BORDERLEDGER_HOME>/device)"),
+    ] = None,
 ) -> None:
     """Read tags from photos of labels and show the gateway's verdict for each code.
 
@@ -124,7 +140,8 @@ def scan(
     0: every image was read and every code judged GENUINE or GENUINE_UNSIGNED.
 
     1: some images or codes could not be read or judged (the others were cleared);
-    also when the gateway cannot be reached or refuses the API key.
+    also when the gateway cannot be reached or refuses the API key, and when codes were
+    queued for `borderledger sync` instead of checked.
 
     2: nothing could be read or judged (no code found, corrupt files, only codes from other
     systems), or bad input (a missing file, an invalid option).
@@ -147,6 +164,7 @@ def scan(
         raise InvalidInput("nothing to scan: give image files or folders, --serial or --code")
     settings = Settings()
     mode = _mode(offline, bundle, gateway_key, max_age, verify_chain, registry)
+    directory = device_dir_of(device_dir)
     verifier: Verifier | OfflineVerifier
     if offline:
         assert bundle is not None
@@ -156,9 +174,13 @@ def scan(
         )
         url = verifier.url
     else:
-        url, key = resolve_gateway(gateway, api_key, settings.home)
+        url, key = ("", "") if queue else resolve_gateway(gateway, api_key, settings.home)
         verifier = Verifier(url, key)
     checker = ChainChecker(verify_chain, registry or settings.registry) if verify_chain else None
+    # Offline scans are also queued for `borderledger sync` when this handheld has a device key:
+    # the offline verdict travels in the signed record and the gateway judges it again later.
+    offline_judge = verifier if isinstance(verifier, OfflineVerifier) else None
+    queue_only = queue or (offline_judge is not None and has_device(directory))
 
     results: list[CodeResult] = []
     unreadable: list[dict[str, str]] = []
@@ -168,14 +190,18 @@ def scan(
         results.append(CodeResult("typed", classify(text)))
     files = expand_paths(paths or [])
     with verifier:
-        for result in results:
-            verifier.judge(result, location)
-        for file in decode_files(files):
-            if file.error is not None:
-                unreadable.append({"source": str(file.path), "error": file.error})
-                continue
-            for result in results_of(file):
-                results.append(verifier.judge(result, location))
+        judge = Judge(verifier, directory, queue_only, location, offline=offline_judge)
+        try:
+            for result in results:
+                judge(result)
+            for file in decode_files(files):
+                if file.error is not None:
+                    unreadable.append({"source": str(file.path), "error": file.error})
+                    continue
+                for result in results_of(file):
+                    results.append(judge(result))
+        finally:
+            judge.close()
     if checker is not None:
         for result in results:
             checked = checker.check(result)
@@ -187,11 +213,15 @@ def scan(
         if isinstance(verifier, OfflineVerifier):
             out["bundle"] = verifier.bundle.age(verifier.max_age)
         out["mode"] = mode
+        if judge.fallback:
+            out["queued_because"] = judge.fallback
         print(json.dumps(out, separators=(",", ":")))
     else:
         if isinstance(verifier, OfflineVerifier):
             _print_bundle(verifier)
         _print(results, unreadable, exit_code)
+        if judge.fallback:
+            Console().print(f"[bold cyan]gateway unreachable, scans queued:[/] {judge.fallback}")
     raise typer.Exit(exit_code)
 
 
@@ -255,7 +285,7 @@ def exit_code_for(results: list[CodeResult], unreadable: list[dict[str, str]]) -
     if any(r.verdict not in CLEARED for r in judged):
         return EXIT_NOT_CLEARED
     if not judged:
-        return EXIT_NOTHING_READ
+        return EXIT_PARTIAL if any(r.queued for r in results) else EXIT_NOTHING_READ
     if unreadable or len(judged) < len(results) or unchecked:
         return EXIT_PARTIAL
     return EXIT_OK
@@ -277,6 +307,7 @@ def report(
             "judged": sum(1 for r in results if r.judged),
             "not_judged": sum(1 for r in results if not r.judged),
             "unreadable_files": len(unreadable),
+            "queued": sum(1 for r in results if r.queued),
             "verdicts": verdicts,
         },
         "exit_code": exit_code,
@@ -320,9 +351,15 @@ def _print(results: list[CodeResult], unreadable: list[dict[str, str]], exit_cod
             verdict = (
                 Text(r.verdict, style=_STYLE.get(r.verdict, "bold"))
                 if r.verdict
+                else Text("QUEUED", style="bold cyan")
+                if r.queued
                 else Text("NOT CHECKED", style="bold magenta")
             )
             summary = r.summary or r.error or p.message
+            if r.queued:
+                summary = f"signed and queued for `borderledger sync` (scan {r.queued})\n" + (
+                    summary if r.verdict else ""
+                )
             if r.reasons:
                 summary += "\n" + ", ".join(r.reasons)
             if r.chain_check is not None:

@@ -1,6 +1,6 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import alerts, batches, gs1, meta, organizations, trust, verify, webhooks
+from api.routes import alerts, batches, devices, gs1, meta, organizations, trust, verify, webhooks
 
 ROUTERS = [
     meta.router,
@@ -11,4 +11,5 @@ ROUTERS = [
     alerts.router,
     webhooks.router,
     trust.router,
+    devices.router,
 ]
