@@ -10,7 +10,8 @@ from detector.events import Batch, Scan, StatusReport
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
 from detector.rules import RULES, Reason
-from detector.store import MemoryStore, SqliteStore
+from detector.dbstore import DbStore
+from detector.store import MemoryStore
 
 H = 3600.0
 D = 86_400.0
@@ -193,20 +194,14 @@ def test_any_arrival_order_gives_the_same_alerts(order: list[Scan]) -> None:
     assert _final(make().ingest_many(order)) == expected
 
 
-def test_sqlite_store_persists_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "d.sqlite3"
-    store = SqliteStore(path, cache_items=2, write_batch=1)
-    det = make(store)
+def test_db_store_persists_state(db_store: DbStore) -> None:
+    det = make(db_store)
     det.ingest_many(LEGIT)
-    for n in range(5):  # push S1 out of the 2-item cache
-        det.ingest(scan(f"o{n}", "CNSHA", D, serial=f"O{n}"))
-    assert store.stored_items() >= 1
+    assert db_store.stored_items() == 1
     assert reasons(det.ingest(scan("x", "USLAX", 30 * D + 2 * H))) >= {
         Reason.CLONE_IMPOSSIBLE_TRAVEL
     }
-    det.close()
-    again = make(SqliteStore(path))
+    again = make(DbStore(db_store.engine, db_store.t))  # a restart: a new detector, same db
     assert reasons(again.ingest(scan("x2", "USLAX", 30 * D + 3 * H))) >= {
         Reason.CLONE_IMPOSSIBLE_TRAVEL
     }
-    again.close()
