@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hexbytes import HexBytes

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -76,7 +76,11 @@ class DbStore:
         self.engine = engine
         self.t = tables
         self.retries = retries
-        self._insert: Any = sqlite_insert if engine.dialect.name == "sqlite" else pg_insert
+        self._pg = engine.dialect.name == "postgresql"
+        if not self._pg and engine.dialect.name != "sqlite":
+            raise ValueError(f"DbStore supports SQLite and PostgreSQL, not {engine.dialect.name}")
+        self._insert: Any = pg_insert if self._pg else sqlite_insert
+        self._sql = _hot_sql(tables.items.name, tables.batch_status.name, self._pg)
         self._probes = Lru(probe_capacity)
         self.reads = 0  # item rows read
         self.writes = 0  # item rows written
@@ -90,16 +94,20 @@ class DbStore:
 
     def apply(
         self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
-    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses]]:
+    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         for attempt in range(self.retries):
             try:
-                with self.engine.begin() as conn:
-                    states, versions = self._read(conn, keys)
-                    statuses = self._statuses(conn, batch_ids)
-                    result, increments = fn(states, statuses)
-                    totals = self._increment(conn, increments)
-                    self._write(conn, states, versions)
-                return result, totals, statuses
+                with self.engine.connect() as conn:
+                    with conn.begin():
+                        states, versions = self._read(conn, keys)
+                        statuses = self._statuses(conn, batch_ids)
+                        result, increments = fn(states, statuses)
+                        totals = self._increment(conn, increments)
+                        self._write(conn, states, versions)
+                    # read again after the commit, on the same connection (see Detector)
+                    after = self._statuses(conn, batch_ids) if batch_ids else statuses
+                    conn.rollback()
+                return result, totals, statuses, after
             except _Conflict:
                 pass
             except OperationalError as exc:  # SQLite busy, PostgreSQL deadlock/serialization
@@ -115,31 +123,42 @@ class DbStore:
     def _read(
         self, conn: Connection, keys: list[str]
     ) -> tuple[dict[str, ItemState], dict[str, int]]:
-        items = self.t.items
+        """States and versions of `keys` (hot path: plain DB-API statements, see `_sql`)."""
         states: dict[str, ItemState] = {}
         versions: dict[str, int] = {}
         loads = ItemState.loads
-        for i in range(0, len(keys), READ_PAGE):
-            page = keys[i : i + READ_PAGE]
-            query = select(items.c.key, items.c.version, items.c.state).where(
-                items.c.key.in_(page)
-            )
-            for key, version, blob in conn.execute(query):
-                states[key] = loads(blob)
-                versions[key] = version
+        cur = conn.connection.cursor()
+        try:
+            for i in range(0, len(keys), READ_PAGE):
+                page = keys[i : i + READ_PAGE]
+                if self._pg:
+                    cur.execute(self._sql["read"], (page,))
+                else:
+                    cur.execute(self._sql["read"].format(",".join("?" * len(page))), page)
+                for key, version, blob in cur.fetchall():
+                    states[key] = loads(blob)
+                    versions[key] = version
+        finally:
+            cur.close()
         self.reads += len(states)
         return states, versions
 
     def _statuses(self, conn: Connection, batch_ids: list[str]) -> dict[str, Statuses]:
-        if not batch_ids:
-            return {}
-        bs = self.t.batch_status
         out: dict[str, Statuses] = {}
-        query = select(bs.c.batch_id, bs.c.kind, bs.c.since, bs.c.report_id).where(
-            bs.c.batch_id.in_(batch_ids)
-        )
-        for batch_id, kind, since, rid in conn.execute(query):
-            out.setdefault(batch_id, {})[kind] = (float(since), rid)
+        if not batch_ids:
+            return out
+        cur = conn.connection.cursor()
+        try:
+            for i in range(0, len(batch_ids), READ_PAGE):
+                page = batch_ids[i : i + READ_PAGE]
+                if self._pg:
+                    cur.execute(self._sql["statuses"], (page,))
+                else:
+                    cur.execute(self._sql["statuses"].format(",".join("?" * len(page))), page)
+                for batch_id, kind, since, rid in cur.fetchall():
+                    out.setdefault(batch_id, {})[kind] = (float(since), rid)
+        finally:
+            cur.close()
         return out
 
     def _increment(
@@ -159,45 +178,38 @@ class DbStore:
     def _write(
         self, conn: Connection, states: dict[str, ItemState], versions: dict[str, int]
     ) -> None:
-        items = self.t.items
-        new: list[dict[str, Any]] = []
-        old: list[dict[str, Any]] = []
+        """Known items: UPDATE ... WHERE version matches; new ones: INSERT ... ON CONFLICT DO
+        NOTHING. A short row count means another process got there first: `_Conflict`."""
+        new: list[tuple[Any, ...]] = []
+        old: list[tuple[Any, ...]] = []
         for key in sorted(states):
             st = states[key]
-            row = {"k": key, "b": st.batch_id, "l": st.last_seen, "s": st.dumps()}
+            sightings = st.sightings
+            last = sightings[-1][0] if sightings else None
             if key in versions:
-                row["v"] = versions[key]
-                old.append(row)
+                old.append((st.batch_id, last, st.dumps(), key, versions[key]))
             else:
-                new.append(row)
-        if old:
-            stmt = (
-                update(items)
-                .where(and_(items.c.key == bindparam("k"), items.c.version == bindparam("v")))
-                .values(
-                    batch_id=bindparam("b"),
-                    last_seen=bindparam("l"),
-                    state=bindparam("s"),
-                    version=items.c.version + 1,
-                )
-            )
-            if conn.execute(stmt, old).rowcount != len(old):
-                raise _Conflict
-        if new:
-            ins = (
-                self._insert(items)
-                .values(
-                    key=bindparam("k"),
-                    batch_id=bindparam("b"),
-                    last_seen=bindparam("l"),
-                    state=bindparam("s"),
-                    version=1,
-                )
-                .on_conflict_do_nothing(index_elements=[items.c.key])
-                .returning(items.c.key)  # executemany row counts are not reliable for inserts
-            )
-            if len(conn.execute(ins, new).all()) != len(new):
-                raise _Conflict
+                new.append((key, st.batch_id, last, st.dumps()))
+        cur = conn.connection.cursor()
+        try:
+            if old:
+                if self._pg:
+                    b, lst, blob, k, v = (list(c) for c in zip(*old, strict=True))
+                    cur.execute(self._sql["update"], (k, v, blob, b, lst))
+                else:
+                    cur.executemany(self._sql["update"], old)
+                if cur.rowcount != len(old):
+                    raise _Conflict
+            if new:
+                if self._pg:
+                    k, b, lst, blob = (list(c) for c in zip(*new, strict=True))
+                    cur.execute(self._sql["insert"], (k, b, lst, blob))
+                else:
+                    cur.executemany(self._sql["insert"], new)
+                if cur.rowcount != len(new):
+                    raise _Conflict
+        finally:
+            cur.close()
         self.writes += len(old) + len(new)
 
     # -- batch statuses ------------------------------------------------------------------------
@@ -281,8 +293,46 @@ class DbStore:
         pass
 
 
+def _hot_sql(items: str, statuses: str, pg: bool) -> dict[str, str]:
+    """The per-chunk statements as plain DB-API SQL: SQLAlchemy's per-row parameter handling
+    cost more than the database itself at tens of thousands of rows a second. PostgreSQL gets
+    one statement per chunk (arrays through unnest); SQLite an executemany (in process)."""
+    if pg:
+        return {
+            "read": f"SELECT key, version, state FROM {items} WHERE key = ANY(%s)",
+            "statuses": (
+                f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = ANY(%s)"
+            ),
+            "update": (
+                f"UPDATE {items} AS t SET state = v.state, batch_id = v.batch_id, "
+                "last_seen = v.last_seen, version = t.version + 1 "
+                "FROM unnest(%s::text[], %s::int[], %s::bytea[], %s::text[], %s::float8[]) "
+                "AS v(key, version, state, batch_id, last_seen) "
+                "WHERE t.key = v.key AND t.version = v.version"
+            ),
+            "insert": (
+                f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
+                "SELECT k, b, l, 1, s "
+                "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bytea[]) AS v(k, b, l, s) "
+                "ON CONFLICT (key) DO NOTHING"
+            ),
+        }
+    return {
+        "read": f"SELECT key, version, state FROM {items} WHERE key IN ({{}})",
+        "statuses": (
+            f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id IN ({{}})"
+        ),
+        "update": (
+            f"UPDATE {items} SET batch_id = ?, last_seen = ?, state = ?, version = version + 1 "
+            "WHERE key = ? AND version = ?"
+        ),
+        "insert": (
+            f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING"
+        ),
+    }
+
+
 def _retryable(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
-    return any(
-        s in text for s in ("database is locked", "deadlock", "could not serialize", "busy")
-    )
+    return any(s in text for s in ("database is locked", "deadlock", "could not serialize", "busy"))

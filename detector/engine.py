@@ -194,7 +194,7 @@ class Detector:
                     )
             return alerts, []
 
-        alerts, _, _ = self.store.apply([key], [], fn)
+        alerts, _, _, _ = self.store.apply([key], [], fn)
         return alerts
 
     def _sync_batch(self, st: ItemState, key: str, statuses: Statuses | None) -> list[Alert]:
@@ -237,7 +237,7 @@ class Detector:
                     alerts += self._sync_batch(st, key, statuses.get(st.batch_id))
             return alerts, []
 
-        alerts, _, _ = self.store.apply(keys, batch_ids, fn)
+        alerts, _, _, _ = self.store.apply(keys, batch_ids, fn)
         return alerts
 
     # -- scans ----------------------------------------------------------------------------
@@ -295,9 +295,7 @@ class Detector:
 
         def fn(
             states: dict[str, ItemState], statuses: dict[str, Statuses]
-        ) -> tuple[
-            tuple[list[Alert], list[tuple[Scan, Location, Batch]]], list[tuple[str, str]]
-        ]:
+        ) -> tuple[tuple[list[Alert], list[tuple[Scan, Location, Batch]]], list[tuple[str, str]]]:
             alerts: list[Alert] = []
             counted: list[tuple[Scan, Location, Batch]] = []
             increments: list[tuple[str, str]] = []
@@ -316,18 +314,15 @@ class Detector:
                     increments.append((batch.batch_id, loc.country))
             return (alerts, counted), increments
 
-        (alerts, counted), totals, seen = self.store.apply(keys, batch_ids, fn)
+        (alerts, counted), totals, seen, now = self.store.apply(keys, batch_ids, fn)
         if counted:
             alerts += self._volume_alerts(counted, totals)
-        # a batch status recorded while this chunk was judged: re-judge (see module docstring)
-        for _ in range(3):
-            now = self.store.batch_statuses(batch_ids)
-            changed = [b for b in batch_ids if now.get(b, {}) != seen.get(b, {})]
-            if not changed:
-                break
+        # a batch status recorded while this chunk was judged: re-judge (see module docstring).
+        # `_rejudge` brings each item up to the statuses current in its own transaction.
+        changed = [b for b in batch_ids if now.get(b, {}) != seen.get(b, {})]
+        if changed:
             subset = sorted({s.gtin + "/" + s.serial for s, _, b in items if b.batch_id in changed})
             alerts += self._rejudge(subset, changed)
-            seen = now
         return alerts
 
     def _volume_alerts(

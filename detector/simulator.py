@@ -329,9 +329,12 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
     end = max(e[0] for e in emitted)
     in_market: dict[str, set[str]] = {}
     for ev in events:
-        if isinstance(ev, Scan) and ev.batch_id is not None:
-            if reg.get(ev.location).country == volume[ev.batch_id].market:
-                in_market.setdefault(ev.batch_id, set()).add(ev.serial)
+        if (
+            isinstance(ev, Scan)
+            and ev.batch_id is not None
+            and reg.get(ev.location).country == volume[ev.batch_id].market
+        ):
+            in_market.setdefault(ev.batch_id, set()).add(ev.serial)
     for batch_id, vt in volume.items():
         vt.seen = len(in_market.get(batch_id, ()))
         vt.detectable = vt.seen > vt.released

@@ -73,14 +73,10 @@ class ItemState:
 
     @classmethod
     def loads(cls, blob: bytes) -> ItemState:
+        """marshal keeps tuples as tuples, so the fields come back as they were dumped."""
         fields = marshal.loads(blob)
-        batch_id, sightings, places, markets, status, fired = fields[:6]
-        st = cls(batch_id)
-        st.sightings = [tuple(s) for s in sightings]
-        st.places = places
-        st.markets = markets
-        st.status = {k: tuple(v) for k, v in status.items()}
-        st.fired_places = fired
+        st = cls.__new__(cls)
+        (st.batch_id, st.sightings, st.places, st.markets, st.status, st.fired_places) = fields[:6]
         st.applied = fields[6] if len(fields) > 6 else {}
         return st
 
@@ -98,10 +94,10 @@ class ProbeWindow:
 class StateStore(Protocol):
     def apply(
         self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
-    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses]]:
+    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         """Run `fn` on the current states atomically; returns its result, the volume totals
-        after its increments (for each (batch, market) it incremented) and the statuses it saw.
-        """
+        after its increments (for each (batch, market) it incremented), the statuses it saw and
+        the statuses as read again right after the commit."""
         ...
 
     def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]: ...
@@ -164,7 +160,7 @@ class MemoryStore:
 
     def apply(
         self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
-    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses]]:
+    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         states: dict[str, ItemState] = {}
         for key in keys:
             st = self._items.get(key)
@@ -177,7 +173,7 @@ class MemoryStore:
             totals[k] = self._volume[k] = self._volume.get(k, 0) + 1
         for key, st in states.items():
             self._items.put(key, st)
-        return result, totals, statuses
+        return result, totals, statuses, statuses
 
     def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]:
         return {b: dict(self._status[b]) for b in batch_ids if b in self._status}

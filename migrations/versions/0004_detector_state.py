@@ -13,7 +13,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = "0004"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None

@@ -103,8 +103,7 @@ def test_late_batch_recall_rejudges_earlier_sightings_once(
     # the recall is on chain but not indexed yet: scans after it are judged without it
     later = datetime.now(UTC) + timedelta(seconds=30)
     seen = [
-        _verify(stack.client, officer, serial, "NLRTM", later)
-        for serial in ("SN0003", "SN0004")
+        _verify(stack.client, officer, serial, "NLRTM", later) for serial in ("SN0003", "SN0004")
     ]
     assert [f["reasonCode"] for s in seen for f in s["findings"]] == ["VOLUME_EXCEEDED"]
     assert _alerts(stack, officer, rule="RECALLED_SEEN") == []

@@ -12,7 +12,6 @@ from api.db import make_engine
 from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
-from detector.events import Scan
 from detector.rules import Reason
 from detector.store import MemoryStore, Statuses
 from tests.detector.test_rules import LEGIT, SEQUENCE, D, H, _final, make, reasons, scan

@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.dbstore import DbStore
 from detector.engine import Detector
 from detector.errors import InvalidScanError, UnknownLocationError
 from detector.events import Batch, Scan, StatusReport
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
 from detector.rules import RULES, Reason
-from detector.dbstore import DbStore
 from detector.store import MemoryStore
 
 H = 3600.0
