@@ -30,9 +30,9 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
     the scan record goes to a writer thread), so a threadpool hop per request would only add
     latency. The answer is serialised once, without re-validating the response model.
 
-    A scan with a UN/LOCODE also goes to the diversion/clone detector (in memory; it touches
-    the database only the first time it sees a batch or a status change, and to store the
-    alerts a scan raises): `findings` are the alerts this scan raised."""
+    A scan with a UN/LOCODE also goes to the diversion/clone detector (state in the database,
+    one short transaction; plus the alerts a scan raises): `findings` are the alerts this scan
+    raised."""
     require(org, Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
     location = body.location
     locode = location.unlocode if location else None
