@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from api.catalog import Snapshot
@@ -322,7 +323,11 @@ class GatewayDetector:
             try:
                 earlier = self._statuses(session, snap, scan, batch_id, scan.at) if batch_id else []
                 raised = self.detector.ingest(scan)
-            except DetectorError:
+            except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
+                log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
+                return []
+            except SQLAlchemyError as exc:  # the verdict stands without the detector
+                log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
                 return []
             findings = [Finding(str(uuid.uuid4()), a) for a in raised]
             rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in earlier] + [
