@@ -19,9 +19,11 @@ twice. Writers take locks in one global order (volume rows, then items sorted by
 PostgreSQL transactions cannot deadlock on each other. SQLite serialises writers on its
 database lock; "database is locked" is retried the same way.
 
-Memory: no item cache at all — every `apply` reads what it needs, so a process never answers
-from a state another process has changed. What is held is one chunk of states at a time, plus a
-bounded LRU of probe windows (`probe_capacity`; per process, see docs/detector.md).
+Probe windows (unknown serials per GTIN and location) are rows of the items table too, under
+`probe:<gtin>@<locode>`, with the same version check (`apply_probe`).
+
+Memory: no cache at all — every `apply` reads what it needs, so a process never answers from a
+state another process has changed. What is held is one chunk of states at a time.
 """
 
 from __future__ import annotations
@@ -29,18 +31,18 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from detector.errors import DetectorError
-from detector.store import ApplyFn, ItemState, Lru, ProbeWindow, R, Statuses
+from detector.store import ApplyFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
 
@@ -71,7 +73,6 @@ class DbStore:
         tables: StateTables,
         *,
         retries: int = 50,
-        probe_capacity: int = 100_000,
     ) -> None:
         self.engine = engine
         self.t = tables
@@ -81,7 +82,6 @@ class DbStore:
             raise ValueError(f"DbStore supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._insert: Any = pg_insert if self._pg else sqlite_insert
         self._sql = _hot_sql(tables.items.name, tables.batch_status.name, self._pg)
-        self._probes = Lru(probe_capacity)
         self.reads = 0  # item rows read
         self.writes = 0  # item rows written
         self.conflicts = 0  # transactions redone
@@ -225,11 +225,11 @@ class DbStore:
             index_elements=[bs.c.batch_id, bs.c.kind],
             set_={"since": ins.excluded.since, "report_id": ins.excluded.report_id},
             where=bs.c.since > ins.excluded.since,
-        )
+        ).returning(bs.c.kind)  # a row only when inserted or moved earlier
         for attempt in range(self.retries):
             try:
                 with self.engine.begin() as conn:
-                    return bool(conn.execute(ins).rowcount)
+                    return conn.execute(ins).first() is not None
             except OperationalError as exc:
                 if not _retryable(exc):
                     raise
@@ -279,12 +279,45 @@ class DbStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(self.t.items)).scalar_one())
 
-    def get_probe(self, key: str) -> ProbeWindow | None:
-        window: ProbeWindow | None = self._probes.get(key)
-        return window
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None:
-        self._probes.put(key, window)
+    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+        """Probe windows live in the items table under `probe:<gtin>@<locode>` (no batch), with
+        the same version check, so unknown serials read through different processes count
+        together."""
+        items = self.t.items
+        for attempt in range(self.retries):
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(
+                        select(items.c.version, items.c.state).where(items.c.key == key)
+                    ).first()
+                    window = ProbeWindow.loads(row[1]) if row is not None else ProbeWindow()
+                    result = fn(window)
+                    newest = window.entries[-1][0] if window.entries else None
+                    if row is None:
+                        ins = (
+                            self._insert(items)
+                            .values(key=key, last_seen=newest, version=1, state=window.dumps())
+                            .on_conflict_do_nothing(index_elements=[items.c.key])
+                            .returning(items.c.key)  # insert row counts are not reliable
+                        )
+                        done = len(conn.execute(ins).all())
+                    else:
+                        done = conn.execute(
+                            update(items)
+                            .where(items.c.key == key, items.c.version == row[0])
+                            .values(last_seen=newest, version=row[0] + 1, state=window.dumps())
+                        ).rowcount
+                    if done != 1:
+                        raise _Conflict
+                return result
+            except _Conflict:
+                pass
+            except OperationalError as exc:
+                if not _retryable(exc):
+                    raise
+            self.conflicts += 1
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise ConcurrencyError(f"probe window {key} kept changing under concurrent writers")
 
     def flush(self) -> None:
         """Nothing is buffered: every `apply` commits."""

@@ -493,21 +493,24 @@ class Detector:
 
     def _probe(self, scan: Scan) -> list[Alert]:
         cfg = self.config
-        key = scan.gtin + "@" + scan.location
-        window = self.store.get_probe(key) or ProbeWindow()
-        entries = window.entries
-        bisect.insort(entries, (scan.at, scan.serial, scan.scan_id))
-        newest = entries[-1][0]
-        cut = bisect.bisect_left(entries, (newest - cfg.probe_window_s,))
-        if cut:
-            del entries[:cut]
-        if len(entries) > 4 * cfg.probe_threshold:
-            del entries[: len(entries) - 4 * cfg.probe_threshold]
-        alerts = []
-        serials = {e[1] for e in entries}
-        if len(serials) >= cfg.probe_threshold and scan.at >= window.quiet_until:
+
+        def fn(window: ProbeWindow) -> list[Alert]:
+            entries = window.entries
+            for e in entries:
+                if e[2] == scan.scan_id:
+                    return []  # the same scan delivered twice
+            bisect.insort(entries, (scan.at, scan.serial, scan.scan_id))
+            newest = entries[-1][0]
+            cut = bisect.bisect_left(entries, (newest - cfg.probe_window_s,))
+            if cut:
+                del entries[:cut]
+            if len(entries) > 4 * cfg.probe_threshold:
+                del entries[: len(entries) - 4 * cfg.probe_threshold]
+            serials = {e[1] for e in entries}
+            if len(serials) < cfg.probe_threshold or scan.at < window.quiet_until:
+                return []
             window.quiet_until = newest + cfg.probe_window_s
-            alerts.append(
+            return [
                 Alert(
                     Reason.PROBING_UNKNOWN_SERIALS,
                     scan.gtin,
@@ -519,9 +522,9 @@ class Detector:
                     f"{len(serials)} unknown serials of GTIN {scan.gtin} at {scan.location} "
                     f"within {cfg.probe_window_s / 60:.0f} min",
                 )
-            )
-        self.store.put_probe(key, window)
-        return alerts
+            ]
+
+        return self.store.apply_probe("probe:" + scan.gtin + "@" + scan.location, fn)
 
     def flush(self) -> None:
         self.store.flush()

@@ -1,5 +1,5 @@
 """Detector state: per-item sighting histories, per-(batch, market) counts, batch statuses,
-probe windows.
+probe windows (unknown serials per GTIN and location).
 
 Every store offers one transactional operation, `apply(keys, batch_ids, fn)`: load the states of
 `keys` and the statuses of `batch_ids`, let `fn` change the states and ask for volume
@@ -90,6 +90,15 @@ class ProbeWindow:
         self.entries: list[tuple[float, str, str]] = []  # (time, serial, scan id)
         self.quiet_until = float("-inf")
 
+    def dumps(self) -> bytes:
+        return marshal.dumps((self.entries, self.quiet_until))
+
+    @classmethod
+    def loads(cls, blob: bytes) -> ProbeWindow:
+        window = cls()
+        window.entries, window.quiet_until = marshal.loads(blob)
+        return window
+
 
 class StateStore(Protocol):
     def apply(
@@ -112,9 +121,9 @@ class StateStore(Protocol):
 
     def volume(self, batch_id: str, market: str) -> int: ...
 
-    def get_probe(self, key: str) -> ProbeWindow | None: ...
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None: ...
+    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+        """Run `fn` on the probe window of `key` (new if none) atomically and store it."""
+        ...
 
     def flush(self) -> None: ...
 
@@ -202,12 +211,11 @@ class MemoryStore:
     def volume(self, batch_id: str, market: str) -> int:
         return self._volume.get((batch_id, market), 0)
 
-    def get_probe(self, key: str) -> ProbeWindow | None:
-        window: ProbeWindow | None = self._probes.get(key)
-        return window
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None:
+    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+        window: ProbeWindow = self._probes.get(key) or ProbeWindow()
+        result = fn(window)
         self._probes.put(key, window)
+        return result
 
     def __len__(self) -> int:
         return len(self._items.data)

@@ -12,9 +12,10 @@ from api.db import make_engine
 from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
+from detector.events import Scan
 from detector.rules import Reason
 from detector.store import MemoryStore, Statuses
-from tests.detector.test_rules import LEGIT, SEQUENCE, D, H, _final, make, reasons, scan
+from tests.detector.test_rules import GTIN, LEGIT, SEQUENCE, T0, D, H, _final, make, reasons, scan
 
 
 def _twin(engine: Engine) -> DbStore:
@@ -170,3 +171,26 @@ def test_status_recorded_during_a_chunk_is_applied_after_it(db_store: DbStore) -
 
 def test_legit_flow_with_db_store(db_store: DbStore) -> None:
     assert make(db_store).ingest_many(LEGIT) == []
+
+
+def test_probing_is_counted_across_detectors(db_store: DbStore) -> None:
+    """Unknown serials of one GTIN read at one port through two processes count together."""
+    a, b = make(db_store), make(_twin(db_store.engine))
+    out = []
+    for k in range(20):
+        det = a if k % 2 else b
+        out += det.ingest(Scan(f"p{k}", GTIN, f"G{k}", "NLRTM", T0 + k * 60.0))
+    probe = [al for al in out if al.reason is Reason.PROBING_UNKNOWN_SERIALS]
+    assert len(probe) == 1 and len(probe[0].evidence) == 20
+    assert a.ingest(Scan("p19", GTIN, "G19", "NLRTM", T0 + 19 * 60.0)) == []  # re-delivery
+
+
+def test_set_batch_status_says_whether_it_changed_anything(db_store: DbStore) -> None:
+    assert db_store.set_batch_status("B1", "recalled", 100.0, "r1") is True
+    assert db_store.set_batch_status("B1", "recalled", 100.0, "r1") is False
+    assert db_store.set_batch_status("B1", "recalled", 150.0, "r2") is False
+    assert db_store.set_batch_status("B1", "recalled", 50.0, "r3") is True
+    assert db_store.set_batch_status("B1", "stolen", 70.0, "r4") is True
+    assert db_store.batch_statuses(["B1", "B2"]) == {
+        "B1": {"recalled": (50.0, "r3"), "stolen": (70.0, "r4")}
+    }
