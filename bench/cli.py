@@ -133,6 +133,9 @@ def detector(
     ] = 5_000,
     enrolled: Annotated[int, typer.Option(help="enrolled items (id space)")] = 10_000_000,
     chunk: Annotated[int, typer.Option(help="scans per store transaction when batched")] = 2_000,
+    prefill: Annotated[
+        int, typer.Option(help="items stored as seen earlier before timing (table size)")
+    ] = 1_000_000,
     database_url: Annotated[
         str | None,
         typer.Option(help="PostgreSQL URL to measure on too (default: DATABASE_URL if PostgreSQL)"),
@@ -150,6 +153,8 @@ def detector(
         raise typer.BadParameter(
             "--batches, --events, --single-events, --chunk positive; --enrolled >= 1000"
         )
+    if prefill < 0:
+        raise typer.BadParameter("--prefill must be >= 0")
     if not 0 < read_rate <= 1:
         raise typer.BadParameter("--read-rate must be in (0, 1]")
     result = run_detector_bench(
@@ -161,5 +166,6 @@ def detector(
         enrolled=enrolled,
         chunk=chunk,
         database_url=database_url,
+        prefilled=prefill,
     )
     print(json.dumps(result, separators=(",", ":")))

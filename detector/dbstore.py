@@ -212,6 +212,18 @@ class DbStore:
             cur.close()
         self.writes += len(old) + len(new)
 
+    def insert_states(self, pairs: list[tuple[str, ItemState]]) -> int:
+        """Bulk-load item states that are not stored yet (imports, benchmarks); one
+        transaction; existing keys are left alone. Returns how many were inserted."""
+        with self.engine.begin() as conn:
+            before = self.writes
+            states = dict(pairs)
+            try:
+                self._write(conn, states, {})
+            except _Conflict:  # some were stored already: nothing of this call is kept
+                raise ConcurrencyError("insert_states: some keys are already stored") from None
+            return self.writes - before
+
     # -- batch statuses ------------------------------------------------------------------------
 
     def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]:

@@ -13,7 +13,7 @@ def test_tiny_detector_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ledger.cli", "bench", "detector", "--batches", "15",
          "--events", "2000", "--single-events", "50", "--enrolled", "100000", "--chunk", "300",
-         "--json"],
+         "--prefill", "700", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,7 +33,8 @@ def test_tiny_detector_bench_prints_one_json_object_last() -> None:
     sqlite = tp["stores"]["sqlite"]
     assert sqlite["batched"]["events"] == 2000 and sqlite["single"]["events"] == 50
     assert sqlite["batched"]["chunk"] == 300
-    assert sqlite["items_in_db"] == tp["distinct_items_seen"]
+    assert sqlite["items_in_db"] == tp["distinct_items_seen"] + 700
+    assert sqlite["prefilled_items"] == 700
     assert sqlite["batched"]["rss_mb_after"] > 0
     pg = tp["stores"]["postgresql"]
     if (os.environ.get("DATABASE_URL") or "").startswith("postgres"):

@@ -205,3 +205,29 @@ def test_db_store_persists_state(db_store: DbStore) -> None:
     assert reasons(again.ingest(scan("x2", "USLAX", 30 * D + 3 * H))) >= {
         Reason.CLONE_IMPOSSIBLE_TRAVEL
     }
+
+
+RECALL_AT = T0 + 35 * D
+WITH_RECALL: list[Scan | str] = [
+    scan("a1", "NLRTM", 30 * D, serial="S1"),
+    scan("a2", "NLAMS", 40 * D, serial="S1"),
+    scan("b1", "NLRTM", 36 * D, serial="S2"),
+    scan("c1", "NLRTM", 20 * D, serial="S3"),
+    "recall",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(WITH_RECALL))
+def test_batch_status_in_any_arrival_order_alerts_the_same_sightings_once(
+    order: list[Scan | str],
+) -> None:
+    det = make(released={"NL": 10})
+    alerts = []
+    for ev in order:
+        if isinstance(ev, str):
+            alerts += det.report_batch_status("B1", "recalled", RECALL_AT, "R")
+        else:
+            alerts += det.ingest(ev)
+    recalled = sorted(a.evidence for a in alerts if a.reason is Reason.RECALLED_SEEN)
+    assert recalled == [("R", "a2"), ("R", "b1")]
