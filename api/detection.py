@@ -205,7 +205,10 @@ class GatewayDetector:
         #: (batch, item key) -> status already passed on; a miss only repeats an idempotent report
         self._reported = Lru(CACHE_ENTRIES)
         self._status_checkpoint = 0  # last idx_status_changes id passed on by sync_statuses
-        self._lock = threading.Lock()
+        #: serialises `sync_statuses` (its checkpoint); `ingest` needs no lock: the caches are
+        #: thread-safe LRUs and the store's version check handles concurrent writers, in this
+        #: process as across processes
+        self._sync_lock = threading.Lock()
 
     def check_location(self, locode: str) -> None:
         if locode not in self.registry:
@@ -283,7 +286,7 @@ class GatewayDetector:
         many alerts were raised. Idempotent across processes (the detector's store records
         each status once); item statuses reach the detector with the item's next scan (the
         index knows items only by their hashed key)."""
-        with self._lock, Session(self.engine) as session:
+        with self._sync_lock, Session(self.engine) as session:
             changes = session.exec(
                 select(IndexedStatusChange)
                 .where(
@@ -315,7 +318,7 @@ class GatewayDetector:
     def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
         """Judge one scan; store and return the alerts it raised (empty when the detector
         cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
-        with self._lock, Session(self.engine) as session:
+        with Session(self.engine) as session:
             batch_id = scan.batch_id
             if batch_id is not None and self.detector.find_batch(batch_id) is None:
                 scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)

@@ -15,6 +15,7 @@ both go through it, so one store implementation serves both.
 from __future__ import annotations
 
 import marshal
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -131,30 +132,34 @@ class StateStore(Protocol):
 
 
 class Lru:
-    """A bounded mapping; `put` returns what it evicted."""
+    """A bounded mapping, safe to share between threads; `put` returns what it evicted."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
         self.data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
-        value = self.data.get(key)
-        if value is not None:
-            self.data.move_to_end(key)
-        return value
+        with self._lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+            return value
 
     def put(self, key: str, value: Any) -> list[tuple[str, Any]]:
-        self.data[key] = value
-        self.data.move_to_end(key)
-        evicted = []
-        while len(self.data) > self.capacity:
-            evicted.append(self.data.popitem(last=False))
-        return evicted
+        with self._lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            evicted = []
+            while len(self.data) > self.capacity:
+                evicted.append(self.data.popitem(last=False))
+            return evicted
 
     def pop(self, key: str) -> None:
-        self.data.pop(key, None)
+        with self._lock:
+            self.data.pop(key, None)
 
 
 class MemoryStore:
