@@ -45,6 +45,7 @@ from detector.errors import DetectorError
 from detector.store import ApplyFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
+VOLUME_PAGE = 500  # (batch, market) counters per upsert
 
 
 class ConcurrencyError(DetectorError):
@@ -81,7 +82,9 @@ class DbStore:
         if not self._pg and engine.dialect.name != "sqlite":
             raise ValueError(f"DbStore supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._insert: Any = pg_insert if self._pg else sqlite_insert
-        self._sql = _hot_sql(tables.items.name, tables.batch_status.name, self._pg)
+        self._sql = _hot_sql(
+            tables.items.name, tables.batch_status.name, tables.volume.name, self._pg
+        )
         self.reads = 0  # item rows read
         self.writes = 0  # item rows written
         self.conflicts = 0  # transactions redone
@@ -164,15 +167,34 @@ class DbStore:
     def _increment(
         self, conn: Connection, increments: list[tuple[str, str]]
     ) -> dict[tuple[str, str], int]:
-        vol = self.t.volume
+        """Add the chunk's increments to the volume counters in one upsert per page (sorted, so
+        concurrent writers lock rows in the same order) and return the new totals."""
         totals: dict[tuple[str, str], int] = {}
-        for (batch_id, market), n in sorted(Counter(increments).items()):
-            ins = self._insert(vol).values(batch_id=batch_id, market=market, seen=n)
-            ins = ins.on_conflict_do_update(
-                index_elements=[vol.c.batch_id, vol.c.market],
-                set_={"seen": vol.c.seen + ins.excluded.seen},
-            ).returning(vol.c.seen)
-            totals[(batch_id, market)] = int(conn.execute(ins).scalar_one())
+        if not increments:
+            return totals
+        rows = sorted(Counter(increments).items())
+        cur = conn.connection.cursor()
+        try:
+            for i in range(0, len(rows), VOLUME_PAGE):
+                page = rows[i : i + VOLUME_PAGE]
+                if self._pg:
+                    cur.execute(
+                        self._sql["volume"],
+                        (
+                            [b for (b, _), _ in page],
+                            [m for (_, m), _ in page],
+                            [n for _, n in page],
+                        ),
+                    )
+                else:
+                    params = [x for (b, m), n in page for x in (b, m, n)]
+                    cur.execute(
+                        self._sql["volume"].format(",".join(["(?, ?, ?)"] * len(page))), params
+                    )
+                for batch_id, market, seen in cur.fetchall():
+                    totals[(batch_id, market)] = int(seen)
+        finally:
+            cur.close()
         return totals
 
     def _write(
@@ -338,7 +360,7 @@ class DbStore:
         pass
 
 
-def _hot_sql(items: str, statuses: str, pg: bool) -> dict[str, str]:
+def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]:
     """The per-chunk statements as plain DB-API SQL: SQLAlchemy's per-row parameter handling
     cost more than the database itself at tens of thousands of rows a second. PostgreSQL gets
     one statement per chunk (arrays through unnest); SQLite an executemany (in process)."""
@@ -347,6 +369,12 @@ def _hot_sql(items: str, statuses: str, pg: bool) -> dict[str, str]:
             "read": f"SELECT key, version, state FROM {items} WHERE key = ANY(%s)",
             "statuses": (
                 f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = ANY(%s)"
+            ),
+            "volume": (
+                f"INSERT INTO {volume} AS v (batch_id, market, seen) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) "
+                "ON CONFLICT (batch_id, market) DO UPDATE SET seen = v.seen + EXCLUDED.seen "
+                "RETURNING batch_id, market, seen"
             ),
             "update": (
                 f"UPDATE {items} AS t SET state = v.state, batch_id = v.batch_id, "
@@ -366,6 +394,11 @@ def _hot_sql(items: str, statuses: str, pg: bool) -> dict[str, str]:
         "read": f"SELECT key, version, state FROM {items} WHERE key IN ({{}})",
         "statuses": (
             f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id IN ({{}})"
+        ),
+        "volume": (
+            f"INSERT INTO {volume} (batch_id, market, seen) VALUES {{}} "
+            f"ON CONFLICT (batch_id, market) DO UPDATE SET seen = {volume}.seen + excluded.seen "
+            "RETURNING batch_id, market, seen"
         ),
         "update": (
             f"UPDATE {items} SET batch_id = ?, last_seen = ?, state = ?, version = version + 1 "

@@ -194,3 +194,20 @@ def test_set_batch_status_says_whether_it_changed_anything(db_store: DbStore) ->
     assert db_store.batch_statuses(["B1", "B2"]) == {
         "B1": {"recalled": (50.0, "r3"), "stolen": (70.0, "r4")}
     }
+
+
+def test_volume_over_several_markets_in_one_chunk_matches_memory(db_store: DbStore) -> None:
+    scans = [
+        scan(f"v{n}", port, 30 * D + n, serial=f"S{n % 7}")
+        for n, port in enumerate(["NLRTM", "DEHAM", "NLAMS", "DEBRV"] * 6)
+    ]
+    policy_markets = {"NL": 2, "DE": 3}
+
+    def volume(det: Detector) -> list[tuple[str, ...]]:
+        alerts = det.ingest_many(scans)
+        return sorted(a.evidence for a in alerts if a.reason is Reason.VOLUME_EXCEEDED)
+
+    batched = make(db_store, released=policy_markets)
+    expected = volume(make(released=policy_markets))
+    assert expected and volume(batched) == expected
+    assert db_store.volume("B1", "NL") + db_store.volume("B1", "DE") == 14
