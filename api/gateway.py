@@ -73,7 +73,11 @@ class Gateway:
             self._started = True
             self.scans.start()
             if background:
-                self.indexer_thread = IndexerThread(self.indexer, self.settings.index_poll_interval)
+                self.indexer_thread = IndexerThread(
+                    self.indexer,
+                    self.settings.index_poll_interval,
+                    after_poll=self.detection.sync_statuses,
+                )
                 self.indexer_thread.start()
                 self.outbox_thread = OutboxThread(self.writer)
                 self.outbox_thread.start()
@@ -97,3 +101,4 @@ class Gateway:
         """Index up to the chain head now (tests, and right after this gateway's own writes)."""
         self.indexer.poll_once()
         self.catalog.invalidate()
+        self.detection.sync_statuses()

@@ -399,3 +399,37 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DetectorItem(SQLModel, table=True):
+    """Detector state of one item (detector.dbstore): its recent sightings, places, statuses,
+    marshalled in `state`; `version` is the optimistic-concurrency counter every write checks."""
+
+    __tablename__ = "detector_items"
+
+    key: str = Field(primary_key=True, max_length=64)  # gtin/serial
+    batch_id: str | None = Field(default=None, index=True, max_length=66)
+    last_seen: float | None = None
+    version: int = Field(default=1)
+    state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DetectorVolume(SQLModel, table=True):
+    """Distinct items of a batch seen in a market (the volume rule), incremented atomically."""
+
+    __tablename__ = "detector_volume"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    market: str = Field(primary_key=True, max_length=2)
+    seen: int = 0
+
+
+class DetectorBatchStatus(SQLModel, table=True):
+    """A batch status as the detector knows it: effective from `since` (the earliest wins)."""
+
+    __tablename__ = "detector_batch_statuses"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    kind: str = Field(primary_key=True, max_length=16)
+    since: float
+    report_id: str = Field(max_length=200)

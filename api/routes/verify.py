@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentOrg, GatewayDep, require
 from api.detection import SUSPECT_REASON
@@ -28,11 +29,11 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
 
     `async` on purpose: verification is CPU-only (no I/O: the index snapshot is in memory and
     the scan record goes to a writer thread), so a threadpool hop per request would only add
-    latency. The answer is serialised once, without re-validating the response model.
+    latency; only the detector step (database I/O) hops to the threadpool. The answer is serialised once, without re-validating the response model.
 
-    A scan with a UN/LOCODE also goes to the diversion/clone detector (in memory; it touches
-    the database only the first time it sees a batch or a status change, and to store the
-    alerts a scan raises): `findings` are the alerts this scan raised."""
+    A scan with a UN/LOCODE also goes to the diversion/clone detector (state in the database,
+    one short transaction; plus the alerts a scan raises): `findings` are the alerts this scan
+    raised."""
     require(org, Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
     location = body.location
     locode = location.unlocode if location else None
@@ -54,8 +55,10 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
         # The detector judges the scan against the item's route policy and earlier sightings.
         # Only a serial proven in its batch is attributed to the batch; any other read is an
         # unknown serial of the GTIN (input to the probing rule).
+        # Its state is in the database: run it in the threadpool, off the event loop.
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = gateway.detection.ingest(
+        found = await run_in_threadpool(
+            gateway.detection.ingest,
             gateway.catalog.snapshot(),
             Scan(
                 scan_id,
