@@ -7,8 +7,13 @@ ingest time: when the snapshot shows an item or its batch recalled / stolen / de
 decommissioned and the detector has not been told yet, the time of the change is read once
 from the index's status history and reported to the detector.
 
-State is in memory (`MemoryStore`): a restart forgets sighting histories (see docs/detector.md).
-Alerts are stored in the `alerts` table (api.models.Alert) for officers to work through.
+State is in the gateway's own database (`DbStore` on the `detector_*` tables, migration 0004):
+every gateway process on the database sees every sighting, and a restart forgets nothing. The
+process keeps only bounded caches that cannot make an answer wrong: batches (their policy is
+fixed at enrollment), their rights holders, and which statuses it has already passed on.
+Batch status changes indexed from the chain are passed on as soon as they are indexed
+(`sync_statuses`), so sightings later than a recall are alerted even if the batch is never
+scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers.
 """
 
 from __future__ import annotations
@@ -22,12 +27,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from api.catalog import Snapshot
 from api.models import Alert as AlertRow
-from api.models import AlertStatus, GatewayBatch, IndexedStatusChange
+from api.models import (
+    AlertStatus,
+    DetectorBatchStatus,
+    DetectorItem,
+    DetectorVolume,
+    GatewayBatch,
+    IndexedStatusChange,
+)
 from api.verification import Reason
+from api.webhooks import enqueue_alert_deliveries
 from detector import (
     Batch,
     Detector,
@@ -38,8 +52,10 @@ from detector import (
     Scan,
     StatusReport,
 )
+from detector.dbstore import DbStore, StateTables
 from detector.locations import COUNTRIES
 from detector.rules import Alert, AlertClass
+from detector.store import Lru
 from ledger.batch import item_key_of
 from ledger.errors import InvalidInput
 from ledger.models import Status
@@ -52,6 +68,13 @@ STATUS_KIND = {
     Status.DESTROYED: "destroyed",
     Status.DECOMMISSIONED: "decommissioned",
 }
+#: The detector state tables (api.models, migration 0004) for `detector.dbstore.DbStore`.
+STATE_TABLES = StateTables(
+    DetectorItem.__table__,  # type: ignore[attr-defined]
+    DetectorVolume.__table__,  # type: ignore[attr-defined]
+    DetectorBatchStatus.__table__,  # type: ignore[attr-defined]
+)
+CACHE_ENTRIES = 100_000  # per bounded cache of this module
 #: Verify reason codes added when a finding of this class is raised by the scan.
 SUSPECT_REASON = {
     AlertClass.CLONE: Reason.CLONE_SUSPECT.value,
@@ -172,15 +195,21 @@ class Finding:
 
 
 class GatewayDetector:
-    """The detector, fed by verification, with lazy batch registration and alert storage."""
+    """The detector, fed by verification and the index, state in the database, alerts stored."""
 
     def __init__(self, engine: Engine, registry: LocationRegistry | None = None) -> None:
         self.engine = engine
         self.registry = registry or LocationRegistry.default()
-        self.detector = Detector(self.registry)
-        self._owners: dict[str, int | None] = {}  # batch id -> rights holder organization
-        self._reported: dict[tuple[str, str | None], int] = {}  # (batch, item key) -> status
-        self._lock = threading.Lock()
+        self.store = DbStore(engine, STATE_TABLES)
+        self.detector = Detector(self.registry, self.store, batch_loader=self._load_batch)
+        self._owners = Lru(CACHE_ENTRIES)  # batch id -> (rights holder organization,)
+        #: (batch, item key) -> status already passed on; a miss only repeats an idempotent report
+        self._reported = Lru(CACHE_ENTRIES)
+        self._status_checkpoint = 0  # last idx_status_changes id passed on by sync_statuses
+        #: serialises `sync_statuses` (its checkpoint); `ingest` needs no lock: the caches are
+        #: thread-safe LRUs and the store's version check handles concurrent writers, in this
+        #: process as across processes
+        self._sync_lock = threading.Lock()
 
     def check_location(self, locode: str) -> None:
         if locode not in self.registry:
@@ -188,12 +217,12 @@ class GatewayDetector:
                 f"unknown location {locode!r}: not a UN/LOCODE in the location registry"
             )
 
-    def _register(self, session: Session, batch_id: str) -> bool:
-        if batch_id in self._owners:
-            return True
-        record = session.get(GatewayBatch, batch_id)
+    def _load_batch(self, batch_id: str) -> Batch | None:
+        """The detector's view of a batch enrolled through this gateway (None: unknown)."""
+        with Session(self.engine) as session:
+            record = session.get(GatewayBatch, batch_id)
         if record is None:
-            return False
+            return None
         policy: RoutePolicy | None = None
         released: dict[str, int] = {}
         if record.route_policy:
@@ -201,11 +230,18 @@ class GatewayDetector:
                 policy, released = parse_policy(self.registry, record.route_policy)
             except InvalidInput as exc:  # stored before policies were validated
                 log.warning("batch %s: route policy ignored: %s", batch_id, exc)
-        self.detector.register_batch(
-            Batch(batch_id, record.gtin, policy, released, expiry_epoch(record.expiry))
-        )
-        self._owners[batch_id] = record.organization_id
-        return True
+        self._owners.put(batch_id, (record.organization_id,))
+        return Batch(batch_id, record.gtin, policy, released, expiry_epoch(record.expiry))
+
+    def _owner(self, batch_id: str) -> int | None:
+        cached = self._owners.get(batch_id)
+        if cached is None:
+            with Session(self.engine) as session:
+                record = session.get(GatewayBatch, batch_id)
+            cached = (record.organization_id if record is not None else None,)
+            self._owners.put(batch_id, cached)
+        owner: int | None = cached[0]
+        return owner
 
     def _status_time(
         self, session: Session, batch_id: str, item_key: str | None, status: int
@@ -231,31 +267,72 @@ class GatewayDetector:
             (None, indexed.status if indexed is not None else 0),
         ):
             kind = STATUS_KIND.get(Status(status)) if status else None
-            if kind is None or self._reported.get((batch_id, item_key)) == status:
+            cache_key = f"{batch_id}/{item_key}"
+            if kind is None or self._reported.get(cache_key) == status:
                 continue
             since = self._status_time(session, batch_id, item_key, status) or at
             rid = f"status:{batch_id}:{item_key or 'batch'}:{kind}"
             if item_key is None:
-                self.detector.report_batch_status(batch_id, kind, since, rid)
+                alerts += self.detector.report_batch_status(batch_id, kind, since, rid)
             else:
                 alerts += self.detector.report_status(
                     StatusReport(scan.gtin, scan.serial, kind, since, rid)  # type: ignore[arg-type]
                 )
-            self._reported[(batch_id, item_key)] = status
+            self._reported.put(cache_key, status)
         return alerts
+
+    def sync_statuses(self) -> int:
+        """Pass batch status changes indexed since the last call on to the detector, which
+        re-judges the batch's sightings later than the change; stores the alerts. Returns how
+        many alerts were raised. Idempotent across processes (the detector's store records
+        each status once); item statuses reach the detector with the item's next scan (the
+        index knows items only by their hashed key)."""
+        with self._sync_lock, Session(self.engine) as session:
+            changes = session.exec(
+                select(IndexedStatusChange)
+                .where(
+                    col(IndexedStatusChange.id) > self._status_checkpoint,
+                    col(IndexedStatusChange.item_key).is_(None),
+                )
+                .order_by(col(IndexedStatusChange.id))
+            ).all()
+            alerts: list[Alert] = []
+            for change in changes:
+                kind = STATUS_KIND.get(Status(change.status)) if change.status else None
+                if kind is not None and self.detector.find_batch(change.batch_id) is not None:
+                    rid = f"status:{change.batch_id}:batch:{kind}"
+                    try:
+                        alerts += self.detector.report_batch_status(
+                            change.batch_id, kind, float(change.block_timestamp), rid
+                        )
+                    except DetectorError as exc:
+                        log.warning("batch %s status not judged: %s", change.batch_id, exc)
+                    self._reported.put(f"{change.batch_id}/None", change.status)
+                assert change.id is not None
+                self._status_checkpoint = change.id
+            rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in alerts]
+            if rows:
+                session.add_all(rows)
+                enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
+                session.commit()
+            return len(rows)
 
     def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
         """Judge one scan; store and return the alerts it raised (empty when the detector
         cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
-        with self._lock, Session(self.engine) as session:
+        with Session(self.engine) as session:
             batch_id = scan.batch_id
-            if batch_id is not None and not self._register(session, batch_id):
+            if batch_id is not None and self.detector.find_batch(batch_id) is None:
                 scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
                 batch_id = None
             try:
                 earlier = self._statuses(session, snap, scan, batch_id, scan.at) if batch_id else []
                 raised = self.detector.ingest(scan)
-            except DetectorError:
+            except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
+                log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
+                return []
+            except SQLAlchemyError as exc:  # the verdict stands without the detector
+                log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
                 return []
             findings = [Finding(str(uuid.uuid4()), a) for a in raised]
             rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in earlier] + [
@@ -263,6 +340,7 @@ class GatewayDetector:
             ]
             if rows:
                 session.add_all(rows)
+                enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
                 session.commit()
             return findings
 
@@ -281,7 +359,7 @@ class GatewayDetector:
             evidence=list(a.evidence),
             detail=a.detail[:500],
             status=AlertStatus.OPEN.value,
-            organization_id=self._owners.get(a.batch_id) if a.batch_id else None,
+            organization_id=self._owner(a.batch_id) if a.batch_id else None,
             created_at=now,
             updated_at=now,
         )

@@ -1,5 +1,5 @@
 """The gateway's long-lived parts, wired once per process: database, index snapshot, scan
-writer, diversion/clone detector, indexer and outbox threads. Routes reach it through `api.deps`."""
+writer, diversion/clone detector, indexer, outbox and webhook threads. Routes reach it through `api.deps`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from api.indexer import Indexer, IndexerThread
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.scans import ScanWriter
+from api.webhooks import WebhookSender, WebhookThread
 from ledger.config import Settings
 from ledger.contract import connect
 from ledger.errors import InvalidInput
@@ -33,8 +34,10 @@ class Gateway:
     writer: ChainWriter = field(init=False)
     indexer: Indexer = field(init=False)
     detection: GatewayDetector = field(init=False)
+    webhooks: WebhookSender = field(init=False)
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
+    webhook_thread: WebhookThread | None = None
     _started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,6 +45,7 @@ class Gateway:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
         self.scans = ScanWriter(self.engine)
         self.detection = GatewayDetector(self.engine)
+        self.webhooks = WebhookSender(self.engine, self.settings)
         self.writer = ChainWriter(
             self.engine, self.settings.rpc_url, self.registry, self.settings.secret_key
         )
@@ -69,22 +73,32 @@ class Gateway:
             self._started = True
             self.scans.start()
             if background:
-                self.indexer_thread = IndexerThread(self.indexer, self.settings.index_poll_interval)
+                self.indexer_thread = IndexerThread(
+                    self.indexer,
+                    self.settings.index_poll_interval,
+                    after_poll=self.detection.sync_statuses,
+                )
                 self.indexer_thread.start()
                 self.outbox_thread = OutboxThread(self.writer)
                 self.outbox_thread.start()
+                self.webhook_thread = WebhookThread(
+                    self.webhooks, self.settings.webhook_poll_interval
+                )
+                self.webhook_thread.start()
 
     def stop(self) -> None:
         with self._lock:
             if not self._started:
                 return
             self._started = False
-            for thread in (self.indexer_thread, self.outbox_thread):
+            for thread in (self.indexer_thread, self.outbox_thread, self.webhook_thread):
                 if thread is not None:
                     thread.stop()
+            self.webhooks.close()
             self.scans.stop()
 
     def sync_index(self) -> None:
         """Index up to the chain head now (tests, and right after this gateway's own writes)."""
         self.indexer.poll_once()
         self.catalog.invalidate()
+        self.detection.sync_statuses()

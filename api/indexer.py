@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -410,10 +411,13 @@ def _history(session: Session, entry: ChainLog, item_key: str | None) -> None:
 class IndexerThread(threading.Thread):
     """Polls forever; RPC failures are logged and retried, so an outage only pauses indexing."""
 
-    def __init__(self, indexer: Indexer, interval: float) -> None:
+    def __init__(
+        self, indexer: Indexer, interval: float, after_poll: Callable[[], object] | None = None
+    ) -> None:
         super().__init__(name="borderledger-indexer", daemon=True)
         self.indexer = indexer
         self.interval = interval
+        self.after_poll = after_poll  # e.g. pass indexed status changes on to the detector
         self.stopped = threading.Event()
         self.last_error: str | None = None
         self.polled = threading.Event()
@@ -422,6 +426,8 @@ class IndexerThread(threading.Thread):
         while not self.stopped.is_set():
             try:
                 self.indexer.poll_once()
+                if self.after_poll is not None:
+                    self.after_poll()
                 self.last_error = None
             except Exception as exc:  # an outage or a transient DB error: try again later
                 self.last_error = f"{type(exc).__name__}: {exc}"

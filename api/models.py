@@ -114,6 +114,34 @@ class ScanEvent(SQLModel, table=True):
     verdict: str = Field(max_length=32, index=True)
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     index_block: int
+    #: "online" (POST /v1/verify) or "offline" (queued on a device, POST /v1/scans/sync).
+    origin: str = Field(default="online", max_length=8)
+    #: The registered device that signed an offline scan (api.models.Device.device_id).
+    device_id: str | None = Field(default=None, index=True, max_length=40)
+    #: The verdict the device gave offline, when it had one (None for online scans).
+    offline_verdict: str | None = Field(default=None, max_length=32)
+    #: The signed record exactly as the device sent it, and its Ed25519 signature (base64):
+    #: evidence anyone can re-check with the device's public key.
+    signed_record: str | None = None
+    signature: str | None = Field(default=None, max_length=100)
+
+
+class Device(SQLModel, table=True):
+    """An officer's handheld, registered by its customs agency: it signs scans made offline.
+
+    `device_id` is derived from the public key (docs/formats.md), so the device knows its id
+    before it is registered and a key can belong to one agency only."""
+
+    __tablename__ = "devices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(unique=True, index=True, max_length=40)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    name: str = Field(max_length=100)
+    #: Raw 32-byte Ed25519 public key, base64 (standard alphabet, padded).
+    public_key: str = Field(unique=True, max_length=44)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
 
 
 class WriteStatus(StrEnum):
@@ -303,3 +331,105 @@ class Alert(SQLModel, table=True):
     organization_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- alert webhooks
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A rights holder's webhook endpoint (one per organization) and its event filter.
+
+    The secret is sealed with the gateway's secret key (`api.crypto`) and shown to the holder
+    once. During a rotation the previous secret keeps signing (a second `v1=`) until
+    `previous_secret_expires_at`, so the receiver can switch without losing deliveries."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", unique=True, index=True)
+    url: str = Field(max_length=2048)
+    secret_encrypted: str
+    previous_secret_encrypted: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    #: Deliver only alerts at or above this severity.
+    min_severity: str = Field(default="low", max_length=16)
+    #: Alert classes or reason codes to deliver; empty: every alert.
+    rules: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    #: Why the gateway disabled it (a 410 Gone answer); None when the holder did.
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not attempted yet
+    FAILING = "failing"  # attempted, failed, retried at next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # gave up after the last attempt (redeliverable)
+    CANCELLED = "cancelled"  # the endpoint was removed before delivery
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one rights holder: a row of the transactional outbox of webhooks.
+
+    Written in the same transaction as the alert it announces, so an alert the gateway stored
+    is always delivered eventually. A sender claims it by setting `claim_token` and
+    `claimed_until` (a lease); a sender that dies mid-delivery loses the lease and another
+    one sends again under the same `delivery_id`, which receivers use to drop duplicates."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    delivery_id: str = Field(unique=True, index=True, max_length=36)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    event: str = Field(max_length=40)
+    alert_id: str | None = Field(default=None, index=True, max_length=36)
+    payload: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=DeliveryStatus.PENDING.value, index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DetectorItem(SQLModel, table=True):
+    """Detector state of one item (detector.dbstore): its recent sightings, places, statuses,
+    marshalled in `state`; `version` is the optimistic-concurrency counter every write checks."""
+
+    __tablename__ = "detector_items"
+
+    key: str = Field(primary_key=True, max_length=64)  # gtin/serial
+    batch_id: str | None = Field(default=None, index=True, max_length=66)
+    last_seen: float | None = None
+    version: int = Field(default=1)
+    state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DetectorVolume(SQLModel, table=True):
+    """Distinct items of a batch seen in a market (the volume rule), incremented atomically."""
+
+    __tablename__ = "detector_volume"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    market: str = Field(primary_key=True, max_length=2)
+    seen: int = 0
+
+
+class DetectorBatchStatus(SQLModel, table=True):
+    """A batch status as the detector knows it: effective from `since` (the earliest wins)."""
+
+    __tablename__ = "detector_batch_statuses"
+
+    batch_id: str = Field(primary_key=True, max_length=66)
+    kind: str = Field(primary_key=True, max_length=16)
+    since: float
+    report_id: str = Field(max_length=200)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -209,3 +209,148 @@ class AlertOut(BaseModel):
 
 class AlertAction(Strict):
     note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class WebhookEndpointIn(Strict):
+    """A rights holder's webhook endpoint and which alerts it wants."""
+
+    url: str = Field(max_length=2048, description="http(s) URL the gateway POSTs events to")
+    minSeverity: Literal["low", "medium", "high", "critical"] = Field(
+        "low", description="deliver only alerts at or above this severity"
+    )
+    rules: list[Annotated[str, Field(pattern=r"^[A-Za-z_]{1,40}$")]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="alert classes (clone, diversion…) or reason codes; empty: all alerts",
+    )
+    enabled: bool = Field(True, description="false holds deliveries until enabled again")
+
+
+class WebhookEndpointOut(BaseModel):
+    organizationId: int
+    url: str
+    minSeverity: str
+    rules: list[str]
+    enabled: bool
+    disabledReason: str | None = Field(description="why the gateway disabled it (410 Gone)")
+    secret: str | None = Field(
+        None, description="signing secret: shown once, at creation and at each rotation"
+    )
+    previousSecretExpiresAt: datetime | None = Field(
+        None, description="until then deliveries carry a second v1= signature (old secret)"
+    )
+    backlog: dict[str, int] = Field(description="undelivered deliveries by status")
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class WebhookDeliveryOut(BaseModel):
+    deliveryId: str = Field(description="also the BorderLedger-Delivery header: dedupe on it")
+    organizationId: int
+    event: str
+    alertId: str | None
+    status: Literal["pending", "failing", "delivered", "failed", "cancelled"]
+    attempts: int
+    nextAttemptAt: datetime | None
+    lastStatusCode: int | None
+    lastError: str | None
+    lastAttemptAt: datetime | None
+    deliveredAt: datetime | None
+    createdAt: datetime
+    payload: dict[str, Any] = Field(description="the JSON body posted")
+
+
+# ------------------------------------------------------------------ trust bundle
+
+
+class BundleSignature(BaseModel):
+    algorithm: str = Field(description="Ed25519")
+    keyId: str = Field(description="first 16 hex digits of SHA-256 of the public key")
+    publicKey: str = Field(description="raw Ed25519 public key, hex (informational: pin yours)")
+    value: str = Field(description="base64url Ed25519 signature over the decoded payload bytes")
+
+
+class TrustBundleOut(BaseModel):
+    """Detached envelope: `payload` is base64url of the exact canonical-JSON bytes signed."""
+
+    format: str = Field(description="borderledger/trust-bundle-envelope/1")
+    payload: str = Field(description="base64url (no padding) of the signed payload bytes")
+    signature: BundleSignature
+
+
+class GatewayKeyOut(BaseModel):
+    algorithm: str
+    publicKey: str = Field(description="raw Ed25519 public key, 64 hex digits")
+    keyId: str
+
+
+# ------------------------------------------------------------- devices and offline sync
+
+#: Scans per sync request; the scanner sends batches of 100 by default.
+MAX_SYNC_BATCH = 500
+
+
+class DeviceCreate(Strict):
+    name: str = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    publicKey: str = Field(
+        min_length=40,
+        max_length=400,
+        pattern=r"^[^\x00]*$",
+        description="Ed25519 public key: base64 of its 32 raw bytes (as `borderledger device "
+        "init` prints it), or a PEM SubjectPublicKeyInfo block",
+    )
+
+
+class DeviceOut(BaseModel):
+    deviceId: str
+    name: str
+    publicKey: str
+    organizationId: int
+    createdAt: datetime
+    revokedAt: datetime | None
+
+
+class SignedScan(Strict):
+    record: str = Field(
+        min_length=2,
+        max_length=16_384,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the scan record's canonical JSON text, exactly as signed",
+    )
+    signature: str = Field(
+        min_length=1, max_length=100, description="Ed25519 signature over the record, base64"
+    )
+
+
+class SyncRequest(Strict):
+    deviceId: str = Field(pattern=r"^dev-[0-9a-f]{32}$")
+    scans: list[SignedScan] = Field(min_length=1, max_length=MAX_SYNC_BATCH)
+
+
+class SyncScanOut(BaseModel):
+    """One scan's outcome: `accepted` (judged now, with the online verdict), `duplicate`
+    (already synced: nothing stored again) or `rejected` (`reason`, `message`)."""
+
+    position: int = Field(description="the scan's position in the request")
+    scanId: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+    message: str | None = None
+    origin: str | None = None
+    verdict: str | None = None
+    summary: str | None = None
+    reasons: list[str] | None = None
+    item: Item | None = None
+    batchId: str | None = None
+    index: IndexInfo | None = None
+    scannedAt: str | None = None
+    location: str | None = None
+    findings: list[Finding] | None = None
+    offlineVerdict: str | None = None
+    verdictDisagrees: bool | None = None
+
+
+class SyncResponse(BaseModel):
+    deviceId: str
+    counts: dict[str, int]
+    results: list[SyncScanOut]

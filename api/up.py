@@ -39,6 +39,7 @@ from ledger.config import Settings
 from ledger.contract import RegistryClient, connect
 from ledger.errors import BorderLedgerError, InvalidInput
 from ledger.node import LocalNode, dev_private_key
+from ledger.trustbundle import key_description, signing_key
 from ledger.tx import TransactionSender
 
 DEMO_GTIN = "09506000134352"  # GS1's own example GTIN
@@ -218,6 +219,11 @@ def _start(
         "chain_id": chain_id,
         "registry": registry.address,
         "database_url": database_url,
+        # The key trust bundles are signed with: pin it on scanners (`borderledger bundle fetch
+        # --pin`, `scan --offline --gateway-key`).
+        "gateway_key": key_description(
+            signing_key(settings.secret_key, settings.bundle_signing_key)
+        ),
         "api_keys": {
             "admin": admin_key,
             "rights_holder": holder["apiKey"],

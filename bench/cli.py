@@ -157,19 +157,36 @@ def detector(
     batches: Annotated[int, typer.Option(help="simulated batches for the quality run")] = 400,
     read_rate: Annotated[float, typer.Option(help="probability that a read happens")] = 0.8,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
-    events: Annotated[int, typer.Option(help="scan events in the throughput run")] = 400_000,
+    events: Annotated[
+        int, typer.Option(help="scan events in the batched throughput run")
+    ] = 400_000,
+    single_events: Annotated[
+        int, typer.Option(help="scan events in the single-scan throughput run")
+    ] = 5_000,
     enrolled: Annotated[int, typer.Option(help="enrolled items (id space)")] = 10_000_000,
-    cache_items: Annotated[int, typer.Option(help="items cached in memory")] = 50_000,
+    chunk: Annotated[int, typer.Option(help="scans per store transaction when batched")] = 2_000,
+    prefill: Annotated[
+        int, typer.Option(help="items stored as seen earlier before timing (table size)")
+    ] = 1_000_000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL to measure on too (default: DATABASE_URL if PostgreSQL)"),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
     ] = False,
 ) -> None:
-    """Precision and recall of the diversion and clone detector on simulated flows, false
-    alert rate on legitimate items, and scan events/s (SQLite-backed state)."""
+    """Precision and recall of the diversion, clone and volume detector on simulated flows,
+    false alert rate on legitimate items, and scan events/s with the state in the database
+    (SQLite, and PostgreSQL when a URL is given), batched and one scan at a time."""
     from bench.detector import run_detector_bench
 
-    if batches < 1 or events < 1 or enrolled < 1000 or cache_items < 1:
-        raise typer.BadParameter("--batches, --events, --cache-items positive; --enrolled >= 1000")
+    if batches < 1 or events < 1 or single_events < 1 or enrolled < 1000 or chunk < 1:
+        raise typer.BadParameter(
+            "--batches, --events, --single-events, --chunk positive; --enrolled >= 1000"
+        )
+    if prefill < 0:
+        raise typer.BadParameter("--prefill must be >= 0")
     if not 0 < read_rate <= 1:
         raise typer.BadParameter("--read-rate must be in (0, 1]")
     result = run_detector_bench(
@@ -177,7 +194,26 @@ def detector(
         read_rate=read_rate,
         seed=seed,
         events=events,
+        single_events=single_events,
         enrolled=enrolled,
-        cache_items=cache_items,
+        chunk=chunk,
+        database_url=database_url,
+        prefilled=prefill,
     )
     print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("epcis")
+def epcis(
+    events: Annotated[int, typer.Option(help="events in the measured document")] = 1000,
+    repeats: Annotated[int, typer.Option(help="measured runs of each phase")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """EPCIS 2.0 capture speed: schema validation and parsing of one large document."""
+    from bench.epcis import run_epcis_bench
+
+    if events < 1 or repeats < 1:
+        raise typer.BadParameter("--events and --repeats must be positive")
+    print(json.dumps(run_epcis_bench(events, repeats), separators=(",", ":")))

@@ -20,6 +20,11 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  * holding a tag can find its batch without an index, and a tag's lot is bound to its batch.
  * A GTIN belongs to the first rights holder that registers a batch of it.
  *
+ * Each customs agency keeps an append-only custody log of scans and custody events (RFC 6962
+ * Merkle tree, SHA-256) off chain and anchors its checkpoints `(size, root)` here, one
+ * transaction per checkpoint whatever the number of entries; sizes only grow, so auditors can
+ * ask the gateway for consistency proofs between any two anchored checkpoints.
+ *
  * Design rules: custom errors carry the offending values, every state change emits an event,
  * no unbounded loops over storage, checks-effects-interactions (there are no interactions).
  */
@@ -81,6 +86,8 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     mapping(bytes32 batchId => Batch) private _batches;
     mapping(bytes32 gtinHash => address holder) private _gtinHolders;
     mapping(bytes32 batchId => mapping(bytes32 itemKey => Status)) private _itemStatus;
+    mapping(address agency => mapping(uint64 size => bytes32 root)) private _checkpointRoots;
+    mapping(address agency => uint64 size) private _latestCheckpointSize;
 
     /// @notice An address argument was the zero address.
     error ZeroAddress();
@@ -119,6 +126,11 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     /// @notice The status `status` is final (`itemKey` is zero for a whole batch).
     error StatusIsFinal(bytes32 batchId, bytes32 itemKey, Status status);
 
+    /// @notice A checkpoint's tree size is zero (an empty log has nothing to anchor).
+    error InvalidCheckpointSize(uint64 size);
+    /// @notice The agency already anchored a checkpoint of `latestSize` >= `size`: a log only grows.
+    error CheckpointNotIncreasing(address agency, uint64 latestSize, uint64 size);
+
     /// @notice A rights holder was accredited.
     event RightsHolderAccredited(address indexed holder, string name, string recordation);
     /// @notice A customs agency was accredited.
@@ -148,6 +160,9 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         Status status,
         address indexed by
     );
+
+    /// @notice A customs agency anchored the checkpoint (`size`, `root`) of its custody log.
+    event CheckpointAnchored(address indexed agency, uint64 indexed size, bytes32 root);
 
     /// @param admin The account that accredits rights holders and customs agencies.
     constructor(address admin) EIP712("BorderLedger", "1") {
@@ -328,6 +343,42 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         _requireTransition(batchId, key, previous, status);
         _itemStatus[batchId][key] = status;
         emit ItemStatusChanged(batchId, key, leaf, previous, status, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ custody log checkpoints
+
+    /**
+     * @notice Anchors the checkpoint of the calling customs agency's custody log: the RFC 6962
+     * Merkle root `root` of its first `size` entries. One transaction commits any number of
+     * entries; auditors check inclusion and consistency proofs against the anchored roots.
+     *
+     * Requirements:
+     * - the caller has `CUSTOMS_ROLE`;
+     * - `size` is not zero and greater than the caller's latest anchored size;
+     * - `root` is not zero.
+     *
+     * @param size The number of log entries the root covers.
+     * @param root The RFC 6962 (SHA-256) Merkle tree hash of those entries.
+     */
+    function anchorCheckpoint(uint64 size, bytes32 root) external onlyRole(CUSTOMS_ROLE) {
+        if (size == 0) revert InvalidCheckpointSize(size);
+        if (root == bytes32(0)) revert InvalidRoot(root);
+        uint64 latest = _latestCheckpointSize[msg.sender];
+        if (size <= latest) revert CheckpointNotIncreasing(msg.sender, latest, size);
+        _checkpointRoots[msg.sender][size] = root;
+        _latestCheckpointSize[msg.sender] = size;
+        emit CheckpointAnchored(msg.sender, size, root);
+    }
+
+    /// @notice The root `agency` anchored for tree size `size` (zero if never anchored).
+    function checkpointRoot(address agency, uint64 size) external view returns (bytes32) {
+        return _checkpointRoots[agency][size];
+    }
+
+    /// @notice The latest checkpoint `agency` anchored (zero size and root if none).
+    function latestCheckpoint(address agency) external view returns (uint64 size, bytes32 root) {
+        size = _latestCheckpointSize[agency];
+        root = _checkpointRoots[agency][size];
     }
 
     // ------------------------------------------------------------------ views

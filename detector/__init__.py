@@ -1,6 +1,6 @@
 """Diversion and clone detector: turns a stream of scans into alerts with evidence.
 
-Pure domain code (stdlib, sqlite3, pycountry, airportsdata): no web framework, no chain client.
+Pure domain code (stdlib, SQLAlchemy Core for the database store, pycountry, airportsdata): no web framework, no chain client.
 The gateway calls `Detector.ingest(scan)` per verification and `Detector.report_status(...)`
 for status changes; see docs/detector.md.
 """
@@ -11,7 +11,7 @@ from detector.events import Batch, Scan, StatusReport, epoch
 from detector.locations import Location, LocationRegistry
 from detector.policy import RoutePolicy
 from detector.rules import RULES, Alert, AlertClass, Reason, Severity
-from detector.store import MemoryStore, SqliteStore, StateStore
+from detector.store import MemoryStore, StateStore
 
 __all__ = [
     "RULES",
@@ -30,7 +30,6 @@ __all__ = [
     "RoutePolicy",
     "Scan",
     "Severity",
-    "SqliteStore",
     "StateStore",
     "StatusReport",
     "UnknownLocationError",

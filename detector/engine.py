@@ -6,7 +6,21 @@ every remembered sighting (impossible travel, destination-before-origin, route o
 pairwise rules look at both sightings' own times, not at arrival order, a scan that arrives
 late is inserted where it belongs and judged against its neighbours: any arrival order of the
 same scans gives the same pairwise alerts. A status that arrives late (decommissioned at T,
-reported after scans later than T were ingested) re-judges the remembered sightings after T.
+reported after scans later than T were ingested) re-judges the remembered sightings after T;
+so does a batch status, for every item of the batch seen at or after T (below).
+
+All state goes through `store.apply` (detector.store): one transaction per chunk of scans, so
+the same code serves one scan at a time (`ingest`) and bulk feeds (`ingest_many`), on a store in
+memory or in a database shared by several processes.
+
+Batch statuses and exactly-once alerts. Each item remembers, per batch status kind, the
+effective time its sightings were last judged against (`ItemState.applied`). Whenever the item
+is written (a scan, or a re-judge), its sightings are first brought up to date with the batch's
+current statuses: the sightings the newly known (or earlier) status covers are alerted once,
+and `applied` moves, in the same transaction. A batch status is recorded first and then every
+item of the batch seen since is re-judged; a scan's transaction reads the statuses, commits,
+then reads them again and re-judges its items if they changed. Either way the one that comes
+second sees the other's work, and the version check of the store makes each alert happen once.
 """
 
 from __future__ import annotations
@@ -14,16 +28,17 @@ from __future__ import annotations
 import bisect
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from detector.errors import InvalidScanError
 from detector.events import STATUS_KINDS, Batch, Scan, StatusReport, item_key
-from detector.locations import LocationRegistry
+from detector.locations import Location, LocationRegistry
 from detector.policy import RoutePolicy
 from detector.rules import Alert, Reason
-from detector.store import ItemState, MemoryStore, ProbeWindow, StateStore
+from detector.store import ItemState, Lru, MemoryStore, ProbeWindow, StateStore, Statuses
 
 STATUS_REASON = {
     "decommissioned": Reason.CLONE_AFTER_DECOMMISSION,
@@ -44,10 +59,14 @@ class DetectorConfig:
     probe_window_s: float = 3600.0
     probe_threshold: int = 20  # distinct unknown serials of one GTIN at one location per window
     future_skew_s: float = 300.0  # scans later than now + skew are refused
+    chunk: int = 2_000  # scans judged per store transaction by `ingest_many`
+    batch_cache: int = 100_000  # batches kept in memory when a batch loader is given
 
     def __post_init__(self) -> None:
         if self.max_speed_kmh <= 0 or self.history < 2 or self.probe_threshold < 2:
             raise ValueError("max_speed_kmh must be positive, history and probe_threshold >= 2")
+        if self.chunk < 1 or self.batch_cache < 1:
+            raise ValueError("chunk and batch_cache must be positive")
 
 
 def _iso(t: float) -> str:
@@ -61,40 +80,72 @@ class Detector:
         store: StateStore | None = None,
         config: DetectorConfig | None = None,
         clock: Callable[[], float] = time.time,
+        batch_loader: Callable[[str], Batch | None] | None = None,
     ) -> None:
+        """`batch_loader` (optional) finds a batch the detector has not been told about; with
+        it, batches are kept in a bounded LRU (`config.batch_cache`) and reloaded on demand."""
         self.registry = registry
         self.store: StateStore = store if store is not None else MemoryStore()
         self.config = config or DetectorConfig()
         self.clock = clock
+        self._loader = batch_loader
         self._batches: dict[str, Batch] = {}
-        self._batch_status: dict[str, dict[str, tuple[float, str]]] = {}
+        self._cached = Lru(self.config.batch_cache)
         self._locs = registry._by_code  # hot path: plain dict lookups
 
     # -- batches and policies -------------------------------------------------------------
 
     def register_batch(self, batch: Batch) -> None:
-        self._batches[batch.batch_id] = batch
+        if self._loader is None:
+            self._batches[batch.batch_id] = batch
+        else:
+            self._cached.put(batch.batch_id, batch)
+
+    def forget_batch(self, batch_id: str) -> None:
+        """Drop a cached batch (its policy changed elsewhere): reloaded on next use."""
+        self._batches.pop(batch_id, None)
+        self._cached.pop(batch_id)
+
+    def find_batch(self, batch_id: str) -> Batch | None:
+        batch = self._batches.get(batch_id)
+        if batch is None and self._loader is not None:
+            batch = self._cached.get(batch_id)
+            if batch is None:
+                batch = self._loader(batch_id)
+                if batch is not None:
+                    self._cached.put(batch_id, batch)
+        return batch
 
     def batch(self, batch_id: str) -> Batch:
-        try:
-            return self._batches[batch_id]
-        except KeyError:
-            raise InvalidScanError(f"unknown batch {batch_id!r}") from None
+        found = self.find_batch(batch_id)
+        if found is None:
+            raise InvalidScanError(f"unknown batch {batch_id!r}")
+        return found
 
     def set_policy(self, batch_id: str, policy: RoutePolicy | None) -> None:
         """The rights holder changes (or removes) a batch's route policy; judges later scans."""
         b = self.batch(batch_id)
-        self._batches[batch_id] = Batch(b.batch_id, b.gtin, policy, b.released, b.expiry)
+        self.register_batch(Batch(b.batch_id, b.gtin, policy, b.released, b.expiry))
 
-    def report_batch_status(self, batch_id: str, kind: str, at: float, report_id: str = "") -> None:
-        """A whole batch recalled / destroyed / stolen / decommissioned from `at` on. Judges scans
-        ingested from now on (including late ones); see docs/detector.md for the limit."""
+    def report_batch_status(
+        self, batch_id: str, kind: str, at: float, report_id: str = ""
+    ) -> list[Alert]:
+        """A whole batch recalled / destroyed / stolen / decommissioned from `at` on.
+
+        Recorded in the store (the earliest time wins); when that changed what was known, every
+        item of the batch already seen at or after `at` is re-judged and alerted (once: see the
+        module docstring). Scans ingested later are judged against it as they come."""
         self.batch(batch_id)
-        if kind not in STATUS_KINDS or not math.isfinite(at):
+        if kind not in STATUS_KINDS or not isinstance(at, int | float) or not math.isfinite(at):
             raise InvalidScanError(f"bad batch status {kind!r} at {at!r}")
-        statuses = self._batch_status.setdefault(batch_id, {})
-        if kind not in statuses or at < statuses[kind][0]:
-            statuses[kind] = (at, report_id or f"batch:{batch_id}:{kind}")
+        if not self.store.set_batch_status(
+            batch_id, kind, float(at), report_id or f"batch:{batch_id}:{kind}"
+        ):
+            return []
+        alerts: list[Alert] = []
+        for keys in self.store.items_of_batch(batch_id, float(at), self.config.chunk):
+            alerts += self._rejudge(keys, [batch_id])
+        return alerts
 
     # -- input checks ---------------------------------------------------------------------
 
@@ -113,69 +164,217 @@ class Detector:
         """Record an item status; returns alerts for remembered sightings after it."""
         self._check_time(f"status {report.report_id or report.kind}", report.at)
         key = item_key(report.gtin, report.serial)
-        st = self.store.get_item(key) or ItemState(None)
         rid = report.report_id or f"status:{report.kind}:{key}"
-        old = st.status.get(report.kind)
-        if old is not None and old[0] <= report.at:
-            return []
-        st.status[report.kind] = (report.at, rid)
         reason = STATUS_REASON[report.kind]
-        alerts = []
-        for t, loc, sid in st.sightings:
-            if t >= report.at and (old is None or t < old[0]):
-                alerts.append(
-                    Alert(
-                        reason,
-                        report.gtin,
-                        report.serial,
-                        st.batch_id,
-                        loc,
-                        t,
-                        tuple(sorted((sid, rid))),
-                        f"seen at {loc} on {_iso(t)}, {report.kind} since {_iso(report.at)}",
+
+        def fn(
+            states: dict[str, ItemState], statuses: dict[str, Statuses]
+        ) -> tuple[list[Alert], list[tuple[str, str]]]:
+            st = states.get(key)
+            if st is None:
+                st = states[key] = ItemState(None)
+            old = st.status.get(report.kind)
+            if old is not None and old[0] <= report.at:
+                return [], []
+            st.status[report.kind] = (report.at, rid)
+            alerts = []
+            for t, loc, sid in st.sightings:
+                if t >= report.at and (old is None or t < old[0]):
+                    alerts.append(
+                        Alert(
+                            reason,
+                            report.gtin,
+                            report.serial,
+                            st.batch_id,
+                            loc,
+                            t,
+                            tuple(sorted((sid, rid))),
+                            f"seen at {loc} on {_iso(t)}, {report.kind} since {_iso(report.at)}",
+                        )
                     )
-                )
-        self.store.put_item(key, st)
+            return alerts, []
+
+        alerts, _, _, _ = self.store.apply([key], [], fn)
+        return alerts
+
+    def _sync_batch(self, st: ItemState, key: str, statuses: Statuses | None) -> list[Alert]:
+        """Bring an item's sightings up to date with its batch's statuses (see the module
+        docstring): alerts for the sightings a status learnt since the last judgement covers."""
+        if not statuses:
+            return []
+        alerts: list[Alert] = []
+        for kind, (since, rid) in statuses.items():
+            prev = st.applied.get(kind)
+            if prev is not None and prev <= since:
+                continue
+            gtin, _, serial = key.partition("/")
+            for t, loc, sid in st.sightings:
+                if t >= since and (prev is None or t < prev):
+                    alerts.append(
+                        Alert(
+                            STATUS_REASON[kind],
+                            gtin,
+                            serial,
+                            st.batch_id,
+                            loc,
+                            t,
+                            tuple(sorted((sid, rid))),
+                            f"seen at {loc} on {_iso(t)}, batch {kind} since {_iso(since)}",
+                        )
+                    )
+            st.applied[kind] = since
+        return alerts
+
+    def _rejudge(self, keys: list[str], batch_ids: list[str]) -> list[Alert]:
+        """Re-judge stored items against their batches' current statuses (one transaction)."""
+
+        def fn(
+            states: dict[str, ItemState], statuses: dict[str, Statuses]
+        ) -> tuple[list[Alert], list[tuple[str, str]]]:
+            alerts: list[Alert] = []
+            for key, st in states.items():
+                if st.batch_id is not None:
+                    alerts += self._sync_batch(st, key, statuses.get(st.batch_id))
+            return alerts, []
+
+        alerts, _, _, _ = self.store.apply(keys, batch_ids, fn)
         return alerts
 
     # -- scans ----------------------------------------------------------------------------
 
+    def ingest(self, scan: Scan) -> list[Alert]:
+        """Judge one scan (one store transaction)."""
+        return self._ingest_chunk([scan])
+
     def ingest_many(self, scans: Iterable[Scan]) -> list[Alert]:
+        """Judge many scans in order, `config.chunk` per store transaction (bulk feeds: EPCIS
+        capture, replays, the benchmark). Same alerts as `ingest` one by one. A bad scan raises
+        before anything of its chunk is stored; earlier chunks stay stored."""
         out: list[Alert] = []
+        buf: list[Scan] = []
+        size = self.config.chunk
         for s in scans:
-            out.extend(self.ingest(s))
+            buf.append(s)
+            if len(buf) >= size:
+                out += self._ingest_chunk(buf)
+                buf = []
+        if buf:
+            out += self._ingest_chunk(buf)
         return out
 
-    def ingest(self, scan: Scan) -> list[Alert]:
-        loc = self._locs.get(scan.location)
-        if loc is None:
-            self.registry.get(scan.location)  # raises UnknownLocationError with the message
-        assert loc is not None
-        t = scan.at
-        if not (MIN_TIME <= t <= self.clock() + self.config.future_skew_s):
-            self._check_time(f"scan {scan.scan_id}", t)
-        if scan.batch_id is None:
-            return self._probe(scan)
-        batch = self._batches.get(scan.batch_id)
-        if batch is None:
-            raise InvalidScanError(f"scan {scan.scan_id}: unknown batch {scan.batch_id!r}")
-        key = scan.gtin + "/" + scan.serial
-        store = self.store
-        st = store.get_item(key)
-        if st is None:
-            st = ItemState(scan.batch_id)
-        elif st.batch_id is None:
-            st.batch_id = scan.batch_id
+    def _ingest_chunk(self, scans: list[Scan]) -> list[Alert]:
+        items: list[tuple[Scan, Location, Batch]] = []
+        probes: list[Scan] = []
+        horizon = self.clock() + self.config.future_skew_s
+        locs = self._locs
+        for scan in scans:
+            loc = locs.get(scan.location)
+            if loc is None:
+                self.registry.get(scan.location)  # raises UnknownLocationError with the message
+            assert loc is not None
+            if not (MIN_TIME <= scan.at <= horizon):
+                self._check_time(f"scan {scan.scan_id}", scan.at)
+            if scan.batch_id is None:
+                probes.append(scan)
+                continue
+            batch = self.find_batch(scan.batch_id)
+            if batch is None:
+                raise InvalidScanError(f"scan {scan.scan_id}: unknown batch {scan.batch_id!r}")
+            items.append((scan, loc, batch))
+        alerts: list[Alert] = []
+        if items:
+            alerts += self._ingest_items(items)
+        for scan in probes:
+            alerts += self._probe(scan)
+        return alerts
+
+    def _ingest_items(self, items: list[tuple[Scan, Location, Batch]]) -> list[Alert]:
+        keys = sorted({s.gtin + "/" + s.serial for s, _, _ in items})
+        batch_ids = sorted({b.batch_id for _, _, b in items})
+        judge = self._judge
+
+        def fn(
+            states: dict[str, ItemState], statuses: dict[str, Statuses]
+        ) -> tuple[tuple[list[Alert], list[tuple[Scan, Location, Batch]]], list[tuple[str, str]]]:
+            alerts: list[Alert] = []
+            counted: list[tuple[Scan, Location, Batch]] = []
+            increments: list[tuple[str, str]] = []
+            for scan, loc, batch in items:
+                key = scan.gtin + "/" + scan.serial
+                st = states.get(key)
+                if st is None:
+                    st = states[key] = ItemState(batch.batch_id)
+                elif st.batch_id is None:
+                    st.batch_id = batch.batch_id
+                bstat = statuses.get(batch.batch_id)
+                if bstat:
+                    alerts += self._sync_batch(st, key, bstat)
+                if judge(st, scan, loc, batch, bstat, alerts):
+                    counted.append((scan, loc, batch))
+                    increments.append((batch.batch_id, loc.country))
+            return (alerts, counted), increments
+
+        (alerts, counted), totals, seen, now = self.store.apply(keys, batch_ids, fn)
+        if counted:
+            alerts += self._volume_alerts(counted, totals)
+        # a batch status recorded while this chunk was judged: re-judge (see module docstring).
+        # `_rejudge` brings each item up to the statuses current in its own transaction.
+        changed = [b for b in batch_ids if now.get(b, {}) != seen.get(b, {})]
+        if changed:
+            subset = sorted({s.gtin + "/" + s.serial for s, _, b in items if b.batch_id in changed})
+            alerts += self._rejudge(subset, changed)
+        return alerts
+
+    def _volume_alerts(
+        self, counted: list[tuple[Scan, Location, Batch]], totals: dict[tuple[str, str], int]
+    ) -> list[Alert]:
+        """The store numbered this chunk's distinct items per (batch, market) consecutively,
+        ending at `totals`: each one beyond the released quantity is an alert."""
+        per: Counter[tuple[str, str]] = Counter((b.batch_id, loc.country) for _, loc, b in counted)
+        done: Counter[tuple[str, str]] = Counter()
+        alerts = []
+        for scan, loc, batch in counted:
+            k = (batch.batch_id, loc.country)
+            n = totals[k] - per[k] + 1 + done[k]
+            done[k] += 1
+            released = batch.released[loc.country]
+            if n > released:
+                alerts.append(
+                    Alert(
+                        Reason.VOLUME_EXCEEDED,
+                        scan.gtin,
+                        None,
+                        batch.batch_id,
+                        scan.location,
+                        scan.at,
+                        (scan.scan_id,),
+                        f"{n} distinct items of batch {batch.batch_id} seen in {loc.country}, "
+                        f"{released} released there (this one: serial {scan.serial})",
+                    )
+                )
+        return alerts
+
+    def _judge(
+        self,
+        st: ItemState,
+        scan: Scan,
+        loc: Location,
+        batch: Batch,
+        batch_statuses: Statuses | None,
+        alerts: list[Alert],
+    ) -> bool:
+        """Judge one scan against the item's state and remember it; appends to `alerts`.
+        Returns True when the item counts for the volume of its (batch, market)."""
         sid = scan.scan_id
         sightings = st.sightings
         for s in sightings:
             if s[2] == sid:
-                return []  # the same scan delivered twice
-        alerts: list[Alert] = []
+                return False  # the same scan delivered twice
+        t = scan.at
         here = scan.location
         country = loc.country
         policy = batch.policy
-        gtin, serial, batch_id = scan.gtin, scan.serial, scan.batch_id
+        gtin, serial, batch_id = scan.gtin, scan.serial, batch.batch_id
 
         def alert(reason: Reason, evidence: tuple[str, ...], detail: str) -> None:
             alerts.append(Alert(reason, gtin, serial, batch_id, here, t, evidence, detail))
@@ -212,14 +411,14 @@ class Detector:
                 )
         if batch.expiry is not None and t > batch.expiry:
             alert(Reason.EXPIRED_SEEN, (sid,), f"seen {_iso(t)}, expired {_iso(batch.expiry)}")
-        for statuses in (st.status, self._batch_status.get(batch_id)):
+        for statuses, scope in ((st.status, ""), (batch_statuses, "batch ")):
             if statuses:
                 for kind, (since, rid) in statuses.items():
                     if t >= since:
                         alert(
                             STATUS_REASON[kind],
                             tuple(sorted((sid, rid))),
-                            f"seen at {here} on {_iso(t)}, {kind} since {_iso(since)}",
+                            f"seen at {here} on {_iso(t)}, {scope}{kind} since {_iso(since)}",
                         )
 
         # pairwise rules against the remembered sightings
@@ -285,45 +484,33 @@ class Detector:
                     f"seen at {len(st.places)} distinct places, the route allows {limit}",
                 )
 
-        # volume per (batch, market)
+        # volume per (batch, market): counted once per item and market, numbered by the store
         released = batch.released
         if released and country in released and country not in st.markets:
             st.markets.append(country)
-            n = store.incr_volume(batch_id, country)
-            if n > released[country]:
-                alerts.append(
-                    Alert(
-                        Reason.VOLUME_EXCEEDED,
-                        gtin,
-                        None,
-                        batch_id,
-                        here,
-                        t,
-                        (sid,),
-                        f"{n} distinct items of batch {batch_id} seen in {country}, "
-                        f"{released[country]} released there (this one: serial {serial})",
-                    )
-                )
-        store.put_item(key, st)
-        return alerts
+            return True
+        return False
 
     def _probe(self, scan: Scan) -> list[Alert]:
         cfg = self.config
-        key = scan.gtin + "@" + scan.location
-        window = self.store.get_probe(key) or ProbeWindow()
-        entries = window.entries
-        bisect.insort(entries, (scan.at, scan.serial, scan.scan_id))
-        newest = entries[-1][0]
-        cut = bisect.bisect_left(entries, (newest - cfg.probe_window_s,))
-        if cut:
-            del entries[:cut]
-        if len(entries) > 4 * cfg.probe_threshold:
-            del entries[: len(entries) - 4 * cfg.probe_threshold]
-        alerts = []
-        serials = {e[1] for e in entries}
-        if len(serials) >= cfg.probe_threshold and scan.at >= window.quiet_until:
+
+        def fn(window: ProbeWindow) -> list[Alert]:
+            entries = window.entries
+            for e in entries:
+                if e[2] == scan.scan_id:
+                    return []  # the same scan delivered twice
+            bisect.insort(entries, (scan.at, scan.serial, scan.scan_id))
+            newest = entries[-1][0]
+            cut = bisect.bisect_left(entries, (newest - cfg.probe_window_s,))
+            if cut:
+                del entries[:cut]
+            if len(entries) > 4 * cfg.probe_threshold:
+                del entries[: len(entries) - 4 * cfg.probe_threshold]
+            serials = {e[1] for e in entries}
+            if len(serials) < cfg.probe_threshold or scan.at < window.quiet_until:
+                return []
             window.quiet_until = newest + cfg.probe_window_s
-            alerts.append(
+            return [
                 Alert(
                     Reason.PROBING_UNKNOWN_SERIALS,
                     scan.gtin,
@@ -335,9 +522,9 @@ class Detector:
                     f"{len(serials)} unknown serials of GTIN {scan.gtin} at {scan.location} "
                     f"within {cfg.probe_window_s / 60:.0f} min",
                 )
-            )
-        self.store.put_probe(key, window)
-        return alerts
+            ]
+
+        return self.store.apply_probe("probe:" + scan.gtin + "@" + scan.location, fn)
 
     def flush(self) -> None:
         self.store.flush()

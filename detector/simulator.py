@@ -12,11 +12,17 @@ Injected anomalies (per item, ground truth in `SimResult.truth`):
              consignee (delivered to an unauthorized consignee in the right market);
   clone:     after_sale (copies of a sold item's code read later),
              parallel (a copy read far away while the genuine item is being read elsewhere),
-             many_places (copies read at many places).
+             many_places (copies read at many places);
+  volume (per batch, ground truth in `SimResult.volume`): part of a batch is held back at the
+             factory and not released to the market (`Batch.released` says so); in a volume
+             diversion some of the held items are shipped into the market anyway, each on a
+             perfectly ordinary route, so only the count of distinct items seen there shows it.
+             Batches that hold stock back without leaking it are the legitimate counterpart.
 An anomaly is *detectable* when the emitted scans make it visible: a diverted leg was read; a
 copy was read after the sale, or a (genuine, copy) pair of reads is farther apart than
 `max_speed_kmh` allows, or a copy was read in the destination before the genuine item was last
-read in its origin country, or the reads span more places than the route allows.
+read in its origin country, or the reads span more places than the route allows; a volume
+diversion when more distinct items of the batch were read in the market than were released.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class SimConfig:
     clone_rate: float = 0.02
     air_share: float = 0.25
     late_share: float = 0.03  # scans delivered up to 12 h after later ones
+    volume_rate: float = 0.05  # share of batches with a volume diversion
+    held_rate: float = 0.15  # share of batches holding stock back legitimately
     probes: int = 3  # probing attacks (20-40 unknown serials at one port within an hour)
     start: float = 1_700_000_000.0
     max_speed_kmh: float = 900.0
@@ -87,6 +95,18 @@ class Truth:
 
 
 @dataclass
+class VolumeTruth:
+    """One batch's release to its market: `leaked` held-back items shipped there anyway."""
+
+    market: str
+    released: int
+    held: int
+    leaked: int
+    seen: int = 0  # distinct items of the batch read in the market
+    detectable: bool = False
+
+
+@dataclass
 class SimResult:
     registry: LocationRegistry
     batches: list[Batch]
@@ -94,6 +114,7 @@ class SimResult:
     truth: dict[str, Truth]  # item key -> truth
     probes: list[tuple[str, str]] = field(default_factory=list)  # (gtin, locode) attacked
     end: float = 0.0
+    volume: dict[str, VolumeTruth] = field(default_factory=dict)  # batch id -> release truth
 
 
 def _gtin(n: int) -> str:
@@ -142,6 +163,7 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
     batches: list[Batch] = []
     emitted: list[tuple[float, int, Scan | StatusReport]] = []
     truth: dict[str, Truth] = {}
+    volume: dict[str, VolumeTruth] = {}
     seq = 0
 
     def emit(ev: Scan | StatusReport, deliver_at: float) -> None:
@@ -174,11 +196,18 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
         batch_id = f"B{b:05d}"
         consignee = f"IMP-{market}-{b}"
         n_items = rng.randint(*cfg.items_per_batch)
+        vroll = rng.random()
+        held = leaked = 0
+        if vroll < cfg.volume_rate + cfg.held_rate:
+            held = rng.randint(max(2, n_items // 10), max(3, n_items // 4))
+            if vroll < cfg.volume_rate:
+                leaked = rng.randint(1, held)
+        volume[batch_id] = VolumeTruth(market, n_items - held, held, leaked)
         policy = RoutePolicy.create(
             reg, markets=[market], nodes=nodes, consignees=[consignee],
             valid_from=t0 - DAY, valid_until=t0 + 200 * DAY,
         )  # fmt: skip
-        batch = Batch(batch_id, gtin, policy, {market: n_items}, t0 + 730 * DAY)
+        batch = Batch(batch_id, gtin, policy, {market: n_items - held}, t0 + 730 * DAY)
         batches.append(batch)
         # the batch moves together; items get a few hours of jitter each
         t_exp = t0 + rng.uniform(1, 3) * DAY
@@ -194,6 +223,9 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
             kind = "diversion" if roll < cfg.diversion_rate else (
                 "clone" if roll < cfg.diversion_rate + cfg.clone_rate else "legit"
             )  # fmt: skip
+            stays = i >= n_items - held + leaked  # held back and not leaked: stays at the factory
+            if i >= n_items - held:
+                kind = "legit"  # held-back items (leaked or not) carry no item-level anomaly
             tr = Truth(kind)
             truth[key] = tr
             genuine: list[Scan] = []
@@ -211,6 +243,8 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
                     out.append(s)
 
             g(factory, t0 + rng.uniform(0, 6 * HOUR))
+            if stays:
+                continue
             scenario = rng.choice(["market", "port", "consignee"]) if kind == "diversion" else ""
             route = list(zip(nodes, legs, strict=True))
             if scenario == "port":
@@ -293,7 +327,18 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
     emitted.sort(key=lambda e: (e[0], e[1]))
     events = [e[2] for e in emitted]
     end = max(e[0] for e in emitted)
-    return SimResult(reg, batches, events, truth, probes, end)
+    in_market: dict[str, set[str]] = {}
+    for ev in events:
+        if (
+            isinstance(ev, Scan)
+            and ev.batch_id is not None
+            and reg.get(ev.location).country == volume[ev.batch_id].market
+        ):
+            in_market.setdefault(ev.batch_id, set()).add(ev.serial)
+    for batch_id, vt in volume.items():
+        vt.seen = len(in_market.get(batch_id, ()))
+        vt.detectable = vt.seen > vt.released
+    return SimResult(reg, batches, events, truth, probes, end, volume)
 
 
 def _clone_visible(

@@ -1,38 +1,63 @@
-"""Detector state: per-item sighting histories, per-(batch, market) counts, probe windows.
+"""Detector state: per-item sighting histories, per-(batch, market) counts, batch statuses,
+probe windows (unknown serials per GTIN and location).
 
-Two stores behind one interface:
+Every store offers one transactional operation, `apply(keys, batch_ids, fn)`: load the states of
+`keys` and the statuses of `batch_ids`, let `fn` change the states and ask for volume
+increments, then write everything back at once. The detector's single-scan and batched paths
+both go through it, so one store implementation serves both.
 
-* `MemoryStore(capacity)`: in process, items in an LRU bounded to `capacity` (an evicted
+* `MemoryStore(capacity)` (here): in process, items in an LRU bounded to `capacity` (an evicted
   item's history is forgotten: tests and small deployments);
-* `SqliteStore(path, cache_items)`: state in an SQLite database; a bounded write-back LRU of
-  hot items in front of it (dirty items are written in batches on eviction and on `flush`), so
-  memory stays bounded whatever the number of items seen.
+* `DbStore(engine, tables)` (detector.dbstore): state in an SQL database (SQLite or
+  PostgreSQL) shared by every process on it, with optimistic concurrency (a version per item).
 """
 
 from __future__ import annotations
 
 import marshal
-import sqlite3
+import threading
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 Sighting = tuple[float, str, str]  # (time, locode, scan id), histories sorted by time
+Statuses = dict[str, tuple[float, str]]  # status kind -> (effective from, report id)
+R = TypeVar("R")
+#: What `fn` gets: the states of the keys (missing ones absent; it adds new ones) and the
+#: current statuses of the batches; it returns its result and the (batch, market) volume
+#: increments it needs, in the order of the scans that asked for them.
+ApplyFn = Callable[[dict[str, "ItemState"], dict[str, Statuses]], tuple[R, list[tuple[str, str]]]]
 
 
 class ItemState:
     """What the detector remembers about one item (bounded: last K sightings, <= limit+1
-    places, the markets counted for volume, status times)."""
+    places, the markets counted for volume, status times, and the batch statuses its
+    sightings have already been judged against)."""
 
-    __slots__ = ("batch_id", "fired_places", "markets", "places", "sightings", "status")
+    __slots__ = (
+        "applied",
+        "batch_id",
+        "fired_places",
+        "markets",
+        "places",
+        "sightings",
+        "status",
+    )
 
     def __init__(self, batch_id: str | None) -> None:
         self.batch_id = batch_id
         self.sightings: list[Sighting] = []
         self.places: dict[str, str] = {}  # locode -> first scan id seen there
         self.markets: list[str] = []  # countries already counted for volume
-        self.status: dict[str, tuple[float, str]] = {}  # kind -> (time, report id)
+        self.status: Statuses = {}  # item statuses: kind -> (time, report id)
         self.fired_places = False
+        #: batch status kind -> the effective time the sightings were judged against; a batch
+        #: status that becomes known (or earlier) later re-judges only what this does not cover.
+        self.applied: dict[str, float] = {}
+
+    @property
+    def last_seen(self) -> float | None:
+        return self.sightings[-1][0] if self.sightings else None
 
     def dumps(self) -> bytes:
         return marshal.dumps(
@@ -43,18 +68,17 @@ class ItemState:
                 self.markets,
                 self.status,
                 self.fired_places,
+                self.applied,
             )
         )
 
     @classmethod
     def loads(cls, blob: bytes) -> ItemState:
-        batch_id, sightings, places, markets, status, fired = marshal.loads(blob)
-        st = cls(batch_id)
-        st.sightings = [tuple(s) for s in sightings]
-        st.places = places
-        st.markets = markets
-        st.status = {k: tuple(v) for k, v in status.items()}
-        st.fired_places = fired
+        """marshal keeps tuples as tuples, so the fields come back as they were dumped."""
+        fields = marshal.loads(blob)
+        st = cls.__new__(cls)
+        (st.batch_id, st.sightings, st.places, st.markets, st.status, st.fired_places) = fields[:6]
+        st.applied = fields[6] if len(fields) > 6 else {}
         return st
 
 
@@ -67,76 +91,136 @@ class ProbeWindow:
         self.entries: list[tuple[float, str, str]] = []  # (time, serial, scan id)
         self.quiet_until = float("-inf")
 
+    def dumps(self) -> bytes:
+        return marshal.dumps((self.entries, self.quiet_until))
+
+    @classmethod
+    def loads(cls, blob: bytes) -> ProbeWindow:
+        window = cls()
+        window.entries, window.quiet_until = marshal.loads(blob)
+        return window
+
 
 class StateStore(Protocol):
-    def get_item(self, key: str) -> ItemState | None: ...
+    def apply(
+        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
+        """Run `fn` on the current states atomically; returns its result, the volume totals
+        after its increments (for each (batch, market) it incremented), the statuses it saw and
+        the statuses as read again right after the commit."""
+        ...
 
-    def put_item(self, key: str, state: ItemState) -> None: ...
+    def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]: ...
 
-    def incr_volume(self, batch_id: str, market: str) -> int: ...
+    def set_batch_status(self, batch_id: str, kind: str, at: float, report_id: str) -> bool:
+        """Record a batch status if it is new or earlier than the known one; True if changed."""
+        ...
+
+    def items_of_batch(self, batch_id: str, since: float, page: int) -> Iterator[list[str]]:
+        """Keys of the batch's items with a sighting at or after `since`, in pages."""
+        ...
 
     def volume(self, batch_id: str, market: str) -> int: ...
 
-    def get_probe(self, key: str) -> ProbeWindow | None: ...
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None: ...
+    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+        """Run `fn` on the probe window of `key` (new if none) atomically and store it."""
+        ...
 
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
 
 
-class _Lru:
-    """A bounded mapping; `put` returns what it evicted."""
+class Lru:
+    """A bounded mapping, safe to share between threads; `put` returns what it evicted."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
         self.data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
-        value = self.data.get(key)
-        if value is not None:
-            self.data.move_to_end(key)
-        return value
+        with self._lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+            return value
 
     def put(self, key: str, value: Any) -> list[tuple[str, Any]]:
-        self.data[key] = value
-        self.data.move_to_end(key)
-        evicted = []
-        while len(self.data) > self.capacity:
-            evicted.append(self.data.popitem(last=False))
-        return evicted
+        with self._lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            evicted = []
+            while len(self.data) > self.capacity:
+                evicted.append(self.data.popitem(last=False))
+            return evicted
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self.data.pop(key, None)
 
 
 class MemoryStore:
+    """Everything in this process. Items in a bounded LRU; volume counters and batch statuses
+    are one small entry per (batch, market) and per (batch, status kind)."""
+
     def __init__(self, capacity: int = 1_000_000, probe_capacity: int = 100_000) -> None:
-        self._items = _Lru(capacity)
-        self._probes = _Lru(probe_capacity)
+        self._items = Lru(capacity)
+        self._probes = Lru(probe_capacity)
         self._volume: dict[tuple[str, str], int] = {}
+        self._status: dict[str, Statuses] = {}
+
+    def apply(
+        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+    ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
+        states: dict[str, ItemState] = {}
+        for key in keys:
+            st = self._items.get(key)
+            if st is not None:
+                states[key] = st
+        statuses = self.batch_statuses(batch_ids)
+        result, increments = fn(states, statuses)
+        totals: dict[tuple[str, str], int] = {}
+        for k in increments:
+            totals[k] = self._volume[k] = self._volume.get(k, 0) + 1
+        for key, st in states.items():
+            self._items.put(key, st)
+        return result, totals, statuses, statuses
+
+    def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]:
+        return {b: dict(self._status[b]) for b in batch_ids if b in self._status}
+
+    def set_batch_status(self, batch_id: str, kind: str, at: float, report_id: str) -> bool:
+        statuses = self._status.setdefault(batch_id, {})
+        if kind in statuses and statuses[kind][0] <= at:
+            return False
+        statuses[kind] = (at, report_id)
+        return True
+
+    def items_of_batch(self, batch_id: str, since: float, page: int) -> Iterator[list[str]]:
+        keys = [
+            k
+            for k, st in self._items.data.items()
+            if st.batch_id == batch_id and st.sightings and st.sightings[-1][0] >= since
+        ]
+        for i in range(0, len(keys), page):
+            yield keys[i : i + page]
 
     def get_item(self, key: str) -> ItemState | None:
-        state: ItemState | None = self._items.get(key)
+        """The remembered state of an item (tests, inspection)."""
+        state: ItemState | None = self._items.data.get(key)
         return state
-
-    def put_item(self, key: str, state: ItemState) -> None:
-        self._items.put(key, state)
-
-    def incr_volume(self, batch_id: str, market: str) -> int:
-        n = self._volume.get((batch_id, market), 0) + 1
-        self._volume[(batch_id, market)] = n
-        return n
 
     def volume(self, batch_id: str, market: str) -> int:
         return self._volume.get((batch_id, market), 0)
 
-    def get_probe(self, key: str) -> ProbeWindow | None:
-        window: ProbeWindow | None = self._probes.get(key)
-        return window
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None:
+    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+        window: ProbeWindow = self._probes.get(key) or ProbeWindow()
+        result = fn(window)
         self._probes.put(key, window)
+        return result
 
     def __len__(self) -> int:
         return len(self._items.data)
@@ -146,126 +230,3 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS detector_item (key TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS detector_volume (
-    batch_id TEXT NOT NULL, market TEXT NOT NULL, seen INTEGER NOT NULL,
-    PRIMARY KEY (batch_id, market)) WITHOUT ROWID;
-"""
-
-
-class SqliteStore:
-    """Item state in SQLite behind a bounded write-back cache.
-
-    Volume counters (one per batch and market) are kept in memory and written on `flush`;
-    probe windows (short-lived, one per GTIN and location) live in a bounded LRU only: a
-    restart forgets at most one probe window.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        cache_items: int = 100_000,
-        write_batch: int = 2_000,
-        probe_capacity: int = 100_000,
-    ) -> None:
-        self.path = str(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._cache = _Lru(cache_items)
-        self._dirty: set[str] = set()
-        self._pending: dict[str, bytes] = {}
-        self._write_batch = write_batch
-        self._probes = _Lru(probe_capacity)
-        self._volume: dict[tuple[str, str], int] = {
-            (b, m): n
-            for b, m, n in self._db.execute("SELECT batch_id, market, seen FROM detector_volume")
-        }
-        self._volume_dirty: set[tuple[str, str]] = set()
-        self.reads = 0
-        self.writes = 0
-
-    def get_item(self, key: str) -> ItemState | None:
-        state: ItemState | None = self._cache.get(key)
-        if state is not None:
-            return state
-        blob = self._pending.get(key)
-        if blob is None:
-            self.reads += 1
-            row = self._db.execute(
-                "SELECT state FROM detector_item WHERE key = ?", (key,)
-            ).fetchone()
-            if row is None:
-                return None
-            blob = row[0]
-        state = ItemState.loads(blob)
-        self._evicted(self._cache.put(key, state))
-        return state
-
-    def put_item(self, key: str, state: ItemState) -> None:
-        self._dirty.add(key)
-        self._evicted(self._cache.put(key, state))
-
-    def _evicted(self, evicted: list[tuple[str, Any]]) -> None:
-        for key, state in evicted:
-            if key in self._dirty:
-                self._dirty.discard(key)
-                self._pending[key] = state.dumps()
-        if len(self._pending) >= self._write_batch:
-            self._write_pending()
-
-    def _write_pending(self) -> None:
-        if not self._pending:
-            return
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO detector_item (key, state) VALUES (?, ?)",
-            self._pending.items(),
-        )
-        self._db.execute("COMMIT")
-        self.writes += len(self._pending)
-        self._pending.clear()
-
-    def incr_volume(self, batch_id: str, market: str) -> int:
-        k = (batch_id, market)
-        n = self._volume.get(k, 0) + 1
-        self._volume[k] = n
-        self._volume_dirty.add(k)
-        return n
-
-    def volume(self, batch_id: str, market: str) -> int:
-        return self._volume.get((batch_id, market), 0)
-
-    def get_probe(self, key: str) -> ProbeWindow | None:
-        window: ProbeWindow | None = self._probes.get(key)
-        return window
-
-    def put_probe(self, key: str, window: ProbeWindow) -> None:
-        self._probes.put(key, window)
-
-    def flush(self) -> None:
-        for key in self._dirty:
-            self._pending[key] = self._cache.data[key].dumps()
-        self._dirty.clear()
-        self._write_pending()
-        if self._volume_dirty:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO detector_volume (batch_id, market, seen) VALUES (?, ?, ?)",
-                [(b, m, self._volume[(b, m)]) for b, m in self._volume_dirty],
-            )
-            self._db.execute("COMMIT")
-            self._volume_dirty.clear()
-
-    def stored_items(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM detector_item").fetchone()
-        return int(row[0])
-
-    def close(self) -> None:
-        self.flush()
-        self._db.close()

@@ -510,9 +510,15 @@ _register_bench()
 
 
 def _register_scan() -> None:
+    from scanner.bundle_cli import bundle_app
     from scanner.cli import scan
 
     app.command("scan")(scan)
+    app.add_typer(bundle_app, name="bundle")
+    from scanner.device_cli import device_app, sync
+
+    app.add_typer(device_app, name="device")
+    app.command("sync")(sync)
 
 
 _register_scan()

@@ -68,6 +68,46 @@ class Settings(BaseSettings):
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )
+    bundle_signing_key: str | None = Field(
+        None,
+        description="hex Ed25519 seed (32 bytes) signing trust bundles; default: derived from "
+        "SECRET_KEY with HKDF-SHA256 (ledger/trustbundle.py)",
+    )
+
+    # --- scanner -------------------------------------------------------------------------
+    bundle_max_age_seconds: float = Field(
+        86_400.0, gt=0, description="offline scans warn when the trust bundle is older than this"
+    )
+
+    # --- alert webhooks (api/webhooks.py, docs/webhooks.md) ----------------------------------
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="seconds a receiver has to answer one delivery"
+    )
+    webhook_backoff_base: float = Field(
+        5.0, gt=0, description="first retry delay in seconds, doubled per attempt (jittered)"
+    )
+    webhook_backoff_cap: float = Field(
+        3600.0, gt=0, description="longest delay between two attempts of one delivery"
+    )
+    webhook_max_attempts: int = Field(
+        30, ge=1, description="attempts before a delivery is marked failed (redeliverable)"
+    )
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, description="seconds between scans of the delivery queue"
+    )
+    webhook_workers: int = Field(
+        4, ge=1, le=64, description="deliveries sent concurrently by one gateway process"
+    )
+    webhook_batch_size: int = Field(
+        50, ge=1, description="deliveries claimed per pass of the delivery thread"
+    )
+    webhook_secret_grace_seconds: float = Field(
+        86400.0, ge=0, description="how long a rotated-out secret still signs deliveries"
+    )
+    webhook_allow_private_hosts: bool | None = Field(
+        None,
+        description="allow loopback/private webhook hosts; default: yes in dev, no in production",
+    )
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:
@@ -81,6 +121,12 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @property
+    def webhook_private_hosts_allowed(self) -> bool:
+        if self.webhook_allow_private_hosts is not None:
+            return self.webhook_allow_private_hosts
+        return self.environment == "dev"
 
     @property
     def keystore_dir(self) -> Path:

@@ -27,9 +27,16 @@ from web3.exceptions import (
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 from ledger.config import PROJECT_ROOT
-from ledger.errors import BorderLedgerError, ContractReverted
+from ledger.errors import BorderLedgerError, ContractReverted, InvalidInput
 from ledger.hashing import keccak256
-from ledger.models import BatchRecord, RightsHolderRecord, SignerKeyRecord, Status, TagCheck
+from ledger.models import (
+    BatchRecord,
+    Checkpoint,
+    RightsHolderRecord,
+    SignerKeyRecord,
+    Status,
+    TagCheck,
+)
 from ledger.tx import Receipt, TransactionSender, revert_data, with_retries
 
 REGISTRY = "BorderLedgerRegistry"
@@ -236,6 +243,18 @@ class RegistryClient:
         )
         return self._transact(fn)
 
+    def anchor_checkpoint(self, size: int, root: bytes, journal: Path | None = None) -> Receipt:
+        """Anchor the calling customs agency's custody-log checkpoint (`size` entries, RFC 6962
+        root `root`) in one transaction; simulated first, signed once, re-broadcast on retry.
+
+        A retry after the checkpoint landed reverts with `CheckpointNotIncreasing` (whose
+        `latestSize` equals `size`): callers compare `checkpoint_root(agency, size)` with
+        `root` to tell "already anchored" from a real conflict."""
+        if not 0 < size < 2**64:
+            raise InvalidInput(f"checkpoint size {size} is not in [1, 2**64)")
+        fn = self.contract.functions.anchorCheckpoint(size, _b32(root))
+        return self._transact(fn, journal=journal)
+
     def grant_role(self, role: bytes, account: str) -> Receipt:
         return self._transact(self.contract.functions.grantRole(role, account))
 
@@ -302,6 +321,17 @@ class RegistryClient:
         return bool(
             self._call(self.contract.functions.isSignerValidFor(signer, holder, registered_at))
         )
+
+    def checkpoint_root(self, agency: str, size: int) -> bytes:
+        """The root `agency` anchored for tree size `size` (32 zero bytes if never)."""
+        if not 0 <= size < 2**64:
+            raise InvalidInput(f"checkpoint size {size} is not in [0, 2**64)")
+        return bytes(self._call(self.contract.functions.checkpointRoot(agency, size)))
+
+    def latest_checkpoint(self, agency: str) -> Checkpoint:
+        """The latest checkpoint `agency` anchored (size 0 and zero root if none)."""
+        size, root = self._call(self.contract.functions.latestCheckpoint(agency))
+        return Checkpoint(Web3.to_checksum_address(agency), int(size), bytes(root))
 
     def check_tag(
         self,

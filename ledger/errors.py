@@ -7,7 +7,8 @@ into a clear message (or an HTTP status) in one place instead of leaking a trace
     ├── InvalidInput (ValueError)           bad data from a user: 422 / CLI exit 2
     │   ├── InvalidGtin, InvalidSerial, InvalidLot
     │   ├── InvalidDigitalLink, InvalidSignature
-    │   └── DuplicateSerial, InvalidBatchFile
+    │   ├── DuplicateSerial, InvalidBatchFile
+    │   └── InvalidEpcisDocument, InvalidEpcIdentifier   EPCIS 2.0 capture (epcis/)
     ├── NotFound (LookupError)              404
     │   └── BatchNotFound
     ├── Conflict                            409
@@ -61,6 +62,22 @@ class DuplicateSerial(InvalidInput):
 
 class InvalidBatchFile(InvalidInput):
     pass
+
+
+class InvalidEpcisDocument(InvalidInput):
+    """An EPCIS document that breaks the EPCIS 2.0 JSON schema or cannot be read as events.
+
+    `problems` lists what is wrong, each prefixed by the JSON path of the offending value
+    (``$.epcisBody.eventList[0].eventTime``), at most a bounded number of them.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)
+
+
+class InvalidEpcIdentifier(InvalidInput):
+    """A GS1 identifier (EPC URN or Digital Link) that claims a GS1 scheme but is malformed."""
 
 
 class NotFound(BorderLedgerError, LookupError):

@@ -82,3 +82,21 @@ class TagCheck:
     def effective_status(self) -> Status:
         """The item's own status if it has one, else its batch's."""
         return self.item_status if self.item_status != Status.ACTIVE else self.batch_status
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A custody-log checkpoint anchored on chain by a customs agency: the RFC 6962 root of
+    the agency's first `size` log entries (`size` 0 and a zero root: nothing anchored yet)."""
+
+    agency: str
+    size: int
+    root: bytes
+
+    @property
+    def anchored(self) -> bool:
+        return self.size > 0
+
+    @property
+    def root_hex(self) -> str:
+        return "0x" + self.root.hex()

@@ -13,7 +13,12 @@ from rich.text import Text
 
 from ledger.config import Settings
 from ledger.errors import InvalidInput
+from scanner.bundles import OfflineVerifier, open_bundle
+from scanner.chaincheck import ChainChecker
 from scanner.decode import decode_files, expand_paths
+from scanner.device import has_device
+from scanner.device_cli import Judge
+from scanner.device_cli import device_dir as device_dir_of
 from scanner.payload import classify, typed
 from scanner.verify import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
 
@@ -21,6 +26,7 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_NOTHING_READ = 2
 EXIT_NOT_CLEARED = 3
+EXIT_CHAIN_DISAGREES = 4
 
 _STYLE = {
     "GENUINE": "bold green",
@@ -29,6 +35,7 @@ _STYLE = {
     "RECALLED": "bold red",
     "STOLEN": "bold red",
     "DECOMMISSIONED": "bold red",
+    "UNVERIFIED": "bold yellow",
 }
 
 
@@ -70,6 +77,57 @@ def scan(
         str | None, typer.Option(help="UN/LOCODE where the scan happens, e.g. NLRTM")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object only")] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="judge from a trust bundle (--bundle), with no network at all"
+        ),
+    ] = False,
+    bundle: Annotated[
+        Path | None, typer.Option(help="trust bundle file from `borderledger bundle fetch`")
+    ] = None,
+    gateway_key: Annotated[
+        str | None,
+        typer.Option(
+            help="the gateway's Ed25519 public key (64 hex digits) to check the bundle with "
+            "(default: the key pinned in <bundle>.pin)"
+        ),
+    ] = None,
+    max_age: Annotated[
+        float | None,
+        typer.Option(
+            help="warn when the bundle is older than this many seconds "
+            "(default: BORDERLEDGER_BUNDLE_MAX_AGE_SECONDS, 86400)"
+        ),
+    ] = None,
+    verify_chain: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RPC_URL",
+            help="check each gateway verdict against the chain through this RPC node; "
+            "exit 4 on any disagreement",
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="registry address for --verify-chain (default: BORDERLEDGER_REGISTRY, else "
+            "the address in the gateway's proof)"
+        ),
+    ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="do not ask the gateway: sign each code with the device key and queue it for "
+            "`borderledger sync` (done automatically when the gateway is unreachable and the "
+            "device has a key)",
+        ),
+    ] = False,
+    device_dir: Annotated[
+        Path | None,
+        typer.Option(help="device directory (default: <BORDERLEDGER_HOME>/device)"),
+    ] = None,
 ) -> None:
     """Read tags from photos of labels and show the gateway's verdict for each code.
 
@@ -82,13 +140,21 @@ def scan(
     0: every image was read and every code judged GENUINE or GENUINE_UNSIGNED.
 
     1: some images or codes could not be read or judged (the others were cleared);
-    also when the gateway cannot be reached or refuses the API key.
+    also when the gateway cannot be reached or refuses the API key, and when codes were
+    queued for `borderledger sync` instead of checked.
 
     2: nothing could be read or judged (no code found, corrupt files, only codes from other
     systems), or bad input (a missing file, an invalid option).
 
     3: at least one verdict is not GENUINE/GENUINE_UNSIGNED (suspect, recalled, stolen,
-    decommissioned): hold the item.
+    decommissioned, or UNVERIFIED offline): hold the item.
+
+    4: --verify-chain found the chain disagreeing with the gateway: do not trust the gateway.
+
+    Offline (--offline --bundle FILE): the bundle's signature is checked first (a tampered
+    bundle or another key: refused, exit 2); verdicts then need no network, state the bundle's
+    age, and cannot check Merkle membership (MEMBERSHIP_NOT_CHECKED); unsigned codes are
+    UNVERIFIED.
     """
     if location is not None and not _is_unlocode(location):
         raise InvalidInput(f"--location {location!r} is not a UN/LOCODE (e.g. NLRTM)")
@@ -96,7 +162,25 @@ def scan(
         raise InvalidInput("--lot goes with --serial GTIN SERIAL")
     if not paths and serial is None and not code:
         raise InvalidInput("nothing to scan: give image files or folders, --serial or --code")
-    url, key = resolve_gateway(gateway, api_key, Settings().home)
+    settings = Settings()
+    mode = _mode(offline, bundle, gateway_key, max_age, verify_chain, registry)
+    directory = device_dir_of(device_dir)
+    verifier: Verifier | OfflineVerifier
+    if offline:
+        assert bundle is not None
+        verifier = OfflineVerifier(
+            open_bundle(bundle, gateway_key),
+            max_age if max_age is not None else settings.bundle_max_age_seconds,
+        )
+        url = verifier.url
+    else:
+        url, key = ("", "") if queue else resolve_gateway(gateway, api_key, settings.home)
+        verifier = Verifier(url, key)
+    checker = ChainChecker(verify_chain, registry or settings.registry) if verify_chain else None
+    # Offline scans are also queued for `borderledger sync` when this handheld has a device key:
+    # the offline verdict travels in the signed record and the gateway judges it again later.
+    offline_judge = verifier if isinstance(verifier, OfflineVerifier) else None
+    queue_only = queue or (offline_judge is not None and has_device(directory))
 
     results: list[CodeResult] = []
     unreadable: list[dict[str, str]] = []
@@ -105,31 +189,104 @@ def scan(
     for text in code or []:
         results.append(CodeResult("typed", classify(text)))
     files = expand_paths(paths or [])
-    with Verifier(url, key) as verifier:
+    with verifier:
+        judge = Judge(verifier, directory, queue_only, location, offline=offline_judge)
+        try:
+            for result in results:
+                judge(result)
+            for file in decode_files(files):
+                if file.error is not None:
+                    unreadable.append({"source": str(file.path), "error": file.error})
+                    continue
+                for result in results_of(file):
+                    results.append(judge(result))
+        finally:
+            judge.close()
+    if checker is not None:
         for result in results:
-            verifier.judge(result, location)
-        for file in decode_files(files):
-            if file.error is not None:
-                unreadable.append({"source": str(file.path), "error": file.error})
-                continue
-            for result in results_of(file):
-                results.append(verifier.judge(result, location))
+            checked = checker.check(result)
+            result.chain_check = checked.to_json() if checked else None
 
     exit_code = exit_code_for(results, unreadable)
     if as_json:
-        print(json.dumps(report(results, unreadable, exit_code, url), separators=(",", ":")))
+        out = report(results, unreadable, exit_code, url)
+        if isinstance(verifier, OfflineVerifier):
+            out["bundle"] = verifier.bundle.age(verifier.max_age)
+        out["mode"] = mode
+        if judge.fallback:
+            out["queued_because"] = judge.fallback
+        print(json.dumps(out, separators=(",", ":")))
     else:
+        if isinstance(verifier, OfflineVerifier):
+            _print_bundle(verifier)
         _print(results, unreadable, exit_code)
+        if judge.fallback:
+            Console().print(f"[bold cyan]gateway unreachable, scans queued:[/] {judge.fallback}")
     raise typer.Exit(exit_code)
 
 
+def _mode(
+    offline: bool,
+    bundle: Path | None,
+    gateway_key: str | None,
+    max_age: float | None,
+    verify_chain: str | None,
+    registry: str | None,
+) -> str:
+    """Check the offline / chain options go together; returns the mode's name."""
+    if offline:
+        if bundle is None:
+            raise InvalidInput("--offline needs --bundle FILE (from `borderledger bundle fetch`)")
+        if verify_chain is not None:
+            raise InvalidInput("--verify-chain checks gateway answers: it needs the network")
+        if max_age is not None and max_age <= 0:
+            raise InvalidInput(f"--max-age {max_age}: give a number of seconds above 0")
+        return "offline"
+    for option, value in (("--bundle", bundle), ("--gateway-key", gateway_key)):
+        if value is not None:
+            raise InvalidInput(f"{option} goes with --offline")
+    if registry is not None and verify_chain is None:
+        raise InvalidInput("--registry goes with --verify-chain RPC_URL")
+    return "online+chain" if verify_chain else "online"
+
+
+def _print_bundle(verifier: OfflineVerifier) -> None:
+    age = verifier.bundle.age(verifier.max_age)
+    out = Console()
+    block_age = age["blockAgeSeconds"]
+    mined = f", mined {_duration(block_age)} ago" if block_age is not None else ""
+    out.print(
+        f"[bold]offline[/]: trust bundle of gateway key {age['keyId']}, index block "
+        f"{age['block']}{mined}, issued {_duration(age['ageSeconds'])} ago",
+        highlight=False,
+    )
+    if age["stale"]:
+        out.print(
+            f"[bold yellow]warning:[/] the bundle is older than {_duration(age['maxAgeSeconds'])}"
+            ": statuses and revocations since then are not known. Fetch a new one "
+            "(`borderledger bundle fetch`).",
+            highlight=False,
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds} s"
+
+
 def exit_code_for(results: list[CodeResult], unreadable: list[dict[str, str]]) -> int:
+    if any(r.chain_check and r.chain_check["disagreements"] for r in results):
+        return EXIT_CHAIN_DISAGREES
     judged = [r for r in results if r.judged]
+    unchecked = any(r.chain_check and r.chain_check["error"] for r in results)
     if any(r.verdict not in CLEARED for r in judged):
         return EXIT_NOT_CLEARED
     if not judged:
-        return EXIT_NOTHING_READ
-    if unreadable or len(judged) < len(results):
+        return EXIT_PARTIAL if any(r.queued for r in results) else EXIT_NOTHING_READ
+    if unreadable or len(judged) < len(results) or unchecked:
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -150,10 +307,23 @@ def report(
             "judged": sum(1 for r in results if r.judged),
             "not_judged": sum(1 for r in results if not r.judged),
             "unreadable_files": len(unreadable),
+            "queued": sum(1 for r in results if r.queued),
             "verdicts": verdicts,
         },
         "exit_code": exit_code,
     }
+
+
+def _chain_line(check: dict[str, Any]) -> str:
+    if check["error"]:
+        return "chain: NOT CHECKED, " + str(check["error"])
+    if check["agrees"]:
+        if not check["checked"]:
+            return "chain: not checked (" + "; ".join(check["notes"]) + ")"
+        return "chain agrees (" + ", ".join(check["checked"]) + ")"
+    return "CHAIN DISAGREES: " + "; ".join(
+        f"{d['check']}: gateway {d['gateway']}, chain {d['chain']}" for d in check["disagreements"]
+    )
 
 
 def _is_unlocode(text: str) -> bool:
@@ -181,11 +351,19 @@ def _print(results: list[CodeResult], unreadable: list[dict[str, str]], exit_cod
             verdict = (
                 Text(r.verdict, style=_STYLE.get(r.verdict, "bold"))
                 if r.verdict
+                else Text("QUEUED", style="bold cyan")
+                if r.queued
                 else Text("NOT CHECKED", style="bold magenta")
             )
             summary = r.summary or r.error or p.message
+            if r.queued:
+                summary = f"signed and queued for `borderledger sync` (scan {r.queued})\n" + (
+                    summary if r.verdict else ""
+                )
             if r.reasons:
                 summary += "\n" + ", ".join(r.reasons)
+            if r.chain_check is not None:
+                summary += "\n" + _chain_line(r.chain_check)
             table.add_row(r.source, f"{what}\n{identity}", verdict, summary)
         out.print(table)
     for item in unreadable:
@@ -195,5 +373,7 @@ def _print(results: list[CodeResult], unreadable: list[dict[str, str]], exit_cod
         EXIT_PARTIAL: "[bold yellow]some images or codes could not be read or checked[/]",
         EXIT_NOTHING_READ: "[bold magenta]nothing could be read or checked[/]",
         EXIT_NOT_CLEARED: "[bold red]hold: at least one item is not cleared[/]",
+        EXIT_CHAIN_DISAGREES: "[bold red]the chain disagrees with the gateway: do not trust "
+        "its verdicts[/]",
     }[exit_code]
     out.print(message)

@@ -14,22 +14,39 @@ fail that pass, so the fallbacks below run in order, cheapest first, until one f
 7. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
 8. a 45° rotation (heavily rotated DataMatrix, whose finder pattern zxing handles less well)
 
-Fallbacks look for QR and DataMatrix only. Several codes in one picture are all returned
-when one pass finds them all (zxing finds every code of a pass); once a pass finds a code the
-later passes are skipped, so a second, harder-to-read code in the same picture can be missed
-(the benchmark counts such an image as a failure).
+Fallbacks look for QR and DataMatrix only. Several codes in one picture are all returned.
+When the first pass (as is) finds codes, a *second look* keeps a harder code in the same
+picture from being lost to an easy one (`_second_look`). (When only a fallback finds codes
+the whole photo is hard and that fallback already looked for every code in it; a second
+look there cost up to 200 ms on noisy photos and found nothing more.)
+
+* where the pass located a code it could not read (zxing reports it with `return_errors`),
+  that spot is cropped with a margin and run through the first passes on its own (crops
+  are small, so this is cheap);
+* the codes found so far are painted paper-white and the *later* passes run on what is left
+  (the earlier passes already saw the whole picture), stopping after the first pass that
+  finds nothing new and locates nothing unread.
+
+Bounded so that noisy photos (where zxing locates phantom codes) stay cheap: at most
+MAX_CROPS crops through the first CROP_PASSES passes, spots much smaller than the codes read
+are ignored, at most MASKED_MAX masked passes. Decoding CPU on 280 bench-like photos (one
+code on most; with and without, interleaved in one process, load ~10): 22.9 → 27.1 ms per
+image (+19 %), worst image +34 ms; decoded 262 → 263. On 60 photos of one clean and one
+damaged label it read both codes on 47 instead of 45; the other 13 hold a code no pass
+reads (severe blur, severe low resolution).
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zxingcpp
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
 
@@ -100,18 +117,49 @@ MATRIX_FORMATS = (
 )
 
 
-def _read(image: Image.Image, strategy: str, **options: Any) -> list[DecodedCode]:
+#: A point in pixel coordinates, and a code's outline (4 corners) in the grayscale image.
+Point = tuple[float, float]
+Outline = tuple[Point, Point, Point, Point]
+#: Maps a point of a pass's image back to the grayscale image (passes scale or rotate it).
+Back = Callable[[float, float], Point]
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one zxing call saw: codes it read, and where it located codes it could not read
+    (a finder pattern found but the data unreadable: the place for a second look)."""
+
+    codes: list[tuple[DecodedCode, Outline]]
+    misses: list[Outline]
+
+
+def _identity(x: float, y: float) -> Point:
+    return x, y
+
+
+def _read(image: Image.Image, strategy: str, back: Back = _identity, **options: Any) -> _Found:
     if not strategy.startswith("as-is"):
         options = {"formats": MATRIX_FORMATS, "try_invert": False, **options}
-    found = zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain, **options)
+    found = zxingcpp.read_barcodes(
+        image, text_mode=zxingcpp.TextMode.Plain, return_errors=True, **options
+    )
     codes = []
+    misses = []
     for r in found:
+        p = r.position
+        outline: Outline = (
+            back(p.top_left.x, p.top_left.y),
+            back(p.top_right.x, p.top_right.y),
+            back(p.bottom_right.x, p.bottom_right.y),
+            back(p.bottom_left.x, p.bottom_left.y),
+        )
         if not r.valid:
+            misses.append(outline)
             continue
         ident = r.symbology_identifier
         gs1 = r.content_type == zxingcpp.ContentType.GS1
-        codes.append(DecodedCode(r.text, r.format.name, ident, gs1, strategy))
-    return codes
+        codes.append((DecodedCode(r.text, r.format.name, ident, gs1, strategy), outline))
+    return _Found(codes, misses)
 
 
 def _gray(image: Image.Image) -> Image.Image:
@@ -129,6 +177,26 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
     return image.resize(size, method)
 
 
+def _unscale(factor: float) -> Back:
+    return lambda x, y: (x / factor, y / factor)
+
+
+def _unrotate(image: Image.Image, degrees: float) -> Back:
+    """Inverse of `image.rotate(degrees, expand=True)` for points of the rotated image."""
+    width, height = image.size
+    rad = math.radians(degrees)
+    cos, sin = math.cos(rad), math.sin(rad)
+    new_w = abs(width * cos) + abs(height * sin)
+    new_h = abs(width * sin) + abs(height * cos)
+
+    def back(x: float, y: float) -> Point:
+        dx, dy = x - new_w / 2, y - new_h / 2
+        # PIL rotates counter-clockwise on screen (y down): undo with the opposite turn.
+        return (width / 2 + dx * cos - dy * sin, height / 2 + dx * sin + dy * cos)
+
+    return back
+
+
 def _median_threshold(image: Image.Image) -> Image.Image:
     histogram = image.histogram()
     half, total = sum(histogram) / 2, 0
@@ -142,13 +210,16 @@ def _median_threshold(image: Image.Image) -> Image.Image:
     return image.point(lambda v: 255 if v > cut else 0)
 
 
-def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], list[DecodedCode]]]]:
+def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     longest = max(gray.size)
     stretched = ImageOps.autocontrast(gray, cutoff=1)
     if longest < TINY_SIDE:
         # A low-resolution photo: look at a 2x upscale first, or a second code in the picture
         # (found only upscaled) would be missed once the first pass finds one.
-        yield "as-is-upscaled", lambda: _read(_scaled(gray, 2.0), "as-is-upscaled")
+        yield (
+            "as-is-upscaled",
+            lambda: _read(_scaled(gray, 2.0), "as-is-upscaled", _unscale(2.0)),
+        )
     yield "as-is", lambda: _read(gray, "as-is")
     yield "contrast", lambda: _read(stretched, "contrast")
     yield (
@@ -157,7 +228,10 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], list[DecodedC
     )
     if longest < SMALL_SIDE:
         factor = 3.0 if longest < SMALL_SIDE / 2 else 2.0
-        yield "upscale", lambda: _read(_scaled(stretched, factor), "upscale")
+        yield (
+            "upscale",
+            lambda: _read(_scaled(stretched, factor), "upscale", _unscale(factor)),
+        )
     yield (
         "sharpen",
         lambda: _read(stretched.filter(ImageFilter.UnsharpMask(3, 200, 2)), "sharpen"),
@@ -165,29 +239,178 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], list[DecodedC
     yield "median", lambda: _read(stretched.filter(ImageFilter.MedianFilter(5)), "median")
     yield "threshold", lambda: _read(_median_threshold(stretched), "threshold")
     if longest > HUGE_SIDE:
-        yield "downscale", lambda: _read(_scaled(stretched, 1600 / longest), "downscale")
+        yield (
+            "downscale",
+            lambda: _read(
+                _scaled(stretched, 1600 / longest), "downscale", _unscale(1600 / longest)
+            ),
+        )
     yield (
         "rotate45",
         lambda: _read(
-            stretched.rotate(45, Image.Resampling.BICUBIC, expand=True, fillcolor=255), "rotate45"
+            stretched.rotate(45, Image.Resampling.BICUBIC, expand=True, fillcolor=255),
+            "rotate45",
+            _unrotate(stretched, 45),
         ),
     )
 
 
-def decode_image(image: Image.Image, strategies: Iterable[str] | None = None) -> list[DecodedCode]:
+def decode_image(
+    image: Image.Image, strategies: Iterable[str] | None = None, second_look: bool = True
+) -> list[DecodedCode]:
     """All codes zxing-cpp finds in `image`, trying the fallbacks until one finds any.
 
     `strategies` limits the passes (by name, e.g. `["as-is"]`), for measuring them.
-    """
+
+    `second_look` (default on): a pass that finds codes does not end the search for others;
+    see the module docstring. Off, the first pass that finds any code ends the search."""
     gray = _gray(image)
     wanted = None if strategies is None else set(strategies)
-    for name, attempt in _passes(gray):
-        if wanted is not None and name not in wanted:
-            continue
-        codes = attempt()
-        if codes:
-            return _unique(codes)
+    passes = [(n, a) for n, a in _passes(gray) if wanted is None or n in wanted]
+    for index, (name, attempt) in enumerate(passes):
+        found = attempt()
+        if found.codes:
+            if not second_look or not name.startswith("as-is"):
+                # A code that needed a fallback means the whole photo is hard: that pass
+                # already looked for every code in it, and a second look costs the most.
+                return _unique([code for code, _ in found.codes])
+            return _unique(_second_look(gray, found, [n for n, _ in passes[index + 1 :]]))
     return []
+
+
+#: A crop for a located-but-unread code extends this share of the code's size on each side.
+CROP_MARGIN = 0.35
+#: At most this many located-but-unread spots are cropped (noisy photos yield phantom ones).
+MAX_CROPS = 2
+#: A crop goes through the first this-many passes of the pipeline (the cheap, productive ones).
+CROP_PASSES = 5
+#: A located-but-unread spot smaller than this share of the smallest code read is a phantom.
+MIN_MISS_SHARE = 0.15
+#: Masked passes run at most this many times in a row without finding a new code, and at
+#: most MASKED_MAX times in all.
+MASKED_PATIENCE = 1
+MASKED_MAX = 2
+
+
+def _second_look(gray: Image.Image, first: _Found, later: list[str]) -> list[DecodedCode]:
+    codes = list(first.codes)
+    seen = {(c.text, c.format) for c, _ in codes}
+
+    def add(found: list[tuple[DecodedCode, Outline]]) -> bool:
+        new = False
+        for code, outline in found:
+            if (code.text, code.format) not in seen:
+                seen.add((code.text, code.format))
+                codes.append((code, outline))
+                new = True
+        return new
+
+    # 1. Spots where a code was located but not read: each crop through the pipeline.
+    for miss in _real_misses(first.misses, [o for _, o in codes])[:MAX_CROPS]:
+        box = _box(miss, gray.size, CROP_MARGIN)
+        if box is None:
+            continue
+        crop = gray.crop(box)
+        for _, attempt in list(_passes(crop))[:CROP_PASSES]:
+            found = attempt()
+            if found.codes:
+                add(
+                    [
+                        (_tagged(code, "second-look-crop"), _shift(outline, box))
+                        for code, outline in found.codes
+                    ]
+                )
+                break
+
+    # 2. The later passes on the image with every code found so far painted over.
+    idle = ran = 0
+    masked = _masked(gray, [outline for _, outline in codes])
+    for name, attempt in _passes(masked):
+        if name not in later:
+            continue
+        if ran >= MASKED_MAX:
+            break
+        ran += 1
+        found = attempt()
+        if add([(_tagged(code, f"second-look-{name}"), o) for code, o in found.codes]):
+            masked = _masked(masked, [o for _, o in found.codes])
+            idle = 0
+        else:
+            idle += 1
+            if idle >= MASKED_PATIENCE and not _real_misses(found.misses, []):
+                break
+    return [code for code, _ in codes]
+
+
+def _side(outline: Outline) -> float:
+    x0, y0, x1, y1 = _bounds(outline)
+    return min(x1 - x0, y1 - y0)
+
+
+def _real_misses(misses: list[Outline], read: list[Outline]) -> list[Outline]:
+    """Located-but-unread spots worth a look, largest first: not a code already read, not a
+    duplicate of another spot, and not a phantom much smaller than the codes read (noise
+    makes zxing locate tiny 'codes')."""
+    floor = max(24.0, MIN_MISS_SHARE * min((_side(o) for o in read), default=0.0))
+    kept: list[Outline] = []
+    for miss in sorted(misses, key=_side, reverse=True):
+        if _side(miss) < floor or any(_overlaps(miss, o) for o in read + kept):
+            continue
+        kept.append(miss)
+    return kept
+
+
+def _tagged(code: DecodedCode, strategy: str) -> DecodedCode:
+    return DecodedCode(code.text, code.format, code.symbology_id, code.gs1, strategy)
+
+
+def _bounds(outline: Outline) -> tuple[float, float, float, float]:
+    xs = [p[0] for p in outline]
+    ys = [p[1] for p in outline]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlaps(a: Outline, b: Outline) -> bool:
+    ax0, ay0, ax1, ay1 = _bounds(a)
+    bx0, by0, bx1, by1 = _bounds(b)
+    return ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
+
+
+def _box(
+    outline: Outline, size: tuple[int, int], margin: float
+) -> tuple[int, int, int, int] | None:
+    x0, y0, x1, y1 = _bounds(outline)
+    pad = max(x1 - x0, y1 - y0) * margin + 8
+    box = (
+        max(0, int(x0 - pad)),
+        max(0, int(y0 - pad)),
+        min(size[0], int(x1 + pad) + 1),
+        min(size[1], int(y1 + pad) + 1),
+    )
+    return box if box[2] - box[0] >= 16 and box[3] - box[1] >= 16 else None
+
+
+def _shift(outline: Outline, box: tuple[int, int, int, int]) -> Outline:
+    x, y = box[0], box[1]
+    a, b, c, d = outline
+    return (
+        (a[0] + x, a[1] + y),
+        (b[0] + x, b[1] + y),
+        (c[0] + x, c[1] + y),
+        (d[0] + x, d[1] + y),
+    )
+
+
+def _masked(gray: Image.Image, outlines: list[Outline]) -> Image.Image:
+    """`gray` with each outline (grown by its quiet zone) painted paper white."""
+    masked = gray.copy()
+    draw = ImageDraw.Draw(masked)
+    for outline in outlines:
+        cx = sum(p[0] for p in outline) / 4
+        cy = sum(p[1] for p in outline) / 4
+        grown = [(cx + (x - cx) * 1.25, cy + (y - cy) * 1.25) for x, y in outline]
+        draw.polygon(grown, fill=255)
+    return masked
 
 
 def _unique(codes: list[DecodedCode]) -> list[DecodedCode]:

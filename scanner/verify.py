@@ -27,6 +27,10 @@ class GatewayError(BorderLedgerError):
     """The gateway could not be reached, refused the key, or answered nonsense."""
 
 
+class GatewayUnreachable(GatewayError):
+    """No answer at all (connection refused, DNS, timeout): the case for the offline queue."""
+
+
 def resolve_gateway(url: str | None, key: str | None, home: Path) -> tuple[str, str]:
     """(gateway URL, API key) from options, environment or `<home>/dev.json`."""
     url = url or os.environ.get("BORDERLEDGER_GATEWAY_URL")
@@ -62,6 +66,10 @@ class CodeResult:
     reasons: list[str] = field(default_factory=list)
     response: dict[str, Any] | None = None
     error: str | None = None
+    #: `--verify-chain`: what the chain said of the gateway's answer (scanner.chaincheck).
+    chain_check: dict[str, Any] | None = None
+    #: The scan id under which the code was queued for `borderledger sync` (scanner.queue).
+    queued: str | None = None
 
     @property
     def judged(self) -> bool:
@@ -79,8 +87,15 @@ class CodeResult:
         if self.response is not None:
             for name in ("item", "product", "batchId", "scanId", "index"):
                 data[name] = self.response.get(name)
+            for name in ("findings", "offline", "bundle", "signer"):  # + offline verdicts
+                if name in self.response:
+                    data[name] = self.response[name]
+        if self.chain_check is not None:
+            data["chainCheck"] = self.chain_check
         if self.error:
             data["error"] = self.error
+        if self.queued:
+            data["queued"] = self.queued
         return data
 
 
@@ -113,7 +128,7 @@ class Verifier:
         try:
             response = self.client.post("/v1/verify", json=body)
         except httpx.HTTPError as exc:
-            raise GatewayError(f"cannot reach the gateway at {self.url}: {exc}") from None
+            raise GatewayUnreachable(f"cannot reach the gateway at {self.url}: {exc}") from None
         if response.status_code in (401, 403):
             raise GatewayError(
                 f"the gateway at {self.url} refused the API key ({response.status_code}: "

@@ -1,6 +1,6 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import alerts, batches, gs1, meta, organizations, verify
+from api.routes import alerts, batches, devices, gs1, meta, organizations, trust, verify, webhooks
 
 ROUTERS = [
     meta.router,
@@ -9,4 +9,7 @@ ROUTERS = [
     verify.router,
     gs1.router,
     alerts.router,
+    webhooks.router,
+    trust.router,
+    devices.router,
 ]

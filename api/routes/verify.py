@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import CurrentOrg, GatewayDep, authenticate, require
@@ -58,15 +59,16 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
 
     `async` on purpose: verification is CPU-only (no I/O: the index snapshot is in memory and
     the scan record goes to a writer thread), so a threadpool hop per request would only add
-    latency. The answer is serialised once, without re-validating the response model.
+    latency; only the detector step (database I/O) hops to the threadpool. The answer is
+    serialised once, without re-validating the response model.
 
-    A scan with a UN/LOCODE also goes to the diversion/clone detector (in memory; it touches
-    the database only the first time it sees a batch or a status change, and to store the
-    alerts a scan raises): `findings` are the alerts this scan raised."""
-    return Response(answer_scan(gateway, org, body), media_type="application/json")
+    A scan with a UN/LOCODE also goes to the diversion/clone detector (state in the database,
+    one short transaction; plus the alerts a scan raises): `findings` are the alerts this scan
+    raised."""
+    return Response(await answer_scan(gateway, org, body), media_type="application/json")
 
 
-def answer_scan(gateway: Gateway, org: Organization, body: VerifyRequest) -> bytes:
+async def answer_scan(gateway: Gateway, org: Organization, body: VerifyRequest) -> bytes:
     """The verification of one request, as the JSON bytes of the answer (both fronts).
 
     Everything that can refuse the request (role, unknown port, malformed tag) is checked
@@ -92,8 +94,10 @@ def answer_scan(gateway: Gateway, org: Organization, body: VerifyRequest) -> byt
         # The detector judges the scan against the item's route policy and earlier sightings.
         # Only a serial proven in its batch is attributed to the batch; any other read is an
         # unknown serial of the GTIN (input to the probing rule).
+        # Its state is in the database: run it in the threadpool, off the event loop.
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = gateway.detection.ingest(
+        found = await run_in_threadpool(
+            gateway.detection.ingest,
             gateway.catalog.snapshot(),
             Scan(
                 scan_id,
@@ -183,7 +187,7 @@ class VerifyFastPath:
         state = self.app.state
         try:
             org = authenticate(state.gateway, state.key_cache, authorization, x_api_key)
-            answer = answer_scan(state.gateway, org, body)
+            answer = await answer_scan(state.gateway, org, body)
         except BorderLedgerError as exc:
             await domain_error(exc)(scope, receive, send)
             return

@@ -283,6 +283,8 @@ def test_follows_every_registry_event_into_the_index(engine: Engine, parties: Pa
     recalled = parties.set_batch_status("L2", Status.RECALLED)
     stolen = parties.set_item_status("L1", Status.STOLEN)
     destroyed = parties.set_item_status("L1", Status.DESTROYED)
+    # a custody-log checkpoint (issue 5): recorded raw, the largest uint64 size included
+    anchored = parties.count(parties.client(agency).anchor_checkpoint(2**64 - 1, b"\xab" * 32))
 
     result = indexer_for(engine, parties).poll_once()
 
@@ -363,6 +365,11 @@ def test_follows_every_registry_event_into_the_index(engine: Engine, parties: Pa
             destroyed.tx_hash,
             parties.timestamp(destroyed.block_number),
         ),
+    ]
+
+    checkpoints = [log for log in rows(engine, ChainLog) if log.event == "CheckpointAnchored"]
+    assert [(c.tx_hash, c.args) for c in checkpoints] == [
+        (anchored.tx_hash, {"agency": agency.address, "size": 2**64 - 1, "root": "0x" + "ab" * 32})
     ]
 
     # replaying the raw logs gives the same derived tables

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from ledger.node import NodeError, rpc_request
+from ledger.trustbundle import verify_bundle
 
 
 @dataclass
@@ -111,6 +112,12 @@ def test_up_serves_the_demo_stack_and_stops_cleanly(up: Up, signum: signal.Signa
             headers={"Authorization": f"Bearer {keys['auditor']}"},
         )
         assert r.status_code == 200 and r.json()["status"] == "active", r.text
+        # the key trust bundles are signed with, as published, and a bundle it verifies
+        assert client.get("/v1/trust-bundle/key").json() == dev["gateway_key"]
+        r = client.get("/v1/trust-bundle", headers={"Authorization": f"Bearer {keys['officer']}"})
+        assert r.status_code == 200, r.text
+        bundle = verify_bundle(r.json(), dev["gateway_key"]["publicKey"]).payload
+        assert bundle["batches"][0]["batchId"] == dev["demo_batch"]["batch_id"]
 
     out, _ = up.output()
     assert dev["gateway_url"] in out and "/v1/verify" in out and keys["officer"] in out

@@ -1,8 +1,10 @@
-"""`borderledger bench detector`: a tiny run, checking the shape of the JSON (no timing asserts)."""
+"""`borderledger bench detector`: a tiny run, checking the shape of the JSON (no timing asserts).
+With DATABASE_URL set to PostgreSQL it measures there too (as CI does)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,18 +12,33 @@ import sys
 def test_tiny_detector_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ledger.cli", "bench", "detector", "--batches", "15",
-         "--events", "2000", "--enrolled", "100000", "--cache-items", "500", "--json"],
+         "--events", "2000", "--single-events", "50", "--enrolled", "100000", "--chunk", "300",
+         "--prefill", "700", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    for cls in ("clone", "diversion"):
+    for cls in ("clone", "diversion", "volume"):
         assert 0 <= result[cls]["precision"] <= 1
         assert 0 <= result[cls]["recall"] <= 1
+    assert result["volume"]["unit"] == "batch"
     assert 0 <= result["false_alert_rate"] <= 1
     assert result["events_per_second"] > 0
     assert result["read_rate"] == 0.8
-    assert result["throughput"]["events"] == 2000
-    assert result["throughput"]["enrolled_items"] == 100_000
+    assert result["store"] == "db:sqlite"
+    tp = result["throughput"]
+    assert tp["enrolled_items"] == 100_000
+    sqlite = tp["stores"]["sqlite"]
+    assert sqlite["batched"]["events"] == 2000 and sqlite["single"]["events"] == 50
+    assert sqlite["batched"]["chunk"] == 300
+    assert sqlite["items_in_db"] == tp["distinct_items_seen"] + 700
+    assert sqlite["prefilled_items"] == 700
+    assert sqlite["batched"]["rss_mb_after"] > 0
+    pg = tp["stores"]["postgresql"]
+    if (os.environ.get("DATABASE_URL") or "").startswith("postgres"):
+        assert pg["store"] == "db:postgresql" and pg["items_in_db"] == sqlite["items_in_db"]
+        assert set(result["events_per_second_by_store"]) == {"sqlite", "postgresql"}
+    else:
+        assert "skipped" in pg

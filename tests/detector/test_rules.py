@@ -4,13 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.dbstore import DbStore
 from detector.engine import Detector
 from detector.errors import InvalidScanError, UnknownLocationError
 from detector.events import Batch, Scan, StatusReport
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
 from detector.rules import RULES, Reason
-from detector.store import MemoryStore, SqliteStore
+from detector.store import MemoryStore
 
 H = 3600.0
 D = 86_400.0
@@ -193,20 +194,40 @@ def test_any_arrival_order_gives_the_same_alerts(order: list[Scan]) -> None:
     assert _final(make().ingest_many(order)) == expected
 
 
-def test_sqlite_store_persists_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "d.sqlite3"
-    store = SqliteStore(path, cache_items=2, write_batch=1)
-    det = make(store)
+def test_db_store_persists_state(db_store: DbStore) -> None:
+    det = make(db_store)
     det.ingest_many(LEGIT)
-    for n in range(5):  # push S1 out of the 2-item cache
-        det.ingest(scan(f"o{n}", "CNSHA", D, serial=f"O{n}"))
-    assert store.stored_items() >= 1
+    assert db_store.stored_items() == 1
     assert reasons(det.ingest(scan("x", "USLAX", 30 * D + 2 * H))) >= {
         Reason.CLONE_IMPOSSIBLE_TRAVEL
     }
-    det.close()
-    again = make(SqliteStore(path))
+    again = make(DbStore(db_store.engine, db_store.t))  # a restart: a new detector, same db
     assert reasons(again.ingest(scan("x2", "USLAX", 30 * D + 3 * H))) >= {
         Reason.CLONE_IMPOSSIBLE_TRAVEL
     }
-    again.close()
+
+
+RECALL_AT = T0 + 35 * D
+WITH_RECALL: list[Scan | str] = [
+    scan("a1", "NLRTM", 30 * D, serial="S1"),
+    scan("a2", "NLAMS", 40 * D, serial="S1"),
+    scan("b1", "NLRTM", 36 * D, serial="S2"),
+    scan("c1", "NLRTM", 20 * D, serial="S3"),
+    "recall",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(WITH_RECALL))
+def test_batch_status_in_any_arrival_order_alerts_the_same_sightings_once(
+    order: list[Scan | str],
+) -> None:
+    det = make(released={"NL": 10})
+    alerts = []
+    for ev in order:
+        if isinstance(ev, str):
+            alerts += det.report_batch_status("B1", "recalled", RECALL_AT, "R")
+        else:
+            alerts += det.ingest(ev)
+    recalled = sorted(a.evidence for a in alerts if a.reason is Reason.RECALLED_SEEN)
+    assert recalled == [("R", "a2"), ("R", "b1")]

@@ -36,3 +36,30 @@ def test_read_rate_controls_scans() -> None:
     assert n_half < 0.7 * n_full
     # with every read present, every injected anomaly that leaves a trace is detectable
     assert all(t.detectable for t in full.truth.values() if t.kind == "diversion")
+
+
+def test_volume_diversions_have_ground_truth() -> None:
+    sim = simulate(SimConfig(seed=5, batches=60, volume_rate=0.2, held_rate=0.2))
+    by_id = {b.batch_id: b for b in sim.batches}
+    leaking = [v for v in sim.volume.values() if v.leaked]
+    holding = [v for v in sim.volume.values() if v.held and not v.leaked]
+    assert leaking and holding
+    for batch_id, v in sim.volume.items():
+        assert by_id[batch_id].released == {v.market: v.released}
+        assert 0 <= v.leaked <= v.held
+        # detectable exactly when more distinct items were read in the market than released
+        assert v.detectable == (v.seen > v.released)
+    # stock held back without a leak never shows more items than released
+    assert not any(v.detectable for v in holding)
+    assert any(v.detectable for v in leaking)
+    # the held-back items that were not leaked are read at most at the factory
+    scans = [e for e in sim.events if isinstance(e, Scan) and e.batch_id is not None]
+    places: dict[str, set[str]] = {}
+    for s in scans:
+        places.setdefault(s.item, set()).add(s.location)
+    for b in sim.batches:
+        v = sim.volume[b.batch_id]
+        n_items = v.released + v.held
+        for i in range(v.released + v.leaked, n_items):
+            key = f"{b.gtin}/{b.batch_id[1:]}{i:05d}"
+            assert len(places.get(key, set())) <= 1

@@ -208,6 +208,7 @@ ROLE_OF = {"rights_holder": RIGHTS_HOLDER_ROLE, "customs": CUSTOMS_ROLE}
 #: The contract's external surface; every name here is exercised by a test in this file.
 FUNCTIONS = {
     "CUSTOMS_ROLE", "DEFAULT_ADMIN_ROLE", "RIGHTS_HOLDER_ROLE", "TAG_TYPEHASH",
+    "anchorCheckpoint", "checkpointRoot", "latestCheckpoint",  # test_registry_checkpoints.py
     "accreditCustomsAgency", "accreditRightsHolder", "addSigner", "batchIdOf", "checkTag",
     "customsAgency", "domainSeparator", "eip712Domain", "getBatch", "getRoleAdmin", "grantRole",
     "gtinHolder", "hasRole", "isItemInBatch", "isSignerValidFor", "itemKeyOf", "itemStatus",
@@ -218,7 +219,9 @@ FUNCTIONS = {
 #: (the domain name and version are short constants).
 ERRORS = {
     "AccessControlBadConfirmation", "AccessControlUnauthorizedAccount", "AlreadyAccredited",
-    "BatchAlreadyRegistered", "EmptyName", "GtinOwnedByAnotherHolder", "InvalidGtin",
+    "BatchAlreadyRegistered", "EmptyName",
+    "CheckpointNotIncreasing", "InvalidCheckpointSize",  # test_registry_checkpoints.py
+    "GtinOwnedByAnotherHolder", "InvalidGtin",
     "InvalidItemCount", "InvalidLot", "InvalidRoot", "InvalidShortString", "ItemNotInBatch",
     "NotBatchHolder", "NotSignerHolder", "SignerAlreadyRegistered", "SignerAlreadyRevoked",
     "StatusIsFinal", "StatusUnchanged", "StringTooLong", "UnknownBatch", "UnknownSigner",

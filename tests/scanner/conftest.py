@@ -30,6 +30,7 @@ class Served:
     officer_key: str
     tags: dict[str, str]
     batch: dict[str, Any]
+    holder_key: str = ""
 
 
 @pytest.fixture
@@ -54,7 +55,9 @@ def served(stack: Stack) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield Served(stack, f"http://127.0.0.1:{port}", officer["apiKey"], tags, batch)
+        yield Served(
+            stack, f"http://127.0.0.1:{port}", officer["apiKey"], tags, batch, holder["apiKey"]
+        )
     finally:
         server.should_exit = True
         thread.join(10)

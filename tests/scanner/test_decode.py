@@ -112,3 +112,69 @@ def test_transparent_png_decodes() -> None:
     buffer = io.BytesIO()
     rgba.save(buffer, format="PNG")
     assert [c.text for c in decode_image_bytes(buffer.getvalue())] == [uri]
+
+
+def _clean_and_damaged(kind: str, level: str, code: str, seed: int) -> tuple[bytes, str, str]:
+    """A photo of two labels: a clean QR, and a second code damaged by `kind` at `level`
+    (damaged before it is photographed, so only that label is hard to read)."""
+    rng = random.Random(seed)
+    easy_text = DigitalLink(GTIN, "L1", f"E{seed}").to_uri()
+    hard_text = DigitalLink(GTIN, "L1", f"H{seed}").to_uri()
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "L1"), ("21", f"H{seed}")]
+    easy = label_for(easy_text, "qr")
+    hard = label_for(hard_text, "qr") if code == "qr" else label_for("", "datamatrix", pairs)
+    hard = damage(hard.convert("RGB"), kind, level, rng).convert("L")
+    photo = photograph([hard, easy], rng, (max(800, easy.width + hard.width + 80), 600))
+    expected = hard_text if code == "qr" else encode_element_string(pairs)
+    return to_jpeg(photo, 85), easy_text, expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "seed", "how"),
+    [
+        # zxing locates the DataMatrix but cannot read it in the whole photo: the crop can.
+        ("low_resolution", "datamatrix", 12, "second-look-crop"),
+        # not even located in the first pass: found by the next pass once the QR is masked.
+        ("noise", "qr", 39, "second-look-contrast"),
+    ],
+)
+def test_a_hard_second_code_is_not_lost_to_an_easy_first(
+    kind: str, code: str, seed: int, how: str
+) -> None:
+    jpeg, easy, hard = _clean_and_damaged(kind, "severe", code, seed)
+    image = Image.open(io.BytesIO(jpeg))
+    first_only = decode_image(image, second_look=False)
+    assert [c.text for c in first_only] == [easy]  # without the second look it is lost
+    codes = {c.text: c for c in decode_image(image)}
+    assert set(codes) == {easy, hard}
+    assert codes[easy].strategy == "as-is" and codes[hard].strategy == how
+    assert decode_image_bytes(jpeg) == decode_image(image)
+
+
+def test_second_look_finds_nothing_that_is_not_there() -> None:
+    """One code per photo, every damage type: the second look adds no phantom codes."""
+    for i, kind in enumerate(DAMAGE_TYPES):
+        photo = synth_photo([(tag(f"P{i}"), "qr", None)], kind, "moderate", 100 + i)
+        codes = decode_image_bytes(photo.jpeg)
+        assert [c.text for c in codes] == list(photo.expected)
+
+
+def test_outlines_from_the_rotated_pass_map_back_to_the_photo() -> None:
+    """Masking after the 45° pass needs the found code's place in the unrotated photo."""
+    from PIL import ImageDraw
+
+    from scanner.decode import _unrotate
+
+    for size, dot in (((300, 200), (50, 40)), ((201, 333), (180, 300))):
+        image = Image.new("L", size, 255)
+        ImageDraw.Draw(image).rectangle((dot[0] - 2, dot[1] - 2, dot[0] + 2, dot[1] + 2), fill=0)
+        rotated = image.rotate(45, Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+        px = rotated.load()
+        assert px is not None
+        dark = [
+            (x, y) for x in range(rotated.width) for y in range(rotated.height) if px[x, y] < 60
+        ]
+        cx = sum(p[0] for p in dark) / len(dark)
+        cy = sum(p[1] for p in dark) / len(dark)
+        x, y = _unrotate(image, 45)(cx, cy)
+        assert abs(x - dot[0]) < 1.5 and abs(y - dot[1]) < 1.5

@@ -1,0 +1,124 @@
+"""Detector state in the gateway database: several gateway processes (and restarts) see the
+same sightings; batch statuses learnt late re-judge earlier-ingested sightings, once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.db import make_engine
+from api.gateway import Gateway
+from api.main import create_app
+from tests.api.conftest import GTIN, Stack
+
+POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"], "released": {"NL": 1}}
+
+
+@pytest.fixture
+def world(stack: Stack) -> dict[str, Any]:
+    holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
+    officer = stack.org("NL Customs", "customs")
+    batch = stack.enroll(holder["apiKey"], route_policy=POLICY)
+    stack.sync()
+    return {"holder": holder, "officer": officer, **batch}
+
+
+@contextmanager
+def other_gateway(stack: Stack, database: tuple[str, str | None]) -> Iterator[TestClient]:
+    """A second gateway process on the same database (its own engine, detector, caches)."""
+    url, schema = database
+    engine = make_engine(url, schema)
+    gateway = Gateway.from_settings(stack.gateway.settings, engine)
+    try:
+        with TestClient(create_app(gateway, background=False)) as client:
+            yield client
+    finally:
+        gateway.stop()
+        engine.dispose()
+
+
+def _verify(client: TestClient, key: str, serial: str, port: str, when: datetime) -> Any:
+    r = client.post(
+        "/v1/verify",
+        json={
+            "gtin": GTIN,
+            "serial": serial,
+            "location": {"unlocode": port},
+            "scanned_at": when.isoformat(),
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _alerts(stack: Stack, key: str, **params: Any) -> list[dict[str, Any]]:
+    r = stack.client.get("/v1/alerts", params=params, headers=stack.headers(key))
+    assert r.status_code == 200, r.text
+    body: list[dict[str, Any]] = r.json()
+    return body
+
+
+def test_sightings_handled_by_two_gateways_are_compared(
+    stack: Stack, world: Any, database: tuple[str, str | None]
+) -> None:
+    officer = world["officer"]["apiKey"]
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    first = _verify(stack.client, officer, "SN0001", "NLRTM", t0)
+    assert first["findings"] == []
+    with other_gateway(stack, database) as second:
+        answer = _verify(second, officer, "SN0001", "CNSHA", t0 + timedelta(minutes=10))
+        codes = {f["reasonCode"]: f for f in answer["findings"]}
+        travel = codes["CLONE_IMPOSSIBLE_TRAVEL"]
+        assert travel["evidence"] == sorted([first["scanId"], answer["scanId"]])
+        assert "CLONE_SUSPECT" in answer["reasons"]
+        # volume: SN0001 was counted in NL by the first gateway; SN0002 by the second is over
+        over = _verify(second, officer, "SN0002", "NLRTM", t0 + timedelta(hours=1))
+        assert [f["reasonCode"] for f in over["findings"]] == ["VOLUME_EXCEEDED"]
+    # a restart: a new gateway process still remembers both sightings of SN0001
+    with other_gateway(stack, database) as restarted:
+        again = _verify(restarted, officer, "SN0001", "USLAX", t0 + timedelta(minutes=20))
+        assert "CLONE_IMPOSSIBLE_TRAVEL" in {f["reasonCode"] for f in again["findings"]}
+    listed = _alerts(stack, officer, rule="CLONE_IMPOSSIBLE_TRAVEL")
+    assert len(listed) == 1 + len(
+        [f for f in again["findings"] if f["reasonCode"] == "CLONE_IMPOSSIBLE_TRAVEL"]
+    )
+
+
+def test_late_batch_recall_rejudges_earlier_sightings_once(
+    stack: Stack, world: Any, database: tuple[str, str | None]
+) -> None:
+    officer = world["officer"]["apiKey"]
+    r = stack.client.post(
+        f"/v1/batches/{world['batchId']}/status",
+        json={"status": "recalled"},
+        headers=stack.headers(world["holder"]["apiKey"]),
+    )
+    assert r.status_code == 202 and r.json()["status"] == "done", r.text
+    # the recall is on chain but not indexed yet: scans after it are judged without it
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    seen = [
+        _verify(stack.client, officer, serial, "NLRTM", later) for serial in ("SN0003", "SN0004")
+    ]
+    assert [f["reasonCode"] for s in seen for f in s["findings"]] == ["VOLUME_EXCEEDED"]
+    assert _alerts(stack, officer, rule="RECALLED_SEEN") == []
+
+    stack.sync()  # indexed: the detector learns the recall and re-judges those sightings
+    recalled = _alerts(stack, officer, rule="RECALLED_SEEN")
+    assert sorted(a["serial"] for a in recalled) == ["SN0003", "SN0004"]
+    for a in recalled:
+        assert a["batchId"] == world["batchId"] and a["organizationId"] == world["holder"]["id"]
+        assert {s["scanId"] for s in seen} & set(a["evidence"])
+
+    # nothing twice: another sync, another gateway process syncing, a scan of the item again
+    stack.sync()
+    with other_gateway(stack, database) as second:
+        answer = _verify(second, officer, "SN0003", "NLRTM", later + timedelta(seconds=1))
+        [finding] = answer["findings"]  # SN0003 was already counted in NL: no volume finding
+        assert finding["reasonCode"] == "RECALLED_SEEN" and answer["scanId"] in finding["evidence"]
+    assert len(_alerts(stack, officer, rule="RECALLED_SEEN")) == 3

@@ -1,0 +1,173 @@
+"""Signed offline scan records: canonical form, signatures, validation (ledger.scan_record)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.errors import InvalidInput
+from ledger.gs1 import CSET82
+from ledger.scan_record import (
+    SCHEMA,
+    build_record,
+    canonical_json,
+    check_signature,
+    decode_public_key,
+    device_id_of,
+    encode_public_key,
+    format_time,
+    parse_record,
+    sign_record,
+)
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+RAW = base64.b64decode(encode_public_key(KEY.public_key()))
+DEVICE = device_id_of(RAW)
+TOKENS = st.text(alphabet="".join(sorted(CSET82)), min_size=1, max_size=20)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def record(**changes: object) -> str:
+    fields: dict[str, object] = {
+        "device_id": DEVICE,
+        "payload": "(01)09506000134352(21)SN1",
+        "kind": "gs1",
+        "tag": None,
+        "gtin": "09506000134352",
+        "serial": "SN1",
+        "lot": None,
+        "location": "NLRTM",
+        "scanned_at": datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        **changes,
+    }
+    return build_record(**fields)  # type: ignore[arg-type]
+
+
+@given(
+    serial=TOKENS,
+    lot=st.none() | TOKENS,
+    seconds=st.integers(946_684_800, 4_102_444_800),
+    micro=st.integers(0, 999_999),
+    offset=st.integers(-14 * 60, 14 * 60),
+    verdict=st.none() | st.dictionaries(st.text(), JSON_VALUES, max_size=4),
+)
+@settings(max_examples=200, deadline=None)
+def test_round_trip_and_signature(
+    serial: str,
+    lot: str | None,
+    seconds: int,
+    micro: int,
+    offset: int,
+    verdict: dict[str, object] | None,
+) -> None:
+    at = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
+    local = at.astimezone(timezone(timedelta(minutes=offset)))
+    text = record(serial=serial, lot=lot, scanned_at=local, offline_verdict=verdict)
+    assert text == canonical_json(json.loads(text))  # built canonical
+    assert text.isascii() and "\n" not in text
+    parsed = parse_record(text)
+    assert parsed.scanned_at == at and parsed.serial == serial and parsed.lot == lot
+    assert parsed.offline_verdict == verdict and parsed.device_id == DEVICE
+    assert str(uuid.UUID(parsed.scan_id)) == parsed.scan_id
+    signature = sign_record(KEY, text)
+    assert check_signature(KEY.public_key(), text, signature)
+    # Any change to the signed text, however small, breaks the signature.
+    flipped = text.replace(f'"serial":{json.dumps(serial)}', f'"serial":{json.dumps(serial + "X")}')
+    assert not check_signature(KEY.public_key(), flipped, signature)
+    assert not check_signature(Ed25519PrivateKey.generate().public_key(), text, signature)
+
+
+def test_times_have_one_spelling() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert format_time(at) == "2026-01-02T03:04:05.000006Z"
+    assert format_time(at.astimezone(timezone(timedelta(hours=5)))) == format_time(at)
+    assert format_time(at.replace(tzinfo=None)) == format_time(at)
+
+
+def test_public_key_forms() -> None:
+    text = encode_public_key(KEY.public_key())
+    assert len(text) == 44
+    urlsafe = base64.urlsafe_b64encode(RAW).decode().rstrip("=")
+    from cryptography.hazmat.primitives import serialization
+
+    pem = (
+        KEY.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for form in (text, urlsafe, pem, f"  {text}\n"):
+        assert decode_public_key(form)[1] == RAW
+    assert DEVICE.startswith("dev-") and len(DEVICE) == 36
+    for bad, words in (
+        ("!!!", "base64"),
+        (base64.b64encode(b"x" * 31).decode(), "31"),
+        ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "PEM"),
+    ):
+        with pytest.raises(InvalidInput, match=words):
+            decode_public_key(bad)
+
+
+def test_bad_signatures_are_false_not_errors() -> None:
+    text = record()
+    good = sign_record(KEY, text)
+    assert check_signature(KEY.public_key(), text, good)
+    # The 86th character carries 2 bits and 4 unused ones: another spelling of the same bytes.
+    last = good[85]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    twin = good[:85] + alphabet[alphabet.index(last) ^ 1] + good[86:]
+    assert base64.b64decode(twin) == base64.b64decode(good)
+    assert not check_signature(KEY.public_key(), text, twin)
+    for signature in ("", "!!", base64.b64encode(b"x" * 63).decode(), "A" * 88):
+        assert check_signature(KEY.public_key(), text, signature) is False
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda r: {**r, "schema": "other/1"}, "schema"),
+        (lambda r: {k: v for k, v in r.items() if k != "lot"}, "missing lot"),
+        (lambda r: {**r, "extra": 1}, "unknown extra"),
+        (lambda r: {**r, "scanId": "not-a-uuid"}, "scanId"),
+        (lambda r: {**r, "scanId": r["scanId"].upper()}, "scanId"),
+        (lambda r: {**r, "deviceId": "dev-xyz"}, "deviceId"),
+        (lambda r: {**r, "scannedAt": "2026-11-24T12:00:00+01:00"}, "scannedAt"),
+        (lambda r: {**r, "scannedAt": 5}, "scannedAt"),
+        (lambda r: {**r, "location": "nlrtm"}, "UN/LOCODE"),
+        (lambda r: {**r, "kind": "foreign"}, "kind"),
+        (lambda r: {**r, "payload": ""}, "payload"),
+        (lambda r: {**r, "serial": None}, "tag, or gtin and serial"),
+        (lambda r: {**r, "serial": 7}, "serial"),
+        (lambda r: {**r, "offlineVerdict": [1]}, "offlineVerdict"),
+    ],
+)
+def test_invalid_records_name_the_problem(change: object, words: str) -> None:
+    base = json.loads(record())
+    text = canonical_json(change(base))  # type: ignore[operator]
+    with pytest.raises(InvalidInput, match=words):
+        parse_record(text)
+
+
+def test_not_json_or_too_big() -> None:
+    for text, words in (("{", "not JSON"), ("[]", "not a JSON object"), ("x" * 20_000, "larger")):
+        with pytest.raises(InvalidInput, match=words):
+            parse_record(text)
+    assert json.loads(record())["schema"] == SCHEMA
+
+
+def test_offline_verdict_name_only_when_it_looks_like_one() -> None:
+    assert parse_record(record(offline_verdict={"verdict": "GENUINE"})).offline_verdict_name == (
+        "GENUINE"
+    )
+    for verdict in ({"verdict": "genuine\x00"}, {"verdict": 3}, {"other": "GENUINE"}, None):
+        assert parse_record(record(offline_verdict=verdict)).offline_verdict_name is None
