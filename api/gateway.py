@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from api.catalog import Catalog
+from api.custody import CustodyService
+from api.custody.store import append_scans
 from api.db import make_engine
 from api.detection import GatewayDetector
 from api.indexer import Indexer, IndexerThread
@@ -33,6 +35,7 @@ class Gateway:
     writer: ChainWriter = field(init=False)
     indexer: Indexer = field(init=False)
     detection: GatewayDetector = field(init=False)
+    custody: CustodyService = field(init=False)
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
     _started: bool = False
@@ -40,10 +43,13 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
-        self.scans = ScanWriter(self.engine)
+        self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged
         self.detection = GatewayDetector(self.engine)
         self.writer = ChainWriter(
             self.engine, self.settings.rpc_url, self.registry, self.settings.secret_key
+        )
+        self.custody = CustodyService(
+            self.engine, self.settings, self.catalog, self.detection, self.writer
         )
         self.indexer = Indexer(
             self.engine,
@@ -67,6 +73,7 @@ class Gateway:
             if self._started:
                 return
             self._started = True
+            self.custody.start(background)
             self.scans.start()
             if background:
                 self.indexer_thread = IndexerThread(self.indexer, self.settings.index_poll_interval)
@@ -82,6 +89,7 @@ class Gateway:
             for thread in (self.indexer_thread, self.outbox_thread):
                 if thread is not None:
                     thread.stop()
+            self.custody.stop()
             self.scans.stop()
 
     def sync_index(self) -> None:

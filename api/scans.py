@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from api.models import ScanEvent
@@ -24,9 +25,16 @@ log = logging.getLogger("borderledger.scans")
 
 
 class ScanWriter(threading.Thread):
-    def __init__(self, engine: Engine, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        max_batch: int = 500,
+        on_insert: Callable[[Connection, Sequence[dict[str, Any]]], None] | None = None,
+    ) -> None:
         super().__init__(name="borderledger-scans", daemon=True)
         self.engine = engine
+        #: Called in the inserting transaction with the rows (the custody log appends them).
+        self.on_insert = on_insert
         self.max_batch = max_batch
         self._queue: queue.Queue[dict[str, Any] | threading.Event | None] = queue.Queue()
         self._stopping = False
@@ -114,3 +122,5 @@ class ScanWriter(threading.Thread):
         """One Core INSERT for the whole batch (the ORM unit of work costs ~6x more per row)."""
         with self.engine.begin() as connection:
             connection.execute(insert(ScanEvent.__table__), rows)  # type: ignore[attr-defined]
+            if self.on_insert is not None:
+                self.on_insert(connection, rows)

@@ -1,6 +1,6 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import alerts, batches, gs1, meta, organizations, verify
+from api.routes import alerts, batches, custody, gs1, meta, organizations, verify
 
 ROUTERS = [
     meta.router,
@@ -9,4 +9,5 @@ ROUTERS = [
     verify.router,
     gs1.router,
     alerts.router,
+    custody.router,
 ]

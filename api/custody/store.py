@@ -1,0 +1,193 @@
+"""The custody log in the database, and each process's in-memory copy of its Merkle tree.
+
+Appending (`append`) happens inside the caller's transaction, next to the rows it logs (the
+scan writer's batch insert, a capture): nothing is logged that is not stored, and nothing
+stored is left unlogged. Indexes are taken under a lock: the first statement of every append
+is an UPDATE of the single `log_state` row, which PostgreSQL holds as a row lock and SQLite as
+its database write lock until the transaction ends, so two gateway processes on one database
+take consecutive, never equal, indexes, and committed indexes are always a gapless prefix.
+
+`LogMirror` keeps a `custody.log.MerkleLog` over the stored leaf hashes (loaded once, then
+caught up from the table before answering proofs, since other processes append too).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from api.models import LogEntry, LogLink, LogState
+from custody import entries
+from custody.log import MerkleLog
+from ledger.errors import ChainError
+
+log = logging.getLogger("borderledger.custody")
+_IN_CHUNK = 500
+_LOAD_CHUNK = 50_000
+
+_STATE = LogState.__table__  # type: ignore[attr-defined]
+_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+_LINKS = LogLink.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Pending:
+    """One entry to append: what it logs (`kind`, `record`), the row it stands for (`ref`),
+    and the item / container keys it is about."""
+
+    kind: str
+    ref: str
+    record: dict[str, Any]
+    keys: Sequence[str] = ()
+    #: Filled by `append`.
+    index: int = -1
+    previous: dict[str, int | None] = field(default_factory=dict)
+
+
+def ensure_state(engine: Engine) -> None:
+    """Create the `log_state` row if missing (at start-up; two processes may race: fine)."""
+    with engine.begin() as connection:
+        if connection.execute(select(_STATE.c.id).where(_STATE.c.id == 1)).first() is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(_STATE).values(id=1, size=0))
+            except IntegrityError:
+                pass
+
+
+def lock(connection: Connection) -> int:
+    """Take the log's lock for the rest of the transaction; returns the current size."""
+    result = connection.execute(update(_STATE).where(_STATE.c.id == 1).values(size=_STATE.c.size))
+    if result.rowcount == 0:
+        connection.execute(insert(_STATE).values(id=1, size=0))
+    size = connection.execute(select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one()
+    return int(size)
+
+
+def latest_indexes(connection: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """The index of the last entry about each key (keys never logged are absent)."""
+    wanted = sorted(set(keys))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        rows = connection.execute(
+            select(_LINKS.c.key, func.max(_LINKS.c.idx))
+            .where(_LINKS.c.key.in_(chunk))
+            .group_by(_LINKS.c.key)
+        )
+        found.update({str(k): int(i) for k, i in rows})
+    return found
+
+
+def append(connection: Connection, pending: Sequence[Pending]) -> list[int]:
+    """Append `pending` in order, in the caller's transaction; returns their indexes.
+
+    Each entry's `previous` links (per key, the last earlier entry about it) are part of the
+    hashed entry, so the item chains are as tamper-evident as the entries."""
+    if not pending:
+        return []
+    size = lock(connection)
+    first = size
+    connection.execute(
+        update(_STATE).where(_STATE.c.id == 1).values(size=_STATE.c.size + len(pending))
+    )
+    latest = latest_indexes(connection, (k for p in pending for k in p.keys))
+    now = datetime.now(UTC)
+    entry_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    for offset, item in enumerate(pending):
+        index = first + offset
+        item.index = index
+        item.previous = {}
+        for key in dict.fromkeys(item.keys):
+            prev = latest.get(key)
+            item.previous[key] = prev
+            latest[key] = index
+            link_rows.append({"key": key, "idx": index, "prev": prev})
+        leaf = entries.entry_leaf(item.kind, item.record, item.previous)
+        entry_rows.append(
+            {
+                "idx": index,
+                "kind": item.kind,
+                "ref": item.ref,
+                "leaf": "0x" + leaf.hex(),
+                "created_at": now,
+            }
+        )
+    connection.execute(insert(_ENTRIES), entry_rows)
+    if link_rows:
+        connection.execute(insert(_LINKS), link_rows)
+    return [p.index for p in pending]
+
+
+def scan_pending(rows: Sequence[dict[str, Any]]) -> list[Pending]:
+    """Log entries of scan rows (the dicts the scan writer inserts)."""
+    out = []
+    for row in rows:
+        gtin, serial = row.get("gtin"), row.get("serial")
+        keys = [entries.item_key(gtin, serial)] if gtin and serial else []
+        out.append(Pending(entries.SCAN, str(row["scan_id"]), entries.scan_record(row), keys))
+    return out
+
+
+def append_scans(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """The scan writer's hook: log a batch of scans in the transaction that inserts them."""
+    append(connection, scan_pending(rows))
+
+
+class LogMirror:
+    """This process's Merkle tree over the stored log, caught up on demand."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.log = MerkleLog()
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self.log.size
+
+    def catch_up(self) -> int:
+        """Load entries appended since the last call (by any process); returns the size.
+
+        A gap in the stored indexes (a row deleted from `log_entries`) stops the load there:
+        the tree cannot be rebuilt past it, and proofs are only given up to it."""
+        with self._lock:
+            while True:
+                start = self.log.size
+                with self.engine.connect() as connection:
+                    rows = connection.execute(
+                        select(_ENTRIES.c.idx, _ENTRIES.c.leaf)
+                        .where(_ENTRIES.c.idx >= start)
+                        .order_by(_ENTRIES.c.idx)
+                        .limit(_LOAD_CHUNK)
+                    ).all()
+                if not rows:
+                    return self.log.size
+                leaves: list[str] = []
+                for offset, (idx, leaf) in enumerate(rows):
+                    if int(idx) != start + offset:
+                        log.error(
+                            "custody log: entry %d is missing from the database; "
+                            "the log is served up to it only",
+                            start + offset,
+                        )
+                        break
+                    leaves.append(str(leaf)[2:])
+                if leaves:
+                    self.log.extend(bytes.fromhex("".join(leaves)))
+                if len(leaves) < len(rows) or len(rows) < _LOAD_CHUNK:
+                    return self.log.size
+
+    def require(self, size: int) -> None:
+        """Make sure the tree holds at least `size` entries."""
+        if self.log.size < size and self.catch_up() < size:
+            raise ChainError(f"the custody log holds {self.log.size} entries, {size} needed")
