@@ -111,7 +111,9 @@ class Anchorer:
                 .limit(1)
             ).first()
             if last is not None and last.status == CheckpointStatus.QUEUED.value:
-                return None  # one in flight at a time: sizes must increase on chain
+                write = session.get(PendingWrite, last.write_id or -1)
+                if write is None or write.status != WriteStatus.DONE:
+                    return None  # one in flight at a time: sizes must increase on chain
             last_size = last.size if last else 0
             if size <= last_size:
                 return None
