@@ -51,12 +51,16 @@ SCAN_FIELDS = (
 )
 
 
+#: One encoder for every entry (`json.dumps` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> bytes:
     """Keys sorted, no whitespace, UTF-8; NaN and infinities refused (not JSON)."""
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"a log entry must be plain JSON: {exc}") from None
     return text.encode("utf-8")

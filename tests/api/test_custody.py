@@ -412,3 +412,56 @@ def test_capture_keeps_the_raw_event_exactly(custody_stack: Stack, world: Any) -
     assert json.dumps(row.raw, sort_keys=True) == json.dumps(
         before["epcisBody"]["eventList"][0], sort_keys=True
     )
+
+
+def test_concurrent_appenders_on_one_database_take_distinct_gapless_indexes(
+    database: tuple[str, str | None],
+) -> None:
+    """Two engines (as two gateway processes would have), two threads each, appending at once."""
+    import threading
+
+    from api.custody import store
+    from api.db import make_engine
+    from api.migrate import upgrade
+
+    url, schema = database
+    engines = [make_engine(url, schema) for _ in range(2)]
+    upgrade(engines[0])
+    store.ensure_state(engines[0])
+    keys = [f"https://id.gs1.org/01/{GTIN}/21/K{n}" for n in range(5)]
+    errors: list[BaseException] = []
+
+    def work(engine: Any, worker: int) -> None:
+        try:
+            for batch in range(15):
+                pending = [
+                    store.Pending(
+                        "scan",
+                        f"w{worker}-{batch}-{n}",
+                        {"scan_id": f"w{worker}-{batch}-{n}"},
+                        [keys[(worker + n) % 5]],
+                    )
+                    for n in range(10)
+                ]
+                with engine.begin() as connection:
+                    store.append(connection, pending)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(engines[w % 2], w)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    with Session(engines[1]) as session:
+        logged = session.exec(select(LogEntry)).all()
+        links = session.exec(select(LogLink)).all()
+    assert sorted(e.idx for e in logged) == list(range(4 * 15 * 10))
+    for key in keys:
+        chain = sorted((link for link in links if link.key == key), key=lambda link: link.idx)
+        assert [c.prev for c in chain] == [None] + [c.idx for c in chain[:-1]]
+    mirror = store.LogMirror(engines[0])
+    assert mirror.catch_up() == 600
+    for engine in engines:
+        engine.dispose()
