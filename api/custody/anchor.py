@@ -128,6 +128,11 @@ class Anchorer:
                 and since < self.interval_seconds
             ):
                 return None
+            failed = session.get(Checkpoint, (org.address, size))
+            if failed is not None and (
+                datetime.now(UTC) - _aware(failed.updated_at)
+            ).total_seconds() < min(self.interval_seconds, 60.0):
+                return None  # refused a moment ago (e.g. agency not accredited yet): wait
             payload: dict[str, object] = {
                 "agency": org.address,
                 "size": size,
@@ -136,13 +141,16 @@ class Anchorer:
             write = enqueue(
                 session, org.id, "anchor_checkpoint", payload, f"anchor:{org.address}:{size}"
             )
-            checkpoint = Checkpoint(
-                agency=org.address,
-                size=size,
-                root="0x" + root.hex(),
-                status=CheckpointStatus.QUEUED.value,
-                write_id=write.id,
-            )
+            if write.status == WriteStatus.FAILED:  # the same size again, after a refusal
+                write.status, write.error = WriteStatus.QUEUED, None
+                write.signed_tx, write.tx_hash = None, None
+                write.updated_at = utcnow()
+                session.add(write)
+            checkpoint = failed or Checkpoint(agency=org.address, size=size, root="")
+            checkpoint.root = "0x" + root.hex()
+            checkpoint.status = CheckpointStatus.QUEUED.value
+            checkpoint.write_id, checkpoint.error = write.id, None
+            checkpoint.updated_at = utcnow()
             session.add(checkpoint)
             session.commit()
             return checkpoint

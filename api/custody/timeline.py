@@ -17,6 +17,7 @@ from a stored copy of the entry: a row edited in the database no longer hashes t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from epcis import locode_uri, merge_contexts, parse_identifier, to_document
 from ledger.batch import item_key_of
 from ledger.models import Status
 
+log = logging.getLogger("borderledger.custody")
 #: Containers inside containers followed at most this deep.
 MAX_NESTING = 4
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
@@ -133,6 +135,21 @@ def container_windows(session: Session, key: str) -> list[Window]:
 
 def _clip(parent: str, start: datetime, end: datetime, inner: Window) -> Window:
     return Window(parent, max(start, inner.start), min(end, inner.end), (*inner.via, inner.key))
+
+
+def matches_log(mirror: LogMirror, checkpoint: Checkpoint) -> bool:
+    """Whether `checkpoint` is a checkpoint of this log (its root is the log's at its size)."""
+    if not 0 < checkpoint.size <= mirror.size:
+        return False
+    if "0x" + mirror.log.root(checkpoint.size).hex() == checkpoint.root.lower():
+        return True
+    log.error(
+        "checkpoint %s/%d anchors root %s, not this log's: ignored",
+        checkpoint.agency,
+        checkpoint.size,
+        checkpoint.root,
+    )
+    return False
 
 
 @dataclass
@@ -315,6 +332,8 @@ class TimelineBuilder:
                     .order_by(col(Checkpoint.size))
                 )
             )
+        # Only checkpoints of this log: the agency's key may have anchored other roots.
+        checkpoints = [c for c in checkpoints if matches_log(mirror, c)]
         used: dict[int, Checkpoint] = {}
         out_entries = []
         for step in steps:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from api.custody.locations import NewLocation
+from api.custody.timeline import matches_log
 from api.deps import CurrentOrg, GatewayDep, SessionDep, require
 from api.models import Checkpoint, CustodyLocation, Role
 from api.routes.batches import _read_body
@@ -119,7 +120,9 @@ def checkpoints(
     status: Annotated[Literal["queued", "anchored", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """The custody log's size and the checkpoints of the anchoring agency, newest first."""
+    """The custody log's size and the checkpoints of the anchoring agency, newest first.
+    `matchesLog` is false for a root the agency anchored that is not this log's at that size
+    (never used in proofs)."""
     del org
     agency = gateway.custody.anchorer.agency_address()
     query = select(Checkpoint)
@@ -129,11 +132,13 @@ def checkpoints(
         query = query.where(Checkpoint.status == status)
     rows = session.exec(query.order_by(col(Checkpoint.size).desc()).limit(limit)).all()
     snap = gateway.catalog.snapshot()
+    mirror = gateway.custody.mirror
+    size = mirror.catch_up()
     return {
         "agency": agency,
         "registry": snap.registry,
         "chainId": snap.chain_id,
-        "size": gateway.custody.mirror.catch_up(),
+        "size": size,
         "checkpoints": [
             {
                 "agency": r.agency,
@@ -143,6 +148,7 @@ def checkpoints(
                 "txHash": r.tx_hash,
                 "blockNumber": r.block_number,
                 "error": r.error,
+                "matchesLog": matches_log(mirror, r),
             }
             for r in rows
         ],

@@ -465,3 +465,57 @@ def test_concurrent_appenders_on_one_database_take_distinct_gapless_indexes(
     assert mirror.catch_up() == 600
     for engine in engines:
         engine.dispose()
+
+
+def test_a_refused_anchor_is_marked_failed_and_anchoring_moves_on(
+    custody_stack: Stack, world: Any
+) -> None:
+    from eth_account import Account
+
+    from api.crypto import unseal
+    from api.models import Organization
+    from ledger.tx import TransactionSender
+
+    stack, gateway = custody_stack, custody_stack.gateway
+    agency = world["officer"]["address"]
+    with Session(gateway.engine) as session:
+        org = session.exec(select(Organization).where(Organization.name == AGENCY)).one()
+    assert org.key_encrypted is not None
+    account = Account.from_key(unseal("test-secret-key", org.key_encrypted))
+    registry = stack.registry
+    own = registry.with_sender(
+        TransactionSender(registry.w3, account, registry.decode_revert, backoff=0.05)
+    )
+    own.anchor_checkpoint(3, b"\x01" * 32)  # the agency's key used outside the gateway
+    capture(stack, world["officer"]["apiKey"], load("Example_9.6.1-ObjectEvent.jsonld"))
+    size = gateway.custody.mirror.catch_up()
+    assert 0 < size < 3
+    gateway.custody.anchorer.run_once(force=True)
+    gateway.custody.anchorer.settle(agency)
+    with Session(gateway.engine) as session:
+        [refused] = session.exec(select(Checkpoint)).all()
+    assert refused.status == "failed" and "CheckpointNotIncreasing" in (refused.error or "")
+    assert gateway.custody.anchorer.run_once(force=True) is None  # not retried at once
+    for name in (
+        "Example_9.6.2-ObjectEvent.jsonld",
+        "Example-TransactionEvents-2020_07_03y.jsonld",
+    ):
+        capture(stack, world["officer"]["apiKey"], load(name))
+    grown = gateway.custody.mirror.catch_up()
+    assert grown > 3
+    anchored = gateway.custody.anchorer.run_once(force=True)
+    assert anchored is not None and anchored.size == grown
+    stack.sync()
+    body = stack.client.get(
+        "/v1/log/checkpoints",
+        params={"status": "anchored"},
+        headers=stack.headers(world["auditor"]["apiKey"]),
+    ).json()
+    # The agency's own out-of-band checkpoint is listed, but it is not this log's.
+    assert [(c["size"], c["matchesLog"]) for c in body["checkpoints"]] == [
+        (grown, True),
+        (3, False),
+    ]
+    serial_free = timeline(stack, world["auditor"]["apiKey"], "SN0009")
+    assert [c["size"] for c in serial_free["checkpoints"]] == [grown]
+    assert registry.checkpoint_root(agency, grown) == gateway.custody.mirror.log.root(grown)
