@@ -49,6 +49,8 @@ _SERIAL_ALPHABET = string.ascii_uppercase + string.digits
 
 #: The demo customs agency; it also anchors the custody log's checkpoints.
 DEMO_CUSTOMS = "Port of Rotterdam Customs"
+#: The demo anchors new custody-log entries after this many seconds (unless configured).
+DEMO_ANCHOR_SECONDS = 10.0
 #: The demo organizations created through POST /v1/organizations: (dev.json key, name, role,
 #: trademark recordation).
 DEMO_ORGS = (
@@ -181,6 +183,9 @@ def _start(
             "environment": "dev",
             # The demo customs agency anchors the custody log (once its organization exists).
             "anchor_organization": base.anchor_organization or DEMO_CUSTOMS,
+            "anchor_interval_seconds": base.anchor_interval_seconds
+            if "anchor_interval_seconds" in base.model_fields_set
+            else DEMO_ANCHOR_SECONDS,
             "index_start_block": int(w3.eth.block_number),
             "gateway_port": gateway_port,
         }
