@@ -385,7 +385,6 @@ class LogEntry(SQLModel, table=True):
     kind: str = Field(max_length=8)
     ref: str = Field(index=True, max_length=64)
     leaf: str = Field(max_length=66)
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class LogLink(SQLModel, table=True):

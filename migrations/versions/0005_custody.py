@@ -44,7 +44,6 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("leaf", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("idx"),
     )
     with op.batch_alter_table("log_entries", schema=None) as batch_op:
