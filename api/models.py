@@ -394,7 +394,9 @@ class LogLink(SQLModel, table=True):
     __tablename__ = "log_links"
 
     key: str = Field(primary_key=True, max_length=500)
-    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True)
+    )
     prev: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 

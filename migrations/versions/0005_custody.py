@@ -56,6 +56,9 @@ def upgrade() -> None:
         sa.Column("prev", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("key", "idx"),
     )
+    with op.batch_alter_table("log_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_log_links_idx"), ["idx"], unique=False)
+
     op.create_table(
         "log_state",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -161,6 +164,9 @@ def downgrade() -> None:
 
     op.drop_table("custody_events")
     op.drop_table("log_state")
+    with op.batch_alter_table("log_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_log_links_idx"))
+
     op.drop_table("log_links")
     with op.batch_alter_table("log_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_log_entries_ref"))

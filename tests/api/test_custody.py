@@ -519,3 +519,29 @@ def test_a_refused_anchor_is_marked_failed_and_anchoring_moves_on(
     serial_free = timeline(stack, world["auditor"]["apiKey"], "SN0009")
     assert [c["size"] for c in serial_free["checkpoints"]] == [grown]
     assert registry.checkpoint_root(agency, grown) == gateway.custody.mirror.log.root(grown)
+
+
+def test_a_gap_in_the_stored_log_stops_the_tree_there(database: tuple[str, str | None]) -> None:
+    from sqlalchemy import delete
+
+    from api.custody import store
+    from api.db import make_engine
+    from api.migrate import upgrade
+
+    url, schema = database
+    engine = make_engine(url, schema)
+    upgrade(engine)
+    with engine.begin() as connection:
+        store.append(
+            connection,
+            [store.Pending("scan", f"s{n}", {"scan_id": f"s{n}"}, ["k"]) for n in range(10)],
+        )
+    full = store.LogMirror(engine)
+    assert full.catch_up() == 10
+    with engine.begin() as connection:
+        connection.execute(delete(LogEntry).where(LogEntry.idx == 6))  # type: ignore[arg-type]
+    fresh = store.LogMirror(engine)
+    assert fresh.catch_up() == 6
+    assert fresh.log.root(6) == full.log.root(6)
+    assert full.catch_up() == 10  # a running process keeps what it loaded
+    engine.dispose()
