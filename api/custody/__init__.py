@@ -74,7 +74,7 @@ class CustodyService:
             builder = TimelineBuilder(
                 session, self.catalog, self.mirror, self.anchorer.agency_address()
             )
-            answer, exported = builder.build(gtin, serial)
+            answer, exported = builder.build(gtin, serial, epcis)
             if not epcis:
                 return answer
             indexes = [e["logIndex"] for e in answer["entries"]]

@@ -175,8 +175,10 @@ class TimelineBuilder:
         self.mirror = mirror
         self.agency = agency
 
-    def build(self, gtin: str, serial: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """(timeline answer, raw EPCIS events for an export)."""
+    def build(
+        self, gtin: str, serial: str, epcis: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(timeline answer, EPCIS event objects of its log-backed steps if `epcis`)."""
         scanned = Scanned.from_fields(gtin, serial)  # 422 on a bad GTIN or serial
         gtin, serial = scanned.gtin, scanned.serial
         key = entries.item_key(gtin, serial)
@@ -228,7 +230,7 @@ class TimelineBuilder:
             "checkpoints": answer["checkpoints"],
             "consistency": answer["consistency"],
         }
-        exported = [self._epcis_of(step) for step in steps]
+        exported = [self._epcis_of(step) for step in steps] if epcis else []
         return timeline, exported
 
     # ------------------------------------------------------------------ gathering
