@@ -36,6 +36,7 @@ from api.models import (
 from api.outbox import ChainWriter, enqueue
 
 log = logging.getLogger("borderledger.custody")
+RESUBMIT_SECONDS = 120.0
 
 
 class Anchorer:
@@ -54,6 +55,8 @@ class Anchorer:
         self.every_entries = every_entries
         self.interval_seconds = interval_seconds
         self._started = time.monotonic()
+        #: Seconds after which a landed checkpoint the indexer has not seen is submitted again.
+        self.resubmit_after = RESUBMIT_SECONDS
 
     def agency(self) -> Organization | None:
         """The anchoring customs organization, once it exists and has a chain address."""
@@ -114,6 +117,18 @@ class Anchorer:
                 write = session.get(PendingWrite, last.write_id or -1)
                 if write is None or write.status != WriteStatus.DONE:
                     return None  # one in flight at a time: sizes must increase on chain
+                if size <= last.size:
+                    # Landed, yet not (or no longer) seen on chain: a reorg may have dropped
+                    # it. Submit again; the outbox first checks whether the chain has it.
+                    if (datetime.now(UTC) - _aware(write.updated_at)).total_seconds() < (
+                        self.resubmit_after
+                    ):
+                        return None
+                    write.status, write.signed_tx, write.tx_hash = WriteStatus.QUEUED, None, None
+                    write.updated_at = utcnow()
+                    session.add(write)
+                    session.commit()
+                    return last
             last_size = last.size if last else 0
             if size <= last_size:
                 return None

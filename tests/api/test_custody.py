@@ -545,3 +545,37 @@ def test_a_gap_in_the_stored_log_stops_the_tree_there(database: tuple[str, str |
     assert fresh.log.root(6) == full.log.root(6)
     assert full.catch_up() == 10  # a running process keeps what it loaded
     engine.dispose()
+
+
+def test_a_reorg_that_drops_an_anchor_makes_it_pending_until_anchored_again(
+    database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    from ledger.node import rpc_request
+
+    with (
+        LocalNode("anvil") as node,  # history is rewritten: a node of its own
+        running_stack(node, database, tmp_path, anchor_organization=AGENCY) as stack,
+    ):
+        stack.org(AGENCY, "customs")
+        officer = stack.org("Officer two", "customs")["apiKey"]
+        stack.enroll(stack.org("Acme", "rights_holder", "TMK")["apiKey"])
+        stack.sync()
+        stack.verify(officer, gtin=GTIN, serial="SN0001", location={"unlocode": "NLRTM"})
+        snapshot = rpc_request(node.url, "evm_snapshot")
+        anchor(stack)
+        assert timeline(stack, officer, "SN0001")["entries"][0]["anchoring"] == "anchored"
+
+        assert rpc_request(node.url, "evm_revert", [snapshot]) is True
+        for _ in range(3):
+            rpc_request(node.url, "evm_mine")
+        stack.sync()
+        [entry] = timeline(stack, officer, "SN0001")["entries"]
+        assert entry["anchoring"] == "pending"  # only what the chain shows counts
+        anchorer = stack.gateway.custody.anchorer
+        assert anchorer.run_once(force=True) is None  # landed recently: wait for the index
+        anchorer.resubmit_after = 0
+        again = anchorer.run_once(force=True)
+        assert again is not None and again.size == 1
+        stack.sync()
+        [entry] = timeline(stack, officer, "SN0001")["entries"]
+        assert entry["anchoring"] == "anchored"
