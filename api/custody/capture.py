@@ -33,7 +33,7 @@ from api.models import CustodyItem
 from api.verification import Reason, Scanned, verify
 from custody import entries
 from detector import Scan
-from epcis import CustodyEvent, parse_document
+from epcis import CustodyEvent, items_of, parse_document
 from ledger.errors import InvalidEpcisDocument
 
 log = logging.getLogger("borderledger.custody")
@@ -202,8 +202,6 @@ def feed_detector(
     events: list[CustodyEvent],
 ) -> list[dict[str, Any]]:
     """Sightings of custody events for the detector; returns the findings raised."""
-    from epcis import items_of
-
     findings: list[dict[str, Any]] = []
     for event in events:
         if event.is_error_declaration:
@@ -236,8 +234,6 @@ def feed_detector(
 
 def unknown_gtins(catalog: Catalog, events: list[CustodyEvent]) -> list[str]:
     """GTINs of items named in `events` under which no batch is enrolled."""
-    from epcis import items_of
-
     snap = catalog.snapshot()
     gtins = {gtin for event in events for gtin, _ in items_of(event)}
     return sorted(g for g in gtins if g not in snap.batches_by_gtin)

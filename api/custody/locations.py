@@ -27,6 +27,7 @@ from api.models import CustodyLocation, utcnow
 from detector import DetectorError, LocationRegistry
 from epcis import IdentifierKind, parse_identifier
 from ledger.errors import InvalidEpcIdentifier, InvalidInput
+from ledger.gs1 import gtin_check_digit
 
 LOCODE_PREFIX = "urn:un:locode:"
 RELOAD_SECONDS = 2.0
@@ -43,7 +44,6 @@ class NewLocation:
 
 
 def _check_gln(gln: str) -> str:
-    from ledger.gs1 import gtin_check_digit
 
     if len(gln) != 13 or not gln.isdigit():
         raise InvalidInput(f"GLN {gln!r} must be 13 digits")

@@ -42,7 +42,7 @@ from api.models import CustodyEvent as EventRow
 from api.verification import Reason, Scanned, verify
 from custody import entries
 from custody.log import proof_to_hex
-from epcis import locode_uri, merge_contexts, parse_identifier, to_document
+from epcis import locode_uri, merge_contexts, object_event, parse_identifier, to_document
 from ledger.batch import item_key_of
 from ledger.models import Status
 
@@ -397,8 +397,6 @@ class TimelineBuilder:
             event: dict[str, Any] = dict(step.record["event"])
             return event
         r = step.record
-        from epcis import object_event
-
         epc = entries.item_key(str(r["gtin"]), str(r["serial"]))
         event = object_event(
             [epc],

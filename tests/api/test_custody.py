@@ -579,3 +579,37 @@ def test_a_reorg_that_drops_an_anchor_makes_it_pending_until_anchored_again(
         stack.sync()
         [entry] = timeline(stack, officer, "SN0001")["entries"]
         assert entry["anchoring"] == "anchored"
+
+
+def test_locations_refuse_bad_places_and_shared_glns(custody_stack: Stack, world: Any) -> None:
+    stack, key = custody_stack, world["officer"]["apiKey"]
+    good = {"unlocode": "DEXYZ", "name": "Depot", "country": "DE", "latitude": 50.1,
+            "longitude": 8.6, "glns": ["4012345000009"]}  # fmt: skip
+    for change, words in [
+        ({"glns": ["4012345000008"]}, "check digit"),
+        ({"country": "FR"}, "does not start with its country"),
+        ({"latitude": 91}, "latitude"),
+        ({"unlocode": "de123"}, "unlocode"),
+    ]:
+        r = stack.client.post("/v1/locations", json={**good, **change}, headers=stack.headers(key))
+        assert r.status_code == 422 and words in r.text, (change, r.text)
+    assert (
+        stack.client.post("/v1/locations", json=good, headers=stack.headers(key)).status_code == 201
+    )
+    other = {**good, "unlocode": "DEXYY", "name": "Other depot"}
+    r = stack.client.post("/v1/locations", json=other, headers=stack.headers(key))
+    assert r.status_code == 422 and "already names location DEXYZ" in r.text
+    # A bundled seaport keeps its coordinates; the agency only adds a GLN alias for it.
+    port = {
+        **good,
+        "unlocode": "NLRTM",
+        "name": "Rotterdam",
+        "country": "NL",
+        "glns": ["0614141000012"],
+    }
+    r = stack.client.post("/v1/locations", json=port, headers=stack.headers(key))
+    assert r.status_code == 201, r.text
+    book = stack.gateway.custody.locations
+    assert book.resolve("urn:epc:id:sgln:0614141.00001.0") == "NLRTM"
+    assert book.registry.get("NLRTM").kinds != frozenset({"agency"})
+    assert book.resolve("urn:un:locode:ZZZZZ") is None and book.resolve("urn:uuid:x") is None
