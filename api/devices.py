@@ -24,6 +24,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.custody.store import append_scans
 from api.detection import SUSPECT_REASON
 from api.gateway import Gateway
 from api.models import Device, Organization, Role, ScanEvent
@@ -329,12 +330,16 @@ def _judge(
         added = [r for r in dict.fromkeys(extra) if r not in reasons]
         if added:
             reasons = reasons + added
-            with gateway.engine.begin() as connection:
-                connection.execute(
-                    update(ScanEvent)
-                    .where(col(ScanEvent.scan_id) == record.scan_id)
-                    .values(reasons=reasons)
-                )
+    # The custody log records the scan as it finally stands (with the detector's reasons), in
+    # the transaction that writes those reasons: an entry never disagrees with its row.
+    with gateway.engine.begin() as connection:
+        if reasons != row["reasons"]:
+            connection.execute(
+                update(ScanEvent)
+                .where(col(ScanEvent.scan_id) == record.scan_id)
+                .values(reasons=reasons)
+            )
+        append_scans(connection, [{**row, "reasons": reasons}])
     offline = record.offline_verdict_name
     answer = {
         "origin": "offline",

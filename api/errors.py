@@ -28,6 +28,7 @@ from ledger.errors import (
     ChainError,
     Conflict,
     ContractReverted,
+    InvalidEpcisDocument,
     InvalidInput,
     KeystoreError,
     NotFound,
@@ -77,6 +78,8 @@ def domain_error(exc: BorderLedgerError) -> JSONResponse:
     extra: dict[str, object] = {}
     if isinstance(exc, ContractReverted):
         extra = {"revert": exc.name, "args": {k: str(v) for k, v in exc.error_args.items()}}
+    elif isinstance(exc, InvalidEpcisDocument) and exc.problems:
+        extra = {"problems": list(exc.problems)}
     return _body(status, code, str(exc), **extra)
 
 

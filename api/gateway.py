@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from api.catalog import Catalog
+from api.custody import CustodyService
+from api.custody.store import append_scans
 from api.db import make_engine
 from api.detection import GatewayDetector
 from api.indexer import Indexer, IndexerThread
@@ -35,6 +37,7 @@ class Gateway:
     indexer: Indexer = field(init=False)
     detection: GatewayDetector = field(init=False)
     webhooks: WebhookSender = field(init=False)
+    custody: CustodyService = field(init=False)
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
     webhook_thread: WebhookThread | None = None
@@ -43,11 +46,14 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
-        self.scans = ScanWriter(self.engine)
+        self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged
         self.detection = GatewayDetector(self.engine)
         self.webhooks = WebhookSender(self.engine, self.settings)
         self.writer = ChainWriter(
             self.engine, self.settings.rpc_url, self.registry, self.settings.secret_key
+        )
+        self.custody = CustodyService(
+            self.engine, self.settings, self.catalog, self.detection, self.writer
         )
         self.indexer = Indexer(
             self.engine,
@@ -71,6 +77,7 @@ class Gateway:
             if self._started:
                 return
             self._started = True
+            self.custody.start(background)
             self.scans.start()
             if background:
                 self.indexer_thread = IndexerThread(
@@ -95,6 +102,7 @@ class Gateway:
                 if thread is not None:
                     thread.stop()
             self.webhooks.close()
+            self.custody.stop()
             self.scans.stop()
 
     def sync_index(self) -> None:

@@ -38,6 +38,8 @@ from web3.exceptions import BlockNotFound
 from api.db import session_scope
 from api.models import (
     ChainLog,
+    Checkpoint,
+    CheckpointStatus,
     IndexedBatch,
     IndexedBlock,
     IndexedCustomsAgency,
@@ -314,6 +316,12 @@ def rebuild_index(session: Session) -> None:
     """Recompute every derived table from the raw logs, in chain order."""
     for table in DERIVED_TABLES:
         session.execute(delete(table))
+    # Checkpoints are the gateway's own rows: only their "anchored" mark is derived.
+    session.execute(
+        update(Checkpoint)
+        .where(col(Checkpoint.status) == CheckpointStatus.ANCHORED.value)
+        .values(status=CheckpointStatus.QUEUED.value, tx_hash=None, block_number=None)
+    )
     session.flush()
     logs = session.exec(
         select(ChainLog).order_by(col(ChainLog.block_number), col(ChainLog.log_index))
@@ -389,7 +397,29 @@ def apply_log(session: Session, entry: ChainLog) -> None:
             )
         )
         _history(session, entry, str(a["itemKey"]))
+    elif name == "CheckpointAnchored":
+        _checkpoint(session, entry)
     session.flush()
+
+
+def _checkpoint(session: Session, entry: ChainLog) -> None:
+    """A custody-log checkpoint is on chain: mark the gateway's row (or record another
+    agency's) as anchored, with the root the chain holds."""
+    a = entry.args
+    agency, size, root = str(a["agency"]), _int(a["size"]), str(a["root"]).lower()
+    if size >= 2**63:  # no log reaches that size; the raw ChainLog row keeps the event
+        log.warning("checkpoint %s/%d: size beyond any custody log, not indexed", agency, size)
+        return
+    row = session.get(Checkpoint, (agency, size))
+    if row is None:
+        row = Checkpoint(agency=agency, size=size, root=root)
+    elif row.root != root:
+        log.error("checkpoint %s/%d: the chain holds root %s, not %s", agency, size, root, row.root)
+        row.root = root
+    row.status = CheckpointStatus.ANCHORED.value
+    row.tx_hash, row.block_number, row.error = entry.tx_hash, entry.block_number, None
+    row.updated_at = utcnow()
+    session.add(row)
 
 
 def _history(session: Session, entry: ChainLog, item_key: str | None) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import JSON, Field, SQLModel
 
 #: 64-bit ids on PostgreSQL; SQLite only auto-increments a plain INTEGER PRIMARY KEY.
@@ -433,3 +433,138 @@ class DetectorBatchStatus(SQLModel, table=True):
     kind: str = Field(primary_key=True, max_length=16)
     since: float
     report_id: str = Field(max_length=200)
+
+
+# ------------------------------------------------------------------------------ custody log
+
+
+class CustodyEvent(SQLModel, table=True):
+    """An EPCIS 2.0 event captured through `POST /v1/epcis/capture`, exactly as received.
+
+    Unique on (event_id, is_error_declaration): capturing the same event twice stores it once,
+    and an error declaration (which repeats the eventID of the event it retracts) is kept
+    next to that event."""
+
+    __tablename__ = "custody_events"
+    __table_args__ = (UniqueConstraint("event_id", "is_error_declaration"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    event_id: str = Field(index=True, max_length=500)
+    is_error_declaration: bool = False
+    event_id_derived: bool = False
+    type: str = Field(max_length=32)
+    action: str | None = Field(default=None, max_length=16)
+    event_time: datetime = Field(index=True)
+    biz_step: str | None = Field(default=None, max_length=500)
+    disposition: str | None = Field(default=None, max_length=500)
+    read_point: str | None = Field(default=None, max_length=500)
+    biz_location: str | None = Field(default=None, max_length=500)
+    #: The UN/LOCODE the read point or business location resolved to (None if unknown).
+    location: str | None = Field(default=None, max_length=5)
+    raw: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    #: The capturing document's @context (to read the event's `prefix:name` extensions).
+    context: list[object] | None = Field(default=None, sa_column=Column(JSON))
+    captured_by: int | None = Field(default=None, foreign_key="organizations.id", index=True)
+    captured_at: datetime = Field(default_factory=utcnow)
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+
+
+class CustodyItem(SQLModel, table=True):
+    """Which things an event names, in which role, so a timeline is an index lookup.
+
+    `key` is the canonical Digital Link of a GS1 identifier (or the URI as given), `role` one
+    of epc, parent, child, input, output."""
+
+    __tablename__ = "custody_items"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    event_row: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("custody_events.id"), nullable=False, index=True)
+    )
+    key: str = Field(index=True, max_length=500)
+    role: str = Field(max_length=8)
+    gtin: str | None = Field(default=None, max_length=14)
+    serial: str | None = Field(default=None, max_length=20)
+    event_time: datetime
+
+
+class LogState(SQLModel, table=True):
+    """The custody log's size: one row, updated first in every append transaction, so
+    appenders (threads or gateway processes on one database) take indexes in turn."""
+
+    __tablename__ = "log_state"
+
+    id: int = Field(default=1, primary_key=True)
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class LogEntry(SQLModel, table=True):
+    """One entry of the append-only custody log; `idx` is its leaf index.
+
+    The entry's bytes are not stored: they are recomputed from the row they log (a scan or a
+    custody event, `kind` + `ref`) and its links, which is what makes an edit of that row
+    visible as a leaf that no longer matches."""
+
+    __tablename__ = "log_entries"
+
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=8)
+    ref: str = Field(index=True, max_length=64)
+    leaf: str = Field(max_length=66)
+
+
+class LogLink(SQLModel, table=True):
+    """Per item (or container) key, its entries in log order, each with the index of the
+    previous entry about the same key (the `previous` field of the entry)."""
+
+    __tablename__ = "log_links"
+
+    key: str = Field(primary_key=True, max_length=500)
+    idx: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True)
+    )
+    prev: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class CheckpointStatus(StrEnum):
+    QUEUED = "queued"  #: stored as a chain write, not yet confirmed
+    ANCHORED = "anchored"  #: the registry's CheckpointAnchored event is indexed
+    FAILED = "failed"
+
+
+class Checkpoint(SQLModel, table=True):
+    """A custody-log checkpoint (size, root) an agency anchors on chain. Only rows the
+    indexer saw on chain (`anchored`) are shown to auditors as anchored."""
+
+    __tablename__ = "checkpoints"
+
+    agency: str = Field(primary_key=True, max_length=42)
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root: str = Field(max_length=66)
+    status: str = Field(default=CheckpointStatus.QUEUED.value, index=True, max_length=16)
+    write_id: int | None = None
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CustodyLocation(SQLModel, table=True):
+    """A place an agency registered (UN/LOCODE, name, coordinates) with the GLNs that name it
+    in EPCIS read points, so custody events feed the detector."""
+
+    __tablename__ = "custody_locations"
+
+    locode: str = Field(primary_key=True, max_length=5)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    latitude: float
+    longitude: float
+    glns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    organization_id: int | None = Field(default=None, foreign_key="organizations.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -208,6 +208,9 @@ class ChainWriter:
                 [bytes.fromhex(str(x)[2:]) for x in _strings(p["proof"])],
                 int(str(p["status"])),
             ),
+            "anchor_checkpoint": lambda: f.anchorCheckpoint(
+                int(str(p["size"])), bytes.fromhex(str(p["root"])[2:])
+            ),
         }
         if write.kind not in calls:
             raise ChainError(f"unknown write kind {write.kind!r}")
@@ -234,6 +237,9 @@ class ChainWriter:
             batch_id = client.batch_id_of(str(p["gtin"]), str(p["lot"]))
             current = client.item_status(batch_id, bytes.fromhex(str(p["item_key"])[2:]))
             return current == Status(int(str(p["status"])))
+        if write.kind == "anchor_checkpoint":
+            anchored = client.checkpoint_root(str(p["agency"]), int(str(p["size"])))
+            return "0x" + anchored.hex() == str(p["root"])
         return False
 
 

@@ -13,10 +13,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from api.models import ScanEvent
@@ -25,9 +26,17 @@ log = logging.getLogger("borderledger.scans")
 
 
 class ScanWriter(threading.Thread):
-    def __init__(self, engine: Engine, max_batch: int = 500, linger: float = 0.05) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        max_batch: int = 500,
+        linger: float = 0.05,
+        on_insert: Callable[[Connection, Sequence[dict[str, Any]]], None] | None = None,
+    ) -> None:
         super().__init__(name="borderledger-scans", daemon=True)
         self.engine = engine
+        #: Called in the inserting transaction with the rows (the custody log appends them).
+        self.on_insert = on_insert
         self.max_batch = max_batch
         #: How long a batch waits for more rows after its first (unless a flush asks): under
         #: load, one transaction per `linger` instead of one per wake-up of this thread, and
@@ -120,3 +129,5 @@ class ScanWriter(threading.Thread):
         """One Core INSERT for the whole batch (the ORM unit of work costs ~6x more per row)."""
         with self.engine.begin() as connection:
             connection.execute(insert(ScanEvent.__table__), rows)  # type: ignore[attr-defined]
+            if self.on_insert is not None:
+                self.on_insert(connection, rows)

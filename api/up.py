@@ -48,11 +48,15 @@ DB_FILE = "gateway.db"
 MAX_ITEMS = 1_000_000
 _SERIAL_ALPHABET = string.ascii_uppercase + string.digits
 
+#: The demo customs agency; it also anchors the custody log's checkpoints.
+DEMO_CUSTOMS = "Port of Rotterdam Customs"
+#: The demo anchors new custody-log entries after this many seconds (unless configured).
+DEMO_ANCHOR_SECONDS = 10.0
 #: The demo organizations created through POST /v1/organizations: (dev.json key, name, role,
 #: trademark recordation).
 DEMO_ORGS = (
     ("rights_holder", "Acme Pharma GmbH", "rights_holder", "CBP TMK 19-00123"),
-    ("officer", "Port of Rotterdam Customs", "customs", ""),
+    ("officer", DEMO_CUSTOMS, "customs", ""),
     ("auditor", "EU Customs Audit", "auditor", ""),
 )
 
@@ -178,6 +182,11 @@ def _start(
             "registry": registry.address,
             "database_url": database_url,
             "environment": "dev",
+            # The demo customs agency anchors the custody log (once its organization exists).
+            "anchor_organization": base.anchor_organization or DEMO_CUSTOMS,
+            "anchor_interval_seconds": base.anchor_interval_seconds
+            if "anchor_interval_seconds" in base.model_fields_set
+            else DEMO_ANCHOR_SECONDS,
             "index_start_block": int(w3.eth.block_number),
             "gateway_port": gateway_port,
         }

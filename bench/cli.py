@@ -217,3 +217,30 @@ def epcis(
     if events < 1 or repeats < 1:
         raise typer.BadParameter("--events and --repeats must be positive")
     print(json.dumps(run_epcis_bench(events, repeats), separators=(",", ":")))
+
+
+@bench_app.command("custody")
+def custody(
+    entries: Annotated[int, typer.Option(help="log entries appended (border scans)")] = 1_000_000,
+    item_events: Annotated[
+        int, typer.Option(help="entries of the item whose timeline is timed")
+    ] = 100,
+    requests: Annotated[int, typer.Option(help="timeline requests timed")] = 200,
+    database: Annotated[str, typer.Option(help="sqlite or postgresql")] = "sqlite",
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL database (a fresh schema is used and dropped)")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Custody log: entries/s through the scan path, gas per entry of one anchor, inclusion
+    proof size and verification time, timeline p99 over HTTP for an item with 100 entries."""
+    from bench.custody import run_custody_bench
+
+    if item_events < 1 or entries < item_events:
+        raise typer.BadParameter("need 1 <= --item-events <= --entries")
+    if database not in ("sqlite", "postgresql"):
+        raise typer.BadParameter("--database must be sqlite or postgresql")
+    result = run_custody_bench(entries, item_events, requests, database, postgres_url)
+    print(json.dumps(result, separators=(",", ":")))

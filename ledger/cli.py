@@ -498,6 +498,40 @@ def up(
     run_up(port, rpc_port, items, out, err)
 
 
+@app.command()
+def audit(
+    gtin: Annotated[str, typer.Argument(help="GTIN of the item")],
+    serial: Annotated[str, typer.Argument(help="serial of the item")],
+    gateway: Annotated[str, typer.Option("--gateway", help="gateway base URL")],
+    rpc: Annotated[str, typer.Option("--rpc", help="your own JSON-RPC endpoint of the chain")],
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="BORDERLEDGER_API_KEY", help="API key")
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="registry address you trust (default: the one the gateway names)"),
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="entries pending anchoring fail too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify an item's custody timeline against the chain: every entry's inclusion in an
+    anchored checkpoint, the checkpoints' consistency, the enrollment. Exit 1 if anything fails."""
+    from ledger.audit import render, run_audit
+
+    timeline, report = run_audit(gtin, serial, gateway, rpc, api_key, registry, strict)
+    if as_json:
+        print(json.dumps({"item": timeline.get("item"), **report.to_dict()}, default=str))
+    else:
+        if registry is None:
+            err.print(
+                "[yellow]note:[/] trusting the registry address the gateway names; "
+                "give --registry to pin the one you know"
+            )
+        render(timeline, report, out)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _register_bench() -> None:
     try:
         from bench.cli import bench_app

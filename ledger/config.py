@@ -108,6 +108,17 @@ class Settings(BaseSettings):
         None,
         description="allow loopback/private webhook hosts; default: yes in dev, no in production",
     )
+    anchor_organization: str | None = Field(
+        None,
+        description="name of the customs organization whose chain key anchors the custody "
+        "log's checkpoints (unset: the gateway does not anchor)",
+    )
+    anchor_every_entries: int = Field(
+        1000, ge=1, description="anchor a checkpoint once this many entries were appended"
+    )
+    anchor_interval_seconds: float = Field(
+        60.0, gt=0, description="or once this much time passed with any new entry"
+    )
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

@@ -1,6 +1,17 @@
 """One module per resource; `api.main` includes every router listed in ROUTERS."""
 
-from api.routes import alerts, batches, devices, gs1, meta, organizations, trust, verify, webhooks
+from api.routes import (
+    alerts,
+    batches,
+    custody,
+    devices,
+    gs1,
+    meta,
+    organizations,
+    trust,
+    verify,
+    webhooks,
+)
 
 ROUTERS = [
     meta.router,
@@ -12,4 +23,5 @@ ROUTERS = [
     webhooks.router,
     trust.router,
     devices.router,
+    custody.router,
 ]

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from api.devices import sync_scans, syncing_device
 from api.models import Organization, ScanEvent
+from custody import entries
 from ledger.scan_record import build_record
 from scanner.device import DeviceKey, init_device
 from tests.api.conftest import GTIN, Stack
@@ -317,6 +318,18 @@ def test_late_offline_scan_and_online_scan_reveal_a_clone(
     assert [a["alertId"] for a in listed] == [travel["alertId"]]
     [online_row] = rows(stack, online["scanId"])
     assert online_row.origin == "online" and online_row.device_id is None
+    # Both scans are in the item's custody log, the synced one as it finally stands (with the
+    # detector's reasons): its entry recomputes to the leaf the log holds.
+    stack.gateway.scans.flush()
+    timeline = stack.client.get(
+        f"/v1/items/{GTIN}/SN0003/custody", headers=stack.headers(officer)
+    ).json()
+    logged = {e["record"]["scan_id"]: e for e in timeline["entries"] if e["kind"] == "scan"}
+    assert set(logged) == {online["scanId"], _id(late)}
+    entry = logged[_id(late)]
+    assert "CLONE_SUSPECT" in entry["record"]["reasons"]
+    leaf = entries.entry_leaf(entry["kind"], entry["record"], entry["previous"])
+    assert "0x" + leaf.hex() == entry["leafHash"]
 
 
 def test_any_change_to_a_signed_record_is_rejected_and_not_stored(

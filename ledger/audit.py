@@ -1,0 +1,126 @@
+"""`borderledger audit`: fetch an item's custody timeline from a gateway and check it against
+the chain through the auditor's own RPC connection (the checks are `custody.audit`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+
+from custody.audit import AuditReport, audit_timeline
+from ledger.contract import RegistryClient, connect
+from ledger.errors import BorderLedgerError, ChainError, InvalidInput, NotFound
+
+
+class Web3ChainView:
+    """`custody.audit.ChainView` over a JSON-RPC endpoint."""
+
+    def __init__(self, rpc_url: str, registry: str) -> None:
+        self.w3 = connect(rpc_url, timeout=10)
+        try:
+            self.client = RegistryClient(self.w3, registry, attempts=3, backoff=0.2)
+        except ValueError as exc:
+            raise InvalidInput(f"registry address {registry!r}: {exc}") from None
+
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    def registry(self) -> str:
+        return self.client.address
+
+    def agency_name(self, agency: str) -> str:
+        if not Web3.is_address(agency):
+            return ""
+        return self.client.customs_agency(Web3.to_checksum_address(agency))
+
+    def checkpoint_root(self, agency: str, size: int) -> bytes:
+        if not Web3.is_address(agency) or not 0 <= size < 2**64:
+            return b"\x00" * 32
+        return self.client.checkpoint_root(Web3.to_checksum_address(agency), size)
+
+    def batch_root(self, batch_id: str) -> str | None:
+        try:
+            batch = self.client.get_batch(batch_id)
+        except ValueError:
+            return None
+        return batch.root if batch.registered else None
+
+    def tx_block(self, tx_hash: str) -> tuple[int, str] | None:
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except Exception:  # unknown or malformed hash: not on this chain
+            return None
+        if receipt is None or receipt.get("status") != 1:
+            return None
+        return int(receipt["blockNumber"]), str(receipt.get("to") or "")
+
+
+def fetch_timeline(gateway: str, gtin: str, serial: str, api_key: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    url = f"{gateway.rstrip('/')}/v1/items/{gtin}/{serial}/custody"
+    try:
+        response = httpx.get(url, headers=headers, timeout=60)
+    except httpx.HTTPError as exc:
+        raise ChainError(f"cannot reach the gateway at {gateway}: {exc}") from None
+    if response.status_code == 422:
+        raise InvalidInput(_message(response))
+    if response.status_code == 404:
+        raise NotFound(_message(response))
+    if response.status_code != 200:
+        raise BorderLedgerError(f"gateway answered {response.status_code}: {_message(response)}")
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        raise BorderLedgerError("the gateway's answer is not JSON") from None
+    return body
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def run_audit(
+    gtin: str,
+    serial: str,
+    gateway: str,
+    rpc_url: str,
+    api_key: str | None,
+    registry: str | None,
+    strict: bool,
+) -> tuple[dict[str, Any], AuditReport]:
+    timeline = fetch_timeline(gateway, gtin, serial, api_key)
+    claimed = (timeline.get("log") or {}).get("registry")
+    address = registry or claimed
+    if not isinstance(address, str) or not address:
+        raise InvalidInput("the timeline names no registry; give --registry")
+    view = Web3ChainView(rpc_url, address)
+    return timeline, audit_timeline(timeline, view, registry=registry, strict=strict)
+
+
+def render(timeline: dict[str, Any], report: AuditReport, console: Console) -> None:
+    item = timeline.get("item") or {}
+    table = Table(title=f"custody of {item.get('gtin')} / {item.get('serial')}")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    styles = {"verified": "green", "failed": "bold red", "pending": "yellow"}
+    labels = {"verified": "verified", "failed": "NOT verified", "pending": "pending"}
+    for check in report.checks:
+        table.add_row(
+            check.subject,
+            f"[{styles[check.state]}]{labels[check.state]}[/]",
+            check.detail,
+        )
+    console.print(table)
+    summary = report.to_dict()
+    verdict = "[green]all verified[/]" if report.ok else "[bold red]AUDIT FAILED[/]"
+    console.print(
+        f"{verdict}: {summary['verified']} verified, {summary['failed']} not verified, "
+        f"{summary['pending']} pending"
+    )
