@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from detector.errors import DetectorError
-from detector.store import ApplyFn, ItemState, ProbeWindow, R, Statuses
+from detector.store import ApplyFn, FinishFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
 VOLUME_PAGE = 500  # (batch, market) counters per upsert
@@ -74,8 +74,12 @@ class DbStore:
         tables: StateTables,
         *,
         retries: int = 50,
+        relaxed_commit: bool = True,
     ) -> None:
+        """`relaxed_commit`: PostgreSQL transactions that write no alert commit with
+        `synchronous_commit = off` (see `_relax`); False makes every commit wait for the flush."""
         self.engine = engine
+        self.relaxed_commit = relaxed_commit
         self.t = tables
         self.retries = retries
         self._pg = engine.dialect.name == "postgresql"
@@ -88,6 +92,7 @@ class DbStore:
         self.reads = 0  # item rows read
         self.writes = 0  # item rows written
         self.conflicts = 0  # transactions redone
+        self.relaxed = 0  # transactions committed without waiting for the WAL flush
 
     @property
     def name(self) -> str:
@@ -96,17 +101,27 @@ class DbStore:
     # -- the transactional step ------------------------------------------------------------
 
     def apply(
-        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+        self,
+        keys: list[str],
+        batch_ids: list[str],
+        fn: ApplyFn[R],
+        finish: FinishFn[R] | None = None,
     ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         for attempt in range(self.retries):
             try:
                 with self.engine.connect() as conn:
                     with conn.begin():
-                        states, versions = self._read(conn, keys)
-                        statuses = self._statuses(conn, batch_ids)
+                        if len(keys) <= READ_PAGE and len(batch_ids) <= READ_PAGE:
+                            states, versions, statuses = self._read_both(conn, keys, batch_ids)
+                        else:
+                            states, versions = self._read(conn, keys)
+                            statuses = self._statuses(conn, batch_ids)
                         result, increments = fn(states, statuses)
                         totals = self._increment(conn, increments)
                         self._write(conn, states, versions)
+                        durable = finish(result, totals, conn) if finish is not None else True
+                        if not durable:
+                            self._relax(conn)
                     # read again after the commit, on the same connection (see Detector)
                     after = self._statuses(conn, batch_ids) if batch_ids else statuses
                     conn.rollback()
@@ -122,6 +137,48 @@ class DbStore:
             f"{len(keys)} item(s) kept changing under concurrent writers; gave up after "
             f"{self.retries} attempts"
         )
+
+    def _relax(self, conn: Connection) -> None:
+        """This transaction wrote only recomputable state (no alert): on PostgreSQL, commit it
+        without waiting for the WAL flush (docs/detector.md, *Durability*). SQLite already runs
+        with `synchronous=NORMAL` in WAL mode (no fsync per commit)."""
+        if self._pg and self.relaxed_commit:
+            self.relaxed += 1
+            cur = conn.connection.cursor()
+            try:
+                cur.execute("SET LOCAL synchronous_commit = off")
+            finally:
+                cur.close()
+
+    def _read_both(
+        self, conn: Connection, keys: list[str], batch_ids: list[str]
+    ) -> tuple[dict[str, ItemState], dict[str, int], dict[str, Statuses]]:
+        """`_read` and `_statuses` in one statement (one round trip: the single-scan path)."""
+        states: dict[str, ItemState] = {}
+        versions: dict[str, int] = {}
+        statuses: dict[str, Statuses] = {}
+        loads = ItemState.loads
+        cur = conn.connection.cursor()
+        try:
+            if self._pg:
+                cur.execute(self._sql["both"], (keys, batch_ids))
+            else:
+                cur.execute(
+                    self._sql["both"].format(
+                        ",".join("?" * len(keys)), ",".join("?" * len(batch_ids))
+                    ),
+                    [*keys, *batch_ids],
+                )
+            for tag, key, version, blob, kind, since, rid in cur.fetchall():
+                if tag == 0:
+                    states[key] = loads(blob)
+                    versions[key] = version
+                else:
+                    statuses.setdefault(key, {})[kind] = (float(since), rid)
+        finally:
+            cur.close()
+        self.reads += len(states)
+        return states, versions, statuses
 
     def _read(
         self, conn: Connection, keys: list[str]
@@ -313,7 +370,12 @@ class DbStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(self.t.items)).scalar_one())
 
-    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+    def apply_probe(
+        self,
+        key: str,
+        fn: Callable[[ProbeWindow], R],
+        finish: Callable[[R, Any], bool] | None = None,
+    ) -> R:
         """Probe windows live in the items table under `probe:<gtin>@<locode>` (no batch), with
         the same version check, so unknown serials read through different processes count
         together."""
@@ -343,6 +405,8 @@ class DbStore:
                         ).rowcount
                     if done != 1:
                         raise _Conflict
+                    if not (finish(result, conn) if finish is not None else True):
+                        self._relax(conn)
                 return result
             except _Conflict:
                 pass
@@ -366,6 +430,12 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
     one statement per chunk (arrays through unnest); SQLite an executemany (in process)."""
     if pg:
         return {
+            "both": (
+                f"SELECT 0, key, version, state, NULL::text, NULL::float8, NULL::text "
+                f"FROM {items} WHERE key = ANY(%s) UNION ALL "
+                f"SELECT 1, batch_id, NULL::int, NULL::bytea, kind, since, report_id "
+                f"FROM {statuses} WHERE batch_id = ANY(%s)"
+            ),
             "read": f"SELECT key, version, state FROM {items} WHERE key = ANY(%s)",
             "statuses": (
                 f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = ANY(%s)"
@@ -391,6 +461,11 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
             ),
         }
     return {
+        "both": (
+            f"SELECT 0, key, version, state, NULL, NULL, NULL FROM {items} WHERE key IN ({{}}) "
+            f"UNION ALL SELECT 1, batch_id, NULL, NULL, kind, since, report_id "
+            f"FROM {statuses} WHERE batch_id IN ({{}})"
+        ),
         "read": f"SELECT key, version, state FROM {items} WHERE key IN ({{}})",
         "statuses": (
             f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id IN ({{}})"

@@ -14,7 +14,7 @@ from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
 from detector.events import Scan
 from detector.rules import Reason
-from detector.store import MemoryStore, Statuses
+from detector.store import ItemState, MemoryStore, Statuses
 from tests.detector.test_rules import GTIN, LEGIT, SEQUENCE, T0, D, H, _final, make, reasons, scan
 
 
@@ -148,8 +148,10 @@ class _RacingStore(DbStore):
     other: DbStore
     fired = False
 
-    def _statuses(self, conn: Any, batch_ids: list[str]) -> dict[str, Statuses]:
-        seen = super()._statuses(conn, batch_ids)
+    def _read_both(
+        self, conn: Any, keys: list[str], batch_ids: list[str]
+    ) -> tuple[dict[str, ItemState], dict[str, int], dict[str, Statuses]]:
+        seen = super()._read_both(conn, keys, batch_ids)
         if not self.fired and batch_ids:
             self.fired = True
             other = make(self.other)
