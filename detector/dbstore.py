@@ -22,6 +22,11 @@ database lock; "database is locked" is retried the same way.
 Probe windows (unknown serials per GTIN and location) are rows of the items table too, under
 `probe:<gtin>@<locode>`, with the same version check (`apply_probe`).
 
+Durability: a transaction that raised no alert (the caller's `finish` says so) commits on
+PostgreSQL with `synchronous_commit = off` (`relaxed_commit`): derived state, visible at once,
+durable within a fraction of a second; alert transactions commit durably, and flushing them
+flushes every earlier commit (docs/detector.md, *Alerts in the same transaction*).
+
 Memory: no cache at all — every `apply` reads what it needs, so a process never answers from a
 state another process has changed. What is held is one chunk of states at a time.
 """
@@ -464,7 +469,8 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
             "insert_relaxed": (
                 f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
                 "SELECT k, b, l, 1, s "
-                f"FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bytea[]) AS v(k, b, l, s){relax} "
+                "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bytea[]) "
+                f"AS v(k, b, l, s){relax} "
                 "ON CONFLICT (key) DO NOTHING"
             ),
             "both": (
