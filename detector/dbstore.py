@@ -178,7 +178,10 @@ class DbStore:
         cur = conn.connection.cursor()
         try:
             if self._pg:
-                cur.execute(self._sql["both"], (keys, batch_ids))
+                if len(keys) == 1 and len(batch_ids) <= 1:  # scalars: cheaper than arrays
+                    cur.execute(self._sql["both1"], (keys[0], batch_ids[0] if batch_ids else None))
+                else:
+                    cur.execute(self._sql["both"], (keys, batch_ids))
             else:
                 cur.execute(
                     self._sql["both"].format(
@@ -229,7 +232,10 @@ class DbStore:
             for i in range(0, len(batch_ids), READ_PAGE):
                 page = batch_ids[i : i + READ_PAGE]
                 if self._pg:
-                    cur.execute(self._sql["statuses"], (page,))
+                    if len(page) == 1:
+                        cur.execute(self._sql["statuses1"], (page[0],))
+                    else:
+                        cur.execute(self._sql["statuses"], (page,))
                 else:
                     cur.execute(self._sql["statuses"].format(",".join("?" * len(page))), page)
                 for batch_id, kind, since, rid in cur.fetchall():
@@ -298,7 +304,9 @@ class DbStore:
         cur = conn.connection.cursor()
         try:
             if old:
-                if self._pg:
+                if self._pg and len(old) == 1:
+                    cur.execute(self._sql["update1" + relax], old[0])
+                elif self._pg:
                     b, lst, blob, k, v = (list(c) for c in zip(*old, strict=True))
                     cur.execute(self._sql["update" + relax], (k, v, blob, b, lst))
                 else:
@@ -306,7 +314,9 @@ class DbStore:
                 if cur.rowcount != len(old):
                     raise _Conflict
             if new:
-                if self._pg:
+                if self._pg and len(new) == 1:
+                    cur.execute(self._sql["insert1" + relax], new[0])
+                elif self._pg:
                     k, b, lst, blob = (list(c) for c in zip(*new, strict=True))
                     cur.execute(self._sql["insert" + relax], (k, b, lst, blob))
                 else:
@@ -458,7 +468,29 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
         # `relaxed` variants: the same statement also sets synchronous_commit = off for its
         # transaction (a one-row subquery of the FROM list, evaluated once)
         relax = ", (SELECT set_config('synchronous_commit', 'off', true)) AS relax"
+        # one row (the single-scan path): scalar parameters, cheaper to send than arrays
+        update1 = (
+            f"UPDATE {items} AS t SET batch_id = %s, last_seen = %s, state = %s, "
+            "version = t.version + 1{} WHERE t.key = %s AND t.version = %s"
+        )
+        insert1 = (
+            f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
+            "SELECT %s::text, %s::text, %s::float8, 1, %s::bytea{} ON CONFLICT (key) DO NOTHING"
+        )
         return {
+            "both1": (
+                f"SELECT 0, key, version, state, NULL::text, NULL::float8, NULL::text "
+                f"FROM {items} WHERE key = %s UNION ALL "
+                f"SELECT 1, batch_id, NULL::int, NULL::bytea, kind, since, report_id "
+                f"FROM {statuses} WHERE batch_id = %s"
+            ),
+            "statuses1": (
+                f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = %s"
+            ),
+            "update1": update1.format(""),
+            "update1_relaxed": update1.format(" FROM" + relax.lstrip(",")),
+            "insert1": insert1.format(""),
+            "insert1_relaxed": insert1.format(" FROM" + relax.lstrip(",")),
             "update_relaxed": (
                 f"UPDATE {items} AS t SET state = v.state, batch_id = v.batch_id, "
                 "last_seen = v.last_seen, version = t.version + 1 "
