@@ -13,7 +13,9 @@ process keeps only bounded caches that cannot make an answer wrong: batches (the
 fixed at enrollment), their rights holders, and which statuses it has already passed on.
 Batch status changes indexed from the chain are passed on as soon as they are indexed
 (`sync_statuses`), so sightings later than a recall are alerted even if the batch is never
-scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers.
+scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers, with
+their webhook deliveries, inside the detector's own state transaction (`_store_alerts`, the
+detector's sink): one durable commit per scan that raised alerts, none lost in between.
 """
 
 from __future__ import annotations
