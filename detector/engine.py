@@ -215,7 +215,11 @@ class Detector:
                     )
             return alerts, []
 
-        alerts, _, _, _ = self.store.apply([key], [], fn, self._finish)
+        def finish(result: list[Alert], _totals: dict[tuple[str, str], int], tx: Any) -> bool:
+            self._emit(result, tx)
+            return True  # a status is not derived from scans: always commit it durably
+
+        alerts, _, _, _ = self.store.apply([key], [], fn, finish)
         return alerts
 
     def _sync_batch(self, st: ItemState, key: str, statuses: Statuses | None) -> list[Alert]:

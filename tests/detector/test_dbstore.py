@@ -14,7 +14,7 @@ from api.db import make_engine
 from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
-from detector.events import Scan
+from detector.events import Scan, StatusReport
 from detector.rules import Reason
 from detector.store import ItemState, MemoryStore, Statuses
 from tests.detector.test_rules import GTIN, LEGIT, SEQUENCE, T0, D, H, _final, make, reasons, scan
@@ -320,3 +320,14 @@ def test_only_alert_free_transactions_commit_relaxed(db_store: DbStore) -> None:
     strict = DbStore(db_store.engine, STATE_TABLES, relaxed_commit=False)
     assert make(strict).ingest(scan("j", "NLRTM", 31 * D, serial="S2")) == []
     assert strict.relaxed == 0
+
+
+def test_item_status_reports_commit_durably(db_store: DbStore) -> None:
+    """An item status is not derived from scans (it cannot be replayed from them), so its
+    transaction is never relaxed, even when it raises nothing."""
+    det = make(db_store)
+    before = db_store.relaxed
+    assert det.report_status(StatusReport(GTIN, "S9", "stolen", T0 + D)) == []
+    assert db_store.relaxed == before
+    state = db_store.get_item(f"{GTIN}/S9")
+    assert state is not None and "stolen" in state.status
