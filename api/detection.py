@@ -13,7 +13,9 @@ process keeps only bounded caches that cannot make an answer wrong: batches (the
 fixed at enrollment), their rights holders, and which statuses it has already passed on.
 Batch status changes indexed from the chain are passed on as soon as they are indexed
 (`sync_statuses`), so sightings later than a recall are alerted even if the batch is never
-scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers.
+scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers, with
+their webhook deliveries, inside the detector's own state transaction (`_store_alerts`, the
+detector's sink): one durable commit per scan that raised alerts, none lost in between.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -201,7 +203,12 @@ class GatewayDetector:
         self.engine = engine
         self.registry = registry or LocationRegistry.default()
         self.store = DbStore(engine, STATE_TABLES)
-        self.detector = Detector(self.registry, self.store, batch_loader=self._load_batch)
+        self.detector = Detector(
+            self.registry, self.store, batch_loader=self._load_batch, sink=self._store_alerts
+        )
+        #: per thread: id(alert) -> alert id of the rows `_store_alerts` wrote for the current
+        #: call (so `ingest` can name its findings by the ids stored)
+        self._ids = threading.local()
         self._owners = Lru(CACHE_ENTRIES)  # batch id -> (rights holder organization,)
         #: (batch, item key) -> status already passed on; a miss only repeats an idempotent report
         self._reported = Lru(CACHE_ENTRIES)
@@ -310,39 +317,45 @@ class GatewayDetector:
                     self._reported.put(f"{change.batch_id}/None", change.status)
                 assert change.id is not None
                 self._status_checkpoint = change.id
-            rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in alerts]
-            if rows:
-                session.add_all(rows)
-                enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
-                session.commit()
-            return len(rows)
+            return len(alerts)  # stored by `_store_alerts`, in the detector's transactions
 
     def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
         """Judge one scan; store and return the alerts it raised (empty when the detector
         cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
-        with Session(self.engine) as session:
-            batch_id = scan.batch_id
-            if batch_id is not None and self.detector.find_batch(batch_id) is None:
-                scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
-                batch_id = None
-            try:
-                earlier = self._statuses(session, snap, scan, batch_id, scan.at) if batch_id else []
-                raised = self.detector.ingest(scan)
-            except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
-                log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
-                return []
-            except SQLAlchemyError as exc:  # the verdict stands without the detector
-                log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
-                return []
-            findings = [Finding(str(uuid.uuid4()), a) for a in raised]
-            rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in earlier] + [
-                self._row(f) for f in findings
-            ]
-            if rows:
-                session.add_all(rows)
-                enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
-                session.commit()
-            return findings
+        batch_id = scan.batch_id
+        if batch_id is not None and self.detector.find_batch(batch_id) is None:
+            scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
+            batch_id = None
+        ids: dict[int, str] = {}
+        self._ids.current = ids
+        try:
+            if batch_id:  # statuses learnt late: their alerts are stored, not findings
+                with Session(self.engine) as session:
+                    self._statuses(session, snap, scan, batch_id, scan.at)
+            raised = self.detector.ingest(scan)
+        except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
+            log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
+            return []
+        except SQLAlchemyError as exc:  # the verdict stands without the detector
+            log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
+            return []
+        finally:
+            self._ids.current = None
+        return [Finding(ids[id(a)], a) for a in raised]
+
+    def _store_alerts(self, tx: Connection, alerts: list[Alert]) -> None:
+        """The detector's sink: store the alerts a detector transaction raised, and queue
+        their webhook deliveries, in that same transaction (`tx`, the store's connection), so
+        state, alerts and deliveries are committed together, durably (docs/detector.md)."""
+        rows = [self._row(Finding(str(uuid.uuid4()), a)) for a in alerts]
+        ids: dict[int, str] | None = getattr(self._ids, "current", None)
+        if ids is not None:
+            for a, row in zip(alerts, rows, strict=True):
+                ids[id(a)] = row.alert_id
+        with Session(bind=tx) as session:  # joins the open transaction; the store commits
+            session.add_all(rows)
+            enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
+            session.flush()
 
     def _row(self, finding: Finding) -> AlertRow:
         a = finding.alert

@@ -95,6 +95,13 @@ def verify(
         bool, typer.Option(help="also serve the naive design over HTTP and measure it")
     ] = True,
     warmup: Annotated[float, typer.Option(help="warm-up before measuring, seconds")] = 2.0,
+    location: Annotated[
+        str | None,
+        typer.Option(
+            help="UN/LOCODE sent with every scan (e.g. NLRTM): each verification also runs "
+            "the diversion/clone detector, as officers at a port do"
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
     ] = False,
@@ -116,6 +123,12 @@ def verify(
         raise typer.BadParameter("sizes, durations and rates must be positive")
     if (naive_seconds is not None and naive_seconds <= 0) or warmup <= 0:
         raise typer.BadParameter("--naive-seconds and --warmup must be positive")
+    if location is not None:
+        from detector import LocationRegistry
+
+        location = location.strip().upper()
+        if location not in LocationRegistry.default():
+            raise typer.BadParameter(f"--location {location!r} is not a known UN/LOCODE")
     result = run_verify_bench(
         choices[database],
         items=items,
@@ -128,6 +141,7 @@ def verify(
         naive_http=naive_http,
         postgres_url=postgres_url,
         warmup=warmup,
+        location=location,
     )
     print(json.dumps(result, separators=(",", ":")))
 

@@ -186,14 +186,15 @@ class _Connection(asyncio.Protocol):
 class RawPool:
     """Keep-alive connections to the gateway with every request pre-built."""
 
-    def __init__(self, host: str, port: int, api_key: str, tags: list[str]) -> None:
+    def __init__(
+        self, host: str, port: int, api_key: str, tags: list[str], location: str | None = None
+    ) -> None:
         self.host, self.port = host, port
-        self.requests = [self._build(api_key, tag) for tag in tags]
+        self.requests = [self._build(api_key, _body(tag, location)) for tag in tags]
         self.idle: deque[_Connection] = deque()
         self.opened = 0
 
-    def _build(self, api_key: str, tag: str) -> bytes:
-        body = json.dumps({"tag": tag}).encode()
+    def _build(self, api_key: str, body: bytes) -> bytes:
         head = (
             f"POST /v1/verify HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
@@ -261,10 +262,12 @@ class RawPool:
 class HttpxPool:
     """The same, through httpx's AsyncClient (keep-alive pool)."""
 
-    def __init__(self, host: str, port: int, api_key: str, tags: list[str]) -> None:
+    def __init__(
+        self, host: str, port: int, api_key: str, tags: list[str], location: str | None = None
+    ) -> None:
         import httpx
 
-        self.bodies = [json.dumps({"tag": tag}).encode() for tag in tags]
+        self.bodies = [_body(tag, location) for tag in tags]
         self.client = httpx.AsyncClient(
             base_url=f"http://{host}:{port}",
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
@@ -293,6 +296,14 @@ class HttpxPool:
 
 
 Pool = RawPool | HttpxPool
+
+
+def _body(tag: str, location: str | None) -> bytes:
+    """A verify request; with `location` (a UN/LOCODE) every scan also goes to the detector."""
+    data: dict[str, Any] = {"tag": tag}
+    if location is not None:
+        data["location"] = {"unlocode": location}
+    return json.dumps(data).encode()
 
 
 def _judge(phase: Phase, status: int, body: bytes, latency: float) -> None:
@@ -862,10 +873,11 @@ def _serve_and_measure(
     rate: float | None,
     seconds: float,
     warmup: float,
+    location: str | None = None,
 ) -> dict[str, Any]:
     async def measure() -> dict[str, Any]:
         pool_class = RawPool if client == "raw" else HttpxPool
-        pool: Pool = pool_class("127.0.0.1", server.port, api_key, tags)
+        pool: Pool = pool_class("127.0.0.1", server.port, api_key, tags, location)
         try:
             return await _measure(pool, server, concurrency, rate, seconds, warmup)
         finally:
@@ -895,6 +907,7 @@ def run_one(
     postgres_url: str,
     warmup: float,
     log: Callable[[str], None],
+    location: str | None = None,
 ) -> dict[str, Any]:
     home = work / database
     home.mkdir(parents=True, exist_ok=True)
@@ -911,7 +924,15 @@ def run_one(
         server = Server(prepared.env, workers, home)
         log(f"[{database}] gateway: {workers} uvicorn worker(s), {seconds:g} s closed + open loop")
         measured = _serve_and_measure(
-            server, client, prepared.api_key, prepared.tags, concurrency, rate, seconds, warmup
+            server,
+            client,
+            prepared.api_key,
+            prepared.tags,
+            concurrency,
+            rate,
+            seconds,
+            warmup,
+            location,
         )
     registry = prepared.env["BORDERLEDGER_REGISTRY"]
     log(f"[{database}] naive design: one eth_call of checkTag per verification, direct")
@@ -958,6 +979,7 @@ def run_one(
     )
     return {
         "database": database,
+        "location": location,  # a UN/LOCODE on every scan: each one also runs the detector
         "verify_per_second": closed["per_second"],
         "p50_ms": closed["p50_ms"],
         "p99_ms_at_500_per_second": opened["p99_ms"] if rate == 500 else None,
@@ -1025,6 +1047,7 @@ def run_verify_bench(
     postgres_url: str = DEFAULT_POSTGRES_URL,
     warmup: float = 2.0,
     log: Callable[[str], None] | None = None,
+    location: str | None = None,
 ) -> dict[str, Any]:
     from ledger.node import LocalNode
 
@@ -1051,6 +1074,7 @@ def run_verify_bench(
                     postgres_url=postgres_url,
                     warmup=warmup,
                     log=say,
+                    location=location,
                 )
             )
     met = {
@@ -1068,6 +1092,7 @@ def run_verify_bench(
         "items": items,
         "uvicorn_workers": workers,
         "client": client,
+        "location": location,
         "http": _http_impl(),
         "targets": TARGETS,
         "targets_met": met,

@@ -22,6 +22,11 @@ database lock; "database is locked" is retried the same way.
 Probe windows (unknown serials per GTIN and location) are rows of the items table too, under
 `probe:<gtin>@<locode>`, with the same version check (`apply_probe`).
 
+Durability: a transaction that raised no alert (the caller's `finish` says so) commits on
+PostgreSQL with `synchronous_commit = off` (`relaxed_commit`): derived state, visible at once,
+durable within a fraction of a second; alert transactions commit durably, and flushing them
+flushes every earlier commit (docs/detector.md, *Alerts in the same transaction*).
+
 Memory: no cache at all — every `apply` reads what it needs, so a process never answers from a
 state another process has changed. What is held is one chunk of states at a time.
 """
@@ -42,7 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from detector.errors import DetectorError
-from detector.store import ApplyFn, ItemState, ProbeWindow, R, Statuses
+from detector.store import ApplyFn, FinishFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
 VOLUME_PAGE = 500  # (batch, market) counters per upsert
@@ -74,8 +79,12 @@ class DbStore:
         tables: StateTables,
         *,
         retries: int = 50,
+        relaxed_commit: bool = True,
     ) -> None:
+        """`relaxed_commit`: PostgreSQL transactions that write no alert commit with
+        `synchronous_commit = off` (see `_relax`); False makes every commit wait for the flush."""
         self.engine = engine
+        self.relaxed_commit = relaxed_commit
         self.t = tables
         self.retries = retries
         self._pg = engine.dialect.name == "postgresql"
@@ -88,6 +97,7 @@ class DbStore:
         self.reads = 0  # item rows read
         self.writes = 0  # item rows written
         self.conflicts = 0  # transactions redone
+        self.relaxed = 0  # transactions committed without waiting for the WAL flush
 
     @property
     def name(self) -> str:
@@ -96,20 +106,27 @@ class DbStore:
     # -- the transactional step ------------------------------------------------------------
 
     def apply(
-        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+        self,
+        keys: list[str],
+        batch_ids: list[str],
+        fn: ApplyFn[R],
+        finish: FinishFn[R] | None = None,
     ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         for attempt in range(self.retries):
             try:
                 with self.engine.connect() as conn:
                     with conn.begin():
-                        states, versions = self._read(conn, keys)
-                        statuses = self._statuses(conn, batch_ids)
+                        if len(keys) <= READ_PAGE and len(batch_ids) <= READ_PAGE:
+                            states, versions, statuses = self._read_both(conn, keys, batch_ids)
+                        else:
+                            states, versions = self._read(conn, keys)
+                            statuses = self._statuses(conn, batch_ids)
                         result, increments = fn(states, statuses)
                         totals = self._increment(conn, increments)
-                        self._write(conn, states, versions)
+                        durable = finish(result, totals, conn) if finish is not None else True
+                        self._write(conn, states, versions, relaxed=not durable)
                     # read again after the commit, on the same connection (see Detector)
-                    after = self._statuses(conn, batch_ids) if batch_ids else statuses
-                    conn.rollback()
+                    after = self._statuses_after(conn, batch_ids) if batch_ids else statuses
                 return result, totals, statuses, after
             except _Conflict:
                 pass
@@ -122,6 +139,66 @@ class DbStore:
             f"{len(keys)} item(s) kept changing under concurrent writers; gave up after "
             f"{self.retries} attempts"
         )
+
+    def _statuses_after(self, conn: Connection, batch_ids: list[str]) -> dict[str, Statuses]:
+        """The statuses read again after the commit. On PostgreSQL in autocommit mode: one
+        round trip instead of three (BEGIN, SELECT, ROLLBACK)."""
+        if not self._pg:
+            out = self._statuses(conn, batch_ids)
+            conn.rollback()
+            return out
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.autocommit = True
+        try:
+            return self._statuses(conn, batch_ids)
+        finally:
+            dbapi.autocommit = False
+
+    def _relax(self, conn: Connection) -> None:
+        """This transaction wrote only recomputable state (no alert): on PostgreSQL, commit it
+        without waiting for the WAL flush (docs/detector.md, *Durability*). SQLite already runs
+        with `synchronous=NORMAL` in WAL mode (no fsync per commit)."""
+        if self._pg and self.relaxed_commit:
+            self.relaxed += 1
+            cur = conn.connection.cursor()
+            try:
+                cur.execute("SET LOCAL synchronous_commit = off")
+            finally:
+                cur.close()
+
+    def _read_both(
+        self, conn: Connection, keys: list[str], batch_ids: list[str]
+    ) -> tuple[dict[str, ItemState], dict[str, int], dict[str, Statuses]]:
+        """`_read` and `_statuses` in one statement (one round trip: the single-scan path)."""
+        states: dict[str, ItemState] = {}
+        versions: dict[str, int] = {}
+        statuses: dict[str, Statuses] = {}
+        loads = ItemState.loads
+        cur = conn.connection.cursor()
+        try:
+            if self._pg:
+                if len(keys) == 1 and len(batch_ids) <= 1:  # scalars: cheaper than arrays
+                    cur.execute(self._sql["both1"], (keys[0], batch_ids[0] if batch_ids else None))
+                else:
+                    cur.execute(self._sql["both"], (keys, batch_ids))
+            else:
+                cur.execute(
+                    self._sql["both"].format(
+                        ",".join("?" * len(keys)), ",".join("?" * len(batch_ids))
+                    ),
+                    [*keys, *batch_ids],
+                )
+            for tag, key, version, blob, kind, since, rid in cur.fetchall():
+                if tag == 0:
+                    states[key] = loads(blob)
+                    versions[key] = version
+                else:
+                    statuses.setdefault(key, {})[kind] = (float(since), rid)
+        finally:
+            cur.close()
+        self.reads += len(states)
+        return states, versions, statuses
 
     def _read(
         self, conn: Connection, keys: list[str]
@@ -155,7 +232,10 @@ class DbStore:
             for i in range(0, len(batch_ids), READ_PAGE):
                 page = batch_ids[i : i + READ_PAGE]
                 if self._pg:
-                    cur.execute(self._sql["statuses"], (page,))
+                    if len(page) == 1:
+                        cur.execute(self._sql["statuses1"], (page[0],))
+                    else:
+                        cur.execute(self._sql["statuses"], (page,))
                 else:
                     cur.execute(self._sql["statuses"].format(",".join("?" * len(page))), page)
                 for batch_id, kind, since, rid in cur.fetchall():
@@ -198,10 +278,19 @@ class DbStore:
         return totals
 
     def _write(
-        self, conn: Connection, states: dict[str, ItemState], versions: dict[str, int]
+        self,
+        conn: Connection,
+        states: dict[str, ItemState],
+        versions: dict[str, int],
+        relaxed: bool = False,
     ) -> None:
         """Known items: UPDATE ... WHERE version matches; new ones: INSERT ... ON CONFLICT DO
-        NOTHING. A short row count means another process got there first: `_Conflict`."""
+        NOTHING. A short row count means another process got there first: `_Conflict`.
+        `relaxed`: the transaction may commit without waiting for the WAL flush (see `_relax`);
+        on PostgreSQL that setting rides on the write statement itself (no extra round trip)."""
+        relax = "_relaxed" if relaxed and self._pg and self.relaxed_commit else ""
+        if relax:
+            self.relaxed += 1
         new: list[tuple[Any, ...]] = []
         old: list[tuple[Any, ...]] = []
         for key in sorted(states):
@@ -215,17 +304,21 @@ class DbStore:
         cur = conn.connection.cursor()
         try:
             if old:
-                if self._pg:
+                if self._pg and len(old) == 1:
+                    cur.execute(self._sql["update1" + relax], old[0])
+                elif self._pg:
                     b, lst, blob, k, v = (list(c) for c in zip(*old, strict=True))
-                    cur.execute(self._sql["update"], (k, v, blob, b, lst))
+                    cur.execute(self._sql["update" + relax], (k, v, blob, b, lst))
                 else:
                     cur.executemany(self._sql["update"], old)
                 if cur.rowcount != len(old):
                     raise _Conflict
             if new:
-                if self._pg:
+                if self._pg and len(new) == 1:
+                    cur.execute(self._sql["insert1" + relax], new[0])
+                elif self._pg:
                     k, b, lst, blob = (list(c) for c in zip(*new, strict=True))
-                    cur.execute(self._sql["insert"], (k, b, lst, blob))
+                    cur.execute(self._sql["insert" + relax], (k, b, lst, blob))
                 else:
                     cur.executemany(self._sql["insert"], new)
                 if cur.rowcount != len(new):
@@ -313,7 +406,12 @@ class DbStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(self.t.items)).scalar_one())
 
-    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+    def apply_probe(
+        self,
+        key: str,
+        fn: Callable[[ProbeWindow], R],
+        finish: Callable[[R, Any], bool] | None = None,
+    ) -> R:
         """Probe windows live in the items table under `probe:<gtin>@<locode>` (no batch), with
         the same version check, so unknown serials read through different processes count
         together."""
@@ -343,6 +441,8 @@ class DbStore:
                         ).rowcount
                     if done != 1:
                         raise _Conflict
+                    if not (finish(result, conn) if finish is not None else True):
+                        self._relax(conn)
                 return result
             except _Conflict:
                 pass
@@ -365,7 +465,52 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
     cost more than the database itself at tens of thousands of rows a second. PostgreSQL gets
     one statement per chunk (arrays through unnest); SQLite an executemany (in process)."""
     if pg:
+        # `relaxed` variants: the same statement also sets synchronous_commit = off for its
+        # transaction (a one-row subquery of the FROM list, evaluated once)
+        relax = ", (SELECT set_config('synchronous_commit', 'off', true)) AS relax"
+        # one row (the single-scan path): scalar parameters, cheaper to send than arrays
+        update1 = (
+            f"UPDATE {items} AS t SET batch_id = %s, last_seen = %s, state = %s, "
+            "version = t.version + 1{} WHERE t.key = %s AND t.version = %s"
+        )
+        insert1 = (
+            f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
+            "SELECT %s::text, %s::text, %s::float8, 1, %s::bytea{} ON CONFLICT (key) DO NOTHING"
+        )
         return {
+            "both1": (
+                f"SELECT 0, key, version, state, NULL::text, NULL::float8, NULL::text "
+                f"FROM {items} WHERE key = %s UNION ALL "
+                f"SELECT 1, batch_id, NULL::int, NULL::bytea, kind, since, report_id "
+                f"FROM {statuses} WHERE batch_id = %s"
+            ),
+            "statuses1": (
+                f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = %s"
+            ),
+            "update1": update1.format(""),
+            "update1_relaxed": update1.format(" FROM" + relax.lstrip(",")),
+            "insert1": insert1.format(""),
+            "insert1_relaxed": insert1.format(" FROM" + relax.lstrip(",")),
+            "update_relaxed": (
+                f"UPDATE {items} AS t SET state = v.state, batch_id = v.batch_id, "
+                "last_seen = v.last_seen, version = t.version + 1 "
+                "FROM unnest(%s::text[], %s::int[], %s::bytea[], %s::text[], %s::float8[]) "
+                f"AS v(key, version, state, batch_id, last_seen){relax} "
+                "WHERE t.key = v.key AND t.version = v.version"
+            ),
+            "insert_relaxed": (
+                f"INSERT INTO {items} (key, batch_id, last_seen, version, state) "
+                "SELECT k, b, l, 1, s "
+                "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bytea[]) "
+                f"AS v(k, b, l, s){relax} "
+                "ON CONFLICT (key) DO NOTHING"
+            ),
+            "both": (
+                f"SELECT 0, key, version, state, NULL::text, NULL::float8, NULL::text "
+                f"FROM {items} WHERE key = ANY(%s) UNION ALL "
+                f"SELECT 1, batch_id, NULL::int, NULL::bytea, kind, since, report_id "
+                f"FROM {statuses} WHERE batch_id = ANY(%s)"
+            ),
             "read": f"SELECT key, version, state FROM {items} WHERE key = ANY(%s)",
             "statuses": (
                 f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id = ANY(%s)"
@@ -391,6 +536,11 @@ def _hot_sql(items: str, statuses: str, volume: str, pg: bool) -> dict[str, str]
             ),
         }
     return {
+        "both": (
+            f"SELECT 0, key, version, state, NULL, NULL, NULL FROM {items} WHERE key IN ({{}}) "
+            f"UNION ALL SELECT 1, batch_id, NULL, NULL, kind, since, report_id "
+            f"FROM {statuses} WHERE batch_id IN ({{}})"
+        ),
         "read": f"SELECT key, version, state FROM {items} WHERE key IN ({{}})",
         "statuses": (
             f"SELECT batch_id, kind, since, report_id FROM {statuses} WHERE batch_id IN ({{}})"

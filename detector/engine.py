@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from detector.errors import InvalidScanError
 from detector.events import STATUS_KINDS, Batch, Scan, StatusReport, item_key
@@ -81,10 +82,20 @@ class Detector:
         config: DetectorConfig | None = None,
         clock: Callable[[], float] = time.time,
         batch_loader: Callable[[str], Batch | None] | None = None,
+        sink: Callable[[Any, list[Alert]], None] | None = None,
     ) -> None:
         """`batch_loader` (optional) finds a batch the detector has not been told about; with
-        it, batches are kept in a bounded LRU (`config.batch_cache`) and reloaded on demand."""
+        it, batches are kept in a bounded LRU (`config.batch_cache`) and reloaded on demand.
+
+        `sink` (optional) is called with the store's transaction handle (a SQLAlchemy
+        `Connection` for `DbStore`, None in memory) and the alerts a store transaction raised,
+        inside that transaction before it commits: the gateway stores its alert rows and
+        webhook deliveries there, so state and alerts are committed together (one durable
+        commit) and a crash in between cannot judge a scan without keeping its alerts. A
+        transaction that raised no alert may be committed without waiting for the flush (see
+        `DbStore`): what it wrote can be recomputed, and no alert depends on it being durable."""
         self.registry = registry
+        self.sink = sink
         self.store: StateStore = store if store is not None else MemoryStore()
         self.config = config or DetectorConfig()
         self.clock = clock
@@ -105,6 +116,16 @@ class Detector:
         """Drop a cached batch (its policy changed elsewhere): reloaded on next use."""
         self._batches.pop(batch_id, None)
         self._cached.pop(batch_id)
+
+    def _emit(self, alerts: list[Alert], tx: Any) -> bool:
+        """Inside a store transaction: hand its alerts to the sink; True (commit durably) when
+        there are any."""
+        if alerts and self.sink is not None:
+            self.sink(tx, alerts)
+        return bool(alerts)
+
+    def _finish(self, result: list[Alert], _totals: dict[tuple[str, str], int], tx: Any) -> bool:
+        return self._emit(result, tx)
 
     def find_batch(self, batch_id: str) -> Batch | None:
         batch = self._batches.get(batch_id)
@@ -194,7 +215,11 @@ class Detector:
                     )
             return alerts, []
 
-        alerts, _, _, _ = self.store.apply([key], [], fn)
+        def finish(result: list[Alert], _totals: dict[tuple[str, str], int], tx: Any) -> bool:
+            self._emit(result, tx)
+            return True  # a status is not derived from scans: always commit it durably
+
+        alerts, _, _, _ = self.store.apply([key], [], fn, finish)
         return alerts
 
     def _sync_batch(self, st: ItemState, key: str, statuses: Statuses | None) -> list[Alert]:
@@ -237,7 +262,7 @@ class Detector:
                     alerts += self._sync_batch(st, key, statuses.get(st.batch_id))
             return alerts, []
 
-        alerts, _, _, _ = self.store.apply(keys, batch_ids, fn)
+        alerts, _, _, _ = self.store.apply(keys, batch_ids, fn, self._finish)
         return alerts
 
     # -- scans ----------------------------------------------------------------------------
@@ -314,9 +339,17 @@ class Detector:
                     increments.append((batch.batch_id, loc.country))
             return (alerts, counted), increments
 
-        (alerts, counted), totals, seen, now = self.store.apply(keys, batch_ids, fn)
-        if counted:
-            alerts += self._volume_alerts(counted, totals)
+        def finish(
+            result: tuple[list[Alert], list[tuple[Scan, Location, Batch]]],
+            totals: dict[tuple[str, str], int],
+            tx: Any,
+        ) -> bool:
+            alerts, counted = result
+            if counted:  # the volume totals are known inside the transaction
+                alerts += self._volume_alerts(counted, totals)
+            return self._emit(alerts, tx)
+
+        (alerts, _), _, seen, now = self.store.apply(keys, batch_ids, fn, finish)
         # a batch status recorded while this chunk was judged: re-judge (see module docstring).
         # `_rejudge` brings each item up to the statuses current in its own transaction.
         changed = [b for b in batch_ids if now.get(b, {}) != seen.get(b, {})]
@@ -524,7 +557,11 @@ class Detector:
                 )
             ]
 
-        return self.store.apply_probe("probe:" + scan.gtin + "@" + scan.location, fn)
+        return self.store.apply_probe(
+            "probe:" + scan.gtin + "@" + scan.location,
+            fn,
+            lambda alerts, tx: self._emit(alerts, tx),
+        )
 
     def flush(self) -> None:
         self.store.flush()

@@ -27,6 +27,12 @@ R = TypeVar("R")
 #: current statuses of the batches; it returns its result and the (batch, market) volume
 #: increments it needs, in the order of the scans that asked for them.
 ApplyFn = Callable[[dict[str, "ItemState"], dict[str, Statuses]], tuple[R, list[tuple[str, str]]]]
+#: Run inside the transaction after the states and volume counters are written, before the
+#: commit: gets `fn`'s result, the volume totals and the store's transaction handle (a
+#: SQLAlchemy `Connection` for `DbStore`, None in memory), so the caller can write its own rows
+#: (the gateway's alerts) atomically with the state. Returns whether the transaction must be
+#: durable before `apply` returns (True: it wrote something that cannot be recomputed).
+FinishFn = Callable[[R, dict[tuple[str, str], int], Any], bool]
 
 
 class ItemState:
@@ -103,11 +109,16 @@ class ProbeWindow:
 
 class StateStore(Protocol):
     def apply(
-        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+        self,
+        keys: list[str],
+        batch_ids: list[str],
+        fn: ApplyFn[R],
+        finish: FinishFn[R] | None = None,
     ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
-        """Run `fn` on the current states atomically; returns its result, the volume totals
-        after its increments (for each (batch, market) it incremented), the statuses it saw and
-        the statuses as read again right after the commit."""
+        """Run `fn` on the current states atomically (then `finish`, in the same transaction);
+        returns its result, the volume totals after its increments (for each (batch, market)
+        it incremented), the statuses it saw and the statuses as read again right after the
+        commit. Without `finish` the transaction is durable."""
         ...
 
     def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]: ...
@@ -122,8 +133,14 @@ class StateStore(Protocol):
 
     def volume(self, batch_id: str, market: str) -> int: ...
 
-    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
-        """Run `fn` on the probe window of `key` (new if none) atomically and store it."""
+    def apply_probe(
+        self,
+        key: str,
+        fn: Callable[[ProbeWindow], R],
+        finish: Callable[[R, Any], bool] | None = None,
+    ) -> R:
+        """Run `fn` on the probe window of `key` (new if none) atomically and store it;
+        `finish(result, transaction)` as in `apply`."""
         ...
 
     def flush(self) -> None: ...
@@ -173,7 +190,11 @@ class MemoryStore:
         self._status: dict[str, Statuses] = {}
 
     def apply(
-        self, keys: list[str], batch_ids: list[str], fn: ApplyFn[R]
+        self,
+        keys: list[str],
+        batch_ids: list[str],
+        fn: ApplyFn[R],
+        finish: FinishFn[R] | None = None,
     ) -> tuple[R, dict[tuple[str, str], int], dict[str, Statuses], dict[str, Statuses]]:
         states: dict[str, ItemState] = {}
         for key in keys:
@@ -187,6 +208,8 @@ class MemoryStore:
             totals[k] = self._volume[k] = self._volume.get(k, 0) + 1
         for key, st in states.items():
             self._items.put(key, st)
+        if finish is not None:
+            finish(result, totals, None)
         return result, totals, statuses, statuses
 
     def batch_statuses(self, batch_ids: list[str]) -> dict[str, Statuses]:
@@ -216,10 +239,17 @@ class MemoryStore:
     def volume(self, batch_id: str, market: str) -> int:
         return self._volume.get((batch_id, market), 0)
 
-    def apply_probe(self, key: str, fn: Callable[[ProbeWindow], R]) -> R:
+    def apply_probe(
+        self,
+        key: str,
+        fn: Callable[[ProbeWindow], R],
+        finish: Callable[[R, Any], bool] | None = None,
+    ) -> R:
         window: ProbeWindow = self._probes.get(key) or ProbeWindow()
         result = fn(window)
         self._probes.put(key, window)
+        if finish is not None:
+            finish(result, None)
         return result
 
     def __len__(self) -> int:

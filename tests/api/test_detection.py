@@ -3,6 +3,7 @@ same sightings; batch statuses learnt late re-judge earlier-ingested sightings, 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,10 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
 from api.db import make_engine
 from api.gateway import Gateway
 from api.main import create_app
+from api.models import Alert as AlertRow
+from detector import Scan
 from tests.api.conftest import GTIN, Stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"], "released": {"NL": 1}}
@@ -122,3 +126,57 @@ def test_late_batch_recall_rejudges_earlier_sightings_once(
         [finding] = answer["findings"]  # SN0003 was already counted in NL: no volume finding
         assert finding["reasonCode"] == "RECALLED_SEEN" and answer["scanId"] in finding["evidence"]
     assert len(_alerts(stack, officer, rule="RECALLED_SEEN")) == 3
+
+
+def test_two_gateways_scanning_one_item_store_each_finding_once(
+    stack: Stack, world: Any, database: tuple[str, str | None]
+) -> None:
+    """Two gateway processes judge scans of one item at the same time, far apart, so most
+    raise findings; each finding is stored (with its id) in the detector's own transaction,
+    so conflicts redone under concurrency leave exactly the findings returned, and no
+    sighting is lost."""
+    url, schema = database
+    engine = make_engine(url, schema)
+    second = Gateway.from_settings(stack.gateway.settings, engine)
+    try:
+        detections = [stack.gateway.detection, second.detection]
+        snap = stack.gateway.catalog.snapshot()
+        t0 = (datetime.now(UTC) - timedelta(hours=3)).timestamp()
+        found: list[Any] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def run(w: int) -> None:
+            try:
+                for n in range(8):
+                    port = ("NLRTM", "CNSHA", "USLAX")[(n + w) % 3]
+                    scan = Scan(
+                        f"g{w}-{n}", GTIN, "SN0001", port, t0 + n * 60 + w, world["batchId"]
+                    )
+                    got = detections[w].ingest(snap, scan)
+                    with lock:
+                        found.extend(got)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with Session(stack.gateway.engine) as session:
+            rows = session.exec(select(AlertRow).where(AlertRow.serial == "SN0001")).all()
+        assert found and sorted(r.alert_id for r in rows) == sorted(f.alert_id for f in found)
+        by_id = {r.alert_id: r for r in rows}
+        for f in found:
+            assert by_id[f.alert_id].reason_code == f.alert.reason.value
+            assert by_id[f.alert_id].evidence == list(f.alert.evidence)
+        state = stack.gateway.detection.store.get_item(f"{GTIN}/SN0001")
+        assert state is not None
+        assert sorted(s[2] for s in state.sightings) == sorted(
+            f"g{w}-{n}" for w in range(2) for n in range(8)
+        )
+    finally:
+        second.stop()
+        engine.dispose()

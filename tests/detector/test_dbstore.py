@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy.engine import Engine
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.engine import Connection, Engine
 
 from api.db import make_engine
 from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
-from detector.events import Scan
+from detector.events import Scan, StatusReport
 from detector.rules import Reason
-from detector.store import MemoryStore, Statuses
+from detector.store import ItemState, MemoryStore, Statuses
 from tests.detector.test_rules import GTIN, LEGIT, SEQUENCE, T0, D, H, _final, make, reasons, scan
 
 
@@ -148,8 +150,10 @@ class _RacingStore(DbStore):
     other: DbStore
     fired = False
 
-    def _statuses(self, conn: Any, batch_ids: list[str]) -> dict[str, Statuses]:
-        seen = super()._statuses(conn, batch_ids)
+    def _read_both(
+        self, conn: Any, keys: list[str], batch_ids: list[str]
+    ) -> tuple[dict[str, ItemState], dict[str, int], dict[str, Statuses]]:
+        seen = super()._read_both(conn, keys, batch_ids)
         if not self.fired and batch_ids:
             self.fired = True
             other = make(self.other)
@@ -211,3 +215,119 @@ def test_volume_over_several_markets_in_one_chunk_matches_memory(db_store: DbSto
     expected = volume(make(released=policy_markets))
     assert expected and volume(batched) == expected
     assert db_store.volume("B1", "NL") + db_store.volume("B1", "DE") == 14
+
+
+def _sink_log(engine: Engine) -> Table:
+    """A table the test sink writes its alerts into (stands for the gateway's alert rows)."""
+    table = Table(
+        "test_sink_log",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("reason", String(40), nullable=False),
+        Column("evidence", String(200), nullable=False),
+    )
+    table.create(engine, checkfirst=True)
+    return table
+
+
+def _logging_detector(store: DbStore, log: Table) -> Detector:
+    det = make(store)
+
+    def sink(tx: Connection, alerts: list[Any]) -> None:
+        tx.execute(
+            log.insert(),
+            [{"reason": a.reason.value, "evidence": ",".join(a.evidence)} for a in alerts],
+        )
+
+    det.sink = sink
+    return det
+
+
+def test_alerts_written_by_the_sink_share_the_state_transaction(db_store: DbStore) -> None:
+    """The sink runs inside the state transaction: if it fails, the sighting is not stored
+    either (so a scan is never judged without its alerts being kept), and the retry stores
+    both."""
+    log = _sink_log(db_store.engine)
+    det = _logging_detector(db_store, log)
+    assert det.ingest(scan("i", "NLRTM", 30 * D)) == []
+    failing = make(db_store)
+
+    def broken(tx: Connection, alerts: list[Any]) -> None:
+        raise RuntimeError("alert table unavailable")
+
+    failing.sink = broken
+    with pytest.raises(RuntimeError):
+        failing.ingest(scan("x", "CNSHA", 30 * D + 2 * H))  # raises alerts: the sink fails
+    state = db_store.get_item(f"{GTIN}/S1")
+    assert state is not None and [s[2] for s in state.sightings] == ["i"]
+    alerts = det.ingest(scan("x", "CNSHA", 30 * D + 2 * H))
+    assert Reason.CLONE_IMPOSSIBLE_TRAVEL in reasons(alerts)
+    with db_store.engine.connect() as conn:
+        stored = sorted((r.reason, r.evidence) for r in conn.execute(select(log)))
+    assert stored == sorted((a.reason.value, ",".join(a.evidence)) for a in alerts)
+
+
+def test_concurrent_writers_store_each_alert_once(db_store: DbStore) -> None:
+    """Two writers (own engines, own threads) scan one item at places far apart, so most
+    scans raise alerts written by the sink in the state transaction; transactions redone on
+    a version conflict must not leave their alert rows behind: the stored rows are exactly
+    the alerts the calls returned, and no sighting is lost."""
+    log = _sink_log(db_store.engine)
+    stores = [db_store, _twin(db_store.engine)]
+    dets = [_logging_detector(s, log) for s in stores]
+    for det in dets:
+        det.config = DetectorConfig(history=64)
+    returned: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(w: int) -> None:
+        try:
+            for n in range(15):
+                port = ("NLRTM", "CNSHA", "USLAX")[(n + w) % 3]
+                got = dets[w].ingest(scan(f"w{w}-{n}", port, 30 * D + n * 600 + w))
+                with lock:
+                    returned.extend((a.reason.value, ",".join(a.evidence)) for a in got)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db_store.engine.connect() as conn:
+        stored = sorted((r.reason, r.evidence) for r in conn.execute(select(log)))
+    assert returned and stored == sorted(returned)
+    assert len(set(stored)) == len(stored)  # every alert once
+    state = db_store.get_item(f"{GTIN}/S1")
+    assert state is not None
+    assert sorted(s[2] for s in state.sightings) == sorted(
+        f"w{w}-{n}" for w in range(2) for n in range(15)
+    )
+
+
+def test_only_alert_free_transactions_commit_relaxed(db_store: DbStore) -> None:
+    """On PostgreSQL a transaction that raised no alert commits without waiting for the WAL
+    flush; one that raised alerts waits. SQLite (WAL, synchronous=NORMAL) never relaxes."""
+    det = make(db_store)
+    pg = db_store.engine.dialect.name == "postgresql"
+    assert det.ingest(scan("i", "NLRTM", 30 * D)) == []
+    assert db_store.relaxed == (1 if pg else 0)
+    assert det.ingest(scan("x", "CNSHA", 30 * D + 2 * H)) != []
+    assert db_store.relaxed == (1 if pg else 0)
+    strict = DbStore(db_store.engine, STATE_TABLES, relaxed_commit=False)
+    assert make(strict).ingest(scan("j", "NLRTM", 31 * D, serial="S2")) == []
+    assert strict.relaxed == 0
+
+
+def test_item_status_reports_commit_durably(db_store: DbStore) -> None:
+    """An item status is not derived from scans (it cannot be replayed from them), so its
+    transaction is never relaxed, even when it raises nothing."""
+    det = make(db_store)
+    before = db_store.relaxed
+    assert det.report_status(StatusReport(GTIN, "S9", "stolen", T0 + D)) == []
+    assert db_store.relaxed == before
+    state = db_store.get_item(f"{GTIN}/S9")
+    assert state is not None and "stolen" in state.status
