@@ -31,6 +31,7 @@ from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.merkle import item_salt, leaf_hash
 from ledger.models import Status
 from ledger.tags import TagDomain, recover_signer, tag_digest
+from ledger.verdicts import STATUS_REASONS, SUSPECT_REASONS
 
 
 class Verdict(StrEnum):
@@ -66,26 +67,8 @@ class Reason(StrEnum):
     DIVERSION_SUSPECT = "DIVERSION_SUSPECT"
 
 
-_SUSPECT = {
-    Reason.GTIN_UNKNOWN,
-    Reason.BATCH_UNKNOWN,
-    Reason.SERIAL_UNKNOWN,
-    Reason.SIGNATURE_INVALID,
-    Reason.SIGNER_UNKNOWN,
-    Reason.SIGNER_FOREIGN,
-    Reason.SIGNER_REVOKED,
-    Reason.ITEM_DESTROYED,
-}
-_STATUS_REASON = {
-    (Status.RECALLED, True): Reason.BATCH_RECALLED,
-    (Status.RECALLED, False): Reason.ITEM_RECALLED,
-    (Status.STOLEN, True): Reason.ITEM_STOLEN,
-    (Status.STOLEN, False): Reason.ITEM_STOLEN,
-    (Status.DECOMMISSIONED, True): Reason.ITEM_DECOMMISSIONED,
-    (Status.DECOMMISSIONED, False): Reason.ITEM_DECOMMISSIONED,
-    (Status.DESTROYED, True): Reason.ITEM_DESTROYED,
-    (Status.DESTROYED, False): Reason.ITEM_DESTROYED,
-}
+_SUSPECT = {Reason(code) for code in SUSPECT_REASONS}
+_STATUS_REASON = {key: Reason(code) for key, code in STATUS_REASONS.items()}
 _SUMMARIES = {
     Verdict.GENUINE: "Genuine: signed by the rights holder and registered on chain.",
     Verdict.GENUINE_UNSIGNED: "Registered serial; no signature was presented, so a copied code cannot be ruled out.",

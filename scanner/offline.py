@@ -56,6 +56,7 @@ from ledger.trustbundle import (
     key_id,
     verify_bundle,
 )
+from ledger.verdicts import STATUS_REASONS, SUSPECT_REASONS
 
 
 class Verdict(StrEnum):
@@ -96,25 +97,9 @@ class Reason(StrEnum):
 
 OFFLINE_ONLY = frozenset({Reason.MEMBERSHIP_NOT_CHECKED, Reason.BUNDLE_STALE})
 
-_SUSPECT = {
-    Reason.GTIN_UNKNOWN,
-    Reason.BATCH_UNKNOWN,
-    Reason.SIGNATURE_INVALID,
-    Reason.SIGNER_UNKNOWN,
-    Reason.SIGNER_FOREIGN,
-    Reason.SIGNER_REVOKED,
-    Reason.ITEM_DESTROYED,
-}
-_STATUS_REASON = {
-    (Status.RECALLED, True): Reason.BATCH_RECALLED,
-    (Status.RECALLED, False): Reason.ITEM_RECALLED,
-    (Status.STOLEN, True): Reason.ITEM_STOLEN,
-    (Status.STOLEN, False): Reason.ITEM_STOLEN,
-    (Status.DECOMMISSIONED, True): Reason.ITEM_DECOMMISSIONED,
-    (Status.DECOMMISSIONED, False): Reason.ITEM_DECOMMISSIONED,
-    (Status.DESTROYED, True): Reason.ITEM_DESTROYED,
-    (Status.DESTROYED, False): Reason.ITEM_DESTROYED,
-}
+# The gateway's rules (ledger.verdicts); SERIAL_UNKNOWN needs the batch's tree, never offline.
+_SUSPECT = {Reason(code) for code in SUSPECT_REASONS if code in Reason.__members__}
+_STATUS_REASON = {key: Reason(code) for key, code in STATUS_REASONS.items()}
 SUMMARIES = {
     Verdict.GENUINE: "Genuine: signed by the rights holder and registered on chain "
     "(offline: membership in the batch not checked).",
