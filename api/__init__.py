@@ -1,4 +1,5 @@
 """The verification gateway (FastAPI) that officers, rights holders and auditors talk to.
 
-Built in issue 3 on top of `ledger`; nothing is exported yet.
+Routes (`api.routes`) validate and call services; storage, indexer, outbox, webhooks and jobs sit
+beside them. Nothing is exported: the application is built by `api.main`.
 """

@@ -28,13 +28,13 @@ from api.models import (
     WriteStatus,
 )
 from api.outbox import enqueue
+from chain.enroll import batch_metadata
 from detector import LocationRegistry
 from ledger.batch import BatchInput
-from ledger.enroll import batch_metadata
 from ledger.errors import BatchConflict, Conflict, InvalidInput, PermissionDenied
 from ledger.hashing import keccak256
+from ledger.issuance import TaggingJob, tag_batch
 from ledger.merkle import MerkleTree
-from ledger.tagging import TaggingJob, tag_batch
 from ledger.tags import TagDomain
 
 

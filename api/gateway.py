@@ -19,8 +19,8 @@ from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.scans import ScanWriter
 from api.webhooks import WebhookSender, WebhookThread
+from chain.contract import connect
 from ledger.config import Settings
-from ledger.contract import connect
 from ledger.errors import InvalidInput
 
 log = logging.getLogger("borderledger.gateway")

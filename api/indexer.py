@@ -50,7 +50,7 @@ from api.models import (
     IndexerState,
     utcnow,
 )
-from ledger.contract import load_artifact
+from chain.contract import load_artifact
 
 log = logging.getLogger("borderledger.indexer")
 

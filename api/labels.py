@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 from fpdf import FPDF
 
-from ledger.enroll import qr_file_stem
+from chain.enroll import qr_file_stem
+from ledger.issuance import TAGS_CSV_HEADER, TaggingJob, tag_chunk
 from ledger.qr import render_png, render_svg
-from ledger.tagging import TAGS_CSV_HEADER, TaggingJob, tag_chunk
 
 CHUNK = 5_000
 

@@ -22,10 +22,10 @@ from web3 import Web3
 
 from api.crypto import unseal
 from api.models import Organization, PendingWrite, WriteStatus, utcnow
-from ledger.contract import RegistryClient, connect
+from chain.contract import RegistryClient, connect
+from chain.tx import SignedTx, TransactionSender
 from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
 from ledger.models import Status
-from ledger.tx import SignedTx, TransactionSender
 
 log = logging.getLogger("borderledger.outbox")
 

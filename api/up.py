@@ -35,12 +35,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from chain.contract import RegistryClient, connect
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender
 from ledger.config import Settings
-from ledger.contract import RegistryClient, connect
 from ledger.errors import BorderLedgerError, InvalidInput
-from ledger.node import LocalNode, dev_private_key
 from ledger.trustbundle import key_description, signing_key
-from ledger.tx import TransactionSender
 
 DEMO_GTIN = "09506000134352"  # GS1's own example GTIN
 DEV_FILE = "dev.json"

@@ -90,11 +90,11 @@ def _run(
     from api.main import create_app
     from api.models import PendingWrite, Role
     from api.orgs import create_organization
+    from chain.contract import RegistryClient, connect
+    from chain.node import LocalNode, dev_private_key
+    from chain.tx import TransactionSender
     from custody.log import verify_inclusion
     from ledger.config import Settings
-    from ledger.contract import RegistryClient, connect
-    from ledger.node import LocalNode, dev_private_key
-    from ledger.tx import TransactionSender
 
     if entries < item_events:
         raise ValueError("entries must be at least item_events")

@@ -24,12 +24,12 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from chain.contract import RegistryClient, connect, deploy, load_artifact
+from chain.enroll import enroll_batch
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender
 from ledger.batch import BatchInput, read_batch_csv
-from ledger.contract import RegistryClient, connect, deploy, load_artifact
-from ledger.enroll import enroll_batch
-from ledger.node import LocalNode, dev_private_key
-from ledger.tagging import default_workers
-from ledger.tx import TransactionSender
+from ledger.issuance import default_workers
 
 BENCH_GTIN = "09506000134352"
 

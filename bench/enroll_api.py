@@ -135,10 +135,10 @@ def _admin(node_url: str, database_url: str, schema: str | None, home: Path) -> 
     from api.migrate import upgrade
     from api.models import Role
     from api.orgs import create_organization
+    from chain.contract import RegistryClient, connect
+    from chain.node import dev_private_key
+    from chain.tx import TransactionSender
     from ledger.config import Settings
-    from ledger.contract import RegistryClient, connect
-    from ledger.node import dev_private_key
-    from ledger.tx import TransactionSender
 
     w3 = connect(node_url)
     sender = TransactionSender(
@@ -326,7 +326,7 @@ def run_enroll_api_bench(
     postgres_url: str = DEFAULT_POSTGRES_URL,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    from ledger.node import LocalNode
+    from chain.node import LocalNode
 
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()

@@ -40,8 +40,8 @@ import httpx
 
 from scanner.damage import DAMAGE_TYPES, LEVELS, CodeKind, synth_photo
 from scanner.decode import decode_image_bytes
+from scanner.online import CodeResult, Verifier
 from scanner.payload import classify
-from scanner.verify import CodeResult, Verifier
 
 UP_ARGS = ("--port", "0", "--rpc-port", "0", "--items")
 Spec = tuple[str, CodeKind, list[tuple[str, str]] | None]
@@ -56,7 +56,7 @@ def dev_stack(items: int, timeout: float = 300) -> Iterator[dict[str, Any]]:
         log = Path(home) / "up.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "ledger.cli", "up", *UP_ARGS, str(items)],
+                [sys.executable, "-m", "borderledger", "up", *UP_ARGS, str(items)],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

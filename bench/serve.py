@@ -65,8 +65,8 @@ def naive_app_factory() -> ASGIApp:
     requests (orjson in and out, the blocking eth_call in the threadpool, as a sync web3
     client needs) and hands anything else to a FastAPI app with the same route, so the two
     designs are compared over the same HTTP stack."""
+    from chain.contract import RegistryClient, connect
     from ledger.config import Settings
-    from ledger.contract import RegistryClient, connect
     from ledger.digital_link import parse_digital_link
     from ledger.models import Status
 

@@ -396,7 +396,7 @@ def _naive_worker(
     """One process of the naive design: `threads` threads, one eth_call per verification.
     The clock starts when every process has warmed up (`ready`), however long start-up took
     on a busy machine: a fixed start time let a late process lose part of its window."""
-    from ledger.contract import RegistryClient, connect
+    from chain.contract import RegistryClient, connect
     from ledger.digital_link import parse_digital_link
     from ledger.models import Status
 
@@ -515,10 +515,10 @@ def _prepare(
     from api.main import create_app
     from api.models import Role
     from api.orgs import create_organization
+    from chain.contract import RegistryClient, connect
+    from chain.node import dev_private_key
+    from chain.tx import TransactionSender
     from ledger.config import Settings
-    from ledger.contract import RegistryClient, connect
-    from ledger.node import dev_private_key
-    from ledger.tx import TransactionSender
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -622,7 +622,7 @@ def _postgres_schema(url: str) -> Iterator[str]:
 
 
 def _free_port() -> int:
-    from ledger.node import free_port
+    from chain.node import free_port
 
     return free_port()
 
@@ -1049,7 +1049,7 @@ def run_verify_bench(
     log: Callable[[str], None] | None = None,
     location: str | None = None,
 ) -> dict[str, Any]:
-    from ledger.node import LocalNode
+    from chain.node import LocalNode
 
     say = log or (lambda message: print(message, file=sys.stderr, flush=True))
     started = time.perf_counter()

@@ -1,5 +1,6 @@
-"""Chain of custody: the tamper-evident log of scans and custody events (issue 5).
+"""Chain of custody: the tamper-evident log of scans and custody events.
 
-A domain package: it imports neither fastapi nor web3, so the gateway, the auditor CLI and the
-benchmark share one implementation of the log's hashing and proofs.
+Its domain modules (`log`, `entries`, `audit`) import neither FastAPI nor web3, so the gateway,
+the auditor's command and the benchmark share one implementation of the log's hashing and
+proofs; `custody.cli` (`borderledger audit`) reads the chain through `chain`.
 """

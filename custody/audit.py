@@ -19,7 +19,7 @@ and a `ChainView` (the auditor's own RPC connection) and checks:
 6. status changes: each stated transaction succeeded in its stated block.
 
 A pure function over the `ChainView` protocol (no web3 here), so it is tested with real
-chains through `ledger.audit` and reasoned about without one.
+chains through `custody.cli` and reasoned about without one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plain records the ledger returns; no web3 types leak out of `ledger.contract`."""
+"""Plain records the ledger returns; no web3 types leak out of `chain.contract`."""
 
 from __future__ import annotations
 

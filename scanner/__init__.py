@@ -2,7 +2,7 @@
 
 * `scanner.decode`: robust decoding of photos (fallback passes), files and folders;
 * `scanner.payload`: what a decoded code is (signed tag, GS1 element string, foreign);
-* `scanner.verify`: verdicts from the gateway (POST /v1/verify);
+* `scanner.online`: verdicts from the gateway (POST /v1/verify);
 * `scanner.cli`: `borderledger scan`;
 * `scanner.damage`: synthetic damaged label photos for tests and `borderledger bench scan`.
 """

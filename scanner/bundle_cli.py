@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ledger.config import Settings
 from scanner.bundles import fetch_bundle, open_bundle, pin_path
-from scanner.verify import resolve_gateway
+from scanner.online import resolve_gateway
 
 bundle_app = typer.Typer(
     help="Trust bundles: the gateway's signed index, for `scan --offline`.",

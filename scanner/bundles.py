@@ -36,7 +36,7 @@ from ledger.trustbundle import (
     verify_bundle,
 )
 from scanner.offline import Item, RouteCheck, TrustBundle, judge, load_bundle
-from scanner.verify import CodeResult, GatewayError, _message
+from scanner.online import CodeResult, GatewayError, _message
 
 
 def pin_path(bundle: Path) -> Path:
@@ -136,7 +136,7 @@ def open_bundle(path: Path, gateway_key: str | None) -> TrustBundle:
 
 
 class OfflineVerifier:
-    """Judges codes from a verified bundle; the same `judge` call as `scanner.verify.Verifier`."""
+    """Judges codes from a verified bundle; the same `judge` call as `scanner.online.Verifier`."""
 
     def __init__(self, bundle: TrustBundle, max_age: float) -> None:
         self.bundle = bundle

@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain.contract import RegistryClient, connect
 from ledger.batch import batch_id_of, item_key_of
-from ledger.contract import RegistryClient, connect
 from ledger.digital_link import parse_digital_link
 from ledger.errors import BorderLedgerError, InvalidInput
 from ledger.merkle import leaf_hash, verify_proof
 from ledger.models import ZERO_ADDRESS, Status
-from scanner.verify import CodeResult
+from scanner.online import CodeResult
 
 #: The gateway's status reason codes → the status they report.
 _STATUS_OF_REASON = {

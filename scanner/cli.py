@@ -19,8 +19,8 @@ from scanner.decode import decode_files, expand_paths
 from scanner.device import has_device
 from scanner.device_cli import Judge
 from scanner.device_cli import device_dir as device_dir_of
+from scanner.online import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
 from scanner.payload import classify, typed
-from scanner.verify import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1

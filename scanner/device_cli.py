@@ -19,9 +19,9 @@ from rich.table import Table
 from ledger.config import Settings
 from ledger.errors import InvalidInput
 from scanner.device import QUEUE_FILE, DeviceKey, default_dir, has_device, init_device, load_device
+from scanner.online import CodeResult, GatewayUnreachable, resolve_gateway
 from scanner.queue import ScanQueue
 from scanner.sync import DEFAULT_BATCH, sync_queue
-from scanner.verify import CodeResult, GatewayUnreachable, resolve_gateway
 
 device_app = typer.Typer(
     help="The officer's device key: signs scans queued offline (see docs/scanner.md).",

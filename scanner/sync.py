@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from scanner.device import DeviceKey
+from scanner.online import CLEARED, GatewayError, GatewayUnreachable, _message
 from scanner.queue import QueuedScan, ScanQueue
-from scanner.verify import CLEARED, GatewayError, GatewayUnreachable, _message
 
 DEFAULT_BATCH = 100
 

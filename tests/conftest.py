@@ -14,10 +14,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.contract import RegistryClient, connect
-from ledger.node import LocalNode, dev_private_key
+from chain.contract import RegistryClient, connect
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender
 from ledger.tags import TagDomain, TagSigner
-from ledger.tx import TransactionSender
 
 NODE_KINDS = ("anvil", "hardhat")
 

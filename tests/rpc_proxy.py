@@ -10,7 +10,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-from ledger.node import free_port
+from chain.node import free_port
 
 Mode = Literal["up", "down", "lose_replies", "flaky"]
 

@@ -1,4 +1,4 @@
-"""The gateway's chain of custody (issue 5): EPCIS capture, the custody log and its anchoring,
+"""The gateway's chain of custody: EPCIS capture, the custody log and its anchoring,
 per-item timelines with proofs. Domain rules live in `custody` and `epcis`; this package
 stores, wires and shapes. See docs/custody.md."""
 

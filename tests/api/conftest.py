@@ -26,10 +26,10 @@ from api.gateway import Gateway
 from api.main import create_app
 from api.models import Role
 from api.orgs import create_organization
+from chain.contract import RegistryClient, connect
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender
 from ledger.config import Settings
-from ledger.contract import RegistryClient, connect
-from ledger.node import LocalNode, dev_private_key
-from ledger.tx import TransactionSender
 
 GTIN = "09506000134352"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from chain.enroll import qr_file_stem
 from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
-from ledger.enroll import qr_file_stem
 from scanner.decode import decode_image_bytes
 from tests.api.conftest import GTIN, Stack
 

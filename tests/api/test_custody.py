@@ -14,10 +14,10 @@ import pytest
 from sqlmodel import Session, select
 
 from api.models import Checkpoint, CustodyItem, LogEntry, LogLink, ScanEvent
+from chain.node import LocalNode
 from custody import entries
 from custody.log import proof_from_hex, verify_consistency, verify_inclusion
 from epcis import validate
-from ledger.node import LocalNode
 from tests.api.conftest import GTIN, Stack, running_stack
 from tests.epcis.conftest import EXAMPLES, load
 
@@ -474,7 +474,7 @@ def test_a_refused_anchor_is_marked_failed_and_anchoring_moves_on(
 
     from api.crypto import unseal
     from api.models import Organization
-    from ledger.tx import TransactionSender
+    from chain.tx import TransactionSender
 
     stack, gateway = custody_stack, custody_stack.gateway
     agency = world["officer"]["address"]
@@ -550,7 +550,7 @@ def test_a_gap_in_the_stored_log_stops_the_tree_there(database: tuple[str, str |
 def test_a_reorg_that_drops_an_anchor_makes_it_pending_until_anchored_again(
     database: tuple[str, str | None], tmp_path: Path
 ) -> None:
-    from ledger.node import rpc_request
+    from chain.node import rpc_request
 
     with (
         LocalNode("anvil") as node,  # history is rewritten: a node of its own

@@ -12,10 +12,10 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from api.models import PendingWrite, WriteStatus
+from chain.contract import connect
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender
 from ledger.batch import batch_id_of
-from ledger.contract import connect
-from ledger.node import LocalNode, dev_private_key
-from ledger.tx import TransactionSender
 from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from api.models import Role
 from api.trust import _block_times
+from chain.node import LocalNode
 from ledger.batch import item_key_of
-from ledger.node import LocalNode
 from ledger.trustbundle import derive_signing_key, public_key_hex, signing_key, verify_bundle
 from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.node import NodeError, rpc_request
+from chain.node import NodeError, rpc_request
 from ledger.trustbundle import verify_bundle
 
 
@@ -52,7 +52,7 @@ def _start(tmp_path: Path, *args: str) -> Up:
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "up", *args],
+            [sys.executable, "-m", "borderledger", "up", *args],
             cwd=tmp_path,
             env=env,
             stdout=out,

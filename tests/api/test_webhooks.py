@@ -20,7 +20,7 @@ from api.db import make_engine
 from api.gateway import Gateway
 from api.models import Alert, WebhookDelivery
 from api.webhooks import WebhookSender, WebhookThread
-from ledger.node import LocalNode
+from chain.node import LocalNode
 from ledger.webhooks import verify_signature
 from tests.api.conftest import GTIN, Stack, running_stack
 

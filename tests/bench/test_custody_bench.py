@@ -10,7 +10,7 @@ import sys
 
 def test_tiny_custody_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "bench", "custody", "--entries", "300",
+        [sys.executable, "-m", "borderledger", "bench", "custody", "--entries", "300",
          "--item-events", "10", "--requests", "5", "--json"],
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import sys
 
 def test_tiny_detector_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "bench", "detector", "--batches", "15",
+        [sys.executable, "-m", "borderledger", "bench", "detector", "--batches", "15",
          "--events", "2000", "--single-events", "50", "--enrolled", "100000", "--chunk", "300",
          "--prefill", "700", "--json"],
         capture_output=True,

@@ -13,7 +13,7 @@ def test_bench_enroll_api_goes_through_a_background_job() -> None:
         [
             sys.executable,
             "-m",
-            "ledger.cli",
+            "borderledger",
             "bench",
             "enroll-api",
             "--items",

@@ -12,7 +12,7 @@ def test_bench_enroll_prints_one_json_object_with_the_figures() -> None:
         [
             sys.executable,
             "-m",
-            "ledger.cli",
+            "borderledger",
             "bench",
             "enroll",
             "--items",

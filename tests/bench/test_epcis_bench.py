@@ -19,7 +19,7 @@ def test_generated_document_is_valid_and_distinct() -> None:
 
 def test_tiny_epcis_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "bench", "epcis", "--events", "30", "--repeats", "2", "--json"],
+        [sys.executable, "-m", "borderledger", "bench", "epcis", "--events", "30", "--repeats", "2", "--json"],
         capture_output=True,
         text=True,
         timeout=300,

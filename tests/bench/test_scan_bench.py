@@ -11,7 +11,7 @@ from scanner.damage import DAMAGE_TYPES
 
 def test_tiny_scan_bench_prints_one_json_object_last() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "bench", "scan", "--images", "21", "--json"],
+        [sys.executable, "-m", "borderledger", "bench", "scan", "--images", "21", "--json"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -14,7 +14,7 @@ def test_bench_verify_prints_one_json_object_with_the_figures() -> None:
         [
             sys.executable,
             "-m",
-            "ledger.cli",
+            "borderledger",
             "bench",
             "verify",
             "--items",

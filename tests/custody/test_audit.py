@@ -10,8 +10,8 @@ import pytest
 
 from custody import entries
 from custody.audit import audit_timeline
+from custody.cli import Web3ChainView
 from custody.log import MerkleLog, proof_to_hex
-from ledger.audit import Web3ChainView
 from tests.conftest import Chain
 
 GTIN, SERIAL = "09506000134352", "SN1"

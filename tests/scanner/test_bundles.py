@@ -24,7 +24,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY", "BORDERLEDGER_REGISTRY"):
         env.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
+        [sys.executable, "-m", "borderledger", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY"):
         env.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "scan", *args],
+        [sys.executable, "-m", "borderledger", "scan", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY"):
         env.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
+        [sys.executable, "-m", "borderledger", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -223,8 +223,8 @@ def test_offline_verdicts_travel_in_the_record_and_disagreements_are_flagged(
     leaves it) carries that verdict in its signed record; sync compares it with the online
     verdict and `sync` exits 3 on a disagreement."""
     from scanner.device_cli import Judge
+    from scanner.online import CodeResult, Verifier
     from scanner.payload import typed
-    from scanner.verify import CodeResult, Verifier
     from tests.api.conftest import GTIN
 
     device = init_and_register(served, tmp_path)

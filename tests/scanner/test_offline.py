@@ -15,12 +15,12 @@ from api.crypto import unseal
 from api.models import Organization
 from api.verification import Reason as OnlineReason
 from api.verification import Verdict as OnlineVerdict
-from ledger.contract import connect
+from chain.contract import connect
+from chain.tx import TransactionSender
 from ledger.digital_link import DigitalLink
 from ledger.errors import InvalidInput
 from ledger.tags import TagDomain, TagSigner
 from ledger.trustbundle import verify_bundle
-from ledger.tx import TransactionSender
 from scanner.offline import OFFLINE_ONLY, Item, Reason, TrustBundle, Verdict, judge
 from tests.api.conftest import GTIN, Stack
 

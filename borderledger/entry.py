@@ -8,7 +8,7 @@ import sys
 
 def main() -> None:
     try:
-        from ledger.cli import main as cli_main
+        from borderledger.cli import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
     cli_main()

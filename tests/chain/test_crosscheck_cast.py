@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+from chain.node import dev_private_key
 from ledger.config import PROJECT_ROOT
-from ledger.node import dev_private_key
 from ledger.tags import EIP712_TYPES, TagDomain, TagSigner, recover_signer, tag_digest
 from tests.conftest import Chain
 

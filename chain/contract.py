@@ -26,6 +26,7 @@ from web3.exceptions import (
 )
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
+from chain.tx import Receipt, TransactionSender, revert_data, with_retries
 from ledger.config import PROJECT_ROOT
 from ledger.errors import BorderLedgerError, ContractReverted, InvalidInput
 from ledger.hashing import keccak256
@@ -37,7 +38,6 @@ from ledger.models import (
     Status,
     TagCheck,
 )
-from ledger.tx import Receipt, TransactionSender, revert_data, with_retries
 
 REGISTRY = "BorderLedgerRegistry"
 RIGHTS_HOLDER_ROLE = keccak256(b"RIGHTS_HOLDER_ROLE")
@@ -106,8 +106,8 @@ def connect(rpc_url: str, timeout: float = 10, request_retries: int = 3) -> Web3
     """A Web3 over HTTP that retries each JSON-RPC request on connection errors.
 
     Every method is retried, `eth_sendRawTransaction` included: re-sending the same signed
-    bytes can only land the same transaction (`ledger.tx` treats "already known" as success).
-    Longer outages are ridden out one level up, by `ledger.tx.with_retries`.
+    bytes can only land the same transaction (`chain.tx` treats "already known" as success).
+    Longer outages are ridden out one level up, by `chain.tx.with_retries`.
     """
     retry = ExceptionRetryConfiguration(
         errors=(ConnectionError, requests.ConnectionError, requests.Timeout),

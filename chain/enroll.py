@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from chain.contract import RIGHTS_HOLDER_ROLE, RegistryClient
+from chain.tx import write_atomic
 from ledger.batch import BatchInput
-from ledger.contract import RIGHTS_HOLDER_ROLE, RegistryClient
 from ledger.errors import BatchConflict, ChainError, InvalidInput, PermissionDenied, ReceiptTimeout
 from ledger.hashing import keccak256
+from ledger.issuance import TAGS_CSV_HEADER, TaggingJob, tag_batch
 from ledger.merkle import MerkleTree
 from ledger.qr import render_png, render_svg
-from ledger.tagging import TAGS_CSV_HEADER, TaggingJob, tag_batch
 from ledger.tags import TagDomain, TagSigner
-from ledger.tx import write_atomic
 
 Progress = Callable[[str, int, int], None]
 """progress(phase, done, total): called as work advances, for a progress bar."""

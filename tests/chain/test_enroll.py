@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from chain.check import check_tag_uri, find_item_proof
+from chain.enroll import enroll_batch, qr_file_stem
+from chain.node import rpc_request
 from ledger.batch import BatchInput, item_key_of
-from ledger.check import check_tag_uri, find_item_proof
-from ledger.enroll import enroll_batch, qr_file_stem
 from ledger.errors import BatchConflict, InvalidInput, PermissionDenied
 from ledger.merkle import MerkleTree, leaf_hash, verify_proof
 from ledger.models import Status
-from ledger.node import rpc_request
 from scanner.decode import decode_file
 from tests.conftest import Chain
 

@@ -5,7 +5,7 @@ its name and arguments checked, so a change of the contract's rules or of the cl
 fails here. The `chain` fixture (tests/conftest.py) runs each test once per node kind on a
 freshly deployed registry.
 
-Reverting transactions are simulated before they are sent (`ledger.tx`), so a revert never
+Reverting transactions are simulated before they are sent (`chain.tx`), so a revert never
 mines a block; tests still check the state the revert must not have touched.
 """
 
@@ -19,9 +19,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from web3.logs import DISCARD
 
-from ledger import batch as ledger_batch
-from ledger import merkle, tags
-from ledger.contract import (
+from chain.contract import (
     ADMIN_ROLE,
     CUSTOMS_ROLE,
     REGISTRY,
@@ -29,12 +27,14 @@ from ledger.contract import (
     RegistryClient,
     load_artifact,
 )
+from chain.node import dev_private_key, rpc_request
+from chain.tx import Receipt, TransactionSender
+from ledger import batch as ledger_batch
+from ledger import merkle, tags
 from ledger.errors import ContractReverted
 from ledger.hashing import keccak256
 from ledger.models import ZERO_ADDRESS, Status
-from ledger.node import dev_private_key, rpc_request
 from ledger.tags import SECP256K1_N, TagSigner
-from ledger.tx import Receipt, TransactionSender
 
 ZERO32 = b"\x00" * 32
 GTIN = "09506000134352"  # owned by `holder` once a batch of it is registered

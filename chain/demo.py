@@ -18,16 +18,16 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
+from chain.check import check_tag_uri, find_item_proof
+from chain.contract import RegistryClient, connect
+from chain.enroll import enroll_batch
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender, write_atomic
 from ledger.batch import BatchInput
-from ledger.check import check_tag_uri, find_item_proof
 from ledger.config import Settings
-from ledger.contract import RegistryClient, connect
 from ledger.digital_link import DigitalLink, parse_digital_link
-from ledger.enroll import enroll_batch
 from ledger.models import Status
-from ledger.node import LocalNode, dev_private_key
 from ledger.tags import TagDomain, TagSigner
-from ledger.tx import TransactionSender, write_atomic
 
 DEMO_GTIN = "09506000134352"  # GS1's own example GTIN
 _SERIAL_ALPHABET = string.ascii_uppercase + string.digits

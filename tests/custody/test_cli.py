@@ -23,11 +23,11 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from api.models import Checkpoint, CheckpointStatus, ScanEvent
+from borderledger.cli import app
+from chain.node import LocalNode
 from custody.audit import audit_timeline
-from ledger.audit import Web3ChainView
-from ledger.cli import app
+from custody.cli import Web3ChainView
 from ledger.errors import InvalidInput
-from ledger.node import LocalNode
 from tests.api.conftest import GTIN, Stack, anvil, database, running_stack
 
 __all__ = ["anvil", "database"]
@@ -143,7 +143,7 @@ def _failed(report: dict[str, Any]) -> list[dict[str, Any]]:
 def test_an_honest_gateway_verifies_from_the_command_line(audited: Audited) -> None:
     env = {**os.environ, "BORDERLEDGER_API_KEY": audited.key}
     done = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "audit", GTIN, SERIAL, "--gateway", audited.url,
+        [sys.executable, "-m", "borderledger", "audit", GTIN, SERIAL, "--gateway", audited.url,
          "--rpc", audited.stack.node.url, "--registry", audited.stack.registry.address],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip

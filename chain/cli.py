@@ -1,14 +1,14 @@
-"""`borderledger` command line: nodes, keys, deployment, accreditation, enrollment, checks.
+"""Chain-access commands of `borderledger`: nodes, keys, deployment, accreditation, signer keys,
+enrollment, checks, statuses and the chain-only demo.
 
-Every command reports failures as one line naming the problem and exits non-zero (2 for bad
-input, 1 for anything else); tracebacks are for bugs only.
+The command-line root (`borderledger.cli`) registers these; domain errors raised here become
+one line and a non-zero exit there (2 for bad input, 1 for anything else).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,23 +21,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from chain.check import TagReport, check_tag_uri, find_item_proof
+from chain.contract import RegistryClient, connect
+from chain.enroll import enroll_batch
+from chain.keystore import create_keystore, keystore_address, load_account
+from chain.node import LocalNode, dev_private_key
+from chain.tx import TransactionSender, write_atomic
 from ledger.batch import BatchInput, read_batch_csv
-from ledger.check import TagReport, check_tag_uri, find_item_proof
 from ledger.config import Settings
-from ledger.contract import RegistryClient, connect
-from ledger.enroll import enroll_batch
 from ledger.errors import BorderLedgerError, InvalidInput, KeystoreError
-from ledger.keystore import create_keystore, keystore_address, load_account
 from ledger.merkle import leaf_hash
 from ledger.models import Status
-from ledger.node import LocalNode, dev_private_key
-from ledger.tx import TransactionSender, write_atomic
 
-app = typer.Typer(
-    help="BorderLedger: enroll genuine products on an EVM ledger and check their signed tags.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 keys_app = typer.Typer(help="Encrypted account keystores.", no_args_is_help=True)
 accredit_app = typer.Typer(
     help="Accredit rights holders and customs agencies (registry admin).", no_args_is_help=True
@@ -46,10 +41,6 @@ signer_app = typer.Typer(help="Tag-signing keys of a rights holder.", no_args_is
 status_app = typer.Typer(
     help="Recall, theft, destruction, decommissioning of batches and items.", no_args_is_help=True
 )
-app.add_typer(keys_app, name="keys")
-app.add_typer(accredit_app, name="accredit")
-app.add_typer(signer_app, name="signer")
-app.add_typer(status_app, name="status")
 
 out = Console()
 err = Console(stderr=True)
@@ -166,7 +157,6 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 # ---------------------------------------------------------------------------- node & keys
 
 
-@app.command()
 def node(
     kind: Annotated[str, typer.Option(help="anvil or hardhat")] = "anvil",
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8545,
@@ -218,7 +208,6 @@ def keys_list() -> None:
 # ---------------------------------------------------------------------------- registry admin
 
 
-@app.command()
 def deploy(key: KeyOption = "admin", password_file: Path | None = None) -> None:
     """Deploy a registry administered by the --key account; remember it for later commands."""
     cfg = settings()
@@ -297,7 +286,6 @@ def signer_revoke(
 # ---------------------------------------------------------------------------- enrollment
 
 
-@app.command()
 def enroll(
     csv_file: Annotated[
         Path, typer.Argument(help="CSV with a 'serial' column (and optional gtin, lot, expiry)")
@@ -362,7 +350,6 @@ def enroll(
 # ---------------------------------------------------------------------------- checking
 
 
-@app.command()
 def check(
     uri: Annotated[str, typer.Argument(help="tag URI (GS1 Digital Link with ?sig=)")],
     batch_dir: Annotated[
@@ -468,114 +455,14 @@ def _parse_status(text: str) -> Status:
 # ---------------------------------------------------------------------------- demo
 
 
-@app.command()
 def demo(
     items: Annotated[int, typer.Option(help="serials in the demo batch")] = 1000,
     node_kind: Annotated[str, typer.Option("--node", help="anvil or hardhat")] = "anvil",
     keep_running: Annotated[bool, typer.Option(help="keep the chain running until Ctrl-C")] = False,
 ) -> None:
     """The main job on embedded defaults: start a chain, deploy, accredit, enroll, check."""
-    from ledger.demo import run_demo
+    from chain.demo import run_demo
 
     if items < 1 or items > 1_000_000:
         raise InvalidInput(f"--items {items}: choose 1 to 1,000,000")
     run_demo(items, node_kind, keep_running, out, err)
-
-
-@app.command()
-def up(
-    port: Annotated[
-        int | None,
-        typer.Option(help="gateway port on 127.0.0.1 (default 8000; 0 picks a free port)"),
-    ] = None,
-    rpc_port: Annotated[int, typer.Option(help="Anvil port (0 picks a free port)")] = 8545,
-    items: Annotated[int, typer.Option(help="serials in the demo batch")] = 1000,
-) -> None:
-    """Run everything on embedded defaults until Ctrl-C: Anvil, the registry, the gateway on
-    SQLite, demo organizations and a demo batch; client settings go to <home>/dev.json."""
-    from api.up import run_up
-
-    run_up(port, rpc_port, items, out, err)
-
-
-@app.command()
-def audit(
-    gtin: Annotated[str, typer.Argument(help="GTIN of the item")],
-    serial: Annotated[str, typer.Argument(help="serial of the item")],
-    gateway: Annotated[str, typer.Option("--gateway", help="gateway base URL")],
-    rpc: Annotated[str, typer.Option("--rpc", help="your own JSON-RPC endpoint of the chain")],
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", envvar="BORDERLEDGER_API_KEY", help="API key")
-    ] = None,
-    registry: Annotated[
-        str | None,
-        typer.Option(help="registry address you trust (default: the one the gateway names)"),
-    ] = None,
-    strict: Annotated[bool, typer.Option(help="entries pending anchoring fail too")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
-) -> None:
-    """Verify an item's custody timeline against the chain: every entry's inclusion in an
-    anchored checkpoint, the checkpoints' consistency, the enrollment. Exit 1 if anything fails."""
-    from ledger.audit import render, run_audit
-
-    timeline, report = run_audit(gtin, serial, gateway, rpc, api_key, registry, strict)
-    if as_json:
-        print(json.dumps({"item": timeline.get("item"), **report.to_dict()}, default=str))
-    else:
-        if registry is None:
-            err.print(
-                "[yellow]note:[/] trusting the registry address the gateway names; "
-                "give --registry to pin the one you know"
-            )
-        render(timeline, report, out)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _register_bench() -> None:
-    try:
-        from bench.cli import bench_app
-    except ImportError:  # pragma: no cover - bench/ ships with the checkout
-        return
-    app.add_typer(bench_app, name="bench")
-
-
-_register_bench()
-
-
-def _register_scan() -> None:
-    from scanner.bundle_cli import bundle_app
-    from scanner.cli import scan
-
-    app.command("scan")(scan)
-    app.add_typer(bundle_app, name="bundle")
-    from scanner.device_cli import device_app, sync
-
-    app.add_typer(device_app, name="device")
-    app.command("sync")(sync)
-
-
-_register_scan()
-
-
-def main() -> None:
-    """Console entry point: domain errors become one clear line and a non-zero exit."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        app()
-    except InvalidInput as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
-    except BorderLedgerError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-
-
-__all__ = ["app", "main"]
-
-
-if __name__ == "__main__":
-    main()

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger.contract import RegistryClient, connect
+from chain.contract import RegistryClient, connect
+from chain.node import free_port
+from chain.tx import TransactionSender
 from ledger.errors import RpcUnavailable
 from ledger.merkle import MerkleTree, leaf_hash
-from ledger.node import free_port
-from ledger.tx import TransactionSender
 from tests.conftest import Chain
 from tests.rpc_proxy import RpcProxy
 

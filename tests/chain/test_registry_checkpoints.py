@@ -3,7 +3,7 @@
 Runs once per node kind (Anvil and Hardhat, the `chain` fixture of tests/conftest.py) on a
 fresh registry. Roots come from a real `custody.log.MerkleLog`, so the test also shows that the
 log's 32-byte roots round-trip through the contract unchanged. Reverting transactions are
-simulated before they are sent (`ledger.tx`); tests check the state they must not touch.
+simulated before they are sent (`chain.tx`); tests check the state they must not touch.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
+from chain.contract import CUSTOMS_ROLE, RegistryClient, connect
+from chain.tx import TransactionSender
 from custody.log import MerkleLog, leaf_hash
-from ledger.contract import CUSTOMS_ROLE, RegistryClient, connect
 from ledger.errors import ChainError, InvalidInput
 from ledger.models import Checkpoint
-from ledger.tx import TransactionSender
-from tests.ledger.test_registry_contract import events, expect_revert
+from tests.chain.test_registry_contract import events, expect_revert
 from tests.rpc_proxy import RpcProxy
 
 ZERO32 = b"\x00" * 32
 UINT64_MAX = 2**64 - 1
-#: Issue 5's budget: gas per log entry for a checkpoint of a million entries.
+#: The custody log's budget: gas per log entry for a checkpoint of a million entries.
 MAX_GAS_PER_ENTRY = 0.1
 
 

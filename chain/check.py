@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.contract import RegistryClient
+from chain.contract import RegistryClient
 from ledger.digital_link import parse_digital_link
 from ledger.errors import InvalidBatchFile
 from ledger.merkle import MerkleTree, leaf_hash

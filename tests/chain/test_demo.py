@@ -12,7 +12,7 @@ from pathlib import Path
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "BORDERLEDGER_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "demo", "--items", "25"],
+        [sys.executable, "-m", "borderledger", "demo", "--items", "25"],
         env=env,
         capture_output=True,
         text=True,

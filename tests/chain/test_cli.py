@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.keystore import create_keystore
-from ledger.node import dev_private_key
+from chain.keystore import create_keystore
+from chain.node import dev_private_key
 from scanner.decode import decode_file
 from tests.conftest import Chain
 
@@ -34,7 +34,7 @@ class Cli:
 
     def __call__(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "ledger.cli", *args],
+            [sys.executable, "-m", "borderledger", *args],
             env=self.env,
             capture_output=True,
             text=True,

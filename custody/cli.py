@@ -3,15 +3,17 @@ the chain through the auditor's own RPC connection (the checks are `custody.audi
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 import httpx
+import typer
 from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
+from chain.contract import RegistryClient, connect
 from custody.audit import AuditReport, audit_timeline
-from ledger.contract import RegistryClient, connect
 from ledger.errors import BorderLedgerError, ChainError, InvalidInput, NotFound
 
 
@@ -124,3 +126,34 @@ def render(timeline: dict[str, Any], report: AuditReport, console: Console) -> N
         f"{verdict}: {summary['verified']} verified, {summary['failed']} not verified, "
         f"{summary['pending']} pending"
     )
+
+
+def audit(
+    gtin: Annotated[str, typer.Argument(help="GTIN of the item")],
+    serial: Annotated[str, typer.Argument(help="serial of the item")],
+    gateway: Annotated[str, typer.Option("--gateway", help="gateway base URL")],
+    rpc: Annotated[str, typer.Option("--rpc", help="your own JSON-RPC endpoint of the chain")],
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="BORDERLEDGER_API_KEY", help="API key")
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="registry address you trust (default: the one the gateway names)"),
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="entries pending anchoring fail too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify an item's custody timeline against the chain: every entry's inclusion in an
+    anchored checkpoint, the checkpoints' consistency, the enrollment. Exit 1 if anything fails."""
+    timeline, report = run_audit(gtin, serial, gateway, rpc, api_key, registry, strict)
+    if as_json:
+        print(json.dumps({"item": timeline.get("item"), **report.to_dict()}, default=str))
+    else:
+        if registry is None:
+            Console(stderr=True).print(
+                "[yellow]note:[/] trusting the registry address the gateway names; "
+                "give --registry to pin the one you know"
+            )
+        render(timeline, report, Console())
+    if not report.ok:
+        raise typer.Exit(1)

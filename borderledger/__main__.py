@@ -1,0 +1,5 @@
+"""`python -m borderledger`."""
+
+from borderledger.entry import main
+
+main()
