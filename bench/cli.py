@@ -36,7 +36,7 @@ def enroll(
     ] = False,
 ) -> None:
     """Gas per enrolled item vs one ERC-721 mint per item, and 1,000,000-item enrollment time."""
-    from bench.enroll import run_enroll_bench
+    from bench.enroll_chain import run_enroll_bench
 
     if items < 1:
         raise typer.BadParameter("--items must be positive")
