@@ -10,12 +10,14 @@ import hashlib
 import secrets
 
 import coincurve
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.crypto import seal
 from api.models import ApiKey, Organization, Role
 from api.principal import Actor, Principal
 from ledger.errors import Conflict, InvalidInput
+from ledger.node import dev_private_key
 from ledger.tags import address_of
 
 KEY_PREFIX = "blk_"
@@ -60,6 +62,18 @@ def create_organization(
     session.add(org)
     session.flush()
     return org, new_api_key(session, org)
+
+
+def create_dev_admin(engine: Engine, secret_key: str) -> str:
+    """The admin organization of a development chain, whose chain key is the node's first
+    dev account (the one that deployed the registry, so its admin); returns its API key.
+    For `borderledger up`, benchmarks and tests, never a real chain."""
+    with Session(engine) as session:
+        _, key = create_organization(
+            session, "Registry admin", Role.ADMIN, secret_key, private_key=dev_private_key(0)
+        )
+        session.commit()
+    return key
 
 
 def principal_for_key(session: Session, key: str) -> Principal | None:

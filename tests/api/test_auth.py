@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.models import ApiKey
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 SERIALS = [f"A{i}" for i in range(5)]
 

@@ -17,7 +17,7 @@ from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
 from ledger.enroll import qr_file_stem
 from scanner.decode import decode_image_bytes
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 SERIALS = [f"SN{i:04d}" for i in range(12)]
 #: CSET 82 characters that need quoting in CSV or escaping in a URI.

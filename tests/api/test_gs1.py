@@ -23,7 +23,7 @@ from api.gs1 import (
 )
 from api.models import BatchTree, GatewayBatch, ScanEvent
 from ledger.errors import InvalidInput
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 UNKNOWN_GTIN = "09506000134376"  # valid check digit, never enrolled
 OTHER_GTIN = "09506000134383"  # enrolled, then made unprovable (as if by another gateway)

@@ -46,8 +46,8 @@ from ledger.contract import deploy as deploy_contract
 from ledger.models import Status
 from ledger.node import LocalNode, dev_private_key, rpc_request
 from ledger.tx import Receipt, TransactionSender
-from tests.api.conftest import GTIN, Stack
 from tests.rpc_proxy import RpcProxy
+from tests.stack import GTIN, Stack
 
 SALT = b"\x5a" * 32
 

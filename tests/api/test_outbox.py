@@ -16,8 +16,8 @@ from ledger.batch import batch_id_of
 from ledger.contract import connect
 from ledger.node import LocalNode, dev_private_key
 from ledger.tx import TransactionSender
-from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy
+from tests.stack import GTIN, Stack, running_stack
 
 
 @pytest.fixture

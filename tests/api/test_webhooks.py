@@ -22,7 +22,7 @@ from api.models import Alert, WebhookDelivery
 from api.webhook_delivery import WebhookSender, WebhookThread
 from ledger.node import LocalNode
 from ledger.webhooks import verify_signature
-from tests.api.conftest import GTIN, Stack, running_stack
+from tests.stack import GTIN, Stack, running_stack
 
 GTIN_B = "08712345000004"  # another company prefix: a GTIN belongs to one rights holder
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
