@@ -518,3 +518,35 @@ class ConsistencyProofPublic(BaseModel):
     fromRoot: str
     toRoot: str
     proof: list[str] = Field(description="RFC 9162 consistency proof, hex")
+
+
+# ------------------------------------------------------------------ health and formats
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class IndexLag(BaseModel):
+    block: int
+    chainHead: int | None
+    lagBlocks: int | None
+
+
+class ReadinessResponse(BaseModel):
+    """200 when ready, 503 (same body) when the database or the chain is unreachable."""
+
+    status: Literal["ready", "degraded"]
+    database: str = Field(description='"ok" or "unreachable: <error type>"')
+    chain: str = Field(description='"ok" or "unreachable: <error type>"')
+    index: IndexLag
+
+
+class TagFormatPublic(BaseModel):
+    """How tags are signed and items committed to (docs/formats.md)."""
+
+    eip712: dict[str, Any] = Field(description="EIP-712 domain, types and encodeType of a tag")
+    merkle: dict[str, Any] = Field(description="the Merkle tree's library, leaf and node rules")
+    digitalLink: str
+    batchId: str
+    itemKey: str
