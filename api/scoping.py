@@ -9,9 +9,14 @@ only its own organization's. Routes choose the roles; this module applies them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlmodel.sql.expression import SelectOfScalar
 
 from api.models import Role
 from api.principal import Principal
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,11 +29,16 @@ class Scope:
         """Whether a record owned by `owner_id` is within the scope."""
         return self.organization_id is None or owner_id == self.organization_id
 
-    def narrow(self, requested: int | None) -> int | None:
-        """The owner a listing filters on: what the caller asked for, or its own
-        organization when it is confined to it (check `allows(requested)` first: another
-        organization's records are not in the listing at all)."""
-        return requested if self.organization_id is None else self.organization_id
+    def confine(
+        self, query: SelectOfScalar[T], owner: Any, requested: int | None = None
+    ) -> SelectOfScalar[T] | None:
+        """`query` filtered on its `owner` column: to the organization the caller asked for
+        (`requested`, None: any), and to its own when it is confined to it. None when it asked
+        for another organization's records, which are not its to list."""
+        if requested is not None and not self.allows(requested):
+            return None
+        wanted = requested if self.organization_id is None else self.organization_id
+        return query if wanted is None else query.where(owner == wanted)
 
 
 def scope_of(principal: Principal, *sees_all: Role) -> Scope:

@@ -55,18 +55,18 @@ def create_device(body: DeviceCreate, principal: OfficerDep, session: SessionDep
 @router.get("/devices", response_model=list[DevicePublic], responses=ERRORS)
 def get_devices(principal: OfficerDep, session: SessionDep) -> list[DevicePublic]:
     """The calling agency's devices, revoked ones included (an admin sees all)."""
-    return [_out(d) for d in list_devices(session, principal.organization)]
+    return [_out(d) for d in list_devices(session, principal)]
 
 
 @router.get("/devices/{device_id}", response_model=DevicePublic, responses=ERRORS)
 def get_device(device_id: DeviceId, principal: OfficerDep, session: SessionDep) -> DevicePublic:
-    return _out(device_of(session, principal.organization, device_id))
+    return _out(device_of(session, principal, device_id))
 
 
 @router.post("/devices/{device_id}/revoke", response_model=DevicePublic, responses=ERRORS)
 def revoke(device_id: DeviceId, principal: OfficerDep, session: SessionDep) -> DevicePublic:
     """Revoke a lost or retired device: its syncs are refused from now on (idempotent)."""
-    return _out(revoke_device(session, principal.organization, device_id))
+    return _out(revoke_device(session, principal, device_id))
 
 
 @router.post("/scans/sync", response_model=SyncResponse, responses=ERRORS)

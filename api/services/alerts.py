@@ -28,12 +28,9 @@ def list_alerts(
 ) -> list[Alert]:
     """Newest first, filtered; a rights holder's only on its own batches."""
     scope = scope_of(principal, Role.CUSTOMS, Role.ADMIN, Role.AUDITOR)
-    if rights_holder is not None and not scope.allows(rights_holder):
+    query = scope.confine(select(Alert), Alert.organization_id, rights_holder)
+    if query is None:
         return []
-    rights_holder = scope.narrow(rights_holder)
-    query = select(Alert)
-    if rights_holder is not None:
-        query = query.where(Alert.organization_id == rights_holder)
     if batch is not None:
         query = query.where(Alert.batch_id == batch)
     if port is not None:

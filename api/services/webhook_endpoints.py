@@ -226,12 +226,9 @@ def list_deliveries(
 ) -> list[WebhookDelivery]:
     """Newest first; a rights holder's own only."""
     scope = scope_of(principal, Role.ADMIN)
-    if organization is not None and not scope.allows(organization):
+    query = scope.confine(select(WebhookDelivery), WebhookDelivery.organization_id, organization)
+    if query is None:
         return []
-    organization = scope.narrow(organization)
-    query = select(WebhookDelivery)
-    if organization is not None:
-        query = query.where(WebhookDelivery.organization_id == organization)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if alert is not None:

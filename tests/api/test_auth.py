@@ -265,3 +265,89 @@ def test_revoked_key_is_refused(stack: Stack) -> None:
     stack.client.app.state.key_cache.clear()  # type: ignore[attr-defined]
     r = stack.client.get("/v1/organizations/me", headers=stack.headers(holder["apiKey"]))
     _error(r, 401, "unauthenticated")
+
+
+# ------------------------------------------------------------- principals and role rules
+
+#: Routes anyone may call without a key.
+PUBLIC = {"/healthz", "/readyz", "/v1/tag-format", "/v1/trust-bundle/key"}
+
+
+def _calls(dependant: Any) -> list[Any]:
+    found = []
+    for sub in dependant.dependencies:
+        found.append(sub.call)
+        found.extend(_calls(sub))
+    return found
+
+
+def test_every_route_but_the_public_ones_names_its_roles() -> None:
+    """Each route that takes a caller takes it through exactly one role dependency (built by
+    `role_rule`, the one rule), never as a bare principal."""
+    from fastapi.routing import APIRoute
+
+    from api.deps import current_principal
+    from api.routes import ROUTERS
+
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    checked = 0
+    for route in routes:
+        calls = _calls(route.dependant)
+        rules = [c for c in calls if getattr(c, "__qualname__", "") == "role_rule.<locals>.check"]
+        if route.path in PUBLIC:
+            assert current_principal not in calls and not rules, route.path
+            continue
+        assert len(rules) == 1, (route.path, route.methods)
+        direct = [d.call for d in route.dependant.dependencies]
+        assert current_principal not in direct, (route.path, "takes a bare principal")
+        checked += 1
+    assert checked >= 30
+
+
+def test_a_principal_is_its_organization_acting_through_a_key(stack: Stack) -> None:
+    from sqlmodel import Session
+
+    from api.models import Role
+    from api.orgs import principal_for_key
+    from api.principal import Actor, require_role
+    from ledger.errors import PermissionDenied
+
+    holder = stack.org("Keyed Pharma", "rights_holder")
+    with Session(stack.gateway.engine) as session:
+        principal = principal_for_key(session, holder["apiKey"])
+        key_id = session.execute(
+            sa.select(ApiKey.id).where(ApiKey.organization_id == holder["id"])  # type: ignore[arg-type]
+        ).scalar_one()
+    assert principal is not None
+    assert principal.organization_id == holder["id"] and principal.role == "rights_holder"
+    assert principal.actor == Actor("api_key", key_id, holder["apiKey"][:12])
+    assert require_role(principal, principal.role) is principal
+    with pytest.raises(PermissionDenied, match=r"Keyed Pharma.*needs: customs, admin"):
+        require_role(principal, Role.CUSTOMS, Role.ADMIN)
+
+
+def test_custody_timeline_roles_and_the_holders_own_products(stack: Stack) -> None:
+    """Officers, admins and auditors read any item's custody; a rights holder only the items
+    of GTINs it enrolled, and no role may read it without a key."""
+    owner = stack.org("Owner Pharma", "rights_holder")
+    other = stack.org("Other Pharma", "rights_holder")
+    officer = stack.org("Custody Customs", "customs")
+    auditor = stack.org("Custody Audit", "auditor")
+    stack.enroll(owner["apiKey"], serials=SERIALS)
+    stack.sync()
+    path = f"/v1/items/{GTIN}/{SERIALS[0]}/custody"
+    bodies = []
+    for key in (owner["apiKey"], officer["apiKey"], auditor["apiKey"], stack.admin_key):
+        r = stack.client.get(path, headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        bodies.append(r.json())
+    assert all(b == bodies[0] for b in bodies[1:])
+    assert bodies[0]["enrollment"]["gtin"] == GTIN
+    body = _error(stack.client.get(path, headers=stack.headers(other["apiKey"])), 403, "forbidden")
+    assert "own products" in body["error"]["message"]
+    _error(stack.client.get(path), 401, "unauthenticated")
+    # The log itself is every role's to check.
+    for key in (other["apiKey"], auditor["apiKey"]):
+        r = stack.client.get("/v1/log/checkpoints", headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        assert set(r.json()) == {"agency", "registry", "chainId", "size", "checkpoints"}
