@@ -11,6 +11,10 @@ Names say what a model is for:
   rather than a resource (verify, sync, EPCIS capture), and `ErrorResponse`, the error
   envelope every route answers with;
 - nested parts take their plain name (`Item`, `Location`, `Finding`, `SignedScan`…).
+
+One exception: the GS1 verification messages (`VerificationResponse`, `VerificationData`) are
+the GS1 standard's, defined in `api.gs1` next to the standard's code lists they are built
+from, and named as the standard names them.
 """
 
 from __future__ import annotations
