@@ -56,6 +56,20 @@ def scratch_database(directory: Path, name: str, prefix: str) -> Iterator[tuple[
         admin.dispose()
 
 
+def api_error(r: Any, status: int, code: str, *words: str) -> dict[str, Any]:
+    """The JSON error body of response `r`, checked: its status, its code, a message (holding
+    each of `words`, case aside)."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body: dict[str, Any] = r.json()
+    assert body["error"]["code"] == code, body
+    message = body["error"]["message"].lower()
+    assert message
+    for word in words:
+        assert word.lower() in message, (word, message)
+    return body
+
+
 @dataclass
 class Stack:
     """A deployed registry, a gateway on it, and a client with an admin API key."""

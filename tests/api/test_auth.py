@@ -9,18 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from api.models import ApiKey
-from tests.stack import GTIN, Stack
+from tests.stack import GTIN, Stack, api_error
 
 SERIALS = [f"A{i}" for i in range(5)]
-
-
-def _error(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = r.json()
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return body
 
 
 @pytest.mark.parametrize(
@@ -58,7 +49,7 @@ def test_missing_malformed_or_unknown_key_is_401_json(
     ]
     for method, path, body in requests:
         r = stack.client.request(method, path, json=body, headers=headers)
-        _error(r, 401, "unauthenticated")
+        api_error(r, 401, "unauthenticated")
     with stack.gateway.engine.connect() as connection:
         names = connection.execute(sa.text("SELECT name FROM organizations")).scalars().all()
         batches = connection.execute(sa.text("SELECT count(*) FROM gateway_batches")).scalar()
@@ -86,7 +77,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
             json={"name": f"made by {who['name']}", "role": "admin"},
             headers=stack.headers(who["apiKey"]),
         )
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM organizations")).scalar()
     assert count == 4
@@ -102,7 +93,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
         r = stack.client.post(
             "/v1/organizations", json=body, headers=stack.headers(stack.admin_key)
         )
-        _error(r, 422, "invalid_input")
+        api_error(r, 422, "invalid_input")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM organizations")).scalar()
     assert count == 4
@@ -112,7 +103,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
         json={"name": "Acme", "role": "auditor"},
         headers=stack.headers(stack.admin_key),
     )
-    _error(r, 409, "conflict")
+    api_error(r, 409, "conflict")
 
 
 def test_officer_cannot_enroll_or_change_status(stack: Stack) -> None:
@@ -124,19 +115,19 @@ def test_officer_cannot_enroll_or_change_status(stack: Stack) -> None:
         json={"gtin": GTIN, "lot": "L2", "serials": SERIALS},
         headers=stack.headers(officer["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         "/v1/batches?gtin=" + GTIN + "&lot=L3",
         content=b"serial\nX1\n",
         headers={**stack.headers(officer["apiKey"]), "Content-Type": "text/csv"},
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         f"/v1/batches/{batch['batchId']}/status",
         json={"status": "recalled"},
         headers=stack.headers(officer["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM gateway_batches")).scalar()
     assert count == 1
@@ -154,16 +145,16 @@ def test_auditor_reads_but_cannot_verify_enroll_or_change_status(stack: Stack) -
     key = stack.headers(auditor["apiKey"])
 
     r = stack.client.post("/v1/verify", json={"gtin": GTIN, "serial": "A1"}, headers=key)
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "L9", "serials": SERIALS}, headers=key
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     for body in ({"status": "recalled"}, {"status": "stolen", "serial": "A1"}):
         r = stack.client.post(f"/v1/batches/{batch['batchId']}/status", json=body, headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     r = stack.client.get(f"/v1/batches/{batch['batchId']}/tags", headers=key)
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
 
     # reading the batch is what an auditor is for
     r = stack.client.get(f"/v1/batches/{batch['batchId']}", headers=key)
@@ -187,13 +178,13 @@ def test_rights_holder_cannot_touch_another_holders_batch(stack: Stack) -> None:
     bid = batch["batchId"]
     key = stack.headers(rival["apiKey"])
 
-    _error(stack.client.get(f"/v1/batches/{bid}", headers=key), 403, "forbidden")
+    api_error(stack.client.get(f"/v1/batches/{bid}", headers=key), 403, "forbidden")
     for fmt in ("csv", "zip", "pdf"):
         r = stack.client.get(f"/v1/batches/{bid}/tags?format={fmt}", headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     for body in ({"status": "recalled"}, {"status": "stolen", "serial": "A1"}):
         r = stack.client.post(f"/v1/batches/{bid}/status", json=body, headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     stack.sync()
     officer = stack.org("NL Customs", "customs")
     verdict = stack.verify(officer["apiKey"], gtin=GTIN, serial="A1", lot="L1")
@@ -203,11 +194,11 @@ def test_rights_holder_cannot_touch_another_holders_batch(stack: Stack) -> None:
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "L1", "serials": SERIALS}, headers=key
     )
-    _error(r, 409, "conflict")
+    api_error(r, 409, "conflict")
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "RIVAL-1", "serials": SERIALS}, headers=key
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT lot FROM gateway_batches")).scalars().all()
     assert rows == ["L1"]
@@ -228,7 +219,7 @@ def test_gtin_of_another_holder_refused_before_the_index_catches_up(stack: Stack
         json={"gtin": GTIN, "lot": "RIVAL-1", "serials": SERIALS},
         headers=stack.headers(rival["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     assert len(stack.registry.contract.events.BatchRegistered.get_logs(from_block=0)) == logs_before
     with stack.gateway.engine.connect() as connection:
         lots = connection.execute(sa.text("SELECT lot FROM gateway_batches")).scalars().all()
@@ -264,7 +255,7 @@ def test_revoked_key_is_refused(stack: Stack) -> None:
         )
     stack.client.app.state.key_cache.clear()  # type: ignore[attr-defined]
     r = stack.client.get("/v1/organizations/me", headers=stack.headers(holder["apiKey"]))
-    _error(r, 401, "unauthenticated")
+    api_error(r, 401, "unauthenticated")
 
 
 # ------------------------------------------------------------- principals and role rules
@@ -343,9 +334,11 @@ def test_custody_timeline_roles_and_the_holders_own_products(stack: Stack) -> No
         bodies.append(r.json())
     assert all(b == bodies[0] for b in bodies[1:])
     assert bodies[0]["enrollment"]["gtin"] == GTIN
-    body = _error(stack.client.get(path, headers=stack.headers(other["apiKey"])), 403, "forbidden")
+    body = api_error(
+        stack.client.get(path, headers=stack.headers(other["apiKey"])), 403, "forbidden"
+    )
     assert "own products" in body["error"]["message"]
-    _error(stack.client.get(path), 401, "unauthenticated")
+    api_error(stack.client.get(path), 401, "unauthenticated")
     # The log itself is every role's to check.
     for key in (other["apiKey"], auditor["apiKey"]):
         r = stack.client.get("/v1/log/checkpoints", headers=stack.headers(key))
