@@ -112,8 +112,7 @@ def put_webhook(
     )
     if secret is not None:
         response.status_code = status.HTTP_201_CREATED
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    webhooks.wake_sender(gateway)
     return _endpoint_out(session, endpoint, secret)
 
 
@@ -158,8 +157,7 @@ def test_webhook(
     """Queue a `webhook.test` event to check the receiver and its signature check."""
     webhooks.may_manage(principal, organization_id)
     delivery = webhooks.enqueue_test(session, organization_id)
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    webhooks.wake_sender(gateway)
     return _delivery_out(delivery)
 
 
@@ -200,6 +198,5 @@ def redeliver(
 ) -> WebhookDeliveryPublic:
     """Send it again now, under the same delivery id (failed ones get a fresh attempt budget)."""
     row = webhooks.redeliver(session, webhooks.delivery_of(session, principal, delivery_id))
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    webhooks.wake_sender(gateway)
     return _delivery_out(row)

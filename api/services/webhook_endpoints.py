@@ -12,6 +12,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from api.crypto import seal
+from api.gateway import Gateway
 from api.models import DeliveryStatus, Organization, Role, WebhookDelivery, WebhookEndpoint, utcnow
 from api.principal import Principal
 from api.scoping import scope_of
@@ -188,6 +189,12 @@ def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
     session.commit()
     session.refresh(delivery)
     return delivery
+
+
+def wake_sender(gateway: Gateway) -> None:
+    """Have this process's sender look at the outbox now, not at its next poll."""
+    if gateway.webhook_thread is not None:
+        gateway.webhook_thread.wake.set()
 
 
 # ------------------------------------------------------------------ who may see and manage
