@@ -1,19 +1,25 @@
-"""Typed dependencies, so a route's signature says what it needs (FastAPI template style)."""
+"""Typed dependencies, so a route's signature says what it needs (FastAPI template style):
+the gateway, a database session, and the calling principal with the role the route requires.
+
+Every role dependency is `require_role` (`api.principal`) with one of the role tuples named
+there; the lean `/v1/verify` front applies the same function with the same tuple.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
+from api import principal as roles
 from api.errors import Unauthenticated
 from api.gateway import Gateway
-from api.models import Organization, Role
-from api.orgs import organization_for_key
-from ledger.errors import PermissionDenied
+from api.models import Role
+from api.orgs import principal_for_key
+from api.principal import Principal, require_role
 
 KEY_CACHE_SECONDS = 10.0
 
@@ -34,22 +40,22 @@ def get_session(gateway: GatewayDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def current_organization(
+async def current_principal(
     request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="API key (alternative header)")] = None,
-) -> Organization:
+) -> Principal:
     return authenticate(gateway, request.app.state.key_cache, authorization, x_api_key)
 
 
 def authenticate(
     gateway: Gateway,
-    cache: dict[str, tuple[float, Organization]],
+    cache: dict[str, tuple[float, Principal]],
     authorization: str | None,
     x_api_key: str | None,
-) -> Organization:
-    """The organization an API key belongs to, from the request's `Authorization` and
+) -> Principal:
+    """The principal an API key authenticates, from the request's `Authorization` and
     `X-API-Key` header values; `Unauthenticated` when there is none. Plain (no FastAPI), so
     the lean /v1/verify endpoint authenticates with the very same code."""
     key = x_api_key
@@ -66,23 +72,33 @@ def authenticate(
     if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
         return hit[1]
     with Session(gateway.engine, expire_on_commit=False) as session:
-        org = organization_for_key(session, key)
-    if org is None:
+        principal = principal_for_key(session, key)
+    if principal is None:
         cache.pop(key, None)
         raise Unauthenticated("unknown or revoked API key")
     if len(cache) > 10_000:
         cache.clear()
-    cache[key] = (now, org)
-    return org
+    cache[key] = (now, principal)
+    return principal
 
 
-CurrentOrg = Annotated[Organization, Depends(current_organization)]
+#: Any authenticated caller, whatever its role (routes that check a role take one below).
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require(org: Organization, *roles: Role) -> Organization:
-    if org.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise PermissionDenied(
-            f"organization {org.name!r} is a {org.role.value}; this needs: {allowed}"
-        )
-    return org
+def role_rule(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting a principal whose role is one of `allowed` (`require_role`).
+    `async`: a role check is a comparison, not worth a threadpool hop."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        return require_role(principal, *allowed)
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(role_rule(*roles.ADMINS))]
+HolderDep = Annotated[Principal, Depends(role_rule(*roles.HOLDERS))]
+OfficerDep = Annotated[Principal, Depends(role_rule(*roles.OFFICERS))]
+HolderOrAdminDep = Annotated[Principal, Depends(role_rule(*roles.HOLDERS_AND_ADMINS))]
+VerifierDep = Annotated[Principal, Depends(role_rule(*roles.VERIFIERS))]
+ReaderDep = Annotated[Principal, Depends(role_rule(*roles.READERS))]

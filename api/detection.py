@@ -43,7 +43,7 @@ from api.models import (
     IndexedStatusChange,
 )
 from api.verification import Reason
-from api.webhooks import enqueue_alert_deliveries
+from api.webhook_delivery import enqueue_alert_deliveries
 from detector import (
     Batch,
     Detector,

@@ -28,6 +28,8 @@ from api.custody.store import append_scans
 from api.detection import SUSPECT_REASON
 from api.gateway import Gateway
 from api.models import Device, Organization, Role, ScanEvent
+from api.principal import Principal
+from api.scoping import scope_of
 from api.verification import Reason, Scanned, verify
 from detector import Scan
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -78,25 +80,27 @@ def register_device(session: Session, org: Organization, name: str, public_key: 
     return device
 
 
-def list_devices(session: Session, org: Organization) -> list[Device]:
+def list_devices(session: Session, principal: Principal) -> list[Device]:
     """The agency's devices (an admin sees every device)."""
-    query = select(Device).order_by(col(Device.id))
-    if org.role != Role.ADMIN:
-        query = query.where(Device.organization_id == org.id)
+    query = scope_of(principal, Role.ADMIN).confine(
+        select(Device).order_by(col(Device.id)), Device.organization_id
+    )
+    assert query is not None
     return list(session.exec(query).all())
 
 
-def device_of(session: Session, org: Organization, device_id: str) -> Device:
-    """A device of `org` (any device for an admin); 404 for one the caller cannot see."""
+def device_of(session: Session, principal: Principal, device_id: str) -> Device:
+    """A device of the caller's agency (any device for an admin); 404 for one the caller
+    cannot see."""
     device = session.exec(select(Device).where(Device.device_id == device_id)).first()
-    if device is None or (org.role != Role.ADMIN and device.organization_id != org.id):
-        raise NotFound(f"no device {device_id!r} registered to {org.name!r}")
+    if device is None or not scope_of(principal, Role.ADMIN).allows(device.organization_id):
+        raise NotFound(f"no device {device_id!r} registered to {principal.organization.name!r}")
     return device
 
 
-def revoke_device(session: Session, org: Organization, device_id: str) -> Device:
+def revoke_device(session: Session, principal: Principal, device_id: str) -> Device:
     """Revoke a device (idempotent): its later syncs are refused, scans already synced stay."""
-    device = device_of(session, org, device_id)
+    device = device_of(session, principal, device_id)
     if device.revoked_at is None:
         device.revoked_at = datetime.now(UTC)
         session.add(device)

@@ -18,7 +18,7 @@ from api.indexer import Indexer, IndexerThread
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.scans import ScanWriter
-from api.webhooks import WebhookSender, WebhookThread
+from api.webhook_delivery import WebhookSender, WebhookThread
 from chain.contract import connect
 from ledger.config import Settings
 from ledger.errors import InvalidInput

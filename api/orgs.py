@@ -10,10 +10,13 @@ import hashlib
 import secrets
 
 import coincurve
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.crypto import seal
 from api.models import ApiKey, Organization, Role
+from api.principal import Actor, Principal
+from chain.node import dev_private_key
 from ledger.errors import Conflict, InvalidInput
 from ledger.tags import address_of
 
@@ -61,8 +64,26 @@ def create_organization(
     return org, new_api_key(session, org)
 
 
-def organization_for_key(session: Session, key: str) -> Organization | None:
+def create_dev_admin(engine: Engine, secret_key: str) -> str:
+    """The admin organization of a development chain, whose chain key is the node's first
+    dev account (the one that deployed the registry, so its admin); returns its API key.
+    For `borderledger up`, benchmarks and tests, never a real chain."""
+    with Session(engine) as session:
+        _, key = create_organization(
+            session, "Registry admin", Role.ADMIN, secret_key, private_key=dev_private_key(0)
+        )
+        session.commit()
+    return key
+
+
+def principal_for_key(session: Session, key: str) -> Principal | None:
+    """Who an API key authenticates: its organization, acting through that key; None for an
+    unknown or revoked key."""
     api_key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
     if api_key is None or api_key.revoked_at is not None:
         return None
-    return session.get(Organization, api_key.organization_id)
+    org = session.get(Organization, api_key.organization_id)
+    if org is None:
+        return None
+    assert api_key.id is not None
+    return Principal(org, Actor("api_key", api_key.id, api_key.prefix))

@@ -1,4 +1,21 @@
-"""Request and response bodies of the public API (what the OpenAPI document shows)."""
+"""Request and response bodies of the public API (what the OpenAPI document shows): every
+model a route reads or answers with is here.
+
+Names say what a model is for:
+
+- `<Thing>Create`: the body that creates a thing (`BatchCreate`, `OrganizationCreate`…);
+- `<Thing>Update`: a body that changes one, or replaces it (`BatchStatusUpdate`,
+  `WebhookEndpointUpdate`, `AlertUpdate`);
+- `<Thing>Public`: a thing as the API shows it (`BatchPublic`, `AlertPublic`…);
+- `<Operation>Request` / `<Operation>Response`: the bodies of an operation that is an action
+  rather than a resource (verify, sync, EPCIS capture), and `ErrorResponse`, the error
+  envelope every route answers with;
+- nested parts take their plain name (`Item`, `Location`, `Finding`, `SignedScan`…).
+
+One exception: the GS1 verification messages (`VerificationResponse`, `VerificationData`) are
+the GS1 standard's, defined in `api.gs1` next to the standard's code lists they are built
+from, and named as the standard names them.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +125,7 @@ class BatchCreate(Strict):
     route_policy: dict[str, Any] | None = None
 
 
-class BatchOut(BaseModel):
+class BatchPublic(BaseModel):
     batchId: str
     gtin: str
     lot: str
@@ -125,14 +142,14 @@ class BatchOut(BaseModel):
     jobId: str | None = None
 
 
-class StatusChange(Strict):
+class BatchStatusUpdate(Strict):
     status: Literal["active", "recalled", "stolen", "destroyed", "decommissioned"]
     serial: str | None = Field(
         None, max_length=20, description="one item; omit for the whole batch"
     )
 
 
-class WriteOut(BaseModel):
+class WritePublic(BaseModel):
     id: int
     kind: str
     status: str
@@ -141,7 +158,7 @@ class WriteOut(BaseModel):
     error: str | None
 
     @classmethod
-    def of(cls, write: PendingWrite) -> WriteOut:
+    def of(cls, write: PendingWrite) -> WritePublic:
         return cls(
             id=write.id or 0,
             kind=write.kind,
@@ -160,17 +177,17 @@ class OrganizationCreate(Strict):
     )
 
 
-class OrganizationOut(BaseModel):
+class OrganizationPublic(BaseModel):
     id: int
     name: str
     role: Role
     address: str | None
     signer: str | None
     apiKey: str | None = Field(None, description="shown once, at creation")
-    writes: list[WriteOut] = []
+    writes: list[WritePublic] = []
 
 
-class JobOut(BaseModel):
+class JobPublic(BaseModel):
     id: str
     kind: str
     status: str
@@ -185,11 +202,11 @@ class ErrorBody(BaseModel):
     message: str
 
 
-class ErrorOut(BaseModel):
+class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class AlertOut(BaseModel):
+class AlertPublic(BaseModel):
     alertId: str
     rule: str
     reasonCode: str
@@ -207,11 +224,11 @@ class AlertOut(BaseModel):
     updatedAt: datetime
 
 
-class AlertAction(Strict):
+class AlertUpdate(Strict):
     note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
 
 
-class WebhookEndpointIn(Strict):
+class WebhookEndpointUpdate(Strict):
     """A rights holder's webhook endpoint and which alerts it wants."""
 
     url: str = Field(max_length=2048, description="http(s) URL the gateway POSTs events to")
@@ -226,7 +243,7 @@ class WebhookEndpointIn(Strict):
     enabled: bool = Field(True, description="false holds deliveries until enabled again")
 
 
-class WebhookEndpointOut(BaseModel):
+class WebhookEndpointPublic(BaseModel):
     organizationId: int
     url: str
     minSeverity: str
@@ -244,7 +261,7 @@ class WebhookEndpointOut(BaseModel):
     updatedAt: datetime
 
 
-class WebhookDeliveryOut(BaseModel):
+class WebhookDeliveryPublic(BaseModel):
     deliveryId: str = Field(description="also the BorderLedger-Delivery header: dedupe on it")
     organizationId: int
     event: str
@@ -270,7 +287,7 @@ class BundleSignature(BaseModel):
     value: str = Field(description="base64url Ed25519 signature over the decoded payload bytes")
 
 
-class TrustBundleOut(BaseModel):
+class TrustBundlePublic(BaseModel):
     """Detached envelope: `payload` is base64url of the exact canonical-JSON bytes signed."""
 
     format: str = Field(description="borderledger/trust-bundle-envelope/1")
@@ -278,7 +295,7 @@ class TrustBundleOut(BaseModel):
     signature: BundleSignature
 
 
-class GatewayKeyOut(BaseModel):
+class GatewayKeyPublic(BaseModel):
     algorithm: str
     publicKey: str = Field(description="raw Ed25519 public key, 64 hex digits")
     keyId: str
@@ -301,7 +318,7 @@ class DeviceCreate(Strict):
     )
 
 
-class DeviceOut(BaseModel):
+class DevicePublic(BaseModel):
     deviceId: str
     name: str
     publicKey: str
@@ -327,7 +344,7 @@ class SyncRequest(Strict):
     scans: list[SignedScan] = Field(min_length=1, max_length=MAX_SYNC_BATCH)
 
 
-class SyncScanOut(BaseModel):
+class SyncScanResult(BaseModel):
     """One scan's outcome: `accepted` (judged now, with the online verdict), `duplicate`
     (already synced: nothing stored again) or `rejected` (`reason`, `message`)."""
 
@@ -353,4 +370,187 @@ class SyncScanOut(BaseModel):
 class SyncResponse(BaseModel):
     deviceId: str
     counts: dict[str, int]
-    results: list[SyncScanOut]
+    results: list[SyncScanResult]
+
+
+# ------------------------------------------------------------------ chain of custody
+
+
+class LocationCreate(Strict):
+    unlocode: str = Field(pattern=UNLOCODE, description="UN/LOCODE")
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    glns: list[Annotated[str, Field(pattern=r"^[0-9]{13}$")]] = Field(
+        default_factory=list, max_length=100, description="GLNs naming this place in EPCIS"
+    )
+
+
+class LocationPublic(BaseModel):
+    unlocode: str
+    name: str
+    country: str
+    latitude: float
+    longitude: float
+    glns: list[str]
+
+
+class CapturedEvent(BaseModel):
+    eventId: str
+    errorDeclaration: bool
+    status: Literal["stored", "duplicate"]
+    logIndex: int = Field(description="the event's entry in the custody log")
+    location: str | None = Field(description="UN/LOCODE of the registered place, if any")
+
+
+class CaptureResponse(BaseModel):
+    """What an EPCIS capture stored: each event once (`duplicate` when already captured)."""
+
+    stored: int
+    duplicates: int
+    events: list[CapturedEvent]
+    unknownGtins: list[str] = Field(description="GTINs no batch is enrolled under")
+    findings: list[dict[str, Any]] = Field(description="detector alerts the events raised")
+
+
+class TimelineItem(BaseModel):
+    gtin: str
+    serial: str
+    key: str = Field(description="the item key: keccak256(abi.encode(gtin, serial))")
+
+
+class CustodyLog(BaseModel):
+    agency: str | None = Field(description="address of the agency anchoring the log")
+    registry: str
+    chainId: int
+    size: int = Field(description="entries in the log")
+
+
+class TimelineEntry(BaseModel):
+    """A log-backed step of the item's history, with its inclusion proof when anchored."""
+
+    logIndex: int
+    kind: str
+    time: str
+    summary: str
+    via: str | None = Field(description="the container the item travelled in, if any")
+    record: dict[str, Any] = Field(description="the logged record, as hashed")
+    previous: dict[str, Any]
+    leafHash: str | None
+    anchoring: Literal["pending", "anchored"]
+    checkpointSize: int | None
+    inclusionProof: list[str] = Field(description="RFC 9162 inclusion proof, hex")
+
+
+class TimelineStatusChange(BaseModel):
+    level: Literal["item", "batch"]
+    previous: str
+    status: str
+    by: str
+    txHash: str
+    blockNumber: int
+    time: str
+
+
+class TimelineAlert(BaseModel):
+    alertId: str
+    rule: str
+    reasonCode: str
+    severity: str
+    location: str
+    evidence: list[str]
+    status: str
+    createdAt: str
+
+
+class AnchoredCheckpoint(BaseModel):
+    agency: str
+    size: int
+    root: str
+    txHash: str | None
+    blockNumber: int | None
+
+
+class ConsistencyStep(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_size: int = Field(alias="from")
+    to: int
+    proof: list[str] = Field(description="RFC 9162 consistency proof, hex")
+
+
+class CustodyTimelinePublic(BaseModel):
+    """An item's chain of custody; `?format=epcis` answers an EPCIS 2.0 document instead."""
+
+    item: TimelineItem
+    log: CustodyLog
+    enrollment: dict[str, Any] | None = Field(
+        description="the item's enrollment proof and batch, when the gateway can prove it"
+    )
+    entries: list[TimelineEntry]
+    statusChanges: list[TimelineStatusChange]
+    alerts: list[TimelineAlert]
+    checkpoints: list[AnchoredCheckpoint]
+    consistency: list[ConsistencyStep]
+
+
+class CheckpointPublic(BaseModel):
+    agency: str
+    size: int
+    root: str
+    status: Literal["queued", "anchored", "failed"]
+    txHash: str | None
+    blockNumber: int | None
+    error: str | None
+    matchesLog: bool = Field(description="false for a root that is not this log's at its size")
+
+
+class CheckpointListPublic(BaseModel):
+    agency: str | None
+    registry: str
+    chainId: int
+    size: int
+    checkpoints: list[CheckpointPublic]
+
+
+class ConsistencyProofPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_size: int = Field(alias="from")
+    to_size: int = Field(alias="to")
+    fromRoot: str
+    toRoot: str
+    proof: list[str] = Field(description="RFC 9162 consistency proof, hex")
+
+
+# ------------------------------------------------------------------ health and formats
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class IndexLag(BaseModel):
+    block: int
+    chainHead: int | None
+    lagBlocks: int | None
+
+
+class ReadinessResponse(BaseModel):
+    """200 when ready, 503 (same body) when the database or the chain is unreachable."""
+
+    status: Literal["ready", "degraded"]
+    database: str = Field(description='"ok" or "unreachable: <error type>"')
+    chain: str = Field(description='"ok" or "unreachable: <error type>"')
+    index: IndexLag
+
+
+class TagFormatPublic(BaseModel):
+    """How tags are signed and items committed to (docs/formats.md)."""
+
+    eip712: dict[str, Any] = Field(description="EIP-712 domain, types and encodeType of a tag")
+    merkle: dict[str, Any] = Field(description="the Merkle tree's library, leaf and node rules")
+    digitalLink: str
+    batchId: str
+    itemKey: str

@@ -33,7 +33,6 @@ import httpx
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
 
 from chain.contract import RegistryClient, connect
 from chain.node import LocalNode, dev_private_key
@@ -282,21 +281,12 @@ def _serve(
 
     from api.gateway import Gateway
     from api.main import create_app
-    from api.models import Role
-    from api.orgs import create_organization
+    from api.orgs import create_dev_admin
 
     gateway = Gateway.from_settings(settings)
     stack.callback(gateway.engine.dispose)
     stack.callback(gateway.stop)  # the app does not own a gateway it is given
-    with Session(gateway.engine) as session:
-        _, admin_key = create_organization(
-            session,
-            "Registry admin",
-            Role.ADMIN,
-            settings.secret_key,
-            private_key=dev_private_key(0),
-        )
-        session.commit()
+    admin_key = create_dev_admin(gateway.engine, settings.secret_key)
     app = create_app(gateway, settings, background=True)
     config = uvicorn.Config(
         app,

@@ -15,14 +15,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-import socket
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,29 +30,6 @@ AGENCY = "Bench Customs"
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
 
 
 def run_custody_bench(
@@ -88,8 +61,9 @@ def _run(
     from api.db import make_engine
     from api.gateway import Gateway
     from api.main import create_app
-    from api.models import PendingWrite, Role
-    from api.orgs import create_organization
+    from api.models import PendingWrite
+    from api.orgs import create_dev_admin
+    from api.threaded import serve_in_thread
     from chain.contract import RegistryClient, connect
     from chain.node import LocalNode, dev_private_key
     from chain.tx import TransactionSender
@@ -117,15 +91,7 @@ def _run(
         )
         engine = make_engine(settings.sqlalchemy_url, schema)
         gateway = Gateway.from_settings(settings, engine)
-        with Session(engine) as session:
-            _, admin_key = create_organization(
-                session,
-                "Registry admin",
-                Role.ADMIN,
-                settings.secret_key,
-                private_key=dev_private_key(0),
-            )
-            session.commit()
+        admin_key = create_dev_admin(engine, settings.secret_key)
         try:
             with TestClient(create_app(gateway, background=False)) as client:
                 auth = {"Authorization": f"Bearer {admin_key}"}
@@ -217,7 +183,10 @@ def _run(
 
                 # 5. timeline over HTTP
                 officer_auth = {"Authorization": f"Bearer {officer['apiKey']}"}
-                with _serve(client.app) as url, httpx.Client(base_url=url, timeout=60) as http:
+                with (
+                    serve_in_thread(client.app, "bench-custody") as url,
+                    httpx.Client(base_url=url, timeout=60) as http,
+                ):
                     path = f"/v1/items/{GTIN}/{target}/custody"
                     first = http.get(path, headers=officer_auth)
                     if first.status_code != 200:

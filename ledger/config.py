@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         86_400.0, gt=0, description="offline scans warn when the trust bundle is older than this"
     )
 
-    # --- alert webhooks (api/webhooks.py, docs/webhooks.md) ----------------------------------
+    # --- alert webhooks (api/webhook_delivery.py, docs/webhooks.md) ----------------------------------
     webhook_timeout: float = Field(
         10.0, gt=0, description="seconds a receiver has to answer one delivery"
     )

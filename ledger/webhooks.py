@@ -1,8 +1,9 @@
 """Webhook signatures, retry schedule and endpoint URLs: the pure half of alert webhooks.
 
-The gateway pushes detector alerts to a rights holder's HTTPS endpoint (`api.webhooks`). Every
-request carries ``BorderLedger-Signature: t=<unix seconds>,v1=<hex>`` where ``<hex>`` is
-HMAC-SHA256 keyed with the endpoint secret (the whole ``whsec_…`` string, UTF-8) over
+The gateway pushes detector alerts to a rights holder's HTTPS endpoint
+(`api.webhook_delivery`). Every request carries ``BorderLedger-Signature: t=<unix
+seconds>,v1=<hex>`` where ``<hex>`` is HMAC-SHA256 keyed with the endpoint secret (the whole
+``whsec_…`` string, UTF-8) over
 ``f"{t}.{raw body}"`` — the scheme Stripe uses, so receivers can reuse what they know. While a
 rotated-out secret is still in its grace period the header carries one ``v1=`` per secret.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -18,6 +19,7 @@ from chain.contract import RegistryClient, connect
 from chain.node import LocalNode, dev_private_key
 from chain.tx import TransactionSender
 from ledger.tags import TagDomain, TagSigner
+from tests.stack import Stack, running_stack, scratch_database
 
 NODE_KINDS = ("anvil", "hardhat")
 
@@ -74,3 +76,26 @@ def chain(node: LocalNode) -> Chain:
         signer_key=dev_private_key(5),
         registry=registry,
     )
+
+
+# ----------------------------------------------------------- the gateway stack (tests/stack.py)
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[LocalNode]:
+    with LocalNode("anvil") as node:
+        yield node
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(SQLAlchemy URL, schema): SQLite by default, a fresh PostgreSQL schema with DATABASE_URL."""
+    with scratch_database(tmp_path, "gateway.db", "t_") as db:
+        yield db
+
+
+@pytest.fixture
+def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
+    """A deployed registry, a gateway on it and a client with the admin's API key."""
+    with running_stack(anvil, database, tmp_path) as running:
+        yield running

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 
-from api.deps import CurrentOrg, GatewayDep, SessionDep, require
+from api.deps import GatewayDep, OfficerDep, SessionDep
 from api.devices import (
     device_of,
     list_devices,
@@ -16,24 +16,24 @@ from api.devices import (
     sync_scans,
     syncing_device,
 )
-from api.models import Device, Role
+from api.models import Device
 from api.schemas import (
     DeviceCreate,
-    DeviceOut,
-    ErrorOut,
+    DevicePublic,
+    ErrorResponse,
     SyncRequest,
     SyncResponse,
 )
 
 router = APIRouter(prefix="/v1", tags=["devices"])
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
 }
 DeviceId = Annotated[str, Path(pattern=r"^dev-[0-9a-f]{32}$", description="the device's deviceId")]
 
 
-def _out(device: Device) -> DeviceOut:
-    return DeviceOut(
+def _out(device: Device) -> DevicePublic:
+    return DevicePublic(
         deviceId=device.device_id,
         name=device.name,
         publicKey=device.public_key,
@@ -44,44 +44,41 @@ def _out(device: Device) -> DeviceOut:
 
 
 @router.post(
-    "/devices", status_code=status.HTTP_201_CREATED, response_model=DeviceOut, responses=ERRORS
+    "/devices", status_code=status.HTTP_201_CREATED, response_model=DevicePublic, responses=ERRORS
 )
-def create_device(body: DeviceCreate, org: CurrentOrg, session: SessionDep) -> DeviceOut:
+def create_device(body: DeviceCreate, principal: OfficerDep, session: SessionDep) -> DevicePublic:
     """Register an officer's device key for the calling customs agency (or admin). Sending
     the same key again returns the same device; a key of another agency is a 409."""
-    require(org, Role.CUSTOMS, Role.ADMIN)
-    return _out(register_device(session, org, body.name, body.publicKey))
+    return _out(register_device(session, principal.organization, body.name, body.publicKey))
 
 
-@router.get("/devices", response_model=list[DeviceOut], responses=ERRORS)
-def get_devices(org: CurrentOrg, session: SessionDep) -> list[DeviceOut]:
+@router.get("/devices", response_model=list[DevicePublic], responses=ERRORS)
+def get_devices(principal: OfficerDep, session: SessionDep) -> list[DevicePublic]:
     """The calling agency's devices, revoked ones included (an admin sees all)."""
-    require(org, Role.CUSTOMS, Role.ADMIN)
-    return [_out(d) for d in list_devices(session, org)]
+    return [_out(d) for d in list_devices(session, principal)]
 
 
-@router.get("/devices/{device_id}", response_model=DeviceOut, responses=ERRORS)
-def get_device(device_id: DeviceId, org: CurrentOrg, session: SessionDep) -> DeviceOut:
-    require(org, Role.CUSTOMS, Role.ADMIN)
-    return _out(device_of(session, org, device_id))
+@router.get("/devices/{device_id}", response_model=DevicePublic, responses=ERRORS)
+def get_device(device_id: DeviceId, principal: OfficerDep, session: SessionDep) -> DevicePublic:
+    return _out(device_of(session, principal, device_id))
 
 
-@router.post("/devices/{device_id}/revoke", response_model=DeviceOut, responses=ERRORS)
-def revoke(device_id: DeviceId, org: CurrentOrg, session: SessionDep) -> DeviceOut:
+@router.post("/devices/{device_id}/revoke", response_model=DevicePublic, responses=ERRORS)
+def revoke(device_id: DeviceId, principal: OfficerDep, session: SessionDep) -> DevicePublic:
     """Revoke a lost or retired device: its syncs are refused from now on (idempotent)."""
-    require(org, Role.CUSTOMS, Role.ADMIN)
-    return _out(revoke_device(session, org, device_id))
+    return _out(revoke_device(session, principal, device_id))
 
 
 @router.post("/scans/sync", response_model=SyncResponse, responses=ERRORS)
-def sync(body: SyncRequest, org: CurrentOrg, session: SessionDep, gateway: GatewayDep) -> Any:
+def sync(body: SyncRequest, principal: OfficerDep, session: SessionDep, gateway: GatewayDep) -> Any:
     """Scans a device made offline, each signed with its key. The device must be registered to
     the calling agency and not revoked (403). Each scan is answered on its own: `accepted`
     with the online verdict (and `verdictDisagrees` when the device's offline verdict
     differs), `duplicate` when already synced, or `rejected` with a reason. Safe to retry."""
-    require(org, Role.CUSTOMS, Role.ADMIN)
-    device = syncing_device(session, org, body.deviceId)
-    results = sync_scans(gateway, org, device, [(s.record, s.signature) for s in body.scans])
+    device = syncing_device(session, principal.organization, body.deviceId)
+    results = sync_scans(
+        gateway, principal.organization, device, [(s.record, s.signature) for s in body.scans]
+    )
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for r in results:
         counts[r.status] += 1

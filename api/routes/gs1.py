@@ -11,7 +11,6 @@ GTIN this responder holds no batch of. Error bodies use the API's usual
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -19,28 +18,37 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentOrg, GatewayDep, require
+from api.deps import GatewayDep, VerifierDep
 from api.gateway import Gateway
 from api.gs1 import (
     FailureReason,
     Gs1Request,
     VerificationData,
     VerificationResponse,
-    assess,
     parse_request,
     response,
 )
-from api.models import Organization, Role, ScanEvent
-from api.schemas import ErrorOut
+from api.principal import Principal
+from api.schemas import ErrorResponse
+from api.services import gs1
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/gs1", tags=["gs1"])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "request not formatted properly (code invalid_input)"},
-    401: {"model": ErrorOut, "description": "missing or unknown API key"},
-    403: {"model": ErrorOut, "description": "role not allowed (customs, admin, rights_holder)"},
-    404: {"model": ErrorOut, "description": "no batch registered for this GTIN (gtin_not_found)"},
+    400: {
+        "model": ErrorResponse,
+        "description": "request not formatted properly (code invalid_input)",
+    },
+    401: {"model": ErrorResponse, "description": "missing or unknown API key"},
+    403: {
+        "model": ErrorResponse,
+        "description": "role not allowed (customs, admin, rights_holder)",
+    },
+    404: {
+        "model": ErrorResponse,
+        "description": "no batch registered for this GTIN (gtin_not_found)",
+    },
 }
 
 Exp = Annotated[
@@ -71,7 +79,7 @@ def verify_product_identifier(
     gtin: str,
     lot: str,
     serial: str,
-    org: CurrentOrg,
+    principal: VerifierDep,
     gateway: GatewayDep,
     exp: Exp = None,
     link_type: LinkType = None,
@@ -82,8 +90,9 @@ def verify_product_identifier(
     """Verify a product identifier (GTIN, lot, serial, expiry) the GS1 way: `verified`, a
     `verificationFailureReason` when false, `additionalInfo` such as `Recalled`. Every
     well-formed request is recorded as a scan."""
-    require(org, Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
-    return _answer(org, gateway, gtin, lot, serial, exp, link_type, context, req_gln, corr_uuid)
+    return _answer(
+        principal, gateway, gtin, lot, serial, exp, link_type, context, req_gln, corr_uuid
+    )
 
 
 @router.get(
@@ -95,7 +104,7 @@ def verify_product_identifier(
 def verify_encoded_path(
     request: Request,
     rest: str,
-    org: CurrentOrg,
+    principal: VerifierDep,
     gateway: GatewayDep,
     exp: Exp = None,
     link_type: LinkType = None,
@@ -105,7 +114,6 @@ def verify_encoded_path(
 ) -> VerificationResponse | JSONResponse:
     """The same request when the lot or serial holds a percent-encoded '/' (allowed in GS1
     AI 10 and 21): the decoded path then has extra segments, so split the raw path instead."""
-    require(org, Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
     raw = request.scope.get("raw_path") or request.url.path.encode()
     tail = raw.decode("latin-1").split("/verify/gtin/", 1)[-1]
     parts = tail.split("/")
@@ -121,11 +129,13 @@ def verify_encoded_path(
         return _error(
             400, "invalid_input", "the path holds percent-encoded bytes that are not UTF-8"
         )
-    return _answer(org, gateway, gtin, lot, serial, exp, link_type, context, req_gln, corr_uuid)
+    return _answer(
+        principal, gateway, gtin, lot, serial, exp, link_type, context, req_gln, corr_uuid
+    )
 
 
 def _answer(
-    org: Organization,
+    principal: Principal,
     gateway: Gateway,
     gtin: str,
     lot: str,
@@ -144,24 +154,8 @@ def _answer(
         return _error(400, "invalid_input", str(exc))
     now = datetime.now(UTC)
     settings = gateway.settings
-    assessment = assess(gateway.catalog, request, stale_after=settings.stale_after_seconds, now=now)
-    judgement = assessment.judgement
+    assessment = gs1.assess_and_record(gateway, principal, request, now)
     scanned = request.scanned
-    gateway.scans.record(
-        ScanEvent(
-            scan_id=str(uuid.uuid4()),
-            organization_id=org.id,
-            gtin=scanned.gtin,
-            lot=scanned.lot,
-            serial=scanned.serial,
-            batch_id=judgement.batch_id,
-            input_kind="gs1",
-            scanned_at=now,
-            verdict=assessment.verdict.value,
-            reasons=[r.value for r in judgement.reasons],
-            index_block=judgement.index["block"],
-        )
-    )
     if assessment.data is None:
         # HTTP 404 as the GS1 US guideline answers a GTIN the responder does not serve, with a
         # GS1 body too (verified false, GTIN_not_found) for clients that read the payload.

@@ -9,19 +9,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import GatewayDep
+from api.schemas import HealthResponse, ReadinessResponse, TagFormatPublic
 from ledger.merkle import LEAF_ENCODING
 from ledger.tags import DOMAIN_NAME, DOMAIN_VERSION, EIP712_TYPES, TAG_TYPE
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthResponse)
 def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz", response_model=ReadinessResponse, responses={503: {"model": ReadinessResponse}}
+)
 def readyz(gateway: GatewayDep) -> JSONResponse:
     """Readiness: database and chain reachable, and how far the index lags the chain."""
     checks: dict[str, Any] = {}
@@ -46,7 +49,7 @@ def readyz(gateway: GatewayDep) -> JSONResponse:
     )
 
 
-@router.get("/v1/tag-format")
+@router.get("/v1/tag-format", response_model=TagFormatPublic)
 def tag_format(gateway: GatewayDep) -> dict[str, Any]:
     """The EIP-712 domain and types tags are signed with, and the Merkle leaf encoding."""
     snap = gateway.catalog.snapshot()

@@ -11,8 +11,10 @@ request to FastAPI:
   proof: ~0.15 ms). The front costs a few microseconds.
 - The front reads the body, validates it with the route's own model (`VerifyRequest`), takes
   the API key from the same headers, authenticates with the same function
-  (`api.deps.authenticate`) and calls the same `answer_scan`: auth, role checks, verdicts and
-  answers are the route's by construction; domain errors go through the same mapping
+  (`api.deps.authenticate`), applies the same role rule (`require_role` with `VERIFIERS`, the
+  rule of the route's `VerifierDep`) and calls the same service
+  (`api.services.verify.answer_scan`): auth, role checks, verdicts and answers are the
+  route's by construction; domain errors go through the same mapping
   (`api.errors.domain_error`).
 - It serves a request only when FastAPI would accept its body as it stands (a JSON content
   type, a JSON object that validates). For anything else, such as a malformed, non-JSON or
@@ -24,37 +26,34 @@ tests/api/test_verify.py sends a corpus of good and bad requests through both an
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import CurrentOrg, GatewayDep, authenticate, require
-from api.detection import SUSPECT_REASON
+from api.deps import GatewayDep, VerifierDep, authenticate
 from api.errors import domain_error, unexpected_error
-from api.gateway import Gateway
-from api.models import Organization, Role
-from api.schemas import ErrorOut, VerifyRequest, VerifyResponse
-from api.verification import Reason, Scanned, verify
-from detector import Scan
+from api.principal import VERIFIERS, require_role
+from api.schemas import ErrorResponse, VerifyRequest, VerifyResponse
+from api.services.verify import answer_scan
 from ledger.errors import BorderLedgerError
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
 PATH = "/v1/verify"
-_ROLES = (Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
 
 
 @router.post(
     "/verify",
     response_model=VerifyResponse,
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
 )
-async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep) -> Response:
+async def verify_scan(body: VerifyRequest, principal: VerifierDep, gateway: GatewayDep) -> Response:
     """Verify a scanned tag, or a GTIN + serial typed from a label. Every call is recorded.
 
     `async` on purpose: verification is CPU-only (no I/O: the index snapshot is in memory and
@@ -65,88 +64,7 @@ async def verify_scan(body: VerifyRequest, org: CurrentOrg, gateway: GatewayDep)
     A scan with a UN/LOCODE also goes to the diversion/clone detector (state in the database,
     one short transaction; plus the alerts a scan raises): `findings` are the alerts this scan
     raised."""
-    return Response(await answer_scan(gateway, org, body), media_type="application/json")
-
-
-async def answer_scan(gateway: Gateway, org: Organization, body: VerifyRequest) -> bytes:
-    """The verification of one request, as the JSON bytes of the answer (both fronts).
-
-    Everything that can refuse the request (role, unknown port, malformed tag) is checked
-    before anything is recorded."""
-    require(org, *_ROLES)
-    location = body.location
-    locode = location.unlocode if location else None
-    if locode is not None:
-        gateway.detection.check_location(locode)  # unknown port: 422, nothing recorded
-    if body.tag is not None:
-        scanned = Scanned.from_tag(body.tag)
-    else:
-        assert body.gtin is not None and body.serial is not None
-        scanned = Scanned.from_fields(body.gtin, body.serial, body.lot)
-    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
-    scanned_at = body.scanned_at or datetime.now(UTC)
-    if scanned_at.tzinfo is None:
-        scanned_at = scanned_at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
-    scan_id = str(uuid.uuid4())
-    reasons = [r.value for r in judgement.reasons]
-    findings = []
-    if locode is not None:
-        # The detector judges the scan against the item's route policy and earlier sightings.
-        # Only a serial proven in its batch is attributed to the batch; any other read is an
-        # unknown serial of the GTIN (input to the probing rule).
-        # Its state is in the database: run it in the threadpool, off the event loop.
-        in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = await run_in_threadpool(
-            gateway.detection.ingest,
-            gateway.catalog.snapshot(),
-            Scan(
-                scan_id,
-                scanned.gtin,
-                scanned.serial,
-                locode,
-                scanned_at.timestamp(),
-                judgement.batch_id if in_batch else None,
-            ),
-        )
-        findings = [f.to_dict() for f in found]
-        for f in found:
-            extra = SUSPECT_REASON.get(f.alert.alert_class)
-            if extra is not None and extra not in reasons:
-                reasons.append(extra)
-    gateway.scans.record(
-        {
-            "scan_id": scan_id,
-            "organization_id": org.id,
-            "gtin": scanned.gtin,
-            "lot": scanned.lot,
-            "serial": scanned.serial,
-            "batch_id": judgement.batch_id,
-            "input_kind": scanned.kind,
-            "location": locode,
-            "latitude": location.latitude if location else None,
-            "longitude": location.longitude if location else None,
-            "scanned_at": scanned_at,
-            "recorded_at": datetime.now(UTC),
-            "verdict": judgement.verdict.value,
-            "reasons": reasons,
-            "index_block": judgement.index["block"],
-        }
-    )
-    answer = {
-        "verdict": judgement.verdict.value,
-        "summary": judgement.summary,
-        "reasons": reasons,
-        "item": {"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
-        "product": judgement.product,
-        "batchId": judgement.batch_id,
-        "proof": judgement.proof,
-        "index": judgement.index,
-        "scanId": scan_id,
-        "scannedAt": scanned_at.isoformat(),
-        "location": location.model_dump() if location else None,
-        "findings": findings,
-    }
-    return orjson.dumps(answer)
+    return Response(await answer_scan(gateway, principal, body), media_type="application/json")
 
 
 # ------------------------------------------------------------------------- the fast path
@@ -186,8 +104,9 @@ class VerifyFastPath:
                 x_api_key = value.decode("latin-1")
         state = self.app.state
         try:
-            org = authenticate(state.gateway, state.key_cache, authorization, x_api_key)
-            answer = await answer_scan(state.gateway, org, body)
+            principal = authenticate(state.gateway, state.key_cache, authorization, x_api_key)
+            require_role(principal, *VERIFIERS)  # the rule of the route's `VerifierDep`
+            answer = await answer_scan(state.gateway, principal, body)
         except BorderLedgerError as exc:
             await domain_error(exc)(scope, receive, send)
             return

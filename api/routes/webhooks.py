@@ -1,23 +1,27 @@
 """Alert webhooks: a rights holder (or an admin for it) manages its endpoint, reads the state
-of its deliveries and asks for redelivery. Sending is `api.webhooks`; docs/webhooks.md."""
+of its deliveries and asks for redelivery. The logic is `api.services.webhook_endpoints`,
+sending is `api.webhook_delivery`; docs/webhooks.md."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from api import webhooks
-from api.deps import CurrentOrg, GatewayDep, SessionDep, require
-from api.models import DeliveryStatus, Organization, Role, WebhookDelivery, WebhookEndpoint
-from api.schemas import ErrorOut, WebhookDeliveryOut, WebhookEndpointIn, WebhookEndpointOut
-from ledger.errors import NotFound, PermissionDenied
+from api.deps import GatewayDep, HolderOrAdminDep, SessionDep
+from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from api.schemas import (
+    ErrorResponse,
+    WebhookDeliveryPublic,
+    WebhookEndpointPublic,
+    WebhookEndpointUpdate,
+)
+from api.services import webhook_endpoints as webhooks
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422)
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
 }
 OrgId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the rights holder's organization id")]
 DeliveryId = Annotated[
@@ -30,27 +34,10 @@ FINAL = (
 )
 
 
-def _may_manage(org: Organization, organization_id: int) -> None:
-    """Admins manage any holder's endpoint; a rights holder only its own."""
-    require(org, Role.ADMIN, Role.RIGHTS_HOLDER)
-    if org.role == Role.RIGHTS_HOLDER and org.id != organization_id:
-        raise PermissionDenied(
-            f"organization {org.name!r} may only manage its own webhook, not {organization_id}'s"
-        )
-
-
 def _endpoint_out(
     session: Session, endpoint: WebhookEndpoint, secret: str | None = None
-) -> WebhookEndpointOut:
-    counts = session.exec(
-        select(WebhookDelivery.status, func.count())
-        .where(
-            WebhookDelivery.organization_id == endpoint.organization_id,
-            col(WebhookDelivery.status).in_((*webhooks.DUE, DeliveryStatus.FAILED.value)),
-        )
-        .group_by(WebhookDelivery.status)
-    ).all()
-    return WebhookEndpointOut(
+) -> WebhookEndpointPublic:
+    return WebhookEndpointPublic(
         organizationId=endpoint.organization_id,
         url=endpoint.url,
         minSeverity=endpoint.min_severity,
@@ -61,14 +48,14 @@ def _endpoint_out(
         previousSecretExpiresAt=endpoint.previous_secret_expires_at
         if endpoint.previous_secret_encrypted
         else None,
-        backlog={s: int(n) for s, n in counts},
+        backlog=webhooks.backlog(session, endpoint.organization_id),
         createdAt=endpoint.created_at,
         updatedAt=endpoint.updated_at,
     )
 
 
-def _delivery_out(row: WebhookDelivery) -> WebhookDeliveryOut:
-    return WebhookDeliveryOut(
+def _delivery_out(row: WebhookDelivery) -> WebhookDeliveryPublic:
+    return WebhookDeliveryPublic(
         deliveryId=row.delivery_id,
         organizationId=row.organization_id,
         event=row.event,
@@ -87,31 +74,33 @@ def _delivery_out(row: WebhookDelivery) -> WebhookDeliveryOut:
 
 @router.get(
     "/organizations/{organization_id}/webhook",
-    response_model=WebhookEndpointOut,
+    response_model=WebhookEndpointPublic,
     responses=ERRORS,
 )
-def get_webhook(organization_id: OrgId, org: CurrentOrg, session: SessionDep) -> WebhookEndpointOut:
+def get_webhook(
+    organization_id: OrgId, principal: HolderOrAdminDep, session: SessionDep
+) -> WebhookEndpointPublic:
     """The endpoint, its filter and its backlog (the secret is never shown again)."""
-    _may_manage(org, organization_id)
+    webhooks.may_manage(principal, organization_id)
     return _endpoint_out(session, webhooks.get_endpoint(session, organization_id))
 
 
 @router.put(
     "/organizations/{organization_id}/webhook",
-    response_model=WebhookEndpointOut,
-    responses={**ERRORS, 201: {"model": WebhookEndpointOut}},
+    response_model=WebhookEndpointPublic,
+    responses={**ERRORS, 201: {"model": WebhookEndpointPublic}},
 )
 def put_webhook(
     organization_id: OrgId,
-    body: WebhookEndpointIn,
-    org: CurrentOrg,
+    body: WebhookEndpointUpdate,
+    principal: HolderOrAdminDep,
     session: SessionDep,
     gateway: GatewayDep,
     response: Response,
-) -> WebhookEndpointOut:
+) -> WebhookEndpointPublic:
     """Register (201, with the signing secret, shown once) or update (200) the endpoint.
     Idempotent: the same body again changes nothing and keeps the secret."""
-    _may_manage(org, organization_id)
+    webhooks.may_manage(principal, organization_id)
     endpoint, secret = webhooks.put_endpoint(
         session,
         gateway.settings,
@@ -123,8 +112,7 @@ def put_webhook(
     )
     if secret is not None:
         response.status_code = status.HTTP_201_CREATED
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    webhooks.wake_sender(gateway)
     return _endpoint_out(session, endpoint, secret)
 
 
@@ -133,24 +121,26 @@ def put_webhook(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=ERRORS,
 )
-def delete_webhook(organization_id: OrgId, org: CurrentOrg, session: SessionDep) -> Response:
+def delete_webhook(
+    organization_id: OrgId, principal: HolderOrAdminDep, session: SessionDep
+) -> Response:
     """Remove the endpoint; deliveries not yet made are cancelled (and stay listed)."""
-    _may_manage(org, organization_id)
+    webhooks.may_manage(principal, organization_id)
     webhooks.delete_endpoint(session, organization_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
     "/organizations/{organization_id}/webhook/rotate-secret",
-    response_model=WebhookEndpointOut,
+    response_model=WebhookEndpointPublic,
     responses=ERRORS,
 )
 def rotate_webhook_secret(
-    organization_id: OrgId, org: CurrentOrg, session: SessionDep, gateway: GatewayDep
-) -> WebhookEndpointOut:
+    organization_id: OrgId, principal: HolderOrAdminDep, session: SessionDep, gateway: GatewayDep
+) -> WebhookEndpointPublic:
     """A new signing secret (shown once). The old one keeps signing alongside it for
     BORDERLEDGER_WEBHOOK_SECRET_GRACE_SECONDS, so receivers switch without a gap."""
-    _may_manage(org, organization_id)
+    webhooks.may_manage(principal, organization_id)
     endpoint, secret = webhooks.rotate_secret(session, gateway.settings, organization_id)
     return _endpoint_out(session, endpoint, secret)
 
@@ -158,23 +148,22 @@ def rotate_webhook_secret(
 @router.post(
     "/organizations/{organization_id}/webhook/test",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=WebhookDeliveryOut,
+    response_model=WebhookDeliveryPublic,
     responses=ERRORS,
 )
 def test_webhook(
-    organization_id: OrgId, org: CurrentOrg, session: SessionDep, gateway: GatewayDep
-) -> WebhookDeliveryOut:
+    organization_id: OrgId, principal: HolderOrAdminDep, session: SessionDep, gateway: GatewayDep
+) -> WebhookDeliveryPublic:
     """Queue a `webhook.test` event to check the receiver and its signature check."""
-    _may_manage(org, organization_id)
+    webhooks.may_manage(principal, organization_id)
     delivery = webhooks.enqueue_test(session, organization_id)
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    webhooks.wake_sender(gateway)
     return _delivery_out(delivery)
 
 
-@router.get("/webhook-deliveries", response_model=list[WebhookDeliveryOut], responses=ERRORS)
+@router.get("/webhook-deliveries", response_model=list[WebhookDeliveryPublic], responses=ERRORS)
 def list_deliveries(
-    org: CurrentOrg,
+    principal: HolderOrAdminDep,
     session: SessionDep,
     organization: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="rights holder (admins)")
@@ -183,57 +172,31 @@ def list_deliveries(
     alert: Annotated[str | None, Query(pattern=r"^[0-9a-f-]{36}$")] = None,
     event: Literal["alert.created", "webhook.test"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[WebhookDeliveryOut]:
+) -> list[WebhookDeliveryPublic]:
     """Newest first. Rights holders see only their own deliveries."""
-    require(org, Role.ADMIN, Role.RIGHTS_HOLDER)
-    query = select(WebhookDelivery)
-    if org.role == Role.RIGHTS_HOLDER:
-        if organization is not None and organization != org.id:
-            return []
-        organization = org.id
-    if organization is not None:
-        query = query.where(WebhookDelivery.organization_id == organization)
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    if alert is not None:
-        query = query.where(WebhookDelivery.alert_id == alert)
-    if event is not None:
-        query = query.where(WebhookDelivery.event == event)
-    rows = session.exec(query.order_by(col(WebhookDelivery.id).desc()).limit(limit)).all()
+    rows = webhooks.list_deliveries(session, principal, organization, status, alert, event, limit)
     return [_delivery_out(r) for r in rows]
 
 
-def _delivery(session: Session, org: Organization, delivery_id: str) -> WebhookDelivery:
-    require(org, Role.ADMIN, Role.RIGHTS_HOLDER)
-    row = session.exec(
-        select(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id)
-    ).first()
-    # Another holder's delivery is reported as absent: its existence is not theirs to learn.
-    if row is None or (org.role == Role.RIGHTS_HOLDER and row.organization_id != org.id):
-        raise NotFound(f"no webhook delivery {delivery_id!r}")
-    return row
-
-
 @router.get(
-    "/webhook-deliveries/{delivery_id}", response_model=WebhookDeliveryOut, responses=ERRORS
+    "/webhook-deliveries/{delivery_id}", response_model=WebhookDeliveryPublic, responses=ERRORS
 )
 def get_delivery(
-    delivery_id: DeliveryId, org: CurrentOrg, session: SessionDep
-) -> WebhookDeliveryOut:
-    return _delivery_out(_delivery(session, org, delivery_id))
+    delivery_id: DeliveryId, principal: HolderOrAdminDep, session: SessionDep
+) -> WebhookDeliveryPublic:
+    return _delivery_out(webhooks.delivery_of(session, principal, delivery_id))
 
 
 @router.post(
     "/webhook-deliveries/{delivery_id}/redeliver",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=WebhookDeliveryOut,
+    response_model=WebhookDeliveryPublic,
     responses=ERRORS,
 )
 def redeliver(
-    delivery_id: DeliveryId, org: CurrentOrg, session: SessionDep, gateway: GatewayDep
-) -> WebhookDeliveryOut:
+    delivery_id: DeliveryId, principal: HolderOrAdminDep, session: SessionDep, gateway: GatewayDep
+) -> WebhookDeliveryPublic:
     """Send it again now, under the same delivery id (failed ones get a fresh attempt budget)."""
-    row = webhooks.redeliver(session, _delivery(session, org, delivery_id))
-    if gateway.webhook_thread is not None:
-        gateway.webhook_thread.wake.set()
+    row = webhooks.redeliver(session, webhooks.delivery_of(session, principal, delivery_id))
+    webhooks.wake_sender(gateway)
     return _delivery_out(row)

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from api.models import GatewayBatch, ScanEvent
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
 

@@ -9,18 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from api.models import ApiKey
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack, api_error
 
 SERIALS = [f"A{i}" for i in range(5)]
-
-
-def _error(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = r.json()
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return body
 
 
 @pytest.mark.parametrize(
@@ -58,7 +49,7 @@ def test_missing_malformed_or_unknown_key_is_401_json(
     ]
     for method, path, body in requests:
         r = stack.client.request(method, path, json=body, headers=headers)
-        _error(r, 401, "unauthenticated")
+        api_error(r, 401, "unauthenticated")
     with stack.gateway.engine.connect() as connection:
         names = connection.execute(sa.text("SELECT name FROM organizations")).scalars().all()
         batches = connection.execute(sa.text("SELECT count(*) FROM gateway_batches")).scalar()
@@ -86,7 +77,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
             json={"name": f"made by {who['name']}", "role": "admin"},
             headers=stack.headers(who["apiKey"]),
         )
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM organizations")).scalar()
     assert count == 4
@@ -102,7 +93,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
         r = stack.client.post(
             "/v1/organizations", json=body, headers=stack.headers(stack.admin_key)
         )
-        _error(r, 422, "invalid_input")
+        api_error(r, 422, "invalid_input")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM organizations")).scalar()
     assert count == 4
@@ -112,7 +103,7 @@ def test_only_admin_creates_organizations(stack: Stack) -> None:
         json={"name": "Acme", "role": "auditor"},
         headers=stack.headers(stack.admin_key),
     )
-    _error(r, 409, "conflict")
+    api_error(r, 409, "conflict")
 
 
 def test_officer_cannot_enroll_or_change_status(stack: Stack) -> None:
@@ -124,19 +115,19 @@ def test_officer_cannot_enroll_or_change_status(stack: Stack) -> None:
         json={"gtin": GTIN, "lot": "L2", "serials": SERIALS},
         headers=stack.headers(officer["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         "/v1/batches?gtin=" + GTIN + "&lot=L3",
         content=b"serial\nX1\n",
         headers={**stack.headers(officer["apiKey"]), "Content-Type": "text/csv"},
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         f"/v1/batches/{batch['batchId']}/status",
         json={"status": "recalled"},
         headers=stack.headers(officer["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         count = connection.execute(sa.text("SELECT count(*) FROM gateway_batches")).scalar()
     assert count == 1
@@ -154,16 +145,16 @@ def test_auditor_reads_but_cannot_verify_enroll_or_change_status(stack: Stack) -
     key = stack.headers(auditor["apiKey"])
 
     r = stack.client.post("/v1/verify", json={"gtin": GTIN, "serial": "A1"}, headers=key)
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "L9", "serials": SERIALS}, headers=key
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     for body in ({"status": "recalled"}, {"status": "stolen", "serial": "A1"}):
         r = stack.client.post(f"/v1/batches/{batch['batchId']}/status", json=body, headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     r = stack.client.get(f"/v1/batches/{batch['batchId']}/tags", headers=key)
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
 
     # reading the batch is what an auditor is for
     r = stack.client.get(f"/v1/batches/{batch['batchId']}", headers=key)
@@ -187,13 +178,13 @@ def test_rights_holder_cannot_touch_another_holders_batch(stack: Stack) -> None:
     bid = batch["batchId"]
     key = stack.headers(rival["apiKey"])
 
-    _error(stack.client.get(f"/v1/batches/{bid}", headers=key), 403, "forbidden")
+    api_error(stack.client.get(f"/v1/batches/{bid}", headers=key), 403, "forbidden")
     for fmt in ("csv", "zip", "pdf"):
         r = stack.client.get(f"/v1/batches/{bid}/tags?format={fmt}", headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     for body in ({"status": "recalled"}, {"status": "stolen", "serial": "A1"}):
         r = stack.client.post(f"/v1/batches/{bid}/status", json=body, headers=key)
-        _error(r, 403, "forbidden")
+        api_error(r, 403, "forbidden")
     stack.sync()
     officer = stack.org("NL Customs", "customs")
     verdict = stack.verify(officer["apiKey"], gtin=GTIN, serial="A1", lot="L1")
@@ -203,11 +194,11 @@ def test_rights_holder_cannot_touch_another_holders_batch(stack: Stack) -> None:
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "L1", "serials": SERIALS}, headers=key
     )
-    _error(r, 409, "conflict")
+    api_error(r, 409, "conflict")
     r = stack.client.post(
         "/v1/batches", json={"gtin": GTIN, "lot": "RIVAL-1", "serials": SERIALS}, headers=key
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     with stack.gateway.engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT lot FROM gateway_batches")).scalars().all()
     assert rows == ["L1"]
@@ -228,7 +219,7 @@ def test_gtin_of_another_holder_refused_before_the_index_catches_up(stack: Stack
         json={"gtin": GTIN, "lot": "RIVAL-1", "serials": SERIALS},
         headers=stack.headers(rival["apiKey"]),
     )
-    _error(r, 403, "forbidden")
+    api_error(r, 403, "forbidden")
     assert len(stack.registry.contract.events.BatchRegistered.get_logs(from_block=0)) == logs_before
     with stack.gateway.engine.connect() as connection:
         lots = connection.execute(sa.text("SELECT lot FROM gateway_batches")).scalars().all()
@@ -264,4 +255,92 @@ def test_revoked_key_is_refused(stack: Stack) -> None:
         )
     stack.client.app.state.key_cache.clear()  # type: ignore[attr-defined]
     r = stack.client.get("/v1/organizations/me", headers=stack.headers(holder["apiKey"]))
-    _error(r, 401, "unauthenticated")
+    api_error(r, 401, "unauthenticated")
+
+
+# ------------------------------------------------------------- principals and role rules
+
+#: Routes anyone may call without a key.
+PUBLIC = {"/healthz", "/readyz", "/v1/tag-format", "/v1/trust-bundle/key"}
+
+
+def _calls(dependant: Any) -> list[Any]:
+    found = []
+    for sub in dependant.dependencies:
+        found.append(sub.call)
+        found.extend(_calls(sub))
+    return found
+
+
+def test_every_route_but_the_public_ones_names_its_roles() -> None:
+    """Each route that takes a caller takes it through exactly one role dependency (built by
+    `role_rule`, the one rule), never as a bare principal."""
+    from fastapi.routing import APIRoute
+
+    from api.deps import current_principal
+    from api.routes import ROUTERS
+
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    checked = 0
+    for route in routes:
+        calls = _calls(route.dependant)
+        rules = [c for c in calls if getattr(c, "__qualname__", "") == "role_rule.<locals>.check"]
+        if route.path in PUBLIC:
+            assert current_principal not in calls and not rules, route.path
+            continue
+        assert len(rules) == 1, (route.path, route.methods)
+        direct = [d.call for d in route.dependant.dependencies]
+        assert current_principal not in direct, (route.path, "takes a bare principal")
+        checked += 1
+    assert checked >= 30
+
+
+def test_a_principal_is_its_organization_acting_through_a_key(stack: Stack) -> None:
+    from sqlmodel import Session
+
+    from api.models import Role
+    from api.orgs import principal_for_key
+    from api.principal import Actor, require_role
+    from ledger.errors import PermissionDenied
+
+    holder = stack.org("Keyed Pharma", "rights_holder")
+    with Session(stack.gateway.engine) as session:
+        principal = principal_for_key(session, holder["apiKey"])
+        key_id = session.execute(
+            sa.select(ApiKey.id).where(ApiKey.organization_id == holder["id"])  # type: ignore[arg-type]
+        ).scalar_one()
+    assert principal is not None
+    assert principal.organization_id == holder["id"] and principal.role == "rights_holder"
+    assert principal.actor == Actor("api_key", key_id, holder["apiKey"][:12])
+    assert require_role(principal, principal.role) is principal
+    with pytest.raises(PermissionDenied, match=r"Keyed Pharma.*needs: customs, admin"):
+        require_role(principal, Role.CUSTOMS, Role.ADMIN)
+
+
+def test_custody_timeline_roles_and_the_holders_own_products(stack: Stack) -> None:
+    """Officers, admins and auditors read any item's custody; a rights holder only the items
+    of GTINs it enrolled, and no role may read it without a key."""
+    owner = stack.org("Owner Pharma", "rights_holder")
+    other = stack.org("Other Pharma", "rights_holder")
+    officer = stack.org("Custody Customs", "customs")
+    auditor = stack.org("Custody Audit", "auditor")
+    stack.enroll(owner["apiKey"], serials=SERIALS)
+    stack.sync()
+    path = f"/v1/items/{GTIN}/{SERIALS[0]}/custody"
+    bodies = []
+    for key in (owner["apiKey"], officer["apiKey"], auditor["apiKey"], stack.admin_key):
+        r = stack.client.get(path, headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        bodies.append(r.json())
+    assert all(b == bodies[0] for b in bodies[1:])
+    assert bodies[0]["enrollment"]["gtin"] == GTIN
+    body = api_error(
+        stack.client.get(path, headers=stack.headers(other["apiKey"])), 403, "forbidden"
+    )
+    assert "own products" in body["error"]["message"]
+    api_error(stack.client.get(path), 401, "unauthenticated")
+    # The log itself is every role's to check.
+    for key in (other["apiKey"], auditor["apiKey"]):
+        r = stack.client.get("/v1/log/checkpoints", headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        assert set(r.json()) == {"agency", "registry", "chainId", "size", "checkpoints"}

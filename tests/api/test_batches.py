@@ -17,22 +17,11 @@ from chain.enroll import qr_file_stem
 from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
 from scanner.decode import decode_image_bytes
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack, api_error
 
 SERIALS = [f"SN{i:04d}" for i in range(12)]
 #: CSET 82 characters that need quoting in CSV or escaping in a URI.
 ODD_SERIALS = ["a/b", "50%", "x,y", 'q"t', "it's", "?&=", "..", "Z"]
-
-
-def _error(r: Any, status: int, code: str, *words: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["error"]["code"] == code, body
-    message = body["error"]["message"].lower()
-    for word in words:
-        assert word.lower() in message, (word, message)
-    return body
 
 
 def _logs(stack: Stack) -> int:
@@ -130,7 +119,7 @@ def test_retry_is_idempotent_and_other_serials_conflict(
         {**body, "expiry": "300101"},
     ):
         r = stack.client.post("/v1/batches", json=changed, headers=key)
-        _error(r, 409, "conflict", "already enrolled")
+        api_error(r, 409, "conflict", "already enrolled")
     assert _counts(stack) == after_first
 
     # a retry of the same batch as CSV is the same batch
@@ -271,7 +260,7 @@ def test_bad_upload_is_refused_and_nothing_written(
         content=content,
         headers={**stack.headers(holder["apiKey"]), "Content-Type": content_type},
     )
-    _error(r, status, "invalid_input", *words)
+    api_error(r, status, "invalid_input", *words)
     assert _counts(stack) == before
 
 
@@ -280,13 +269,13 @@ def test_oversized_upload_is_413_and_nothing_written(stack: Stack, holder: dict[
     before = _counts(stack)
     big = "serial\n" + "".join(f"S{i:05d}\n" for i in range(100))  # ~700 bytes
     r = _post_csv(stack, holder["apiKey"], big, gtin=GTIN, lot="BIG")
-    _error(r, 413, "payload_too_large", "200")
+    api_error(r, 413, "payload_too_large", "200")
     r = stack.client.post(
         "/v1/batches",
         json={"gtin": GTIN, "lot": "BIG", "serials": [f"S{i:05d}" for i in range(100)]},
         headers=stack.headers(holder["apiKey"]),
     )
-    _error(r, 413, "payload_too_large")
+    api_error(r, 413, "payload_too_large")
 
     # without a Content-Length (chunked), the limit holds while reading
     def chunks() -> Iterator[bytes]:
@@ -300,7 +289,7 @@ def test_oversized_upload_is_413_and_nothing_written(stack: Stack, holder: dict[
         content=chunks(),
         headers={**stack.headers(holder["apiKey"]), "Content-Type": "text/csv"},
     )
-    _error(r, 413, "payload_too_large")
+    api_error(r, 413, "payload_too_large")
     assert _counts(stack) == before
     # under the limit it goes through
     r = _post_csv(stack, holder["apiKey"], "serial\nA\nB\n", gtin=GTIN, lot="SMALL")
@@ -310,21 +299,21 @@ def test_oversized_upload_is_413_and_nothing_written(stack: Stack, holder: dict[
 def test_unknown_batch_is_404(stack: Stack, holder: dict[str, Any]) -> None:
     unknown = "0x" + batch_id_of(GTIN, "NOPE").hex()
     key = stack.headers(holder["apiKey"])
-    _error(stack.client.get(f"/v1/batches/{unknown}", headers=key), 404, "not_found")
-    _error(stack.client.get(f"/v1/batches/{unknown}/tags", headers=key), 404, "not_found")
+    api_error(stack.client.get(f"/v1/batches/{unknown}", headers=key), 404, "not_found")
+    api_error(stack.client.get(f"/v1/batches/{unknown}/tags", headers=key), 404, "not_found")
     r = stack.client.post(f"/v1/batches/{unknown}/status", json={"status": "recalled"}, headers=key)
-    _error(r, 404, "not_found")
+    api_error(r, 404, "not_found")
     # ids that cannot be batch ids (a NUL byte included: PostgreSQL refuses it in a query)
     for malformed in ("nope", "0x1234", "0x" + "zz" * 32, "%00", "0x" + "00" * 31 + "%00"):
         for suffix in ("", "/tags"):
             r = stack.client.get(f"/v1/batches/{malformed}{suffix}", headers=key)
-            _error(r, 404, "not_found")
+            api_error(r, 404, "not_found")
         r = stack.client.post(
             f"/v1/batches/{malformed}/status", json={"status": "recalled"}, headers=key
         )
-        _error(r, 404, "not_found")
+        api_error(r, 404, "not_found")
     for job in ("nope", "%00", "00000000-0000-0000-0000-000000000000"):
-        _error(stack.client.get(f"/v1/jobs/{job}", headers=key), 404, "not_found")
+        api_error(stack.client.get(f"/v1/jobs/{job}", headers=key), 404, "not_found")
 
 
 # --------------------------------------------------------------------------------- tags
@@ -377,7 +366,7 @@ def test_tag_downloads_csv_zip_pdf(
     assert r.content.startswith(b"%PDF") and len(r.content) > 1000
 
     r = stack.client.get(f"/v1/batches/{batch['batchId']}/tags?format=xml", headers=key)
-    _error(r, 422, "invalid_input", "format")
+    api_error(r, 422, "invalid_input", "format")
 
     # the admin may download them too
     r = stack.client.get(
@@ -476,7 +465,7 @@ def test_status_change_errors(stack: Stack, holder: dict[str, Any]) -> None:
         writes = connection.execute(sa.text("SELECT count(*) FROM pending_writes")).scalar()
 
     r = _status(stack, holder["apiKey"], bid, serial="NOT-IN-BATCH", status="stolen")
-    _error(r, 404, "not_found", "NOT-IN-BATCH")
+    api_error(r, 404, "not_found", "NOT-IN-BATCH")
     r = _status(stack, holder["apiKey"], bid, serial="SN 1", status="stolen")
     assert r.status_code in (404, 422), r.text
     for body in (
@@ -488,7 +477,7 @@ def test_status_change_errors(stack: Stack, holder: dict[str, Any]) -> None:
         {"status": "stolen", "extra": True},
     ):
         r = _status(stack, holder["apiKey"], bid, **body)
-        _error(r, 422, "invalid_input")
+        api_error(r, 422, "invalid_input")
     with stack.gateway.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM pending_writes")).scalar() == writes
     assert stack.registry.get_batch(bid).status.name == "ACTIVE"
@@ -526,7 +515,7 @@ def test_status_idempotency_key_is_per_organization(stack: Stack, holder: dict[s
 
     # the same key for another change is a conflict, not a silent no-op
     r = change(holder["apiKey"], mine["batchId"], "stolen")
-    _error(r, 409, "conflict", "Idempotency-Key")
+    api_error(r, 409, "conflict", "Idempotency-Key")
     assert stack.registry.get_batch(mine["batchId"]).status.name == "RECALLED"
     # a key cannot name one of the gateway's own writes, and the longest key fits
     for odd in (f"register:{mine['batchId']}", "x" * 200):
@@ -577,10 +566,10 @@ def test_large_batch_is_enrolled_as_a_job(
     rival = stack.org("Rival", "rights_holder")
     for key in (rival["apiKey"], officer["apiKey"]):
         r = stack.client.get(f"/v1/jobs/{job_id}", headers=stack.headers(key))
-        _error(r, 404, "not_found")
+        api_error(r, 404, "not_found")
     r = stack.client.get(f"/v1/jobs/{job_id}", headers=stack.headers(stack.admin_key))
     assert r.status_code == 200 and r.json()["status"] == "done"
-    _error(
+    api_error(
         stack.client.get("/v1/jobs/no-such-job", headers=stack.headers(holder["apiKey"])),
         404,
         "not_found",

@@ -18,8 +18,8 @@ from chain.node import LocalNode
 from custody import entries
 from custody.log import proof_from_hex, verify_consistency, verify_inclusion
 from epcis import validate
-from tests.api.conftest import GTIN, Stack, running_stack
 from tests.epcis.conftest import EXAMPLES, load
+from tests.stack import GTIN, Stack, running_stack
 
 AGENCY = "NL Customs"
 SSCC_URN = "urn:epc:id:sscc:0614141.1234567890"

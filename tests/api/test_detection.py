@@ -18,7 +18,7 @@ from api.gateway import Gateway
 from api.main import create_app
 from api.models import Alert as AlertRow
 from detector import Scan
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"], "released": {"NL": 1}}
 

@@ -18,7 +18,7 @@ from api.models import Organization, ScanEvent
 from custody import entries
 from ledger.scan_record import build_record
 from scanner.device import DeviceKey, init_device
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
 

@@ -49,7 +49,7 @@ from ledger.digital_link import DigitalLink, parse_digital_link
 from ledger.errors import InvalidInput
 from ledger.gs1 import CSET82, normalize_gtin
 from ledger.tags import TagDomain, TagSigner
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 MAX_EXAMPLES = 50
 SETTINGS = settings(

@@ -23,7 +23,7 @@ from api.gs1 import (
 )
 from api.models import BatchTree, GatewayBatch, ScanEvent
 from ledger.errors import InvalidInput
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack, api_error
 
 UNKNOWN_GTIN = "09506000134376"  # valid check digit, never enrolled
 OTHER_GTIN = "09506000134383"  # enrolled, then made unprovable (as if by another gateway)
@@ -66,15 +66,6 @@ def _data(
     assert body["corrUUID"] == CORR
     data: dict[str, Any] = body["data"]
     return data
-
-
-def _error(r: Any, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = r.json()
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return body
 
 
 def _set_status(stack: Stack, key: str, batch_id: str, status: str, serial: str | None) -> None:
@@ -160,7 +151,7 @@ def test_every_failure_reason_and_additional_info(stack: Stack) -> None:
     }
 
     # A GTIN nobody registered: 404, the guideline's answer for a GTIN not served here.
-    not_found = _error(_get(stack, o, _url(UNKNOWN_GTIN, "L1", "S0")), 404, "gtin_not_found")
+    not_found = api_error(_get(stack, o, _url(UNKNOWN_GTIN, "L1", "S0")), 404, "gtin_not_found")
     assert not_found["data"] == {"verified": False, "verificationFailureReason": "GTIN_not_found"}
     assert not_found["responderGLN"] and not_found["verificationTimestamp"].endswith("Z")
 
@@ -203,15 +194,15 @@ def test_roles_and_authentication(stack: Stack) -> None:
     stack.sync()
     url = _url(GTIN, "L1", "S0")
 
-    _error(_get(stack, None, url), 401, "unauthenticated")
-    _error(_get(stack, "blk_unknown-key-000000000000000000000000", url), 401, "unauthenticated")
+    api_error(_get(stack, None, url), 401, "unauthenticated")
+    api_error(_get(stack, "blk_unknown-key-000000000000000000000000", url), 401, "unauthenticated")
     r = stack.client.get(url, params=_params(), headers={"X-API-Key": "nope"})
-    _error(r, 401, "unauthenticated")
-    _error(_get(stack, auditor["apiKey"], url), 403, "forbidden")
+    api_error(r, 401, "unauthenticated")
+    api_error(_get(stack, auditor["apiKey"], url), 403, "forbidden")
     # Authentication and role come before input checks: no key, bad GTIN → still 401/403.
     bad = _url("12345678901234", "L1", "S0")
-    _error(_get(stack, None, bad), 401, "unauthenticated")
-    _error(_get(stack, auditor["apiKey"], bad), 403, "forbidden")
+    api_error(_get(stack, None, bad), 401, "unauthenticated")
+    api_error(_get(stack, auditor["apiKey"], bad), 403, "forbidden")
 
     for key in (customs["apiKey"], holder["apiKey"], stack.admin_key):
         r = _get(stack, key, url)
@@ -270,7 +261,7 @@ def test_malformed_requests_are_400_json_and_not_recorded(stack: Stack) -> None:
         f"/v1/gs1/verify/gtin/{GTIN}/lot/L1/ser/S0/extra",
     ]
     for path in bad_paths:
-        _error(_get(stack, key, path), 400, "invalid_input")
+        api_error(_get(stack, key, path), 400, "invalid_input")
     bad_params = [
         _params(exp=None),  # exp is required
         _params(exp=""),
@@ -288,7 +279,7 @@ def test_malformed_requests_are_400_json_and_not_recorded(stack: Stack) -> None:
         _params(corrUUID="x" * 5000),
     ]
     for params in bad_params:
-        _error(_get(stack, key, good, params), 400, "invalid_input")
+        api_error(_get(stack, key, good, params), 400, "invalid_input")
     assert _gs1_scans(stack) == []
 
 

@@ -46,8 +46,8 @@ from chain.node import LocalNode, dev_private_key, rpc_request
 from chain.tx import Receipt, TransactionSender
 from ledger.batch import batch_id_of, item_key_of
 from ledger.models import Status
-from tests.api.conftest import GTIN, Stack
 from tests.rpc_proxy import RpcProxy
+from tests.stack import GTIN, Stack
 
 SALT = b"\x5a" * 32
 
@@ -283,7 +283,7 @@ def test_follows_every_registry_event_into_the_index(engine: Engine, parties: Pa
     recalled = parties.set_batch_status("L2", Status.RECALLED)
     stolen = parties.set_item_status("L1", Status.STOLEN)
     destroyed = parties.set_item_status("L1", Status.DESTROYED)
-    # a custody-log checkpoint: recorded raw, the largest uint64 size included
+    # a custody-log checkpoint (issue 5): recorded raw, the largest uint64 size included
     anchored = parties.count(parties.client(agency).anchor_checkpoint(2**64 - 1, b"\xab" * 32))
 
     result = indexer_for(engine, parties).poll_once()

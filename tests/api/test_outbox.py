@@ -16,8 +16,8 @@ from chain.contract import connect
 from chain.node import LocalNode, dev_private_key
 from chain.tx import TransactionSender
 from ledger.batch import batch_id_of
-from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy
+from tests.stack import GTIN, Stack, running_stack
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 
 def test_enroll_then_verify_tag_typed_serial_and_stolen_item(stack: Stack) -> None:

@@ -11,8 +11,8 @@ from api.trust import _block_times
 from chain.node import LocalNode
 from ledger.batch import item_key_of
 from ledger.trustbundle import derive_signing_key, public_key_hex, signing_key, verify_bundle
-from tests.api.conftest import GTIN, Stack, running_stack
 from tests.rpc_proxy import RpcProxy
+from tests.stack import GTIN, Stack, running_stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"], "released": {"NL": 10}}
 

@@ -19,7 +19,7 @@ from ledger.batch import batch_id_of
 from ledger.digital_link import DigitalLink, encode_signature, parse_digital_link
 from ledger.merkle import leaf_hash, verify_proof
 from ledger.tags import SECP256K1_N, TagDomain, TagSigner
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 SERIALS = [f"SN{i:04d}" for i in range(10)]
 OTHER_GTIN = "00012345600012"  # valid check digit, never enrolled by Acme

@@ -19,10 +19,10 @@ from sqlmodel import Session, select
 from api.db import make_engine
 from api.gateway import Gateway
 from api.models import Alert, WebhookDelivery
-from api.webhooks import WebhookSender, WebhookThread
+from api.webhook_delivery import WebhookSender, WebhookThread
 from chain.node import LocalNode
 from ledger.webhooks import verify_signature
-from tests.api.conftest import GTIN, Stack, running_stack
+from tests.stack import GTIN, Stack, running_stack
 
 GTIN_B = "08712345000004"  # another company prefix: a GTIN belongs to one rights holder
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
@@ -325,7 +325,7 @@ def test_a_sender_that_dies_mid_delivery_is_taken_over_under_the_same_delivery_i
 
 
 def _ok() -> Any:
-    from api.webhooks import Outcome
+    from api.webhook_delivery import Outcome
 
     return Outcome(True, 200, None)
 

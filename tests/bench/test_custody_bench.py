@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
+
+from tests.bench.run import bench_json
 
 
 def test_tiny_custody_bench_prints_one_json_object_last() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "borderledger", "bench", "custody", "--entries", "300",
-         "--item-events", "10", "--requests", "5", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = bench_json(
+        "custody", "--entries", "300", "--item-events", "10", "--requests", "5", timeout=600
+    )
     assert result["entries"] == 300 and result["anchored_on_chain"] is True
     assert result["gas_per_entry"] == round(result["anchor_gas"] / 300, 6)
     assert 0 < result["proof_bytes"] <= 32 * math.ceil(math.log2(300))

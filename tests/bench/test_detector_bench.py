@@ -3,23 +3,16 @@ With DATABASE_URL set to PostgreSQL it measures there too (as CI does)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
+
+from tests.bench.run import bench_json
 
 
 def test_tiny_detector_bench_prints_one_json_object_last() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "borderledger", "bench", "detector", "--batches", "15",
-         "--events", "2000", "--single-events", "50", "--enrolled", "100000", "--chunk", "300",
-         "--prefill", "700", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = bench_json(
+        "detector", "--batches", "15", "--events", "2000", "--single-events", "50",
+        "--enrolled", "100000", "--chunk", "300", "--prefill", "700",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     for cls in ("clone", "diversion", "volume"):
         assert 0 <= result[cls]["precision"] <= 1
         assert 0 <= result[cls]["recall"] <= 1

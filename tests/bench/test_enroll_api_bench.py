@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from tests.bench.run import bench_json
 
 
 def test_bench_enroll_api_goes_through_a_background_job() -> None:
     items = 20_001  # one above the default SYNC_ENROLL_LIMIT: 202 + job
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "borderledger",
-            "bench",
-            "enroll-api",
-            "--items",
-            str(items),
-            "--samples",
-            "3",
-            "--poll",
-            "0.2",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+    result = bench_json(
+        "enroll-api", "--items", str(items), "--samples", "3", "--poll", "0.2", timeout=600
     )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "enroll-api" and result["items"] == items
     [run] = result["runs"]
     assert run["database"] == "sqlite" and run["registration"] == "done"

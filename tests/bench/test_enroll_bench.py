@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from tests.bench.run import bench_json
 
 
 def test_bench_enroll_prints_one_json_object_with_the_figures() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "borderledger",
-            "bench",
-            "enroll",
-            "--items",
-            "3000",
-            "--gas-sizes",
-            "1,10",
-            "--baseline-sizes",
-            "1,5",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    result = bench_json(
+        "enroll", "--items", "3000", "--gas-sizes", "1,10", "--baseline-sizes", "1,5"
     )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     gas = result["gas_per_item"]
     assert set(gas) == {"1", "10", "3000"}
     # One registration per batch whatever its size: cost per item falls with the size.

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from bench.epcis import build_document
 from epcis.events import items_of, parse_document
+from tests.bench.run import bench_json
 
 
 def test_generated_document_is_valid_and_distinct() -> None:
@@ -18,14 +15,7 @@ def test_generated_document_is_valid_and_distinct() -> None:
 
 
 def test_tiny_epcis_bench_prints_one_json_object_last() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "borderledger", "bench", "epcis", "--events", "30", "--repeats", "2", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = bench_json("epcis", "--events", "30", "--repeats", "2")
     assert result["events_per_document"] == 30
     for key in (
         "validate_events_per_second",

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from scanner.damage import DAMAGE_TYPES
+from tests.bench.run import bench_json
 
 
 def test_tiny_scan_bench_prints_one_json_object_last() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "borderledger", "bench", "scan", "--images", "21", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = bench_json("scan", "--images", "21")
     assert result["images"] == 21
     assert set(result["decode_rate"]) == set(DAMAGE_TYPES)
     assert all(0 <= rate <= 1 for rate in result["decode_rate"].values())

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from bench.verify import Phase, percentile
+from tests.bench.run import bench_json
 
 
 def test_bench_verify_prints_one_json_object_with_the_figures() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "borderledger",
-            "bench",
-            "verify",
-            "--items",
-            "200",
-            "--seconds",
-            "1",
-            "--warmup",
-            "0.5",
-            "--concurrency",
-            "4",
-            "--rate",
-            "50",
-            "--database",
-            "sqlite",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    result = bench_json(
+        "verify",
+        "--items",
+        "200",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0.5",
+        "--concurrency",
+        "4",
+        "--rate",
+        "50",
+        "--database",
+        "sqlite",
     )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "verify"
     assert result["items"] == 200 and result["uvicorn_workers"] == 2
     assert result["machine"]["cpus"] >= 1 and len(result["machine"]["load_average_before"]) == 3

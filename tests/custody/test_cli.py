@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,20 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from api.models import Checkpoint, CheckpointStatus, ScanEvent
+from api.threaded import serve_in_thread
 from borderledger.cli import app
 from chain.node import LocalNode
 from custody.audit import audit_timeline
 from custody.cli import Web3ChainView
 from ledger.errors import InvalidInput
-from tests.api.conftest import GTIN, Stack, anvil, database, running_stack
+from tests.stack import GTIN, Stack, running_stack
 
-__all__ = ["anvil", "database"]
 AGENCY = "NL Customs"
 SERIAL = "SN0007"
 
@@ -113,27 +109,9 @@ def audited(
         stack.gateway.custody.anchorer.run_once(force=True)
         stack.sync()
 
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(stack.client.app, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [listener]}, name="uvicorn-audit", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        try:
+        with serve_in_thread(stack.client.app, "uvicorn-audit") as url:
             world = {"holder": holder, "officer": officer, "batch": batch}
-            yield Audited(stack, f"http://127.0.0.1:{port}", auditor["apiKey"], world)
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            listener.close()
+            yield Audited(stack, url, auditor["apiKey"], world)
 
 
 def _failed(report: dict[str, Any]) -> list[dict[str, Any]]:

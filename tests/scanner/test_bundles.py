@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.digital_link import DigitalLink
 from ledger.trustbundle import public_key_hex, sign_bundle
-from tests.api.conftest import GTIN
 from tests.scanner.conftest import SERIALS, Served
+from tests.stack import GTIN
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

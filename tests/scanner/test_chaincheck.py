@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 from api.models import IndexedBatch, IndexedItemStatus
 from ledger.digital_link import DigitalLink
 from ledger.tags import TagDomain, TagSigner
-from tests.api.conftest import GTIN
 from tests.scanner.conftest import SERIALS, Served
 from tests.scanner.test_bundles import cli, last_json
+from tests.stack import GTIN
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 

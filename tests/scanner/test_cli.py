@@ -14,8 +14,8 @@ from PIL import Image
 
 from ledger.digital_link import DigitalLink
 from scanner.damage import label_for, photograph, render_ean13, synth_photo
-from tests.api.conftest import GTIN
 from tests.scanner.conftest import SERIALS, Served
+from tests.stack import GTIN
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

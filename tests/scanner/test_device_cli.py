@@ -191,7 +191,7 @@ def test_a_row_the_gateway_cannot_read_does_not_block_the_queue(
     from scanner.payload import typed
     from scanner.queue import ScanQueue
     from scanner.sync import sync_queue
-    from tests.api.conftest import GTIN
+    from tests.stack import GTIN
 
     device, _ = init_device(tmp_path / "device")
     served.stack.client.post(
@@ -225,7 +225,7 @@ def test_offline_verdicts_travel_in_the_record_and_disagreements_are_flagged(
     from scanner.device_cli import Judge
     from scanner.online import CodeResult, Verifier
     from scanner.payload import typed
-    from tests.api.conftest import GTIN
+    from tests.stack import GTIN
 
     device = init_and_register(served, tmp_path)
     agreed = CodeResult("typed", typed(GTIN, SERIALS[4]))

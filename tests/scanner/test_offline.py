@@ -22,7 +22,7 @@ from ledger.errors import InvalidInput
 from ledger.tags import TagDomain, TagSigner
 from ledger.trustbundle import verify_bundle
 from scanner.offline import OFFLINE_ONLY, Item, Reason, TrustBundle, Verdict, judge
-from tests.api.conftest import GTIN, Stack
+from tests.stack import GTIN, Stack
 
 SERIALS = [f"SN{i:04d}" for i in range(8)]
 OTHER_GTIN = "00012345600012"

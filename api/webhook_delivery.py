@@ -1,4 +1,5 @@
-"""Alert webhooks: endpoints of rights holders, the delivery outbox and the thread that sends it.
+"""Alert webhook delivery: the outbox the detector fills and the thread that sends it.
+Endpoints (what a rights holder registers) are managed by `api.services.webhook_endpoints`.
 
 Life of a delivery (docs/webhooks.md has the receiver's side):
 
@@ -36,18 +37,15 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.crypto import seal, unseal
+from api.crypto import unseal
 from api.models import Alert as AlertRow
-from api.models import DeliveryStatus, Organization, Role, WebhookDelivery, WebhookEndpoint, utcnow
+from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
 from detector.rules import AlertClass, Reason, Severity
 from ledger.config import Settings
-from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.webhooks import (
     SIGNATURE_HEADER,
     backoff_delay,
-    generate_secret,
     signature_header,
-    validate_endpoint_url,
 )
 
 log = logging.getLogger("borderledger.webhooks")
@@ -58,177 +56,6 @@ SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
 RULE_NAMES = {c.value for c in AlertClass} | {r.value for r in Reason}
 DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILING.value)
 USER_AGENT = "BorderLedger-Webhooks/1"
-
-
-# ------------------------------------------------------------------------ endpoints (by API)
-
-
-def validate_filter(min_severity: str, rules: Sequence[str]) -> tuple[str, list[str]]:
-    """A holder's event filter in canonical form, or `InvalidInput` naming the bad values."""
-    problems = []
-    if min_severity not in SEVERITY_RANK:
-        problems.append(
-            f"unknown minSeverity {min_severity!r}; expected one of {', '.join(SEVERITY_RANK)}"
-        )
-    unknown = sorted({r for r in rules if r not in RULE_NAMES})
-    if unknown:
-        problems.append(
-            f"unknown rule(s) {', '.join(map(repr, unknown))}; expected alert classes "
-            f"({', '.join(c.value for c in AlertClass)}) or reason codes"
-        )
-    if problems:
-        raise InvalidInput("invalid webhook filter: " + "; ".join(problems))
-    return min_severity, sorted(set(rules))
-
-
-def webhook_owner(session: Session, organization_id: int) -> Organization:
-    """The rights holder an endpoint belongs to (404 unknown, 422 not a rights holder)."""
-    org = session.get(Organization, organization_id)
-    if org is None:
-        raise NotFound(f"no organization {organization_id}")
-    if org.role != Role.RIGHTS_HOLDER:
-        raise InvalidInput(
-            f"organization {org.name!r} is a {org.role.value}; only rights holders have webhooks"
-        )
-    return org
-
-
-def get_endpoint(session: Session, organization_id: int) -> WebhookEndpoint:
-    endpoint = session.exec(
-        select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
-    ).first()
-    if endpoint is None:
-        raise NotFound(f"organization {organization_id} has no webhook endpoint")
-    return endpoint
-
-
-def put_endpoint(
-    session: Session,
-    settings: Settings,
-    organization_id: int,
-    url: str,
-    min_severity: str = "low",
-    rules: Sequence[str] = (),
-    enabled: bool = True,
-) -> tuple[WebhookEndpoint, str | None]:
-    """Create or replace an organization's endpoint. Returns (endpoint, secret): the secret
-    only when the endpoint is new (it is never readable again; rotate to get a new one).
-    Enabling an endpoint the gateway disabled (410 Gone) lets its held deliveries go."""
-    webhook_owner(session, organization_id)
-    url = validate_endpoint_url(url, settings.webhook_private_hosts_allowed)
-    try:
-        httpx.URL(url)  # what the sender will parse: refuse now what it could never send
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise InvalidInput(f"webhook url {url!r} is not a valid URL: {exc}") from None
-    min_severity, rules = validate_filter(min_severity, rules)
-    endpoint = session.exec(
-        select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
-    ).first()
-    secret: str | None = None
-    now = utcnow()
-    if endpoint is None:
-        secret = generate_secret()
-        endpoint = WebhookEndpoint(
-            organization_id=organization_id,
-            url=url,
-            secret_encrypted=seal(settings.secret_key, secret.encode()),
-            created_at=now,
-        )
-    endpoint.url, endpoint.min_severity, endpoint.rules = url, min_severity, rules
-    endpoint.enabled = enabled
-    if enabled:
-        endpoint.disabled_reason = None
-    endpoint.updated_at = now
-    session.add(endpoint)
-    if enabled:  # what waited for the endpoint goes now, not at its backed-off time
-        session.execute(
-            update(WebhookDelivery)
-            .where(
-                col(WebhookDelivery.organization_id) == organization_id,
-                col(WebhookDelivery.status).in_(DUE),
-                col(WebhookDelivery.next_attempt_at) > now,
-            )
-            .values(next_attempt_at=now)
-        )
-    session.commit()
-    session.refresh(endpoint)
-    return endpoint, secret
-
-
-def rotate_secret(
-    session: Session, settings: Settings, organization_id: int
-) -> tuple[WebhookEndpoint, str]:
-    """A new secret for the endpoint; the old one keeps signing (as a second ``v1=``) for
-    `webhook_secret_grace_seconds`, so the receiver can be switched without a gap."""
-    endpoint = get_endpoint(session, organization_id)
-    secret = generate_secret()
-    now = utcnow()
-    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
-    endpoint.previous_secret_expires_at = now + timedelta(
-        seconds=settings.webhook_secret_grace_seconds
-    )
-    endpoint.secret_encrypted = seal(settings.secret_key, secret.encode())
-    endpoint.updated_at = now
-    session.add(endpoint)
-    session.commit()
-    session.refresh(endpoint)
-    return endpoint, secret
-
-
-def delete_endpoint(session: Session, organization_id: int) -> int:
-    """Remove the endpoint; its undelivered deliveries are cancelled (kept, for the record).
-    Returns how many were cancelled."""
-    endpoint = get_endpoint(session, organization_id)
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            col(WebhookDelivery.organization_id) == organization_id,
-            col(WebhookDelivery.status).in_((*DUE, DeliveryStatus.FAILED.value)),
-        )
-        .values(
-            status=DeliveryStatus.CANCELLED.value,
-            last_error="endpoint removed before delivery",
-            updated_at=utcnow(),
-        )
-    )
-    session.delete(endpoint)
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def enqueue_test(session: Session, organization_id: int) -> WebhookDelivery:
-    """Queue a `webhook.test` event, so a holder can check its receiver end to end."""
-    get_endpoint(session, organization_id)
-    delivery = _delivery(organization_id, EVENT_TEST, None, {"message": "BorderLedger test"})
-    session.add(delivery)
-    session.commit()
-    session.refresh(delivery)
-    return delivery
-
-
-def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again, now, under the same delivery id (and a fresh attempt budget
-    when it had failed). Refused while it is being sent or once its endpoint is gone."""
-    now = utcnow()
-    if delivery.status == DeliveryStatus.CANCELLED.value:
-        raise Conflict(f"delivery {delivery.delivery_id} was cancelled with its endpoint")
-    if delivery.claimed_until is not None and delivery.claimed_until > now:
-        raise Conflict(f"delivery {delivery.delivery_id} is being sent right now")
-    endpoint = get_endpoint(session, delivery.organization_id)
-    if not endpoint.enabled:
-        why = endpoint.disabled_reason or "disabled by its owner"
-        raise Conflict(f"the webhook endpoint is disabled ({why}); enable it with PUT first")
-    if delivery.status in (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value):
-        delivery.attempts = 0
-    delivery.status = (
-        DeliveryStatus.PENDING.value if delivery.attempts == 0 else DeliveryStatus.FAILING.value
-    )
-    delivery.next_attempt_at = now
-    delivery.updated_at = now
-    session.add(delivery)
-    session.commit()
-    session.refresh(delivery)
-    return delivery
 
 
 # ------------------------------------------------------------------- the outbox (by detector)
@@ -278,14 +105,17 @@ def enqueue_alert_deliveries(session: Session, rows: Sequence[AlertRow]) -> int:
         endpoint = endpoints.get(row.organization_id) if row.organization_id else None
         if endpoint is None or not accepts(endpoint, row):
             continue
-        session.add(_delivery(endpoint.organization_id, EVENT_ALERT, row.alert_id, alert_data(row)))
+        session.add(
+            new_delivery(endpoint.organization_id, EVENT_ALERT, row.alert_id, alert_data(row))
+        )
         added += 1
     return added
 
 
-def _delivery(
+def new_delivery(
     organization_id: int, event: str, alert_id: str | None, data: dict[str, Any]
 ) -> WebhookDelivery:
+    """A delivery of `event`, due now, its payload in the envelope receivers get."""
     now = utcnow()
     delivery_id = str(uuid.uuid4())
     envelope: dict[str, object] = {

@@ -1,4 +1,6 @@
-"""Gateway fixtures: a real Anvil node, a real database, the real app.
+"""The test stack: a real node, a real database and the real gateway app, shared by every
+test that needs a gateway (tests/api, tests/scanner, tests/ledger, tests/detector…) through
+the fixtures of tests/conftest.py.
 
 The database is SQLite (a file per test) by default; with DATABASE_URL set (CI sets it to
 the local PostgreSQL) every test gets its own PostgreSQL schema, dropped afterwards. Tests
@@ -7,6 +9,7 @@ drive the indexer explicitly (`stack.sync()`), so they never race a background t
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,17 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from eth_account import Account
 from fastapi.testclient import TestClient
-from sqlmodel import Session
 
 from api.db import make_engine
 from api.gateway import Gateway
 from api.main import create_app
-from api.models import Role
-from api.orgs import create_organization
+from api.orgs import create_dev_admin
 from chain.contract import RegistryClient, connect
 from chain.node import LocalNode, dev_private_key
 from chain.tx import TransactionSender
@@ -34,21 +34,17 @@ from ledger.config import Settings
 GTIN = "09506000134352"
 
 
-@pytest.fixture(scope="session")
-def anvil() -> Iterator[LocalNode]:
-    with LocalNode("anvil") as node:
-        yield node
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
-    """(SQLAlchemy URL, schema): SQLite by default, a fresh PostgreSQL schema with DATABASE_URL."""
+@contextmanager
+def scratch_database(directory: Path, name: str, prefix: str) -> Iterator[tuple[str, str | None]]:
+    """(SQLAlchemy URL, schema) of an empty database: an SQLite file `name` in `directory`
+    by default, a fresh PostgreSQL schema (`prefix` + random) with DATABASE_URL, dropped
+    afterwards."""
     url = os.environ.get("DATABASE_URL")
     if not url:
-        yield f"sqlite:///{tmp_path / 'gateway.db'}", None
+        yield f"sqlite:///{directory / name}", None
         return
     url = Settings(database_url=url).sqlalchemy_url
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url)
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -58,6 +54,20 @@ def database(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def api_error(r: Any, status: int, code: str, *words: str) -> dict[str, Any]:
+    """The JSON error body of response `r`, checked: its status, its code, a message (holding
+    each of `words`, case aside)."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body: dict[str, Any] = r.json()
+    assert body["error"]["code"] == code, body
+    message = body["error"]["message"].lower()
+    assert message
+    for word in words:
+        assert word.lower() in message, (word, message)
+    return body
 
 
 @dataclass
@@ -107,8 +117,6 @@ class Stack:
         assert r.status_code == 200, r.text
         lines = r.text.splitlines()
         header = lines[0].split(",")
-        import csv
-
         return [dict(zip(header, row, strict=True)) for row in csv.reader(lines[1:])]
 
     def verify(self, key: str, **body: Any) -> dict[str, Any]:
@@ -146,24 +154,10 @@ def running_stack(
     settings = Settings(**options)
     engine = make_engine(settings.sqlalchemy_url, schema)
     gateway = Gateway.from_settings(settings, engine)
-    with Session(engine) as session:
-        _, admin_key = create_organization(
-            session,
-            "Registry admin",
-            Role.ADMIN,
-            settings.secret_key,
-            private_key=dev_private_key(0),
-        )
-        session.commit()
+    admin_key = create_dev_admin(engine, settings.secret_key)
     try:
         with TestClient(create_app(gateway, background=False)) as client:
             yield Stack(node, registry, gateway, client, admin_key)
     finally:
         gateway.stop()
         engine.dispose()
-
-
-@pytest.fixture
-def stack(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(anvil, database, tmp_path) as running:
-        yield running

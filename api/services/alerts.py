@@ -1,0 +1,78 @@
+"""Detector alerts for the routes: listing them within the caller's scope, and moving
+them through their states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from api.models import Alert, AlertStatus, Role
+from api.principal import Principal
+from api.scoping import scope_of
+from ledger.errors import Conflict, InvalidInput, NotFound
+
+
+def list_alerts(
+    session: Session,
+    principal: Principal,
+    rights_holder: int | None,
+    batch: str | None,
+    port: str | None,
+    rule: str | None,
+    severity: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[Alert]:
+    """Newest first, filtered; a rights holder's only on its own batches."""
+    scope = scope_of(principal, Role.CUSTOMS, Role.ADMIN, Role.AUDITOR)
+    query = scope.confine(select(Alert), Alert.organization_id, rights_holder)
+    if query is None:
+        return []
+    if batch is not None:
+        query = query.where(Alert.batch_id == batch)
+    if port is not None:
+        query = query.where(Alert.location == port)
+    if rule is not None:
+        query = query.where((Alert.rule == rule) | (Alert.reason_code == rule))
+    if severity is not None:
+        query = query.where(Alert.severity == severity)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if since is not None:
+        query = query.where(Alert.created_at >= _utc(since, "since"))
+    if until is not None:
+        query = query.where(Alert.created_at <= _utc(until, "until"))
+    rows = session.exec(query.order_by(col(Alert.id).desc()).limit(limit)).all()
+    return list(rows)
+
+
+def transition(session: Session, alert_id: str, to: AlertStatus, note: str | None) -> Alert:
+    """Move an alert on (open → acknowledged → resolved); 409 from any other state."""
+    row = session.exec(select(Alert).where(Alert.alert_id == alert_id)).first()
+    if row is None:
+        raise NotFound(f"no alert {alert_id!r}")
+    allowed = {
+        AlertStatus.ACKNOWLEDGED: {AlertStatus.OPEN.value},
+        AlertStatus.RESOLVED: {AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value},
+    }[to]
+    if row.status not in allowed:
+        raise Conflict(f"alert {alert_id} is {row.status}; cannot mark it {to.value}")
+    row.status = to.value
+    if note is not None:
+        row.note = note
+    row.updated_at = datetime.now(UTC)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def _utc(when: datetime, name: str) -> datetime:
+    """A time without offset is taken as UTC; one without a UTC equivalent is refused."""
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} is out of range once converted to UTC") from None

@@ -1,0 +1,218 @@
+"""Batches for the routes: parsing uploads, the batches a caller may act on, their
+registration state, tag downloads, status changes and enrollment jobs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from api.crypto import unseal
+from api.enrollment import serials_of, tagging_job
+from api.gateway import Gateway
+from api.models import BatchTree, GatewayBatch, IndexedBatch, Job, Organization, PendingWrite, Role
+from api.outbox import enqueue
+from api.principal import Principal
+from api.schemas import BatchCreate
+from api.scoping import scope_of
+from ledger.batch import BatchInput, item_key_of
+from ledger.errors import (
+    BatchNotFound,
+    Conflict,
+    InvalidBatchFile,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from ledger.issuance import TaggingJob
+from ledger.merkle import item_salt, leaf_hash
+from ledger.models import Status
+from ledger.tags import TagDomain
+
+_BATCH_ID = re.compile(r"0x[0-9a-fA-F]{64}")
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def tag_domain(gateway: Gateway) -> TagDomain:
+    """The EIP-712 domain this gateway's tags are signed in."""
+    snap = gateway.catalog.snapshot()
+    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
+    return TagDomain(chain_id, gateway.registry)
+
+
+def parse_batch(
+    raw: bytes, content_type: str, gtin: str | None, lot: str | None, expiry: str | None
+) -> tuple[BatchInput, dict[str, Any] | None]:
+    """A batch upload (JSON, or CSV with `gtin`, `lot` and `expiry` as columns or given
+    here) and its route policy; 422 naming the first problem."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("text/csv", "application/csv"):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidBatchFile("the CSV upload is not UTF-8") from None
+        # newline="" as the csv module asks: CR, LF and CRLF line ends, CR inside quotes.
+        # Rows are read one at a time (a 1,000,000-line upload held as lists of fields would
+        # cost ~130 MB more), and `del text` lets the decoded copy go once it is parsed.
+        rows = csv.reader(io.StringIO(text, newline=""))
+        del text
+        try:
+            top = next(rows, None)
+            if top is None or "serial" not in [h.strip().lower() for h in top]:
+                raise InvalidBatchFile("the CSV needs a header row with a 'serial' column")
+            header = [h.strip().lower() for h in top]
+            col = {
+                name: header.index(name)
+                for name in ("serial", "gtin", "lot", "expiry")
+                if name in header
+            }
+            values: dict[str, str | None] = {"gtin": gtin, "lot": lot, "expiry": expiry}
+            serials = []
+            for number, row in enumerate(rows, start=2):
+                if not row or not any(v.strip() for v in row):
+                    continue
+                if len(row) != len(header):
+                    raise InvalidBatchFile(
+                        f"CSV line {number}: {len(row)} fields, header has {len(header)}"
+                    )
+                serials.append(row[col["serial"]].strip())
+                for name in ("gtin", "lot", "expiry"):
+                    if name in col:
+                        value = row[col[name]].strip()
+                        if values[name] is None:
+                            values[name] = value
+                        elif values[name] != value:
+                            raise InvalidBatchFile(
+                                f"CSV line {number}: {name} {value!r} differs; a batch is one lot of one GTIN"
+                            )
+        except csv.Error as exc:
+            raise InvalidBatchFile(f"the CSV upload is malformed: {exc}") from None
+        if values["gtin"] is None or values["lot"] is None:
+            raise InvalidBatchFile("give gtin and lot as CSV columns or query parameters")
+        return BatchInput.create(
+            values["gtin"], values["lot"], serials, values["expiry"] or None
+        ), None
+    if kind in ("application/json", ""):
+        try:
+            body = BatchCreate.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InvalidInput(f"{where}: {first['msg']}") from None
+        return BatchInput.create(body.gtin, body.lot, body.serials, body.expiry), body.route_policy
+    raise InvalidInput(f"content type {kind!r}: send application/json or text/csv")
+
+
+def own_batch(
+    session: Session, principal: Principal, batch_id: str, *, read: bool = False
+) -> GatewayBatch:
+    """A batch enrolled through this gateway that the caller may act on: its own, any for an
+    admin, and any for an auditor when only reading it."""
+    well_formed = _BATCH_ID.fullmatch(batch_id) is not None
+    batch = session.get(GatewayBatch, batch_id.lower()) if well_formed else None
+    if batch is None:
+        raise BatchNotFound(f"no batch {batch_id} enrolled through this gateway")
+    sees_all = (Role.ADMIN, Role.AUDITOR) if read else (Role.ADMIN,)
+    if not scope_of(principal, *sees_all).allows(batch.organization_id):
+        raise PermissionDenied(f"batch {batch_id} belongs to another organization")
+    return batch
+
+
+def registration(
+    session: Session, batch: GatewayBatch
+) -> tuple[PendingWrite | None, IndexedBatch | None]:
+    """The batch's queued registration and, once indexed, its state on chain."""
+    write = session.exec(
+        select(PendingWrite).where(PendingWrite.idempotency_key == f"register:{batch.batch_id}")
+    ).first()
+    return write, session.get(IndexedBatch, batch.batch_id)
+
+
+def tags(session: Session, gateway: Gateway, batch: GatewayBatch) -> tuple[TaggingJob, list[str]]:
+    """What signs the batch's tags, and its serials."""
+    owner = session.get(Organization, batch.organization_id)
+    # Only the serials: the tree's nodes (64 MB for 1,000,000 items) are not needed here.
+    serials_z = session.exec(
+        select(BatchTree.serials_z).where(BatchTree.batch_id == batch.batch_id)
+    ).first()
+    assert owner is not None and serials_z is not None
+    job = tagging_job(
+        batch,
+        owner,
+        gateway.settings.secret_key,
+        tag_domain(gateway),
+        gateway.settings.resolver_host,
+    )
+    return job, serials_of(serials_z)
+
+
+def change_status(
+    session: Session,
+    gateway: Gateway,
+    principal: Principal,
+    batch: GatewayBatch,
+    status: str,
+    serial: str | None,
+    idempotency_key: str | None,
+) -> PendingWrite:
+    """Queue (and try to submit now) a status change of one item or the whole batch; its
+    write as it stands afterwards. The same Idempotency-Key again is the same change."""
+    owner = session.get(Organization, batch.organization_id)
+    assert owner is not None and owner.id is not None
+    new = Status.parse(status)
+    # A client's key is scoped to its organization (and hashed to fit the column), so it can
+    # neither collide with another organization's key nor name the gateway's own writes.
+    key = (
+        f"status:{principal.organization_id}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
+        if idempotency_key
+        else f"status:{uuid.uuid4()}"
+    )
+    if serial is None:
+        payload: dict[str, Any] = {"batch_id": batch.batch_id, "status": int(new)}
+        kind = "set_batch_status"
+    else:
+        tree = session.get(BatchTree, batch.batch_id)
+        provable = gateway.catalog.provable(batch.batch_id)
+        assert tree is not None and provable is not None
+        salt = item_salt(
+            unseal(gateway.settings.secret_key, batch.secret_encrypted), batch.gtin, serial
+        )
+        try:
+            proof = provable.tree.proof(leaf_hash(batch.gtin, serial, salt))
+        except KeyError:
+            raise NotFound(f"serial {serial!r} is not in batch {batch.batch_id}") from None
+        payload = {
+            "gtin": batch.gtin,
+            "lot": batch.lot,
+            "serial": serial,
+            "salt": "0x" + salt.hex(),
+            "proof": ["0x" + p.hex() for p in proof],
+            "status": int(new),
+            "item_key": "0x" + item_key_of(batch.gtin, serial).hex(),
+        }
+        kind = "set_item_status"
+    write = enqueue(session, owner.id, kind, payload, key)
+    if write.kind != kind or write.payload != payload:
+        raise Conflict("this Idempotency-Key was already used for another status change")
+    session.commit()
+    assert write.id is not None
+    gateway.writer.process(only=write.id)
+    session.expire_all()
+    fresh = session.get(PendingWrite, write.id)
+    assert fresh is not None
+    return fresh
+
+
+def job_of(session: Session, principal: Principal, job_id: str) -> Job:
+    """A background job of the caller's organization (any, for an admin)."""
+    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
+    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
+    if job is None or not scope_of(principal, Role.ADMIN).allows(job.organization_id):
+        raise NotFound(f"no job {job_id}")
+    return job

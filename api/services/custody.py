@@ -1,0 +1,118 @@
+"""Chain of custody for the routes: capture, an item's timeline (scoped to its holder for a
+rights holder), the log's checkpoints and consistency proofs, and the places agencies
+register. The work itself is `api.custody`; this is what a caller may ask of it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from api.custody.locations import NewLocation
+from api.custody.timeline import matches_log
+from api.gateway import Gateway
+from api.models import Checkpoint, CustodyLocation, GatewayBatch, Role
+from api.principal import Principal
+from api.schemas import LocationCreate
+from api.scoping import scope_of
+from api.verification import Scanned
+from custody.log import proof_to_hex
+from ledger.errors import InvalidEpcisDocument, InvalidInput, PermissionDenied
+
+
+def capture(gateway: Gateway, principal: Principal, raw: bytes) -> dict[str, Any]:
+    """Capture an EPCIS document sent as `raw` bytes (422 with the problems when it is not
+    a JSON object; the schema check is `api.custody`'s)."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEpcisDocument(
+            f"the body is not JSON: {exc}", [f"$: not JSON: {exc}"]
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidEpcisDocument(
+            "an EPCIS document is a JSON object", ["$: an EPCIS document is a JSON object"]
+        )
+    return gateway.custody.capture(document, principal.organization_id)
+
+
+def timeline(
+    gateway: Gateway, session: Session, principal: Principal, gtin: str, serial: str, epcis: bool
+) -> dict[str, Any]:
+    """An item's chain of custody. Officers, admins and auditors read any item's; a rights
+    holder the items of the GTINs it enrolled batches of."""
+    scope = scope_of(principal, Role.CUSTOMS, Role.ADMIN, Role.AUDITOR)
+    if scope.organization_id is not None:
+        normalized = Scanned.from_fields(gtin, serial).gtin  # 422 on a bad GTIN or serial
+        owners = session.exec(
+            select(GatewayBatch.organization_id).where(GatewayBatch.gtin == normalized).distinct()
+        ).all()
+        if not any(scope.allows(owner) for owner in owners):
+            raise PermissionDenied(
+                f"organization {principal.organization.name!r} may read the custody of its own "
+                f"products only; it enrolled no batch of GTIN {normalized}"
+            )
+    return gateway.custody.timeline(gtin, serial, epcis=epcis)
+
+
+def checkpoints(
+    gateway: Gateway, session: Session, status: str | None, limit: int
+) -> dict[str, Any]:
+    """The log's size and the anchoring agency's checkpoints, newest first."""
+    agency = gateway.custody.anchorer.agency_address()
+    query = select(Checkpoint)
+    if agency is not None:
+        query = query.where(Checkpoint.agency == agency)
+    if status is not None:
+        query = query.where(Checkpoint.status == status)
+    rows = session.exec(query.order_by(col(Checkpoint.size).desc()).limit(limit)).all()
+    snap = gateway.catalog.snapshot()
+    mirror = gateway.custody.mirror
+    size = mirror.catch_up()
+    return {
+        "agency": agency,
+        "registry": snap.registry,
+        "chainId": snap.chain_id,
+        "size": size,
+        "checkpoints": [
+            {
+                "agency": r.agency,
+                "size": r.size,
+                "root": r.root,
+                "status": r.status,
+                "txHash": r.tx_hash,
+                "blockNumber": r.block_number,
+                "error": r.error,
+                "matchesLog": matches_log(mirror, r),
+            }
+            for r in rows
+        ],
+    }
+
+
+def consistency(gateway: Gateway, from_size: int, to_size: int) -> dict[str, Any]:
+    """An RFC 9162 consistency proof between two sizes of the log, with both roots."""
+    mirror = gateway.custody.mirror
+    size = mirror.catch_up()
+    if not 0 <= from_size <= to_size <= size:
+        raise InvalidInput(
+            f"sizes must satisfy 0 <= from ({from_size}) <= to ({to_size}) <= {size}"
+        )
+    return {
+        "from": from_size,
+        "to": to_size,
+        "fromRoot": "0x" + mirror.log.root(from_size).hex(),
+        "toRoot": "0x" + mirror.log.root(to_size).hex(),
+        "proof": proof_to_hex(mirror.log.consistency_proof(from_size, to_size)),
+    }
+
+
+def add_location(gateway: Gateway, principal: Principal, body: LocationCreate) -> CustodyLocation:
+    """Register or update (idempotent) a place."""
+    return gateway.custody.locations.add(
+        NewLocation(
+            body.unlocode, body.name, body.country, body.latitude, body.longitude, tuple(body.glns)
+        ),
+        principal.organization_id,
+    )

@@ -1,0 +1,98 @@
+"""Verification of a scan: the verdict, the detector's findings, the record of the scan and
+the answer's JSON, for both fronts of POST /v1/verify (`api.routes.verify`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+
+from api.detection import SUSPECT_REASON
+from api.gateway import Gateway
+from api.principal import Principal
+from api.schemas import VerifyRequest
+from api.verification import Reason, Scanned, verify
+from detector import Scan
+
+
+async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyRequest) -> bytes:
+    """The verification of one request, as the JSON bytes of the answer (both fronts of
+    POST /v1/verify, which check the caller's role first).
+
+    Everything that can refuse the request (unknown port, malformed tag) is checked before
+    anything is recorded."""
+    location = body.location
+    locode = location.unlocode if location else None
+    if locode is not None:
+        gateway.detection.check_location(locode)  # unknown port: 422, nothing recorded
+    if body.tag is not None:
+        scanned = Scanned.from_tag(body.tag)
+    else:
+        assert body.gtin is not None and body.serial is not None
+        scanned = Scanned.from_fields(body.gtin, body.serial, body.lot)
+    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
+    scanned_at = body.scanned_at or datetime.now(UTC)
+    if scanned_at.tzinfo is None:
+        scanned_at = scanned_at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
+    scan_id = str(uuid.uuid4())
+    reasons = [r.value for r in judgement.reasons]
+    findings = []
+    if locode is not None:
+        # The detector judges the scan against the item's route policy and earlier sightings.
+        # Only a serial proven in its batch is attributed to the batch; any other read is an
+        # unknown serial of the GTIN (input to the probing rule).
+        # Its state is in the database: run it in the threadpool, off the event loop.
+        in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
+        found = await run_in_threadpool(
+            gateway.detection.ingest,
+            gateway.catalog.snapshot(),
+            Scan(
+                scan_id,
+                scanned.gtin,
+                scanned.serial,
+                locode,
+                scanned_at.timestamp(),
+                judgement.batch_id if in_batch else None,
+            ),
+        )
+        findings = [f.to_dict() for f in found]
+        for f in found:
+            extra = SUSPECT_REASON.get(f.alert.alert_class)
+            if extra is not None and extra not in reasons:
+                reasons.append(extra)
+    gateway.scans.record(
+        {
+            "scan_id": scan_id,
+            "organization_id": principal.organization_id,
+            "gtin": scanned.gtin,
+            "lot": scanned.lot,
+            "serial": scanned.serial,
+            "batch_id": judgement.batch_id,
+            "input_kind": scanned.kind,
+            "location": locode,
+            "latitude": location.latitude if location else None,
+            "longitude": location.longitude if location else None,
+            "scanned_at": scanned_at,
+            "recorded_at": datetime.now(UTC),
+            "verdict": judgement.verdict.value,
+            "reasons": reasons,
+            "index_block": judgement.index["block"],
+        }
+    )
+    answer = {
+        "verdict": judgement.verdict.value,
+        "summary": judgement.summary,
+        "reasons": reasons,
+        "item": {"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
+        "product": judgement.product,
+        "batchId": judgement.batch_id,
+        "proof": judgement.proof,
+        "index": judgement.index,
+        "scanId": scan_id,
+        "scannedAt": scanned_at.isoformat(),
+        "location": location.model_dump() if location else None,
+        "findings": findings,
+    }
+    return orjson.dumps(answer)
