@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 from api.crypto import seal, unseal
 from api.models import Alert as AlertRow
 from api.models import DeliveryStatus, Organization, Role, WebhookDelivery, WebhookEndpoint, utcnow
-from detector.rules import AlertClass, Reason, Severity
+from detector.rules import AlertClass, AlertReason, Severity
 from ledger.config import Settings
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.webhooks import (
@@ -55,7 +55,7 @@ log = logging.getLogger("borderledger.webhooks")
 EVENT_ALERT = "alert.created"
 EVENT_TEST = "webhook.test"
 SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
-RULE_NAMES = {c.value for c in AlertClass} | {r.value for r in Reason}
+RULE_NAMES = {c.value for c in AlertClass} | {r.value for r in AlertReason}
 DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILING.value)
 USER_AGENT = "BorderLedger-Webhooks/1"
 

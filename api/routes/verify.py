@@ -34,14 +34,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import CurrentOrg, GatewayDep, authenticate, require
-from api.detection import SUSPECT_REASON
 from api.errors import domain_error, unexpected_error
 from api.gateway import Gateway
 from api.models import Organization, Role
 from api.schemas import ErrorOut, VerifyRequest, VerifyResponse
-from api.verification import Reason, Scanned, verify
+from api.verification import Scanned, verify
 from detector import Scan
 from ledger.errors import BorderLedgerError
+from ledger.verdicts import Reason, finding_reasons
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
@@ -109,10 +109,7 @@ async def answer_scan(gateway: Gateway, org: Organization, body: VerifyRequest) 
             ),
         )
         findings = [f.to_dict() for f in found]
-        for f in found:
-            extra = SUSPECT_REASON.get(f.alert.alert_class)
-            if extra is not None and extra not in reasons:
-                reasons.append(extra)
+        reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))
     gateway.scans.record(
         {
             "scan_id": scan_id,
