@@ -114,7 +114,7 @@ def test_signer_cases_agree(world: World) -> None:
                     holder,
                     at,
                 )
-    nobody = "0x" + secrets.token_hex(20)
+    nobody = registry.w3.to_checksum_address("0x" + secrets.token_hex(20))
     assert registry.signer_key(nobody).registered is False
     assert signer_reason(None, key.holder, key.added_at) == Reason.SIGNER_UNKNOWN
     assert (
