@@ -21,11 +21,10 @@ from typing import Any
 
 from api.catalog import Catalog, Snapshot
 from ledger.batch import batch_id_of, item_key_of
-from ledger.digital_link import parse_digital_link
 from ledger.errors import InvalidInput, InvalidSignature
-from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.merkle import item_salt, leaf_hash
 from ledger.models import Status
+from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest
 from ledger.verdicts import (
     Reason,
@@ -35,32 +34,6 @@ from ledger.verdicts import (
     status_reason,
     summary,
 )
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """What the officer submitted, validated: a tag, or a GTIN + serial typed from a label."""
-
-    gtin: str
-    serial: str
-    lot: str | None
-    signature: bytes | None
-    kind: str  # "tag" or "typed"
-
-    @classmethod
-    def from_tag(cls, uri: str) -> Scanned:
-        link = parse_digital_link(uri)
-        return cls(link.gtin, link.serial, link.lot, link.signature, "tag")
-
-    @classmethod
-    def from_fields(cls, gtin: str, serial: str, lot: str | None = None) -> Scanned:
-        return cls(
-            normalize_gtin(gtin),
-            validate_serial(serial),
-            validate_lot(lot) if lot else None,
-            None,
-            "typed",
-        )
 
 
 @dataclass

@@ -37,10 +37,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from detector import BatchProfile, Detector, DetectorError, LocationRegistry, RoutePolicy, Scan
 from ledger.batch import batch_id_of, item_key_of
-from ledger.digital_link import parse_digital_link
 from ledger.errors import InvalidInput, InvalidSignature
-from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.models import Status
+from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest, to_checksum_address
 from ledger.trustbundle import (
     BundleRefused,
@@ -199,34 +198,8 @@ def load_bundle(path: Path, pinned: Ed25519PublicKey | str) -> TrustBundle:
     return TrustBundle.from_payload(verified.payload, verified.public_key)
 
 
-@dataclass(frozen=True)
-class Item:
-    """What was scanned, validated like the gateway validates it."""
-
-    gtin: str
-    serial: str
-    lot: str | None
-    signature: bytes | None
-    kind: str  # "tag" or "typed"
-
-    @classmethod
-    def from_request(cls, request: dict[str, Any]) -> Item:
-        """From the body `scanner.payload` builds for POST /v1/verify."""
-        if "tag" in request:
-            link = parse_digital_link(str(request["tag"]))
-            return cls(link.gtin, link.serial, link.lot, link.signature, "tag")
-        lot = request.get("lot")
-        return cls(
-            normalize_gtin(str(request["gtin"])),
-            validate_serial(str(request["serial"])),
-            validate_lot(str(lot)) if lot else None,
-            None,
-            "typed",
-        )
-
-
 def judge(
-    bundle: TrustBundle, item: Item, *, max_age: float, now: float | None = None
+    bundle: TrustBundle, item: Scanned, *, max_age: float, now: float | None = None
 ) -> dict[str, Any]:
     """The offline verdict on `item`, as a JSON-ready dict shaped like the gateway's answer
     (verdict, summary, reasons, item, product, batchId, signer) plus `offline: true` and
@@ -297,7 +270,7 @@ def judge(
 
 def _judge_signature(
     bundle: TrustBundle,
-    item: Item,
+    item: Scanned,
     batch: BundleBatch,
     reasons: list[Reason],
     answer: dict[str, Any],
