@@ -42,10 +42,9 @@ from api.models import (
     GatewayBatch,
     IndexedStatusChange,
 )
-from api.verification import Reason
 from api.webhook_delivery import enqueue_alert_deliveries
 from detector import (
-    Batch,
+    BatchProfile,
     Detector,
     DetectorError,
     LocationRegistry,
@@ -56,7 +55,7 @@ from detector import (
 )
 from detector.dbstore import DbStore, StateTables
 from detector.locations import COUNTRIES
-from detector.rules import Alert, AlertClass
+from detector.rules import Alert
 from detector.store import Lru
 from ledger.batch import item_key_of
 from ledger.errors import InvalidInput
@@ -77,11 +76,6 @@ STATE_TABLES = StateTables(
     DetectorBatchStatus.__table__,  # type: ignore[attr-defined]
 )
 CACHE_ENTRIES = 100_000  # per bounded cache of this module
-#: Verify reason codes added when a finding of this class is raised by the scan.
-SUSPECT_REASON = {
-    AlertClass.CLONE: Reason.CLONE_SUSPECT.value,
-    AlertClass.DIVERSION: Reason.DIVERSION_SUSPECT.value,
-}
 
 
 def _strings(policy: dict[str, Any], name: str, problems: list[str]) -> list[str]:
@@ -224,7 +218,7 @@ class GatewayDetector:
                 f"unknown location {locode!r}: not a UN/LOCODE in the location registry"
             )
 
-    def _load_batch(self, batch_id: str) -> Batch | None:
+    def _load_batch(self, batch_id: str) -> BatchProfile | None:
         """The detector's view of a batch enrolled through this gateway (None: unknown)."""
         with Session(self.engine) as session:
             record = session.get(GatewayBatch, batch_id)
@@ -238,7 +232,7 @@ class GatewayDetector:
             except InvalidInput as exc:  # stored before policies were validated
                 log.warning("batch %s: route policy ignored: %s", batch_id, exc)
         self._owners.put(batch_id, (record.organization_id,))
-        return Batch(batch_id, record.gtin, policy, released, expiry_epoch(record.expiry))
+        return BatchProfile(batch_id, record.gtin, policy, released, expiry_epoch(record.expiry))
 
     def _owner(self, batch_id: str) -> int | None:
         cached = self._owners.get(batch_id)

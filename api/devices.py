@@ -25,12 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api.custody.store import append_scans
-from api.detection import SUSPECT_REASON
 from api.gateway import Gateway
 from api.models import Device, Organization, Role, ScanEvent
 from api.principal import Principal
 from api.scoping import scope_of
-from api.verification import Reason, Scanned, verify
+from api.verification import Scanned, verify
 from detector import Scan
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.scan_record import (
@@ -41,6 +40,7 @@ from ledger.scan_record import (
     encode_public_key,
     parse_record,
 )
+from ledger.verdicts import Reason, finding_reasons
 
 log = logging.getLogger("borderledger.devices")
 
@@ -326,12 +326,7 @@ def _judge(
             ),
         )
         findings = [f.to_dict() for f in found]
-        extra = [
-            SUSPECT_REASON[f.alert.alert_class]
-            for f in found
-            if f.alert.alert_class in SUSPECT_REASON
-        ]
-        added = [r for r in dict.fromkeys(extra) if r not in reasons]
+        added = finding_reasons(reasons, (f.alert.alert_class for f in found))
         if added:
             reasons = reasons + added
     # The custody log records the scan as it finally stands (with the detector's reasons), in

@@ -76,9 +76,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.catalog import Catalog
-from api.verification import Judgement, Reason, Scanned, Verdict, verify
+from api.verification import Judgement, Scanned, verify
 from ledger.errors import InvalidInput
 from ledger.gs1 import gtin_check_digit
+from ledger.verdicts import Reason, Verdict
 
 # ----------------------------------------------------------------------------- code lists
 

@@ -5,13 +5,10 @@ Wording follows the EU medicines verification system: a failed check makes the i
 a wrong check digit) are refused as input errors rather than judged, because most failed
 verifications in practice are scanner or typing faults.
 
-Order of judgement, first match wins:
-1. the batch or GTIN is unknown, the serial is not in its batch, or the signature is bad,
-   unknown, foreign or revoked          → COUNTERFEIT_SUSPECT
-2. the item or batch was destroyed      → COUNTERFEIT_SUSPECT (ITEM_DESTROYED: it cannot be here)
-3. stolen / recalled / decommissioned   → STOLEN / RECALLED / DECOMMISSIONED
-4. a valid signature                    → GENUINE
-5. no signature, serial proven in batch → GENUINE_UNSIGNED
+This module gathers the evidence from the index snapshot (batch, Merkle membership, recovered
+signer, statuses); naming and weighing it — the signer rule, the status reasons, the order of
+judgement, the summaries — is the verdict engine's (`ledger.verdicts`), which the offline
+verifier and `borderledger check` share.
 
 Reason codes are stable strings (docs/reason-codes.md).
 """
@@ -20,89 +17,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from api.catalog import Catalog, Snapshot
 from ledger.batch import batch_id_of, item_key_of
-from ledger.digital_link import parse_digital_link
 from ledger.errors import InvalidInput, InvalidSignature
-from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.merkle import item_salt, leaf_hash
 from ledger.models import Status
+from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest
-from ledger.verdicts import STATUS_REASONS, SUSPECT_REASONS
-
-
-class Verdict(StrEnum):
-    GENUINE = "GENUINE"
-    GENUINE_UNSIGNED = "GENUINE_UNSIGNED"
-    COUNTERFEIT_SUSPECT = "COUNTERFEIT_SUSPECT"
-    RECALLED = "RECALLED"
-    STOLEN = "STOLEN"
-    DECOMMISSIONED = "DECOMMISSIONED"
-
-
-class Reason(StrEnum):
-    GTIN_UNKNOWN = "GTIN_UNKNOWN"
-    BATCH_UNKNOWN = "BATCH_UNKNOWN"
-    SERIAL_UNKNOWN = "SERIAL_UNKNOWN"
-    SERIAL_NOT_VERIFIABLE = "SERIAL_NOT_VERIFIABLE"
-    SIGNATURE_MISSING = "SIGNATURE_MISSING"
-    SIGNATURE_INVALID = "SIGNATURE_INVALID"
-    SIGNER_UNKNOWN = "SIGNER_UNKNOWN"
-    SIGNER_FOREIGN = "SIGNER_FOREIGN"
-    SIGNER_REVOKED = "SIGNER_REVOKED"
-    SIGNATURE_VALID = "SIGNATURE_VALID"
-    SERIAL_IN_BATCH = "SERIAL_IN_BATCH"
-    BATCH_RECALLED = "BATCH_RECALLED"
-    ITEM_RECALLED = "ITEM_RECALLED"
-    ITEM_STOLEN = "ITEM_STOLEN"
-    ITEM_DECOMMISSIONED = "ITEM_DECOMMISSIONED"
-    ITEM_DESTROYED = "ITEM_DESTROYED"
-    EXPIRED = "EXPIRED"
-    INDEX_STALE = "INDEX_STALE"
-    #: Added by the detector (api/detection.py), never by `verify` itself.
-    CLONE_SUSPECT = "CLONE_SUSPECT"
-    DIVERSION_SUSPECT = "DIVERSION_SUSPECT"
-
-
-_SUSPECT = {Reason(code) for code in SUSPECT_REASONS}
-_STATUS_REASON = {key: Reason(code) for key, code in STATUS_REASONS.items()}
-_SUMMARIES = {
-    Verdict.GENUINE: "Genuine: signed by the rights holder and registered on chain.",
-    Verdict.GENUINE_UNSIGNED: "Registered serial; no signature was presented, so a copied code cannot be ruled out.",
-    Verdict.COUNTERFEIT_SUSPECT: "Potential suspect: the ledger does not vouch for this item. Investigate.",
-    Verdict.RECALLED: "Recalled by the rights holder: do not release.",
-    Verdict.STOLEN: "Reported stolen by the rights holder: hold and notify.",
-    Verdict.DECOMMISSIONED: "Already decommissioned (pack inactive): a code seen again may be copied.",
-}
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """What the officer submitted, validated: a tag, or a GTIN + serial typed from a label."""
-
-    gtin: str
-    serial: str
-    lot: str | None
-    signature: bytes | None
-    kind: str  # "tag" or "typed"
-
-    @classmethod
-    def from_tag(cls, uri: str) -> Scanned:
-        link = parse_digital_link(uri)
-        return cls(link.gtin, link.serial, link.lot, link.signature, "tag")
-
-    @classmethod
-    def from_fields(cls, gtin: str, serial: str, lot: str | None = None) -> Scanned:
-        return cls(
-            normalize_gtin(gtin),
-            validate_serial(serial),
-            validate_lot(lot) if lot else None,
-            None,
-            "typed",
-        )
+from ledger.verdicts import (
+    Reason,
+    Verdict,
+    decide,
+    signer_reason,
+    status_reason,
+    summary,
+)
 
 
 @dataclass
@@ -120,7 +51,7 @@ class Judgement:
 
     @property
     def summary(self) -> str:
-        return _SUMMARIES[self.verdict]
+        return summary(self.verdict)
 
 
 def verify(
@@ -203,10 +134,11 @@ def verify(
         reasons.append(Reason.SIGNATURE_MISSING)
 
     status, batch_level = _status(snap, batch.batch_id, batch.status, scanned)
-    if status != Status.ACTIVE:
-        reasons.append(_STATUS_REASON[(status, batch_level)])
+    flagged = status_reason(status, batch_level)
+    if flagged is not None:
+        reasons.append(flagged)
 
-    judgement.verdict = _decide(reasons, status)
+    judgement.verdict = decide(reasons, status)
     if judgement.proof is None and judgement.signer is not None:
         judgement.proof = {
             "registry": snap.registry,
@@ -241,15 +173,11 @@ def _judge_signature(
         reasons.insert(0, Reason.SIGNATURE_INVALID)
         return
     judgement.signer = signer
-    key = snap.signers.get(signer)
-    if key is None:
-        reasons.insert(0, Reason.SIGNER_UNKNOWN)
-    elif key.holder != holder:
-        reasons.insert(0, Reason.SIGNER_FOREIGN)
-    elif key.revoked_at is not None and not (key.added_at <= registered_at < key.revoked_at):
-        reasons.insert(0, Reason.SIGNER_REVOKED)
+    reason = signer_reason(snap.signers.get(signer), holder, registered_at)
+    if reason == Reason.SIGNATURE_VALID:
+        reasons.append(reason)
     else:
-        reasons.append(Reason.SIGNATURE_VALID)
+        reasons.insert(0, reason)
 
 
 def _status(
@@ -260,22 +188,6 @@ def _status(
     if item != Status.ACTIVE:
         return Status(item), False
     return Status(batch_status), True
-
-
-def _decide(reasons: list[Reason], status: Status) -> Verdict:
-    if any(r in _SUSPECT for r in reasons):
-        return Verdict.COUNTERFEIT_SUSPECT
-    if status == Status.STOLEN:
-        return Verdict.STOLEN
-    if status == Status.RECALLED:
-        return Verdict.RECALLED
-    if status == Status.DECOMMISSIONED:
-        return Verdict.DECOMMISSIONED
-    if Reason.SIGNATURE_VALID in reasons:
-        return Verdict.GENUINE
-    if Reason.SERIAL_IN_BATCH in reasons:
-        return Verdict.GENUINE_UNSIGNED
-    return Verdict.COUNTERFEIT_SUSPECT
 
 
 def _index_info(snap: Snapshot, stale_after: float, now: datetime | None) -> dict[str, Any]:
@@ -292,4 +204,4 @@ def _index_info(snap: Snapshot, stale_after: float, now: datetime | None) -> dic
     }
 
 
-__all__ = ["InvalidInput", "Judgement", "Reason", "Scanned", "Verdict", "verify"]
+__all__ = ["InvalidInput", "Judgement", "Scanned", "verify"]

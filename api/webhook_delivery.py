@@ -40,7 +40,7 @@ from sqlmodel import Session, col, select
 from api.crypto import unseal
 from api.models import Alert as AlertRow
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
-from detector.rules import AlertClass, Reason, Severity
+from detector.rules import AlertClass, AlertReason, Severity
 from ledger.config import Settings
 from ledger.webhooks import (
     SIGNATURE_HEADER,
@@ -53,7 +53,7 @@ log = logging.getLogger("borderledger.webhooks")
 EVENT_ALERT = "alert.created"
 EVENT_TEST = "webhook.test"
 SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}
-RULE_NAMES = {c.value for c in AlertClass} | {r.value for r in Reason}
+RULE_NAMES = {c.value for c in AlertClass} | {r.value for r in AlertReason}
 DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILING.value)
 USER_AGENT = "BorderLedger-Webhooks/1"
 

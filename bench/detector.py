@@ -52,10 +52,10 @@ from api.db import make_engine
 from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
-from detector.events import Batch, Scan, StatusReport
+from detector.events import BatchProfile, Scan, StatusReport
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
-from detector.rules import AlertClass, Reason
+from detector.rules import AlertClass, AlertReason
 from detector.simulator import DAY, MARKETS, ORIGINS, SimConfig, SimResult, simulate
 from detector.store import ItemState
 
@@ -84,7 +84,7 @@ def evaluate(sim: SimResult, detector: Detector) -> dict[str, Any]:
                 classes[a.item].add(a.alert_class.value)
             if a.alert_class is AlertClass.PROBING:
                 probes_found.add((a.gtin, a.location))
-            if a.reason is Reason.VOLUME_EXCEEDED and a.batch_id is not None:
+            if a.reason is AlertReason.VOLUME_EXCEEDED and a.batch_id is not None:
                 volume_flagged.add(a.batch_id)
 
     for ev in sim.events:
@@ -198,7 +198,7 @@ def _lanes(
 
 def _stream(
     reg: LocationRegistry, events: int, enrolled: int, read_rate: float, seed: int
-) -> tuple[list[Scan], list[Batch]]:
+) -> tuple[list[Scan], list[BatchProfile]]:
     rng = random.Random(seed)
     lanes = _lanes(reg, rng, 60)
     batch_size = 1000
@@ -226,7 +226,7 @@ def _stream(
         policy = lanes[batch_lane[b]][0]
         # every batch declares its release, so the volume counters are exercised too
         released = {m: batch_size for m in policy.markets}
-        batches.append(Batch(f"B{b}", gtin, policy, released, None))
+        batches.append(BatchProfile(f"B{b}", gtin, policy, released, None))
     return stream, batches
 
 
@@ -284,7 +284,7 @@ def throughput_on(
     reg: LocationRegistry,
     batched_scans: list[Scan],
     single_scans: list[Scan],
-    batches: list[Batch],
+    batches: list[BatchProfile],
     chunk: int,
     prefilled: int = 0,
 ) -> dict[str, Any]:

@@ -367,7 +367,10 @@ def check(
 
 
 def _print_report(report: TagReport) -> None:
-    verdict = "[bold green]GENUINE[/]" if report.genuine else "[bold red]POTENTIAL SUSPECT[/]"
+    verdict = {
+        "GENUINE": "[bold green]GENUINE[/]",
+        "COUNTERFEIT_SUSPECT": "[bold red]POTENTIAL SUSPECT[/]",
+    }.get(report.verdict, f"[bold yellow]{report.verdict}[/]")
     table = Table(show_header=False, box=None)
     table.add_row("verdict", verdict)
     table.add_row("item", f"(01){report.gtin}(10){report.lot}(21){report.serial}")
@@ -385,8 +388,8 @@ def _print_report(report: TagReport) -> None:
         ],
     )
     table.add_row("status", report.status)
-    for reason in report.reasons:
-        table.add_row("reason", reason)
+    for reason, detail in zip(report.reasons, report.details, strict=True):
+        table.add_row("reason", f"{reason}: {detail}")
     out.print(table)
 
 

@@ -110,7 +110,9 @@ def run_demo(items: int, node_kind: str, keep_running: bool, out: Console, err: 
             table.add_row(
                 name,
                 verdict,
-                "; ".join(report.reasons) or "signature, key, proof and status all check out",
+                "signature, key, proof and status all check out"
+                if report.genuine
+                else "; ".join(report.details),
             )
         out.print(table)
         summary = {

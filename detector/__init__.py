@@ -7,17 +7,18 @@ for status changes; see docs/detector.md.
 
 from detector.engine import Detector, DetectorConfig
 from detector.errors import DetectorError, InvalidScanError, PolicyError, UnknownLocationError
-from detector.events import Batch, Scan, StatusReport, epoch
+from detector.events import BatchProfile, Scan, StatusReport, epoch
 from detector.locations import Location, LocationRegistry
 from detector.policy import RoutePolicy
-from detector.rules import RULES, Alert, AlertClass, Reason, Severity
+from detector.rules import RULES, Alert, AlertClass, AlertReason, Severity
 from detector.store import MemoryStore, StateStore
 
 __all__ = [
     "RULES",
     "Alert",
     "AlertClass",
-    "Batch",
+    "AlertReason",
+    "BatchProfile",
     "Detector",
     "DetectorConfig",
     "DetectorError",
@@ -26,7 +27,6 @@ __all__ = [
     "LocationRegistry",
     "MemoryStore",
     "PolicyError",
-    "Reason",
     "RoutePolicy",
     "Scan",
     "Severity",

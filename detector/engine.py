@@ -35,17 +35,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detector.errors import InvalidScanError
-from detector.events import STATUS_KINDS, Batch, Scan, StatusReport, item_key
+from detector.events import STATUS_KINDS, BatchProfile, Scan, StatusReport, item_key
 from detector.locations import Location, LocationRegistry
 from detector.policy import RoutePolicy
-from detector.rules import Alert, Reason
+from detector.rules import Alert, AlertReason
 from detector.store import ItemState, Lru, MemoryStore, ProbeWindow, StateStore, Statuses
 
 STATUS_REASON = {
-    "decommissioned": Reason.CLONE_AFTER_DECOMMISSION,
-    "destroyed": Reason.CLONE_AFTER_DESTRUCTION,
-    "stolen": Reason.STOLEN_SEEN,
-    "recalled": Reason.RECALLED_SEEN,
+    "decommissioned": AlertReason.CLONE_AFTER_DECOMMISSION,
+    "destroyed": AlertReason.CLONE_AFTER_DESTRUCTION,
+    "stolen": AlertReason.STOLEN_SEEN,
+    "recalled": AlertReason.RECALLED_SEEN,
 }
 MIN_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z: anything earlier is a clock or data error
 
@@ -81,7 +81,7 @@ class Detector:
         store: StateStore | None = None,
         config: DetectorConfig | None = None,
         clock: Callable[[], float] = time.time,
-        batch_loader: Callable[[str], Batch | None] | None = None,
+        batch_loader: Callable[[str], BatchProfile | None] | None = None,
         sink: Callable[[Any, list[Alert]], None] | None = None,
     ) -> None:
         """`batch_loader` (optional) finds a batch the detector has not been told about; with
@@ -100,13 +100,13 @@ class Detector:
         self.config = config or DetectorConfig()
         self.clock = clock
         self._loader = batch_loader
-        self._batches: dict[str, Batch] = {}
+        self._batches: dict[str, BatchProfile] = {}
         self._cached = Lru(self.config.batch_cache)
         self._locs = registry._by_code  # hot path: plain dict lookups
 
     # -- batches and policies -------------------------------------------------------------
 
-    def register_batch(self, batch: Batch) -> None:
+    def register_batch(self, batch: BatchProfile) -> None:
         if self._loader is None:
             self._batches[batch.batch_id] = batch
         else:
@@ -127,7 +127,7 @@ class Detector:
     def _finish(self, result: list[Alert], _totals: dict[tuple[str, str], int], tx: Any) -> bool:
         return self._emit(result, tx)
 
-    def find_batch(self, batch_id: str) -> Batch | None:
+    def find_batch(self, batch_id: str) -> BatchProfile | None:
         batch = self._batches.get(batch_id)
         if batch is None and self._loader is not None:
             batch = self._cached.get(batch_id)
@@ -137,7 +137,7 @@ class Detector:
                     self._cached.put(batch_id, batch)
         return batch
 
-    def batch(self, batch_id: str) -> Batch:
+    def batch(self, batch_id: str) -> BatchProfile:
         found = self.find_batch(batch_id)
         if found is None:
             raise InvalidScanError(f"unknown batch {batch_id!r}")
@@ -146,7 +146,7 @@ class Detector:
     def set_policy(self, batch_id: str, policy: RoutePolicy | None) -> None:
         """The rights holder changes (or removes) a batch's route policy; judges later scans."""
         b = self.batch(batch_id)
-        self.register_batch(Batch(b.batch_id, b.gtin, policy, b.released, b.expiry))
+        self.register_batch(BatchProfile(b.batch_id, b.gtin, policy, b.released, b.expiry))
 
     def report_batch_status(
         self, batch_id: str, kind: str, at: float, report_id: str = ""
@@ -288,7 +288,7 @@ class Detector:
         return out
 
     def _ingest_chunk(self, scans: list[Scan]) -> list[Alert]:
-        items: list[tuple[Scan, Location, Batch]] = []
+        items: list[tuple[Scan, Location, BatchProfile]] = []
         probes: list[Scan] = []
         horizon = self.clock() + self.config.future_skew_s
         locs = self._locs
@@ -313,16 +313,18 @@ class Detector:
             alerts += self._probe(scan)
         return alerts
 
-    def _ingest_items(self, items: list[tuple[Scan, Location, Batch]]) -> list[Alert]:
+    def _ingest_items(self, items: list[tuple[Scan, Location, BatchProfile]]) -> list[Alert]:
         keys = sorted({s.gtin + "/" + s.serial for s, _, _ in items})
         batch_ids = sorted({b.batch_id for _, _, b in items})
         judge = self._judge
 
         def fn(
             states: dict[str, ItemState], statuses: dict[str, Statuses]
-        ) -> tuple[tuple[list[Alert], list[tuple[Scan, Location, Batch]]], list[tuple[str, str]]]:
+        ) -> tuple[
+            tuple[list[Alert], list[tuple[Scan, Location, BatchProfile]]], list[tuple[str, str]]
+        ]:
             alerts: list[Alert] = []
-            counted: list[tuple[Scan, Location, Batch]] = []
+            counted: list[tuple[Scan, Location, BatchProfile]] = []
             increments: list[tuple[str, str]] = []
             for scan, loc, batch in items:
                 key = scan.gtin + "/" + scan.serial
@@ -340,7 +342,7 @@ class Detector:
             return (alerts, counted), increments
 
         def finish(
-            result: tuple[list[Alert], list[tuple[Scan, Location, Batch]]],
+            result: tuple[list[Alert], list[tuple[Scan, Location, BatchProfile]]],
             totals: dict[tuple[str, str], int],
             tx: Any,
         ) -> bool:
@@ -359,7 +361,7 @@ class Detector:
         return alerts
 
     def _volume_alerts(
-        self, counted: list[tuple[Scan, Location, Batch]], totals: dict[tuple[str, str], int]
+        self, counted: list[tuple[Scan, Location, BatchProfile]], totals: dict[tuple[str, str], int]
     ) -> list[Alert]:
         """The store numbered this chunk's distinct items per (batch, market) consecutively,
         ending at `totals`: each one beyond the released quantity is an alert."""
@@ -374,7 +376,7 @@ class Detector:
             if n > released:
                 alerts.append(
                     Alert(
-                        Reason.VOLUME_EXCEEDED,
+                        AlertReason.VOLUME_EXCEEDED,
                         scan.gtin,
                         None,
                         batch.batch_id,
@@ -392,7 +394,7 @@ class Detector:
         st: ItemState,
         scan: Scan,
         loc: Location,
-        batch: Batch,
+        batch: BatchProfile,
         batch_statuses: Statuses | None,
         alerts: list[Alert],
     ) -> bool:
@@ -409,7 +411,7 @@ class Detector:
         policy = batch.policy
         gtin, serial, batch_id = scan.gtin, scan.serial, batch.batch_id
 
-        def alert(reason: Reason, evidence: tuple[str, ...], detail: str) -> None:
+        def alert(reason: AlertReason, evidence: tuple[str, ...], detail: str) -> None:
             alerts.append(Alert(reason, gtin, serial, batch_id, here, t, evidence, detail))
 
         # rules on the scan alone
@@ -421,13 +423,13 @@ class Detector:
             ):
                 if country in policy.node_country_set:
                     alert(
-                        Reason.DIVERSION_ROUTE,
+                        AlertReason.DIVERSION_ROUTE,
                         (sid,),
                         f"seen at {here}, not a declared node ({' > '.join(policy.nodes)})",
                     )
                 else:
                     alert(
-                        Reason.DIVERSION_MARKET,
+                        AlertReason.DIVERSION_MARKET,
                         (sid,),
                         f"seen in {country} at {here}; authorized markets "
                         f"{', '.join(sorted(policy.markets))}",
@@ -438,12 +440,12 @@ class Detector:
                 and scan.consignee not in policy.consignees
             ):
                 alert(
-                    Reason.DIVERSION_CONSIGNEE,
+                    AlertReason.DIVERSION_CONSIGNEE,
                     (sid,),
                     f"consignee {scan.consignee!r} is not authorized for this batch",
                 )
         if batch.expiry is not None and t > batch.expiry:
-            alert(Reason.EXPIRED_SEEN, (sid,), f"seen {_iso(t)}, expired {_iso(batch.expiry)}")
+            alert(AlertReason.EXPIRED_SEEN, (sid,), f"seen {_iso(t)}, expired {_iso(batch.expiry)}")
         for statuses, scope in ((st.status, ""), (batch_statuses, "batch ")):
             if statuses:
                 for kind, (since, rid) in statuses.items():
@@ -470,7 +472,7 @@ class Detector:
                 dt = t - t2 if t >= t2 else t2 - t
                 if d > slack and d - slack > speed * dt / 3600.0:
                     alert(
-                        Reason.CLONE_IMPOSSIBLE_TRAVEL,
+                        AlertReason.CLONE_IMPOSSIBLE_TRAVEL,
                         tuple(sorted((sid, sid2))),
                         f"{here2} {_iso(t2)} and {here} {_iso(t)}: {d:.0f} km in {dt / 3600:.1f} h",
                     )
@@ -483,7 +485,7 @@ class Detector:
                 ca, cb = locs[la].country, locs[lb].country
                 if origin is not None and ca in markets and ca != origin and cb == origin:
                     alert(
-                        Reason.SEQUENCE_BEFORE_ORIGIN,
+                        AlertReason.SEQUENCE_BEFORE_ORIGIN,
                         tuple(sorted((ia, ib))),
                         f"in {ca} at {la} on {_iso(ta)}, then still in origin {cb} at {lb} "
                         f"on {_iso(tb)}",
@@ -491,7 +493,7 @@ class Detector:
                 na, nb = node_index.get(la), node_index.get(lb)
                 if na is not None and nb is not None and na > nb:
                     alert(
-                        Reason.SEQUENCE_ROUTE_ORDER,
+                        AlertReason.SEQUENCE_ROUTE_ORDER,
                         tuple(sorted((ia, ib))),
                         f"at {la} on {_iso(ta)} before {lb} on {_iso(tb)}",
                     )
@@ -512,7 +514,7 @@ class Detector:
             if len(st.places) > limit:
                 st.fired_places = True
                 alert(
-                    Reason.CLONE_TOO_MANY_PLACES,
+                    AlertReason.CLONE_TOO_MANY_PLACES,
                     tuple(sorted(st.places.values())),
                     f"seen at {len(st.places)} distinct places, the route allows {limit}",
                 )
@@ -545,7 +547,7 @@ class Detector:
             window.quiet_until = newest + cfg.probe_window_s
             return [
                 Alert(
-                    Reason.PROBING_UNKNOWN_SERIALS,
+                    AlertReason.PROBING_UNKNOWN_SERIALS,
                     scan.gtin,
                     None,
                     None,

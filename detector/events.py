@@ -70,8 +70,9 @@ class StatusReport:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """A registered batch: its route policy, the quantity released to each market, expiry."""
+class BatchProfile:
+    """What the detector knows of a registered batch: its route policy, the quantity released
+    to each market, its expiry."""
 
     batch_id: str
     gtin: str

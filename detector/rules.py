@@ -1,4 +1,6 @@
-"""Reason codes, severities and alerts. Reason codes are stable strings: clients switch on them.
+"""Alert reason codes, severities and alerts. Alert reason codes are stable strings: clients
+switch on them. They are the detector's own vocabulary, about an item's movements; the verdict
+reasons (`ledger.verdicts.Reason`) are about what the ledger vouches for.
 
 Every alert carries its evidence: the ids of the scans (and status reports) that triggered it.
 An alert makes an item a *potential suspect* for an officer to examine, never a declared fake.
@@ -26,7 +28,7 @@ class AlertClass(StrEnum):
     PROBING = "probing"
 
 
-class Reason(StrEnum):
+class AlertReason(StrEnum):
     DIVERSION_MARKET = "DIVERSION_MARKET"
     DIVERSION_ROUTE = "DIVERSION_ROUTE"
     DIVERSION_CONSIGNEE = "DIVERSION_CONSIGNEE"
@@ -50,58 +52,58 @@ class RuleInfo:
     summary: str
 
 
-RULES: dict[Reason, RuleInfo] = {
-    Reason.DIVERSION_MARKET: RuleInfo(
+RULES: dict[AlertReason, RuleInfo] = {
+    AlertReason.DIVERSION_MARKET: RuleInfo(
         AlertClass.DIVERSION,
         Severity.HIGH,
         "seen in a country that is neither an authorized market, nor on the declared route, "
         "nor the origin",
     ),
-    Reason.DIVERSION_ROUTE: RuleInfo(
+    AlertReason.DIVERSION_ROUTE: RuleInfo(
         AlertClass.DIVERSION,
         Severity.MEDIUM,
         "seen at a location that is not a declared node, in a transit country of the route",
     ),
-    Reason.DIVERSION_CONSIGNEE: RuleInfo(
+    AlertReason.DIVERSION_CONSIGNEE: RuleInfo(
         AlertClass.DIVERSION, Severity.HIGH, "held by a consignee the policy does not authorize"
     ),
-    Reason.CLONE_IMPOSSIBLE_TRAVEL: RuleInfo(
+    AlertReason.CLONE_IMPOSSIBLE_TRAVEL: RuleInfo(
         AlertClass.CLONE,
         Severity.CRITICAL,
         "seen at two places farther apart than freight can travel in the time between",
     ),
-    Reason.CLONE_TOO_MANY_PLACES: RuleInfo(
+    AlertReason.CLONE_TOO_MANY_PLACES: RuleInfo(
         AlertClass.CLONE, Severity.HIGH, "seen at more distinct places than its route allows"
     ),
-    Reason.CLONE_AFTER_DECOMMISSION: RuleInfo(
+    AlertReason.CLONE_AFTER_DECOMMISSION: RuleInfo(
         AlertClass.CLONE, Severity.HIGH, "seen after it was decommissioned (pack inactive)"
     ),
-    Reason.CLONE_AFTER_DESTRUCTION: RuleInfo(
+    AlertReason.CLONE_AFTER_DESTRUCTION: RuleInfo(
         AlertClass.CLONE, Severity.CRITICAL, "seen after it was destroyed"
     ),
-    Reason.SEQUENCE_BEFORE_ORIGIN: RuleInfo(
+    AlertReason.SEQUENCE_BEFORE_ORIGIN: RuleInfo(
         AlertClass.CLONE,
         Severity.HIGH,
         "seen in a destination market before it was seen leaving its origin country",
     ),
-    Reason.SEQUENCE_ROUTE_ORDER: RuleInfo(
+    AlertReason.SEQUENCE_ROUTE_ORDER: RuleInfo(
         AlertClass.CLONE,
         Severity.MEDIUM,
         "seen at a later node of its declared route before an earlier one",
     ),
-    Reason.STOLEN_SEEN: RuleInfo(
+    AlertReason.STOLEN_SEEN: RuleInfo(
         AlertClass.STATUS, Severity.CRITICAL, "seen after it was reported stolen"
     ),
-    Reason.RECALLED_SEEN: RuleInfo(
+    AlertReason.RECALLED_SEEN: RuleInfo(
         AlertClass.STATUS, Severity.HIGH, "seen after it (or its batch) was recalled"
     ),
-    Reason.EXPIRED_SEEN: RuleInfo(AlertClass.STATUS, Severity.MEDIUM, "seen after its expiry"),
-    Reason.VOLUME_EXCEEDED: RuleInfo(
+    AlertReason.EXPIRED_SEEN: RuleInfo(AlertClass.STATUS, Severity.MEDIUM, "seen after its expiry"),
+    AlertReason.VOLUME_EXCEEDED: RuleInfo(
         AlertClass.VOLUME,
         Severity.HIGH,
         "more distinct items of the batch seen in a market than were released to it",
     ),
-    Reason.PROBING_UNKNOWN_SERIALS: RuleInfo(
+    AlertReason.PROBING_UNKNOWN_SERIALS: RuleInfo(
         AlertClass.PROBING,
         Severity.HIGH,
         "many unknown serials under one GTIN at one location within the probe window",
@@ -114,7 +116,7 @@ class Alert:
     """One finding. `serial` is None for batch-level (volume) and GTIN-level (probing) alerts.
     `evidence` are scan ids (and status report ids, prefixed `status:`), sorted."""
 
-    reason: Reason
+    reason: AlertReason
     gtin: str
     serial: str | None
     batch_id: str | None

@@ -14,7 +14,7 @@ Injected anomalies (per item, ground truth in `SimResult.truth`):
              parallel (a copy read far away while the genuine item is being read elsewhere),
              many_places (copies read at many places);
   volume (per batch, ground truth in `SimResult.volume`): part of a batch is held back at the
-             factory and not released to the market (`Batch.released` says so); in a volume
+             factory and not released to the market (`BatchProfile.released` says so); in a volume
              diversion some of the held items are shipped into the market anyway, each on a
              perfectly ordinary route, so only the count of distinct items seen there shows it.
              Batches that hold stock back without leaking it are the legitimate counterpart.
@@ -31,7 +31,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from detector.events import Batch, Scan, StatusReport
+from detector.events import BatchProfile, Scan, StatusReport
 from detector.locations import LocationRegistry, haversine_km
 from detector.policy import RoutePolicy
 
@@ -109,7 +109,7 @@ class VolumeTruth:
 @dataclass
 class SimResult:
     registry: LocationRegistry
-    batches: list[Batch]
+    batches: list[BatchProfile]
     events: list[Scan | StatusReport]  # in delivery order
     truth: dict[str, Truth]  # item key -> truth
     probes: list[tuple[str, str]] = field(default_factory=list)  # (gtin, locode) attacked
@@ -160,7 +160,7 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
     rng = random.Random(cfg.seed)
     reg = registry or LocationRegistry.default()
     world = _World(rng, reg)
-    batches: list[Batch] = []
+    batches: list[BatchProfile] = []
     emitted: list[tuple[float, int, Scan | StatusReport]] = []
     truth: dict[str, Truth] = {}
     volume: dict[str, VolumeTruth] = {}
@@ -207,7 +207,7 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
             reg, markets=[market], nodes=nodes, consignees=[consignee],
             valid_from=t0 - DAY, valid_until=t0 + 200 * DAY,
         )  # fmt: skip
-        batch = Batch(batch_id, gtin, policy, {market: n_items - held}, t0 + 730 * DAY)
+        batch = BatchProfile(batch_id, gtin, policy, {market: n_items - held}, t0 + 730 * DAY)
         batches.append(batch)
         # the batch moves together; items get a few hours of jitter each
         t_exp = t0 + rng.uniform(1, 3) * DAY

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ledger.errors import InvalidInput
+from ledger.scanned import Scanned
 from ledger.trustbundle import (
     BundleRefused,
     canonical_bytes,
@@ -35,7 +36,7 @@ from ledger.trustbundle import (
     public_key_hex,
     verify_bundle,
 )
-from scanner.offline import Item, RouteCheck, TrustBundle, judge, load_bundle
+from scanner.offline import RouteCheck, TrustBundle, judge, load_bundle
 from scanner.online import CodeResult, GatewayError, _message
 
 
@@ -156,7 +157,7 @@ class OfflineVerifier:
             result.error = result.payload.message
             return result
         try:
-            item = Item.from_request(body)
+            item = Scanned.from_request(body)
         except InvalidInput as exc:
             result.error = f"cannot be read: {exc}"
             return result

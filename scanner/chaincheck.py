@@ -29,16 +29,11 @@ from ledger.digital_link import parse_digital_link
 from ledger.errors import BorderLedgerError, InvalidInput
 from ledger.merkle import leaf_hash, verify_proof
 from ledger.models import ZERO_ADDRESS, Status
+from ledger.verdicts import STATUS_REASONS
 from scanner.online import CodeResult
 
-#: The gateway's status reason codes → the status they report.
-_STATUS_OF_REASON = {
-    "ITEM_STOLEN": Status.STOLEN,
-    "ITEM_RECALLED": Status.RECALLED,
-    "BATCH_RECALLED": Status.RECALLED,
-    "ITEM_DECOMMISSIONED": Status.DECOMMISSIONED,
-    "ITEM_DESTROYED": Status.DESTROYED,
-}
+#: The gateway's status reason codes → the status they report (the engine's map, inverted).
+_STATUS_OF_REASON = {reason.value: status for (status, _), reason in STATUS_REASONS.items()}
 
 
 def _b32(text: Any, what: str) -> bytes:

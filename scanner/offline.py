@@ -1,14 +1,9 @@
 """Verdicts with no network, from a trust bundle the gateway signed (ledger/trustbundle.py).
 
-The judgement follows the gateway's (api/verification.py) step by step, with the same verdict
-and reason names where the meaning is the same, so an officer reads an offline verdict like
-an online one:
-
-1. GTIN unknown, lot unknown, or a signature that is bad, unknown, foreign or revoked
-   → COUNTERFEIT_SUSPECT (GTIN_UNKNOWN, BATCH_UNKNOWN, SIGNATURE_INVALID, SIGNER_UNKNOWN,
-   SIGNER_FOREIGN, SIGNER_REVOKED); destroyed → COUNTERFEIT_SUSPECT (ITEM_DESTROYED);
-2. stolen / recalled / decommissioned (item, else batch) → STOLEN / RECALLED / DECOMMISSIONED;
-3. a valid signature of the GTIN holder's key, active when the batch was registered → GENUINE.
+The evidence is gathered from the bundle here; it is named and weighed by the verdict engine
+(`ledger.verdicts`: the signer rule, the status reasons, the order of judgement, the
+summaries) that the gateway (api/verification.py) and `borderledger check` use too, so an
+officer reads an offline verdict like an online one.
 
 What differs, and says so in the reasons:
 
@@ -35,20 +30,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from detector import Batch as DetectorBatch
-from detector import Detector, DetectorError, LocationRegistry, RoutePolicy, Scan
-from detector.rules import AlertClass
+from detector import BatchProfile, Detector, DetectorError, LocationRegistry, RoutePolicy, Scan
 from ledger.batch import batch_id_of, item_key_of
-from ledger.digital_link import parse_digital_link
 from ledger.errors import InvalidInput, InvalidSignature
-from ledger.gs1 import normalize_gtin, validate_lot, validate_serial
 from ledger.models import Status
+from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest, to_checksum_address
 from ledger.trustbundle import (
     BundleRefused,
@@ -56,62 +47,15 @@ from ledger.trustbundle import (
     key_id,
     verify_bundle,
 )
-from ledger.verdicts import STATUS_REASONS, SUSPECT_REASONS
-
-
-class Verdict(StrEnum):
-    """The gateway's verdicts, plus UNVERIFIED (offline, nothing vouches for the serial)."""
-
-    GENUINE = "GENUINE"
-    COUNTERFEIT_SUSPECT = "COUNTERFEIT_SUSPECT"
-    RECALLED = "RECALLED"
-    STOLEN = "STOLEN"
-    DECOMMISSIONED = "DECOMMISSIONED"
-    UNVERIFIED = "UNVERIFIED"
-
-
-class Reason(StrEnum):
-    """The gateway's reason codes that apply offline, plus the offline-only ones."""
-
-    GTIN_UNKNOWN = "GTIN_UNKNOWN"
-    BATCH_UNKNOWN = "BATCH_UNKNOWN"
-    SIGNATURE_MISSING = "SIGNATURE_MISSING"
-    SIGNATURE_INVALID = "SIGNATURE_INVALID"
-    SIGNER_UNKNOWN = "SIGNER_UNKNOWN"
-    SIGNER_FOREIGN = "SIGNER_FOREIGN"
-    SIGNER_REVOKED = "SIGNER_REVOKED"
-    SIGNATURE_VALID = "SIGNATURE_VALID"
-    BATCH_RECALLED = "BATCH_RECALLED"
-    ITEM_RECALLED = "ITEM_RECALLED"
-    ITEM_STOLEN = "ITEM_STOLEN"
-    ITEM_DECOMMISSIONED = "ITEM_DECOMMISSIONED"
-    ITEM_DESTROYED = "ITEM_DESTROYED"
-    #: Added by the detector's rules (RouteCheck), as the gateway adds them.
-    CLONE_SUSPECT = "CLONE_SUSPECT"
-    DIVERSION_SUSPECT = "DIVERSION_SUSPECT"
-    #: Offline only: Merkle membership could not be checked (no salt or proof offline).
-    MEMBERSHIP_NOT_CHECKED = "MEMBERSHIP_NOT_CHECKED"
-    #: Offline only: the bundle is older than the configured maximum age.
-    BUNDLE_STALE = "BUNDLE_STALE"
-
-
-OFFLINE_ONLY = frozenset({Reason.MEMBERSHIP_NOT_CHECKED, Reason.BUNDLE_STALE})
-
-# The gateway's rules (ledger.verdicts); SERIAL_UNKNOWN needs the batch's tree, never offline.
-_SUSPECT = {Reason(code) for code in SUSPECT_REASONS if code in Reason.__members__}
-_STATUS_REASON = {key: Reason(code) for key, code in STATUS_REASONS.items()}
-SUMMARIES = {
-    Verdict.GENUINE: "Genuine: signed by the rights holder and registered on chain "
-    "(offline: membership in the batch not checked).",
-    Verdict.COUNTERFEIT_SUSPECT: "Potential suspect: the ledger does not vouch for this item. "
-    "Investigate.",
-    Verdict.RECALLED: "Recalled by the rights holder: do not release.",
-    Verdict.STOLEN: "Reported stolen by the rights holder: hold and notify.",
-    Verdict.DECOMMISSIONED: "Already decommissioned (pack inactive): a code seen again may be "
-    "copied.",
-    Verdict.UNVERIFIED: "Not verifiable offline: no signature, and serials cannot be checked "
-    "without the gateway. Hold until verified online.",
-}
+from ledger.verdicts import (
+    Reason,
+    Verdict,
+    decide,
+    finding_reasons,
+    signer_reason,
+    status_reason,
+    summary,
+)
 
 
 def _refuse(what: str) -> BundleRefused:
@@ -135,7 +79,9 @@ class Signer:
 
 
 @dataclass(frozen=True)
-class Batch:
+class BundleBatch:
+    """A registered batch as the trust bundle lists it (no salts, no serials)."""
+
     batch_id: str
     gtin: str
     lot: str
@@ -159,8 +105,8 @@ class TrustBundle:
     block_time: int | None
     holders: dict[str, dict[str, Any]] = field(default_factory=dict)
     signers: dict[str, Signer] = field(default_factory=dict)
-    batches: dict[str, Batch] = field(default_factory=dict)
-    batches_by_gtin: dict[str, list[Batch]] = field(default_factory=dict)
+    batches: dict[str, BundleBatch] = field(default_factory=dict)
+    batches_by_gtin: dict[str, list[BundleBatch]] = field(default_factory=dict)
     items: dict[tuple[str, str], Status] = field(default_factory=dict)
 
     @property
@@ -191,7 +137,7 @@ class TrustBundle:
                     _int(s.get("revokedAt"), "signer revokedAt", optional=True),
                 )
             for b in payload["batches"]:
-                batch = Batch(
+                batch = BundleBatch(
                     str(b["batchId"]).lower(),
                     str(b["gtin"]),
                     str(b["lot"]),
@@ -252,34 +198,8 @@ def load_bundle(path: Path, pinned: Ed25519PublicKey | str) -> TrustBundle:
     return TrustBundle.from_payload(verified.payload, verified.public_key)
 
 
-@dataclass(frozen=True)
-class Item:
-    """What was scanned, validated like the gateway validates it."""
-
-    gtin: str
-    serial: str
-    lot: str | None
-    signature: bytes | None
-    kind: str  # "tag" or "typed"
-
-    @classmethod
-    def from_request(cls, request: dict[str, Any]) -> Item:
-        """From the body `scanner.payload` builds for POST /v1/verify."""
-        if "tag" in request:
-            link = parse_digital_link(str(request["tag"]))
-            return cls(link.gtin, link.serial, link.lot, link.signature, "tag")
-        lot = request.get("lot")
-        return cls(
-            normalize_gtin(str(request["gtin"])),
-            validate_serial(str(request["serial"])),
-            validate_lot(str(lot)) if lot else None,
-            None,
-            "typed",
-        )
-
-
 def judge(
-    bundle: TrustBundle, item: Item, *, max_age: float, now: float | None = None
+    bundle: TrustBundle, item: Scanned, *, max_age: float, now: float | None = None
 ) -> dict[str, Any]:
     """The offline verdict on `item`, as a JSON-ready dict shaped like the gateway's answer
     (verdict, summary, reasons, item, product, batchId, signer) plus `offline: true` and
@@ -302,7 +222,7 @@ def judge(
 
     def done(verdict: Verdict) -> dict[str, Any]:
         answer["verdict"] = verdict.value
-        answer["summary"] = SUMMARIES[verdict]
+        answer["summary"] = summary(verdict, offline=True)
         answer["reasons"] = [r.value for r in reasons]
         return answer
 
@@ -342,13 +262,18 @@ def judge(
     batch_level = status == Status.ACTIVE
     if batch_level:
         status = batch.status
-    if status != Status.ACTIVE:
-        reasons.append(_STATUS_REASON[(status, batch_level)])
-    return done(_decide(reasons, status))
+    status_flag = status_reason(status, batch_level)
+    if status_flag is not None:
+        reasons.append(status_flag)
+    return done(decide(reasons, status))
 
 
 def _judge_signature(
-    bundle: TrustBundle, item: Item, batch: Batch, reasons: list[Reason], answer: dict[str, Any]
+    bundle: TrustBundle,
+    item: Scanned,
+    batch: BundleBatch,
+    reasons: list[Reason],
+    answer: dict[str, Any],
 ) -> None:
     assert item.signature is not None and item.lot is not None
     domain = TagDomain(bundle.chain_id, bundle.registry)
@@ -360,35 +285,11 @@ def _judge_signature(
         reasons.insert(0, Reason.SIGNATURE_INVALID)
         return
     answer["signer"] = signer
-    key = bundle.signers.get(signer)
-    if key is None:
-        reasons.insert(0, Reason.SIGNER_UNKNOWN)
-    elif key.holder != batch.holder:
-        reasons.insert(0, Reason.SIGNER_FOREIGN)
-    elif key.revoked_at is not None and not (key.added_at <= batch.registered_at < key.revoked_at):
-        reasons.insert(0, Reason.SIGNER_REVOKED)
+    reason = signer_reason(bundle.signers.get(signer), batch.holder, batch.registered_at)
+    if reason == Reason.SIGNATURE_VALID:
+        reasons.append(reason)
     else:
-        reasons.append(Reason.SIGNATURE_VALID)
-
-
-def _decide(reasons: list[Reason], status: Status) -> Verdict:
-    if any(r in _SUSPECT for r in reasons):
-        return Verdict.COUNTERFEIT_SUSPECT
-    if status == Status.STOLEN:
-        return Verdict.STOLEN
-    if status == Status.RECALLED:
-        return Verdict.RECALLED
-    if status == Status.DECOMMISSIONED:
-        return Verdict.DECOMMISSIONED
-    if Reason.SIGNATURE_VALID in reasons:
-        return Verdict.GENUINE
-    return Verdict.UNVERIFIED
-
-
-_SUSPECT_OF_CLASS = {
-    AlertClass.CLONE: Reason.CLONE_SUSPECT,
-    AlertClass.DIVERSION: Reason.DIVERSION_SUSPECT,
-}
+        reasons.insert(0, reason)
 
 
 class RouteCheck:
@@ -425,7 +326,7 @@ class RouteCheck:
             self._detector = Detector(self.registry)
         return self._detector
 
-    def _register(self, batch: Batch) -> None:
+    def _register(self, batch: BundleBatch) -> None:
         if batch.batch_id in self._registered:
             return
         raw = batch.raw.get("routePolicy")
@@ -445,9 +346,9 @@ class RouteCheck:
             except (DetectorError, TypeError, ValueError):
                 policy, released = None, {}  # validated at enrollment; never guess at a policy
         try:
-            entry = DetectorBatch(batch.batch_id, batch.gtin, policy, released)
+            entry = BatchProfile(batch.batch_id, batch.gtin, policy, released)
         except DetectorError:
-            entry = DetectorBatch(batch.batch_id, batch.gtin, policy)
+            entry = BatchProfile(batch.batch_id, batch.gtin, policy)
         self._detector_for().register_batch(entry)
         self._registered.add(batch.batch_id)
 
@@ -483,7 +384,5 @@ class RouteCheck:
                     "detail": a.detail,
                 }
             )
-            extra = _SUSPECT_OF_CLASS.get(a.alert_class)
-            if extra is not None and extra.value not in answer["reasons"]:
-                answer["reasons"].append(extra.value)
+        answer["reasons"] += finding_reasons(answer["reasons"], (a.alert_class for a in alerts))
         answer["findings"] = findings

@@ -30,11 +30,12 @@ from api.custody.locations import LocationBook
 from api.detection import GatewayDetector
 from api.models import CustodyEvent as EventRow
 from api.models import CustodyItem
-from api.verification import Reason, Scanned, verify
+from api.verification import Scanned, verify
 from custody import entries
 from detector import Scan
 from epcis import CustodyEvent, items_of, parse_document
 from ledger.errors import InvalidEpcisDocument
+from ledger.verdicts import Reason
 
 log = logging.getLogger("borderledger.custody")
 MAX_KEY = 500

@@ -39,12 +39,13 @@ from api.models import (
     ScanEvent,
 )
 from api.models import CustodyEvent as EventRow
-from api.verification import Reason, Scanned, verify
+from api.verification import Scanned, verify
 from custody import entries
 from custody.log import proof_to_hex
 from epcis import locode_uri, merge_contexts, object_event, parse_identifier, to_document
 from ledger.batch import item_key_of
 from ledger.models import Status
+from ledger.verdicts import Reason
 
 log = logging.getLogger("borderledger.custody")
 #: Containers inside containers followed at most this deep.

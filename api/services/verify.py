@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from api.detection import SUSPECT_REASON
 from api.gateway import Gateway
 from api.principal import Principal
 from api.schemas import VerifyRequest
-from api.verification import Reason, Scanned, verify
+from api.verification import Scanned, verify
 from detector import Scan
+from ledger.verdicts import Reason, finding_reasons
 
 
 async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyRequest) -> bytes:
@@ -58,10 +58,7 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
             ),
         )
         findings = [f.to_dict() for f in found]
-        for f in found:
-            extra = SUSPECT_REASON.get(f.alert.alert_class)
-            if extra is not None and extra not in reasons:
-                reasons.append(extra)
+        reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))
     gateway.scans.record(
         {
             "scan_id": scan_id,

@@ -121,7 +121,8 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(
     cli.json("status", "item", str(out), "A2", "stolen")
     stolen = cli.json("check", rows[1]["uri"], "--json", expect=3)
     assert stolen["status"] == "stolen"
-    assert "the item is stolen" in stolen["reasons"]
+    assert "the item is stolen" in stolen["details"]
+    assert stolen["verdict"] == "STOLEN" and "ITEM_STOLEN" in stolen["reasons"]
 
 
 def test_forged_and_tampered_tags_are_potential_suspects(
@@ -145,7 +146,8 @@ def test_forged_and_tampered_tags_are_potential_suspects(
     swapped = uri.replace("/21/S1", "/21/S2")
     report = cli.json("check", swapped, "--json", expect=3)
     assert report["signature_valid"] is False
-    assert any("not a registered signer key" in r for r in report["reasons"])
+    assert any("not a registered signer key" in r for r in report["details"])
+    assert report["reasons"][0] == "SIGNER_UNKNOWN"
     other_lot = uri.replace("/10/L/", "/10/M/")
     report = cli.json("check", other_lot, "--json", expect=3)
     assert report["batch_registered"] is False

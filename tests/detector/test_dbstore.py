@@ -15,7 +15,7 @@ from api.detection import STATE_TABLES
 from detector.dbstore import DbStore
 from detector.engine import Detector, DetectorConfig
 from detector.events import Scan, StatusReport
-from detector.rules import Reason
+from detector.rules import AlertReason
 from detector.store import ItemState, MemoryStore, Statuses
 from tests.detector.test_rules import GTIN, LEGIT, SEQUENCE, T0, D, H, _final, make, reasons, scan
 
@@ -36,13 +36,15 @@ def test_two_detectors_on_one_database_compare_their_sightings(db_store: DbStore
     # the same tag in Shanghai two hours later, handled by the other process
     alerts = b.ingest(scan("x", "CNSHA", 30 * D + 2 * H))
     assert {(al.reason, al.evidence) for al in alerts} == {
-        (Reason.CLONE_IMPOSSIBLE_TRAVEL, ("i", "x")),
-        (Reason.SEQUENCE_BEFORE_ORIGIN, ("i", "x")),
-        (Reason.SEQUENCE_ROUTE_ORDER, ("i", "x")),
+        (AlertReason.CLONE_IMPOSSIBLE_TRAVEL, ("i", "x")),
+        (AlertReason.SEQUENCE_BEFORE_ORIGIN, ("i", "x")),
+        (AlertReason.SEQUENCE_ROUTE_ORDER, ("i", "x")),
     }
     # and a restart (a third detector) still knows both sightings
     c = make(_twin(db_store.engine))
-    assert Reason.CLONE_IMPOSSIBLE_TRAVEL in reasons(c.ingest(scan("y", "USLAX", 30 * D + 3 * H)))
+    assert AlertReason.CLONE_IMPOSSIBLE_TRAVEL in reasons(
+        c.ingest(scan("y", "USLAX", 30 * D + 3 * H))
+    )
     assert c.ingest(scan("x", "CNSHA", 30 * D + 2 * H)) == []  # a re-delivery stays ignored
 
 
@@ -52,7 +54,7 @@ def test_volume_is_counted_across_detectors(db_store: DbStore) -> None:
     assert b.ingest(scan("v1", "NLRTM", 30 * D, serial="S1")) == []
     assert b.ingest(scan("w1", "NLAMS", 31 * D, serial="S1")) == []  # same item: counted once
     [over] = a.ingest(scan("v2", "NLAMS", 31 * D, serial="S2"))
-    assert over.reason is Reason.VOLUME_EXCEEDED and over.evidence == ("v2",)
+    assert over.reason is AlertReason.VOLUME_EXCEEDED and over.evidence == ("v2",)
     assert db_store.volume("B1", "NL") == 3
 
 
@@ -110,7 +112,7 @@ def _late_recall(det: Detector) -> None:
 
 
 def _status_alerts(alerts: list[Any]) -> set[tuple[str | None, tuple[str, ...]]]:
-    return {(a.serial, a.evidence) for a in alerts if a.reason is Reason.RECALLED_SEEN}
+    return {(a.serial, a.evidence) for a in alerts if a.reason is AlertReason.RECALLED_SEEN}
 
 
 def test_late_batch_status_rejudges_earlier_sightings_once(db_store: DbStore) -> None:
@@ -184,7 +186,7 @@ def test_probing_is_counted_across_detectors(db_store: DbStore) -> None:
     for k in range(20):
         det = a if k % 2 else b
         out += det.ingest(Scan(f"p{k}", GTIN, f"G{k}", "NLRTM", T0 + k * 60.0))
-    probe = [al for al in out if al.reason is Reason.PROBING_UNKNOWN_SERIALS]
+    probe = [al for al in out if al.reason is AlertReason.PROBING_UNKNOWN_SERIALS]
     assert len(probe) == 1 and len(probe[0].evidence) == 20
     assert a.ingest(Scan("p19", GTIN, "G19", "NLRTM", T0 + 19 * 60.0)) == []  # re-delivery
 
@@ -209,7 +211,7 @@ def test_volume_over_several_markets_in_one_chunk_matches_memory(db_store: DbSto
 
     def volume(det: Detector) -> list[tuple[str, ...]]:
         alerts = det.ingest_many(scans)
-        return sorted(a.evidence for a in alerts if a.reason is Reason.VOLUME_EXCEEDED)
+        return sorted(a.evidence for a in alerts if a.reason is AlertReason.VOLUME_EXCEEDED)
 
     batched = make(db_store, released=policy_markets)
     expected = volume(make(released=policy_markets))
@@ -261,7 +263,7 @@ def test_alerts_written_by_the_sink_share_the_state_transaction(db_store: DbStor
     state = db_store.get_item(f"{GTIN}/S1")
     assert state is not None and [s[2] for s in state.sightings] == ["i"]
     alerts = det.ingest(scan("x", "CNSHA", 30 * D + 2 * H))
-    assert Reason.CLONE_IMPOSSIBLE_TRAVEL in reasons(alerts)
+    assert AlertReason.CLONE_IMPOSSIBLE_TRAVEL in reasons(alerts)
     with db_store.engine.connect() as conn:
         stored = sorted((r.reason, r.evidence) for r in conn.execute(select(log)))
     assert stored == sorted((a.reason.value, ",".join(a.evidence)) for a in alerts)

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 from detector.dbstore import DbStore
 from detector.engine import Detector
 from detector.errors import InvalidScanError, UnknownLocationError
-from detector.events import Batch, Scan, StatusReport
+from detector.events import BatchProfile, Scan, StatusReport
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
-from detector.rules import RULES, Reason
+from detector.rules import RULES, AlertReason
 from detector.store import MemoryStore
 
 H = 3600.0
@@ -30,7 +30,7 @@ def make(store: object = None, released: dict[str, int] | None = None) -> Detect
         valid_from=T0 - D,
         valid_until=T0 + 300 * D,
     )
-    det.register_batch(Batch("B1", GTIN, policy, released or {"NL": 3}, T0 + 365 * D))
+    det.register_batch(BatchProfile("B1", GTIN, policy, released or {"NL": 3}, T0 + 365 * D))
     return det
 
 
@@ -47,7 +47,7 @@ LEGIT = [
 ]
 
 
-def reasons(alerts: list) -> set[Reason]:  # type: ignore[type-arg]
+def reasons(alerts: list) -> set[AlertReason]:  # type: ignore[type-arg]
     return {a.reason for a in alerts}
 
 
@@ -60,17 +60,17 @@ def test_legitimate_flow_raises_nothing() -> None:
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        (scan("x", "PLGDN", 35 * D), Reason.DIVERSION_MARKET),
+        (scan("x", "PLGDN", 35 * D), AlertReason.DIVERSION_MARKET),
         (scan("x", "CNNGB", 3 * D), None),  # origin country: allowed
         (scan("x", "SGSIN", 9 * D), None),
-        (scan("x", "MYPKG", 9 * D), Reason.DIVERSION_MARKET),
-        (scan("x", "NLAMS", 34 * D, cons="BROKER"), Reason.DIVERSION_CONSIGNEE),
-        (scan("x", "NLRTM", 1 * D), Reason.SEQUENCE_BEFORE_ORIGIN),  # before the export
-        (scan("x", "USLAX", 30 * D + 2 * H), Reason.CLONE_IMPOSSIBLE_TRAVEL),
-        (scan("x", "NLRTM", 400 * D), Reason.EXPIRED_SEEN),
+        (scan("x", "MYPKG", 9 * D), AlertReason.DIVERSION_MARKET),
+        (scan("x", "NLAMS", 34 * D, cons="BROKER"), AlertReason.DIVERSION_CONSIGNEE),
+        (scan("x", "NLRTM", 1 * D), AlertReason.SEQUENCE_BEFORE_ORIGIN),  # before the export
+        (scan("x", "USLAX", 30 * D + 2 * H), AlertReason.CLONE_IMPOSSIBLE_TRAVEL),
+        (scan("x", "NLRTM", 400 * D), AlertReason.EXPIRED_SEEN),
     ],
 )
-def test_single_rules(extra: Scan, reason: Reason | None) -> None:
+def test_single_rules(extra: Scan, reason: AlertReason | None) -> None:
     det = make()
     got = reasons(det.ingest_many([*LEGIT, extra]))
     if reason is None:
@@ -84,14 +84,14 @@ def test_route_policy_off_route_port_in_transit_country() -> None:
     policy = RoutePolicy.create(_REG, markets=["DE"], nodes=["CNSHA", "NLRTM"])
     det.set_policy("B1", policy)
     alerts = det.ingest_many([scan("a", "CNSHA", 0), scan("b", "NLAMS", 30 * D)])
-    assert [a.reason for a in alerts] == [Reason.DIVERSION_ROUTE]
+    assert [a.reason for a in alerts] == [AlertReason.DIVERSION_ROUTE]
     assert alerts[0].evidence == ("b",)
 
 
 def test_evidence_names_both_scans() -> None:
     det = make()
     alerts = det.ingest_many([*LEGIT, scan("x", "USLAX", 30 * D + 2 * H)])
-    travel = [a for a in alerts if a.reason is Reason.CLONE_IMPOSSIBLE_TRAVEL]
+    travel = [a for a in alerts if a.reason is AlertReason.CLONE_IMPOSSIBLE_TRAVEL]
     assert {a.evidence for a in travel} >= {("i", "x")}
     a = travel[0]
     assert a.severity == RULES[a.reason].severity and a.to_dict()["class"] == "clone"
@@ -102,12 +102,12 @@ def test_after_decommission_and_destruction_and_stolen() -> None:
     det.ingest_many(LEGIT)
     det.report_status(StatusReport(GTIN, "S1", "decommissioned", T0 + 40 * D, "r1"))
     alerts = det.ingest(scan("x", "NLRTM", 60 * D))
-    assert reasons(alerts) == {Reason.CLONE_AFTER_DECOMMISSION}
+    assert reasons(alerts) == {AlertReason.CLONE_AFTER_DECOMMISSION}
     assert alerts[0].evidence == ("r1", "x")
     det.report_status(StatusReport(GTIN, "S2", "stolen", T0, "r2"))
-    assert Reason.STOLEN_SEEN in reasons(det.ingest(scan("y", "NLRTM", D, serial="S2")))
+    assert AlertReason.STOLEN_SEEN in reasons(det.ingest(scan("y", "NLRTM", D, serial="S2")))
     det.report_batch_status("B1", "recalled", T0 + 50 * D)
-    assert Reason.RECALLED_SEEN in reasons(det.ingest(scan("z", "NLAMS", 51 * D, serial="S3")))
+    assert AlertReason.RECALLED_SEEN in reasons(det.ingest(scan("z", "NLAMS", 51 * D, serial="S3")))
 
 
 def test_late_status_rejudges_earlier_scans() -> None:
@@ -115,7 +115,7 @@ def test_late_status_rejudges_earlier_scans() -> None:
     det.ingest_many([*LEGIT, scan("x", "NLRTM", 60 * D)])
     alerts = det.report_status(StatusReport(GTIN, "S1", "destroyed", T0 + 40 * D, "r"))
     assert [(a.reason, a.evidence) for a in alerts] == [
-        (Reason.CLONE_AFTER_DESTRUCTION, ("r", "x"))
+        (AlertReason.CLONE_AFTER_DESTRUCTION, ("r", "x"))
     ]
 
 
@@ -123,7 +123,7 @@ def test_too_many_places() -> None:
     det = make()
     places = ["CNSHA", "CNNGB", "CNYTN", "CNTAO", "CNCAN", "CNTSN", "CNXMN", "CNDLC"]
     alerts = det.ingest_many([scan(f"s{i}", p, i * 10 * D) for i, p in enumerate(places)])
-    assert reasons(alerts) == {Reason.CLONE_TOO_MANY_PLACES}  # 8 places > 3 nodes + 4
+    assert reasons(alerts) == {AlertReason.CLONE_TOO_MANY_PLACES}  # 8 places > 3 nodes + 4
 
 
 def test_volume_exceeded() -> None:
@@ -132,7 +132,7 @@ def test_volume_exceeded() -> None:
     for n in range(3):
         alerts += det.ingest(scan(f"v{n}", "NLRTM", 30 * D + n, serial=f"S{n}"))
         alerts += det.ingest(scan(f"w{n}", "NLAMS", 31 * D + n, serial=f"S{n}"))
-    vol = [a for a in alerts if a.reason is Reason.VOLUME_EXCEEDED]
+    vol = [a for a in alerts if a.reason is AlertReason.VOLUME_EXCEEDED]
     assert len(vol) == 1 and vol[0].evidence == ("v2",) and vol[0].serial is None
 
 
@@ -141,7 +141,7 @@ def test_probing_many_unknown_serials() -> None:
     out = []
     for k in range(25):
         out += det.ingest(Scan(f"p{k}", GTIN, f"G{k}", "NLRTM", T0 + k * 60.0))
-    probe = [a for a in out if a.reason is Reason.PROBING_UNKNOWN_SERIALS]
+    probe = [a for a in out if a.reason is AlertReason.PROBING_UNKNOWN_SERIALS]
     assert len(probe) == 1 and len(probe[0].evidence) == 20
     # a few typos spread over days are not probing
     det2 = make()
@@ -199,11 +199,11 @@ def test_db_store_persists_state(db_store: DbStore) -> None:
     det.ingest_many(LEGIT)
     assert db_store.stored_items() == 1
     assert reasons(det.ingest(scan("x", "USLAX", 30 * D + 2 * H))) >= {
-        Reason.CLONE_IMPOSSIBLE_TRAVEL
+        AlertReason.CLONE_IMPOSSIBLE_TRAVEL
     }
     again = make(DbStore(db_store.engine, db_store.t))  # a restart: a new detector, same db
     assert reasons(again.ingest(scan("x2", "USLAX", 30 * D + 3 * H))) >= {
-        Reason.CLONE_IMPOSSIBLE_TRAVEL
+        AlertReason.CLONE_IMPOSSIBLE_TRAVEL
     }
 
 
@@ -229,5 +229,5 @@ def test_batch_status_in_any_arrival_order_alerts_the_same_sightings_once(
             alerts += det.report_batch_status("B1", "recalled", RECALL_AT, "R")
         else:
             alerts += det.ingest(ev)
-    recalled = sorted(a.evidence for a in alerts if a.reason is Reason.RECALLED_SEEN)
+    recalled = sorted(a.evidence for a in alerts if a.reason is AlertReason.RECALLED_SEEN)
     assert recalled == [("R", "a2"), ("R", "b1")]
