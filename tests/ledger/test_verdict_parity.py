@@ -17,10 +17,8 @@ from chain.check import TagReport, check_tag_uri
 from chain.node import LocalNode
 from ledger.models import ZERO_ADDRESS
 from ledger.verdicts import OFFLINE_ONLY, Reason, signer_reason
-from tests.api.conftest import database, running_stack
 from tests.scanner.test_offline import SERIALS, World, same
-
-__all__ = ["database"]
+from tests.stack import running_stack
 
 #: What only the gateway can say: it holds the batch's tree and a live index.
 GATEWAY_ONLY = {"SERIAL_NOT_VERIFIABLE", "INDEX_STALE"}
