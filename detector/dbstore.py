@@ -46,14 +46,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from detector.errors import DetectorError
+from detector.errors import ContentionError
 from detector.store import ApplyFn, FinishFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
 VOLUME_PAGE = 500  # (batch, market) counters per upsert
 
 
-class ConcurrencyError(DetectorError):
+class ConcurrencyError(ContentionError):
     """The same items kept being changed by other processes for `retries` attempts."""
 
 

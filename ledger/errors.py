@@ -14,7 +14,10 @@ into a clear message (or an HTTP status) in one place instead of leaking a trace
     ├── Conflict                            409
     │   └── BatchConflict
     ├── PermissionDenied (PermissionError)  403
-    ├── KeystoreError                       key file missing, unreadable or wrong password
+    ├── KeystoreError                       key file missing, unreadable or wrong password;
+    │                                       in the gateway its own key unavailable: 503
+    ├── DetectorError (ValueError)          detector/errors.py: bad input also InvalidInput,
+    │                                       contention also Conflict
     └── ChainError                          the ledger could not do what was asked
         ├── RpcUnavailable (ConnectionError)
         ├── ReceiptTimeout (TimeoutError)
