@@ -1,0 +1,151 @@
+"""Canonical JSON: the one byte encoding of a JSON value that BorderLedger hashes or signs.
+
+`canonical_json(value)` is RFC 8785, the JSON Canonicalization Scheme (JCS), for every value
+it accepts, so any JCS implementation (JavaScript's `canonicalize`, Go's, Java's) computes the
+same bytes from the same data, and a signature or a log leaf can be checked by anyone:
+
+* objects: members sorted by their names as arrays of UTF-16 code units (not code points: a
+  name with U+E000 sorts before one with U+1F600), no whitespace;
+* strings: UTF-8, only `"`, `\\` and U+0000..U+001F escaped (`\\b \\t \\n \\f \\r` short,
+  the others `\\u00xx`), everything else as is (U+2028, U+007F and non-ASCII included);
+* numbers: as ECMAScript's `Number.prototype.toString` writes the IEEE 754 double (shortest
+  round-trip digits, `1e+21`, `1e-7`, `10` for 10.0, `0` for -0.0);
+* `true`, `false`, `null`.
+
+What JCS cannot represent is refused with `CanonicalJsonError` naming the value, never
+encoded some other way: NaN and infinities, integers beyond ±2^53 (a double would round them,
+so two implementations would disagree about the data), strings with a lone surrogate (not
+Unicode, not I-JSON), object names that are not strings, and anything that is not a JSON
+type (`dict`, `list`/`tuple`, `str`, `int`, `float`, `bool`, `None`).
+
+Formats signed or anchored before JCS keep their own encoders in `LEGACY` for verifying what
+was already issued (docs/formats.md, "Canonical JSON"); nothing new is written with them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ledger.errors import CanonicalJsonError
+
+#: The largest integer magnitude a double holds exactly next to all smaller ones.
+MAX_SAFE = 2**53
+#: The C-accelerated JSON string escaper (ensure_ascii=False): exactly JCS's string rules.
+_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 (JCS) bytes of `value`; `CanonicalJsonError` for what JCS cannot hold."""
+    parts: list[str] = []
+    _encode(value, parts.append, "$")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        text = exc.object[max(0, exc.start - 20) : exc.end + 20]
+        raise CanonicalJsonError(
+            f"a string holds a lone surrogate (not Unicode) near {text!r}"
+        ) from None
+
+
+def number(value: float) -> str:
+    """A finite double as ECMAScript's `Number.prototype.toString` (JCS section 3.2.2.3)."""
+    if value == 0:
+        return "0"  # -0.0 too
+    text = repr(value)  # the shortest digits that read back as `value`, as ECMAScript picks
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point  # value = 0.digits × 10^n
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    shown = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{sign}{shown}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+def _utf16(name: str) -> bytes:
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _encode(value: Any, out: Callable[[str], None], path: str) -> None:
+    if isinstance(value, str):
+        out(_string(value))
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE <= value <= MAX_SAFE:
+            raise CanonicalJsonError(
+                f"{path}: the integer {value} is beyond ±2^53, which JSON numbers (doubles) "
+                "cannot hold exactly; send it as a string"
+            )
+        out(int.__repr__(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalJsonError(f"{path}: {value!r} is not a JSON number")
+        out(number(value))
+    elif isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str):
+                raise CanonicalJsonError(f"{path}: object member name {name!r} is not a string")
+        names = sorted(value) if all(n.isascii() for n in value) else sorted(value, key=_utf16)
+        out("{")
+        first = True
+        for name in names:
+            if not first:
+                out(",")
+            first = False
+            out(_string(name))
+            out(":")
+            _encode(value[name], out, f"{path}.{name}")
+        out("}")
+    elif isinstance(value, list | tuple):
+        out("[")
+        for index, item in enumerate(value):
+            if index:
+                out(",")
+            _encode(item, out, f"{path}[{index}]")
+        out("]")
+    else:
+        raise CanonicalJsonError(f"{path}: a {type(value).__name__} is not a JSON value")
+
+
+def _python_json(ensure_ascii: bool, allow_nan: bool) -> Callable[[Any], bytes]:
+    """One of the pre-JCS encoders: Python's `json` with sorted keys and no whitespace."""
+    encoder = json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=allow_nan
+    )
+
+    def encode(value: Any) -> bytes:
+        try:
+            return encoder.encode(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise CanonicalJsonError(f"not plain JSON: {exc}") from None
+
+    return encode
+
+
+#: The encoders of the formats that were signed or anchored before JCS, kept to verify them:
+#: `python-ascii` (non-ASCII as \\u escapes, NaN written as `NaN`): offline scan records 1;
+#: `python-utf8` (UTF-8, NaN refused): custody log entries 1, trust bundles 1.
+LEGACY: dict[str, Callable[[Any], bytes]] = {
+    "python-ascii": _python_json(ensure_ascii=True, allow_nan=True),
+    "python-utf8": _python_json(ensure_ascii=False, allow_nan=False),
+}
