@@ -13,8 +13,9 @@ same bytes from the same data, and a signature or a log leaf can be checked by a
 * `true`, `false`, `null`.
 
 What JCS cannot represent is refused with `CanonicalJsonError` naming the value, never
-encoded some other way: NaN and infinities, integers beyond ±2^53 (a double would round them,
-so two implementations would disagree about the data), strings with a lone surrogate (not
+encoded some other way: NaN and infinities, integers beyond ±2^53 unless their digits are
+exactly how JCS writes the nearest double (`59756140113959750` is; 2^53 + 1 is not: a double
+would round it, so two implementations would disagree about the data), strings with a lone surrogate (not
 Unicode, not I-JSON), object names that are not strings, and anything that is not a JSON
 type (`dict`, `list`/`tuple`, `str`, `int`, `float`, `bool`, `None`).
 
@@ -77,6 +78,21 @@ def number(value: float) -> str:
     return f"{sign}{shown}e{'+' if e >= 0 else '-'}{abs(e)}"
 
 
+def _double_text(value: int) -> str:
+    try:
+        return number(float(value))
+    except OverflowError:
+        return ""
+
+
+def read_int(text: str) -> int | float:
+    """`json.loads(..., parse_int=read_int)`: JSON numbers are doubles, so an integer literal
+    beyond ±2^53 (which JCS writes for a large double, e.g. `59756140113959750`) is read as the
+    double it is; what this reads back, `canonical_json` writes again unchanged."""
+    value = int(text)
+    return float(value) if not -MAX_SAFE <= value <= MAX_SAFE else value
+
+
 def _utf16(name: str) -> bytes:
     return name.encode("utf-16-be", "surrogatepass")
 
@@ -91,12 +107,13 @@ def _encode(value: Any, out: Callable[[str], None], path: str) -> None:
     elif value is False:
         out("false")
     elif isinstance(value, int):
-        if not -MAX_SAFE <= value <= MAX_SAFE:
+        text = int.__repr__(value)
+        if not -MAX_SAFE <= value <= MAX_SAFE and _double_text(value) != text:
             raise CanonicalJsonError(
-                f"{path}: the integer {value} is beyond ±2^53, which JSON numbers (doubles) "
-                "cannot hold exactly; send it as a string"
+                f"{path}: the integer {value} is beyond ±2^53 and is not how a JSON number "
+                "(a double) is written; send it as a string"
             )
-        out(int.__repr__(value))
+        out(text)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise CanonicalJsonError(f"{path}: {value!r} is not a JSON number")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import LEGACY, MAX_SAFE, canonical_json, number
+from ledger.canonical import LEGACY, MAX_SAFE, canonical_json, number, read_int
 from ledger.errors import CanonicalJsonError, InvalidInput
 from tests.ledger.test_crosscheck_js import run_node
 
@@ -55,6 +55,9 @@ EDGE_CASES: list[Any] = [
     {"\U0001f600": {"\ue000": [1, {"z": None, "y": [True, False]}]}, "\uffff": "x"},
     [[], {}, [{}], {"a": []}],
     {"numbers": [1e-7, 1e21, -0.0, 10.0, 2**53], "text": "Zollamt München — 東京 \u2028"},
+    59756140113959750,  # how JCS writes the double 5.975614011395975e16: an integer past 2^53
+    -59756140113959750,
+    100000000000000000000,
 ]
 
 
@@ -86,6 +89,8 @@ def test_what_jcs_cannot_hold_is_refused_by_both() -> None:
         ({"x": [float("inf")]}, r"\$\.x\[0\]: inf is not a JSON number"),
         (-float("inf"), "not a JSON number"),
         (MAX_SAFE + 1, "beyond ±2\\^53"),
+        (10**22, "beyond ±2\\^53"),  # a double, but JCS writes it 1e+22
+        (10**400, "beyond ±2\\^53"),
         ({"n": -(2**64)}, r"\$\.n: the integer"),
         ({1: "a"}, "is not a string"),
         ({"x": object()}, "object is not a JSON value"),
@@ -105,6 +110,13 @@ def test_tuples_are_arrays_and_key_order_does_not_matter() -> None:
 @given(finite_floats)
 def test_numbers_read_back_exactly(value: float) -> None:
     assert float(number(value)) == value
+
+
+@given(json_values)
+def test_what_is_read_back_is_written_again_unchanged(value: Any) -> None:
+    encoded = canonical_json(value)
+    assert canonical_json(json.loads(encoded)) == encoded
+    assert json.loads(encoded, parse_int=read_int) == value
 
 
 def test_legacy_encoders_are_the_pre_jcs_bytes() -> None:
