@@ -59,7 +59,6 @@ SCAN_FIELDS = (
 )
 
 
-
 def iso_utc(moment: datetime | str) -> str:
     """A time as ``2026-11-24T19:00:00.123456Z`` (a naive time is taken as UTC)."""
     if isinstance(moment, str):
@@ -108,10 +107,11 @@ def entry(
     kind: str,
     record: Mapping[str, Any],
     previous: Mapping[str, int | None],
-    version: int = ENTRY_VERSION,
+    version: int | None = None,
 ) -> dict[str, Any]:
     if kind not in (SCAN, EPCIS):
         raise InvalidInput(f"unknown log entry kind {kind!r}")
+    version = ENTRY_VERSION if version is None else version
     return {"v": version, "kind": kind, "record": dict(record), "previous": dict(previous)}
 
 
@@ -119,9 +119,11 @@ def entry_bytes(
     kind: str,
     record: Mapping[str, Any],
     previous: Mapping[str, int | None],
-    version: int = ENTRY_VERSION,
+    version: int | None = None,
 ) -> bytes:
-    """The canonical bytes of an entry (what is hashed into the log), in `version`'s encoding."""
+    """The canonical bytes of an entry (what is hashed into the log), in `version`'s encoding
+    (the current one by default)."""
+    version = ENTRY_VERSION if version is None else version
     encode = ENCODERS.get(version) if type(version) is int else None
     if encode is None:
         raise InvalidInput(
@@ -138,7 +140,7 @@ def entry_leaf(
     kind: str,
     record: Mapping[str, Any],
     previous: Mapping[str, int | None],
-    version: int = ENTRY_VERSION,
+    version: int | None = None,
 ) -> bytes:
     """RFC 6962 leaf hash of the entry."""
     return leaf_hash(entry_bytes(kind, record, previous, version))

@@ -66,7 +66,7 @@ def number(value: float) -> str:
     stripped = digits.lstrip("0")
     point -= len(digits) - len(stripped)
     digits = stripped.rstrip("0")
-    k, n = len(digits), point  # value = 0.digits × 10^n
+    k, n = len(digits), point  # value = 0.digits * 10^n
     if k <= n <= 21:
         return sign + digits + "0" * (n - k)
     if 0 < n <= 21:

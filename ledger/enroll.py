@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ledger.batch import BatchInput
+from ledger.canonical import canonical_json
 from ledger.contract import RIGHTS_HOLDER_ROLE, RegistryClient
 from ledger.errors import BatchConflict, ChainError, InvalidInput, PermissionDenied, ReceiptTimeout
 from ledger.hashing import keccak256
@@ -73,7 +74,11 @@ class EnrollmentResult:
 
 
 def batch_metadata(batch: BatchInput, signer: str, root: bytes) -> bytes:
-    """Canonical JSON (sorted keys, no spaces) of the batch's off-chain metadata."""
+    """RFC 8785 canonical JSON of the batch's off-chain metadata (its keccak256 is anchored).
+
+    Every field is ASCII (digits, GS1 CSET 82, hex) or a small integer, so these are the same
+    bytes the earlier encoder (`json.dumps`, sorted keys, no spaces) wrote for every batch:
+    the format stays `batch-metadata/1` and anchored hashes stay valid."""
     meta = {
         "schema": "borderledger/batch-metadata/1",
         "gtin": batch.gtin,
@@ -83,7 +88,7 @@ def batch_metadata(batch: BatchInput, signer: str, root: bytes) -> bytes:
         "root": "0x" + root.hex(),
         "signer": signer,
     }
-    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(meta)
 
 
 def _check_parties(registry: RegistryClient, holder: str, signer: str) -> None:

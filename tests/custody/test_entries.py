@@ -158,7 +158,7 @@ def test_version_2_is_jcs_and_pinned() -> None:
     )
     with pytest.raises(InvalidInput, match="unknown log entry version 3"):
         entries.entry_bytes("epcis", record, {}, version=3)
-    with pytest.raises(InvalidInput, match="plain JSON.*beyond"):
+    with pytest.raises(InvalidInput, match=r"plain JSON.*beyond"):
         entries.entry_bytes("epcis", {**record, "event": {"n": 2**60}}, {})
 
 

@@ -33,7 +33,9 @@ def assert_same_as_node(values: list[Any]) -> None:
 
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
-any_doubles = st.integers(0, 2**64 - 1).map(lambda n: struct.unpack("<d", n.to_bytes(8, "little"))[0])
+any_doubles = st.integers(0, 2**64 - 1).map(
+    lambda n: struct.unpack("<d", n.to_bytes(8, "little"))[0]
+)
 safe_ints = st.integers(-MAX_SAFE, MAX_SAFE)
 # Any Unicode scalar value (no lone surrogates): JCS strings and names are I-JSON.
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -45,11 +47,48 @@ json_values = st.recursive(
 )
 
 EDGE_CASES: list[Any] = [
-    None, True, False, 0, -0.0, 0.0, 1, -1, MAX_SAFE, -MAX_SAFE, MAX_SAFE - 1, 2**52 + 0.5,
-    10.0, 2.5, 0.1, 1 / 3, 1e-6, 1e-7, 1.5e-7, 123e-20, 1e20, 1e21, 1.2345e21, 5e-324,
-    1.7976931348623157e308, -1e-7, 4.35, 0.000001, 333333333.33333329, 1e23, 9007199254740993.0,
-    "", "é", "東京", "😀", "\u2028\u2029", "\x00\x01\x1f\x7f", "\b\t\n\f\r", '"\\/', "\ufeff",
-    "\U0010ffff", "a\u0000b",
+    None,
+    True,
+    False,
+    0,
+    -0.0,
+    0.0,
+    1,
+    -1,
+    MAX_SAFE,
+    -MAX_SAFE,
+    MAX_SAFE - 1,
+    2**52 + 0.5,
+    10.0,
+    2.5,
+    0.1,
+    1 / 3,
+    1e-6,
+    1e-7,
+    1.5e-7,
+    123e-20,
+    1e20,
+    1e21,
+    1.2345e21,
+    5e-324,
+    1.7976931348623157e308,
+    -1e-7,
+    4.35,
+    0.000001,
+    333333333.33333329,
+    1e23,
+    9007199254740993.0,
+    "",
+    "é",
+    "東京",
+    "😀",
+    "\u2028\u2029",
+    "\x00\x01\x1f\x7f",
+    "\b\t\n\f\r",
+    '"\\/',
+    "\ufeff",
+    "\U0010ffff",
+    "a\u0000b",
     {"\ue000": 1, "\U0001f600": 2},  # UTF-16 order: the surrogate pair (D83D) sorts first
     {"b": 1, "a": 2, "A": 3, "": 4, "é": 5, "e\u0301": 6, "\u20ac": 7, "\r": 8, "1": 9},
     {"\U0001f600": {"\ue000": [1, {"z": None, "y": [True, False]}]}, "\uffff": "x"},
