@@ -4,8 +4,8 @@ process that uses the same database.
 Tables (given by the caller, so that the gateway's SQLModel models and migrations own them):
 
 * items: `key` (gtin/serial, primary key), `batch_id` (indexed: late batch statuses find the
-  batch's items), `last_seen` (latest sighting time), `version`, `state` (the marshalled
-  `ItemState`);
+  batch's items), `last_seen` (latest sighting time), `version`, `state` (the `ItemState` in
+  msgpack, docs/detector.md "Stored state");
 * volume: `(batch_id, market) -> seen`, incremented atomically in the database;
 * batch statuses: `(batch_id, kind) -> since, report_id`, the earliest time wins.
 

@@ -35,7 +35,7 @@ from ledger.errors import CanonicalJsonError
 #: The largest integer magnitude a double holds exactly next to all smaller ones.
 MAX_SAFE = 2**53
 #: The C-accelerated JSON string escaper (ensure_ascii=False): exactly JCS's string rules.
-_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def canonical_json(value: Any) -> bytes:
