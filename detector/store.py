@@ -141,9 +141,7 @@ def _unpack(blob: bytes, layout: int, size: int) -> tuple[Any, ...]:
     """Decode a stored array: msgpack only (no code, no classes), arrays as tuples, map keys
     strings, and the layout tag and length checked before anything is used."""
     try:
-        fields = msgpack.unpackb(
-            blob, use_list=False, raw=False, strict_map_key=True, timestamp=0
-        )
+        fields = msgpack.unpackb(blob, use_list=False, raw=False, strict_map_key=True, timestamp=0)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise StoredStateError(f"stored detector state is not msgpack: {exc}") from None
     if not isinstance(fields, tuple) or len(fields) != size or fields[0] != layout:

@@ -32,9 +32,7 @@ depends_on: str | Sequence[str] | None = None
 PAGE = 2_000
 ITEM_LAYOUT = 1
 PROBE_LAYOUT = 2
-_items = sa.table(
-    "detector_items", sa.column("key", sa.String), sa.column("state", sa.LargeBinary)
-)
+_items = sa.table("detector_items", sa.column("key", sa.String), sa.column("state", sa.LargeBinary))
 
 
 def _is_msgpack(blob: bytes) -> bool:
@@ -63,9 +61,7 @@ def _to_marshal(key: str, blob: bytes) -> bytes | None:
     if key.startswith("probe:"):
         return marshal.dumps((list(fields[1]), fields[2]))
     _, batch_id, sightings, places, markets, status, fired, applied = fields
-    return marshal.dumps(
-        (batch_id, list(sightings), places, list(markets), status, fired, applied)
-    )
+    return marshal.dumps((batch_id, list(sightings), places, list(markets), status, fired, applied))
 
 
 def _rewrite(convert: Callable[[str, bytes], bytes | None]) -> None:
