@@ -40,14 +40,16 @@ _string: Callable[[str], str] = json.encoder.encode_basestring
 
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 (JCS) bytes of `value`; `CanonicalJsonError` for what JCS cannot hold."""
-    parts: list[str] = []
-    _encode(value, parts.append, "$")
     try:
-        return "".join(parts).encode("utf-8")
+        text = _encode(value)
+    except _Refused as exc:
+        raise CanonicalJsonError(f"${''.join(reversed(exc.path))}: {exc.reason}") from None
+    try:
+        return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        text = exc.object[max(0, exc.start - 20) : exc.end + 20]
+        near = exc.object[max(0, exc.start - 20) : exc.end + 20]
         raise CanonicalJsonError(
-            f"a string holds a lone surrogate (not Unicode) near {text!r}"
+            f"a string holds a lone surrogate (not Unicode) near {near!r}"
         ) from None
 
 
@@ -56,6 +58,8 @@ def number(value: float) -> str:
     if value == 0:
         return "0"  # -0.0 too
     text = repr(value)  # the shortest digits that read back as `value`, as ECMAScript picks
+    if "e" not in text:  # 1e-4 <= |value| < 1e16: both write plain decimals, ECMAScript no ".0"
+        return text[:-2] if text.endswith(".0") else text
     sign = ""
     if text[0] == "-":
         sign, text = "-", text[1:]
@@ -97,51 +101,100 @@ def _utf16(name: str) -> bytes:
     return name.encode("utf-16-be", "surrogatepass")
 
 
-def _encode(value: Any, out: Callable[[str], None], path: str) -> None:
+class _Refused(Exception):
+    """A value with no JCS form; the containers on the way out add where it is."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _encode(value: Any) -> str:
+    """JCS text of `value` (the hot path of every log entry: exact types first)."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is dict:
+        return _object(value)
+    if kind is int:
+        return _integer(value)
+    if kind is float:
+        return _double(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is list or kind is tuple:
+        return _array(value)
+    # subclasses (enums, named tuples, ...) by what they are
     if isinstance(value, str):
-        out(_string(value))
-    elif value is None:
-        out("null")
-    elif value is True:
-        out("true")
-    elif value is False:
-        out("false")
-    elif isinstance(value, int):
-        text = int.__repr__(value)
-        if not -MAX_SAFE <= value <= MAX_SAFE and _double_text(value) != text:
-            raise CanonicalJsonError(
-                f"{path}: the integer {value} is beyond ±2^53 and is not how a JSON number "
-                "(a double) is written; send it as a string"
-            )
-        out(text)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise CanonicalJsonError(f"{path}: {value!r} is not a JSON number")
-        out(number(value))
-    elif isinstance(value, dict):
-        for name in value:
-            if not isinstance(name, str):
-                raise CanonicalJsonError(f"{path}: object member name {name!r} is not a string")
-        names = sorted(value) if all(n.isascii() for n in value) else sorted(value, key=_utf16)
-        out("{")
-        first = True
+        return _string(value)
+    if isinstance(value, int):
+        return _integer(value)
+    if isinstance(value, float):
+        return _double(value)
+    if isinstance(value, dict):
+        return _object(value)
+    if isinstance(value, list | tuple):
+        return _array(value)
+    raise _Refused(f"a {type(value).__name__} is not a JSON value")
+
+
+def _integer(value: int) -> str:
+    text = int.__repr__(value)
+    if not -MAX_SAFE <= value <= MAX_SAFE and _double_text(value) != text:
+        raise _Refused(
+            f"the integer {value} is beyond ±2^53 and is not how a JSON number (a double) "
+            "is written; send it as a string"
+        )
+    return text
+
+
+def _double(value: float) -> str:
+    if not math.isfinite(value):
+        raise _Refused(f"{value!r} is not a JSON number")
+    return number(value)
+
+
+def _object(value: dict[Any, Any]) -> str:
+    try:
+        names = sorted(value)
+        ascii_names = "".join(names).isascii()
+    except TypeError:
+        bad = next(n for n in value if not isinstance(n, str))
+        raise _Refused(f"object member name {bad!r} is not a string") from None
+    if not ascii_names:
+        names.sort(key=_utf16)
+    parts = []
+    name = ""
+    try:
         for name in names:
-            if not first:
-                out(",")
-            first = False
-            out(_string(name))
-            out(":")
-            _encode(value[name], out, f"{path}.{name}")
-        out("}")
-    elif isinstance(value, list | tuple):
-        out("[")
-        for index, item in enumerate(value):
-            if index:
-                out(",")
-            _encode(item, out, f"{path}[{index}]")
-        out("]")
-    else:
-        raise CanonicalJsonError(f"{path}: a {type(value).__name__} is not a JSON value")
+            item = value[name]
+            kind = type(item)
+            if kind is str:
+                parts.append(_string(name) + ":" + _string(item))
+            elif item is None:
+                parts.append(_string(name) + ":null")
+            else:
+                parts.append(_string(name) + ":" + _encode(item))
+    except _Refused as exc:
+        exc.path.append("." + name)
+        raise
+    return "{" + ",".join(parts) + "}"
+
+
+def _array(value: list[Any] | tuple[Any, ...]) -> str:
+    parts = []
+    index = 0
+    try:
+        for index, item in enumerate(value):  # noqa: B007 (named in the error's path)
+            parts.append(_string(item) if type(item) is str else _encode(item))
+    except _Refused as exc:
+        exc.path.append(f"[{index}]")
+        raise
+    return "[" + ",".join(parts) + "]"
 
 
 def _python_json(ensure_ascii: bool, allow_nan: bool) -> Callable[[Any], bytes]:
