@@ -10,8 +10,9 @@ and a `ChainView` (the auditor's own RPC connection) and checks:
    consistency proofs: nothing deleted or rewritten between them);
 3. every log-backed entry: its leaf is recomputed from the shown record and links in the
    entry format version the timeline names (`custody.entries`; the version is inside the
-   hashed bytes, so naming another one only makes the entry fail), and its inclusion proof leads to its anchored checkpoint's root; an
-   entry not yet covered by a checkpoint is reported as pending (a failure with `strict`);
+   hashed bytes, so naming another one only makes the entry fail), and its inclusion proof
+   leads to its anchored checkpoint's root; an entry not yet covered by a checkpoint is
+   reported as pending (a failure with `strict`);
 4. the item's chain of entries: each entry's `previous` link about the item must point at an
    entry the timeline shows, so an entry deleted from the middle of the history is noticed;
 5. the enrollment: the item's leaf (GTIN, serial, salt) is in the batch's Merkle root, the
