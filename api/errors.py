@@ -10,8 +10,21 @@
 | PayloadTooLarge             | 413    | payload_too_large |
 | ContractReverted            | 409    | chain_rejected    |
 | ChainError (RPC down, …)    | 503    | chain_unavailable |
+| KeystoreError               | 503    | key_unavailable   |
+| any other BorderLedgerError | 400    | bad_request       |
 
-Every body is `{"error": {"code": …, "message": …}}`; nothing answers 500 on purpose.
+Detector errors are in the same tree: bad input is an `InvalidInput` (422), contention that
+outlasted the retries a `Conflict` (409).
+
+`KeystoreError` is 503, not 500 and not 4xx: in the gateway it means one of the gateway's own
+keys or sealed secrets cannot be opened (a stored secret that does not decrypt under
+`BORDERLEDGER_SECRET_KEY`, a signing key that is not configured). Nothing the caller sent can
+fix that, so it is no 4xx; it is a known operating condition that an operator repairs by
+restoring the key, not a bug, so it is no 500; and, like an unreachable chain, the same
+request succeeds once the key is back — which is what 503 says.
+
+Every body is `{"error": {"code": …, "message": …}}`; nothing answers 500 on purpose: only a
+bug (an exception outside this tree) does, through `unexpected_error`.
 """
 
 from __future__ import annotations
@@ -68,7 +81,7 @@ def status_for(exc: BorderLedgerError) -> tuple[int, str]:
     if isinstance(exc, ChainError):
         return 503, "chain_unavailable"
     if isinstance(exc, KeystoreError):
-        return 500, "keystore_error"
+        return 503, "key_unavailable"
     return 400, "bad_request"
 
 

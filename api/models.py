@@ -403,7 +403,7 @@ class WebhookDelivery(SQLModel, table=True):
 
 class DetectorItem(SQLModel, table=True):
     """Detector state of one item (detector.dbstore): its recent sightings, places, statuses,
-    marshalled in `state`; `version` is the optimistic-concurrency counter every write checks."""
+    msgpack in `state` (docs/detector.md, "Stored state"); `version` is the optimistic-concurrency counter every write checks."""
 
     __tablename__ = "detector_items"
 

@@ -432,6 +432,10 @@ class TimelineEntry(BaseModel):
 
     logIndex: int
     kind: str
+    v: int = Field(
+        description="the entry format version whose canonical bytes hash to `leafHash` "
+        "(1: legacy JSON, 2: RFC 8785); an auditor re-encodes the record with it"
+    )
     time: str
     summary: str
     via: str | None = Field(description="the container the item travelled in, if any")

@@ -35,7 +35,7 @@ from api.models import (
     IndexedStatusChange,
     IndexerState,
 )
-from ledger.errors import ChainError
+from ledger.errors import ChainError, InvalidInput, KeystoreError
 from ledger.models import Status
 from ledger.trustbundle import PAYLOAD_FORMAT, sign_bundle, signing_key
 
@@ -46,8 +46,13 @@ _block_times_lock = threading.Lock()
 
 
 def gateway_signing_key(gateway: Gateway) -> Ed25519PrivateKey:
+    """The gateway's bundle key. A malformed `BORDERLEDGER_BUNDLE_SIGNING_KEY` is the
+    operator's problem, not the caller's: it is a `KeystoreError` (503), never a 422."""
     settings = gateway.settings
-    return signing_key(settings.secret_key, settings.bundle_signing_key)
+    try:
+        return signing_key(settings.secret_key, settings.bundle_signing_key)
+    except InvalidInput as exc:
+        raise KeystoreError(f"signing key not available: {exc}") from None
 
 
 def _status_name(value: int) -> str:

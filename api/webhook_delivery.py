@@ -21,7 +21,6 @@ Life of a delivery (docs/webhooks.md has the receiver's side):
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -41,6 +40,7 @@ from api.crypto import unseal
 from api.models import Alert as AlertRow
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, utcnow
 from detector.rules import AlertClass, AlertReason, Severity
+from ledger.canonical import canonical_json
 from ledger.config import Settings
 from ledger.webhooks import (
     SIGNATURE_HEADER,
@@ -141,8 +141,10 @@ def _iso(when: datetime) -> str:
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:
-    """The exact bytes posted (and signed): compact JSON with sorted keys."""
-    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    """The exact bytes posted (and signed): RFC 8785 canonical JSON, UTF-8. The signature is
+    computed over these bytes at each attempt, so a delivery queued before the encoding
+    changed is signed over what it is sent as."""
+    return canonical_json(delivery.payload)
 
 
 # ----------------------------------------------------------------------------- the sender

@@ -32,6 +32,7 @@ from urllib.parse import quote
 from chain.contract import RIGHTS_HOLDER_ROLE, RegistryClient
 from chain.tx import write_atomic
 from ledger.batch import BatchInput
+from ledger.canonical import canonical_json
 from ledger.errors import BatchConflict, ChainError, InvalidInput, PermissionDenied, ReceiptTimeout
 from ledger.hashing import keccak256
 from ledger.issuance import TAGS_CSV_HEADER, TaggingJob, tag_batch
@@ -73,7 +74,11 @@ class EnrollmentResult:
 
 
 def batch_metadata(batch: BatchInput, signer: str, root: bytes) -> bytes:
-    """Canonical JSON (sorted keys, no spaces) of the batch's off-chain metadata."""
+    """RFC 8785 canonical JSON of the batch's off-chain metadata (its keccak256 is anchored).
+
+    Every field is ASCII (digits, GS1 CSET 82, hex) or a small integer, so these are the same
+    bytes the earlier encoder (`json.dumps`, sorted keys, no spaces) wrote for every batch:
+    the format stays `batch-metadata/1` and anchored hashes stay valid."""
     meta = {
         "schema": "borderledger/batch-metadata/1",
         "gtin": batch.gtin,
@@ -83,7 +88,7 @@ def batch_metadata(batch: BatchInput, signer: str, root: bytes) -> bytes:
         "root": "0x" + root.hex(),
         "signer": signer,
     }
-    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(meta)
 
 
 def _check_parties(registry: RegistryClient, holder: str, signer: str) -> None:

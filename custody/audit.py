@@ -8,9 +8,11 @@ and a `ChainView` (the auditor's own RPC connection) and checks:
 2. every checkpoint (size, root) the timeline relies on is what the agency anchored on chain
    (`checkpointRoot(agency, size)`), and consecutive checkpoints are consistent (RFC 9162
    consistency proofs: nothing deleted or rewritten between them);
-3. every log-backed entry: its leaf is recomputed from the shown record and links
-   (`custody.entries`), and its inclusion proof leads to its anchored checkpoint's root; an
-   entry not yet covered by a checkpoint is reported as pending (a failure with `strict`);
+3. every log-backed entry: its leaf is recomputed from the shown record and links in the
+   entry format version the timeline names (`custody.entries`; the version is inside the
+   hashed bytes, so naming another one only makes the entry fail), and its inclusion proof
+   leads to its anchored checkpoint's root; an entry not yet covered by a checkpoint is
+   reported as pending (a failure with `strict`);
 4. the item's chain of entries: each entry's `previous` link about the item must point at an
    entry the timeline shows, so an entry deleted from the middle of the history is noticed;
 5. the enrollment: the item's leaf (GTIN, serial, salt) is in the batch's Merkle root, the
@@ -221,7 +223,10 @@ def _check_entries(
         subject = f"entry {index} ({entry.get('kind')}: {entry.get('summary', '')})"
         try:
             leaf = entries.entry_leaf(
-                str(entry.get("kind")), entry.get("record") or {}, entry.get("previous") or {}
+                str(entry.get("kind")),
+                entry.get("record") or {},
+                entry.get("previous") or {},
+                entry.get("v", 1),  # timelines before versions were shown held version 1 only
             )
         except InvalidInput as exc:
             report.add(subject, False, f"cannot recompute the entry: {exc}")

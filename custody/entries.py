@@ -4,7 +4,7 @@ The gateway appends one entry per border scan and per captured EPCIS event; an a
 recomputes each entry from the timeline's own data and checks it against the log. Both sides
 therefore need exactly the same encoding, which is defined here (no web, no chain):
 
-    entry = canonical_json({"v": 1, "kind": "scan" | "epcis", "record": {...},
+    entry = canonical_json({"v": 2, "kind": "scan" | "epcis", "record": {...},
                             "previous": {item_key: index | null, ...}})
     leaf  = custody.log.leaf_hash(entry)
 
@@ -15,21 +15,29 @@ therefore need exactly the same encoding, which is defined here (no web, no chai
   the previous entry about that key (null for the first). Each item's entries therefore form
   a chain inside the log: an entry deleted from the middle of an item's history leaves a
   dangling pointer an auditor notices.
-- Canonical JSON: keys sorted, no whitespace, UTF-8, no NaN/Infinity (`canonical_json`).
+- Canonical JSON: RFC 8785 (JCS, `ledger.canonical`), so an auditor can recompute an entry
+  with any JCS implementation.
+
+Versions (`v`, inside the hashed bytes, so a timeline cannot lie about it unnoticed):
+2 is JCS, what the gateway writes; 1 is what it wrote before (Python `json.dumps` with sorted
+keys, UTF-8: floats as `52.0`, names sorted by code point), kept to verify the entries already
+in the log. A timeline names each entry's `v`; an entry without one is a version 1 entry.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from custody.log import leaf_hash
+from ledger.canonical import LEGACY, canonical_json
 from ledger.errors import InvalidInput
 
-ENTRY_VERSION = 1
+#: The version of the entries written now; `ENCODERS` holds every version that can be checked.
+ENTRY_VERSION = 2
+ENCODERS: dict[int, Callable[[Any], bytes]] = {1: LEGACY["python-utf8"], 2: canonical_json}
 SCAN = "scan"
 EPCIS = "epcis"
 #: The columns of a scan that go into its entry (what a timeline shows of a border scan).
@@ -49,21 +57,6 @@ SCAN_FIELDS = (
     "reasons",
     "index_block",
 )
-
-
-#: One encoder for every entry (`json.dumps` with options builds a new one per call).
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Keys sorted, no whitespace, UTF-8; NaN and infinities refused (not JSON)."""
-    try:
-        text = _ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"a log entry must be plain JSON: {exc}") from None
-    return text.encode("utf-8")
 
 
 def iso_utc(moment: datetime | str) -> str:
@@ -111,18 +104,57 @@ def epcis_record(
 
 
 def entry(
-    kind: str, record: Mapping[str, Any], previous: Mapping[str, int | None]
+    kind: str,
+    record: Mapping[str, Any],
+    previous: Mapping[str, int | None],
+    version: int | None = None,
 ) -> dict[str, Any]:
     if kind not in (SCAN, EPCIS):
         raise InvalidInput(f"unknown log entry kind {kind!r}")
-    return {"v": ENTRY_VERSION, "kind": kind, "record": dict(record), "previous": dict(previous)}
+    version = ENTRY_VERSION if version is None else version
+    return {"v": version, "kind": kind, "record": dict(record), "previous": dict(previous)}
 
 
-def entry_bytes(kind: str, record: Mapping[str, Any], previous: Mapping[str, int | None]) -> bytes:
-    """The canonical bytes of an entry (what is hashed into the log)."""
-    return canonical_json(entry(kind, record, previous))
+def entry_bytes(
+    kind: str,
+    record: Mapping[str, Any],
+    previous: Mapping[str, int | None],
+    version: int | None = None,
+) -> bytes:
+    """The canonical bytes of an entry (what is hashed into the log), in `version`'s encoding
+    (the current one by default)."""
+    version = ENTRY_VERSION if version is None else version
+    encode = ENCODERS.get(version) if type(version) is int else None
+    if encode is None:
+        raise InvalidInput(
+            f"unknown log entry version {version!r}; known: {', '.join(map(str, ENCODERS))}"
+        )
+    value = entry(kind, record, previous, version)
+    try:
+        return encode(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"a log entry must be plain JSON: {exc}") from None
 
 
-def entry_leaf(kind: str, record: Mapping[str, Any], previous: Mapping[str, int | None]) -> bytes:
+def entry_leaf(
+    kind: str,
+    record: Mapping[str, Any],
+    previous: Mapping[str, int | None],
+    version: int | None = None,
+) -> bytes:
     """RFC 6962 leaf hash of the entry."""
-    return leaf_hash(entry_bytes(kind, record, previous))
+    return leaf_hash(entry_bytes(kind, record, previous, version))
+
+
+def version_of(
+    leaf: bytes, kind: str, record: Mapping[str, Any], previous: Mapping[str, int | None]
+) -> int:
+    """The version whose encoding of the entry hashes to `leaf` (the log's stored leaf), newest
+    first; the current version when none does (the record changed: the audit says so)."""
+    for version in sorted(ENCODERS, reverse=True):
+        try:
+            if entry_leaf(kind, record, previous, version) == leaf:
+                return version
+        except InvalidInput:
+            continue
+    return ENTRY_VERSION

@@ -1,6 +1,7 @@
 """Diversion and clone detector: turns a stream of scans into alerts with evidence.
 
-Pure domain code (stdlib, SQLAlchemy Core for the database store, pycountry, airportsdata): no web framework, no chain client.
+Pure domain code (stdlib, SQLAlchemy Core and msgpack for the database store, pycountry,
+airportsdata, and the core's error tree `ledger.errors`): no web framework, no chain client.
 The gateway calls `Detector.ingest(scan)` per verification and `Detector.report_status(...)`
 for status changes; see docs/detector.md.
 """

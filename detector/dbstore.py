@@ -4,8 +4,8 @@ process that uses the same database.
 Tables (given by the caller, so that the gateway's SQLModel models and migrations own them):
 
 * items: `key` (gtin/serial, primary key), `batch_id` (indexed: late batch statuses find the
-  batch's items), `last_seen` (latest sighting time), `version`, `state` (the marshalled
-  `ItemState`);
+  batch's items), `last_seen` (latest sighting time), `version`, `state` (the `ItemState` in
+  msgpack, docs/detector.md "Stored state");
 * volume: `(batch_id, market) -> seen`, incremented atomically in the database;
 * batch statuses: `(batch_id, kind) -> since, report_id`, the earliest time wins.
 
@@ -46,14 +46,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from detector.errors import DetectorError
+from detector.errors import ContentionError
 from detector.store import ApplyFn, FinishFn, ItemState, ProbeWindow, R, Statuses
 
 READ_PAGE = 2_000  # keys per SELECT ... IN (...)
 VOLUME_PAGE = 500  # (batch, market) counters per upsert
 
 
-class ConcurrencyError(DetectorError):
+class ConcurrencyError(ContentionError):
     """The same items kept being changed by other processes for `retries` attempts."""
 
 

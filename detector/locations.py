@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pycountry
 
-from detector.errors import DetectorError, UnknownLocationError
+from detector.errors import DetectorError, InvalidLocationError, UnknownLocationError
 
 LOCODE_RE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
 EARTH_RADIUS_KM = 6371.0088
@@ -155,9 +155,9 @@ class LocationRegistry:
         """Register an agency's own location (depot, warehouse, inland port)."""
         problems = _check(locode, name, country, lat, lon)
         if problems:
-            raise DetectorError(f"cannot add location {locode!r}: " + "; ".join(problems))
+            raise InvalidLocationError(f"cannot add location {locode!r}: " + "; ".join(problems))
         if locode in self._by_code and not replace:
-            raise DetectorError(
+            raise InvalidLocationError(
                 f"location {locode!r} is already registered ({self._by_code[locode].name})"
             )
         loc = Location(locode, name.strip(), country, lat, lon, frozenset({"agency"}))

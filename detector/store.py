@@ -14,11 +14,14 @@ both go through it, so one store implementation serves both.
 
 from __future__ import annotations
 
-import marshal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
+
+import msgpack
+
+from detector.errors import DetectorError
 
 Sighting = tuple[float, str, str]  # (time, locode, scan id), histories sorted by time
 Statuses = dict[str, tuple[float, str]]  # status kind -> (effective from, report id)
@@ -66,8 +69,10 @@ class ItemState:
         return self.sightings[-1][0] if self.sightings else None
 
     def dumps(self) -> bytes:
-        return marshal.dumps(
-            (
+        """The stored form: a msgpack array (docs/detector.md, "Stored state")."""
+        return _pack(
+            [
+                ITEM_LAYOUT,
                 self.batch_id,
                 self.sightings,
                 self.places,
@@ -75,16 +80,21 @@ class ItemState:
                 self.status,
                 self.fired_places,
                 self.applied,
-            )
+            ]
         )
 
     @classmethod
     def loads(cls, blob: bytes) -> ItemState:
-        """marshal keeps tuples as tuples, so the fields come back as they were dumped."""
-        fields = marshal.loads(blob)
+        """Read `dumps`' bytes; anything else is a `StoredStateError`, never code run."""
+        fields = _unpack(blob, ITEM_LAYOUT, 8)
         st = cls.__new__(cls)
-        (st.batch_id, st.sightings, st.places, st.markets, st.status, st.fired_places) = fields[:6]
-        st.applied = fields[6] if len(fields) > 6 else {}
+        st.batch_id = fields[1]
+        st.sightings = list(fields[2])  # arrays are read as tuples: (time, locode, scan id)
+        st.places = fields[3]
+        st.markets = list(fields[4])
+        st.status = fields[5]
+        st.fired_places = fields[6]
+        st.applied = fields[7]
         return st
 
 
@@ -98,13 +108,47 @@ class ProbeWindow:
         self.quiet_until = float("-inf")
 
     def dumps(self) -> bytes:
-        return marshal.dumps((self.entries, self.quiet_until))
+        return _pack([PROBE_LAYOUT, self.entries, self.quiet_until])
 
     @classmethod
     def loads(cls, blob: bytes) -> ProbeWindow:
+        fields = _unpack(blob, PROBE_LAYOUT, 3)
         window = cls()
-        window.entries, window.quiet_until = marshal.loads(blob)
+        window.entries = list(fields[1])
+        window.quiet_until = fields[2]
         return window
+
+
+class StoredStateError(DetectorError):
+    """Stored detector state that is not in the documented layout (corrupt, or not migrated)."""
+
+
+#: The first element of each stored array: which layout follows (docs/detector.md).
+ITEM_LAYOUT = 1
+PROBE_LAYOUT = 2
+_packers = threading.local()  # a Packer keeps a buffer: one per thread
+
+
+def _pack(fields: list[Any]) -> bytes:
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    data: bytes = packer.pack(fields)
+    return data
+
+
+def _unpack(blob: bytes, layout: int, size: int) -> tuple[Any, ...]:
+    """Decode a stored array: msgpack only (no code, no classes), arrays as tuples, map keys
+    strings, and the layout tag and length checked before anything is used."""
+    try:
+        fields = msgpack.unpackb(blob, use_list=False, raw=False, strict_map_key=True, timestamp=0)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise StoredStateError(f"stored detector state is not msgpack: {exc}") from None
+    if not isinstance(fields, tuple) or len(fields) != size or fields[0] != layout:
+        raise StoredStateError(
+            f"stored detector state is not layout {layout} (an array of {size} fields)"
+        )
+    return fields
 
 
 class StateStore(Protocol):

@@ -7,10 +7,12 @@ the typed fields below are what custody needs, and `raw` is the event object exa
 received, so exporting it again keeps every extension and sensor report.
 
 Event id: the event's ``eventID`` when present. Otherwise a deterministic id,
-``urn:borderledger:epcis-event:sha256:<hex>``, the SHA-256 of the event's canonical JSON
-(keys sorted, no whitespace, UTF-8, `json.dumps(sort_keys=True, separators=(",", ":"),
-ensure_ascii=False)`). The same event captured twice gets the same id, so capture can be
-idempotent. This is NOT the CBV 2.0 event-hash algorithm (``ni:///sha-256;...?ver=CBV2.0``),
+``urn:borderledger:epcis-event:jcs-sha256:<hex>``, the SHA-256 of the event's RFC 8785
+canonical JSON (`ledger.canonical`). The same event captured twice gets the same id, so
+capture can be idempotent. Events captured before JCS got
+``urn:borderledger:epcis-event:sha256:<hex>`` over Python's `json.dumps(sort_keys=True,
+separators=(",", ":"), ensure_ascii=False)` (`legacy_event_id`); capture still recognises
+them, so sending such an event again is a duplicate, not a second event. This is NOT the CBV 2.0 event-hash algorithm (``ni:///sha-256;...?ver=CBV2.0``),
 which canonicalises field by field; the distinct URN prefix keeps the two from being confused.
 
 Error declarations (EPCIS 2.0 section 7.4.1.4): an event with ``errorDeclaration`` says the
@@ -28,9 +30,12 @@ from typing import Any
 
 from epcis.identifiers import Identifier, IdentifierKind, parse_identifier
 from epcis.schema import validate
-from ledger.errors import InvalidEpcIdentifier, InvalidEpcisDocument
+from ledger.canonical import canonical_json
+from ledger.errors import CanonicalJsonError, InvalidEpcIdentifier, InvalidEpcisDocument
 
-DERIVED_ID_PREFIX = "urn:borderledger:epcis-event:sha256:"
+DERIVED_ID_PREFIX = "urn:borderledger:epcis-event:jcs-sha256:"
+#: The derived ids of events captured before RFC 8785 (see the module docstring).
+LEGACY_ID_PREFIX = "urn:borderledger:epcis-event:sha256:"
 EVENT_TYPES = frozenset(
     {
         "ObjectEvent",
@@ -119,8 +124,22 @@ class CustodyEvent:
 
 def derived_event_id(event: dict[str, Any]) -> str:
     """The deterministic id of an event without eventID (see the module docstring)."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return DERIVED_ID_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    try:
+        canonical = canonical_json(event)
+    except CanonicalJsonError as exc:
+        raise InvalidEpcisDocument(
+            f"the event has no canonical JSON: {exc}", [f": {exc}"]
+        ) from None
+    return DERIVED_ID_PREFIX + hashlib.sha256(canonical).hexdigest()
+
+
+def legacy_event_id(event: dict[str, Any]) -> str | None:
+    """The id capture gave the same event before RFC 8785 (None if it could not have one)."""
+    try:
+        canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return LEGACY_ID_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    except (TypeError, ValueError):
+        return None
 
 
 def event_list(document: dict[str, Any]) -> list[Any]:

@@ -8,13 +8,17 @@ into a clear message (or an HTTP status) in one place instead of leaking a trace
     │   ├── InvalidGtin, InvalidSerial, InvalidLot
     │   ├── InvalidDigitalLink, InvalidSignature
     │   ├── DuplicateSerial, InvalidBatchFile
-    │   └── InvalidEpcisDocument, InvalidEpcIdentifier   EPCIS 2.0 capture (epcis/)
+    │   ├── InvalidEpcisDocument, InvalidEpcIdentifier   EPCIS 2.0 capture (epcis/)
+    │   └── CanonicalJsonError              a value canonical JSON (RFC 8785) cannot hold
     ├── NotFound (LookupError)              404
     │   └── BatchNotFound
     ├── Conflict                            409
     │   └── BatchConflict
     ├── PermissionDenied (PermissionError)  403
-    ├── KeystoreError                       key file missing, unreadable or wrong password
+    ├── KeystoreError                       key file missing, unreadable or wrong password;
+    │                                       in the gateway its own key unavailable: 503
+    ├── DetectorError (ValueError)          detector/errors.py: bad input also InvalidInput,
+    │                                       contention also Conflict
     └── ChainError                          the ledger could not do what was asked
         ├── RpcUnavailable (ConnectionError)
         ├── ReceiptTimeout (TimeoutError)
@@ -78,6 +82,10 @@ class InvalidEpcisDocument(InvalidInput):
 
 class InvalidEpcIdentifier(InvalidInput):
     """A GS1 identifier (EPC URN or Digital Link) that claims a GS1 scheme but is malformed."""
+
+
+class CanonicalJsonError(InvalidInput):
+    """A value with no RFC 8785 form (NaN, an integer beyond ±2^53, a lone surrogate, ...)."""
 
 
 class NotFound(BorderLedgerError, LookupError):

@@ -4,9 +4,11 @@ An officer's handheld that cannot reach the gateway still records what it scanne
 record with its Ed25519 key and sends the records later (`borderledger sync`). Both sides use
 this module, so the bytes signed on the device are exactly the bytes checked by the gateway:
 
-* the record is a JSON object serialised canonically: keys sorted, no whitespace, ASCII only
-  (`canonical_json`); the device signs those bytes and sends them as they are (a string), so
-  the gateway never has to re-serialise anything to check a signature;
+* the record is a JSON object serialised canonically (`canonical_json`): RFC 8785 (JCS) for
+  schema `borderledger/offline-scan/2`, what devices write now; records of schema
+  `borderledger/offline-scan/1` (sorted keys, no whitespace, non-ASCII as `\\u` escapes) are
+  still read. The device signs those bytes and sends them as they are (a string), so the
+  gateway never re-serialises anything to check a signature, whichever the version;
 * a device id is derived from the public key (`device_id_of`): the device knows its id before
   it is registered, and one key can only ever be one device.
 
@@ -29,9 +31,14 @@ from cryptography.exceptions import InvalidSignature as _BadSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.canonical import LEGACY, read_int
+from ledger.canonical import canonical_json as jcs
 from ledger.errors import InvalidInput
 
-SCHEMA = "borderledger/offline-scan/1"
+SCHEMA = "borderledger/offline-scan/2"
+SCHEMA_1 = "borderledger/offline-scan/1"
+#: Every schema a record may name, and the encoding its signed text was written in.
+SCHEMAS = {SCHEMA: "jcs", SCHEMA_1: "python-ascii"}
 #: Fields of a record, all present (null where unknown).
 FIELDS = frozenset(
     {
@@ -57,9 +64,11 @@ _UNLOCODE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
 _VERDICT = re.compile(r"^[A-Z_]{1,32}$")
 
 
-def canonical_json(value: Any) -> str:
-    """The one serialisation that is signed: sorted keys, no whitespace, ASCII escapes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+def canonical_json(value: Any, schema: str = SCHEMA) -> str:
+    """The serialisation that is signed: RFC 8785 for the current schema, the old encoder
+    for schema 1 (kept to reproduce what older devices signed)."""
+    encoding = SCHEMAS[schema]
+    return (jcs(value) if encoding == "jcs" else LEGACY[encoding](value)).decode("utf-8")
 
 
 def device_id_of(public_key: bytes) -> str:
@@ -193,7 +202,8 @@ def parse_record(text: str) -> ScanRecord:
     if len(text.encode()) > MAX_RECORD_BYTES:
         raise InvalidInput(f"record larger than {MAX_RECORD_BYTES} bytes")
     try:
-        record = json.loads(text)
+        # Numbers are doubles (RFC 8785): an integer past 2^53 is read as the double it is.
+        record = json.loads(text, parse_int=read_int)
     except ValueError as exc:
         raise InvalidInput(f"record is not JSON ({exc})") from None
     if not isinstance(record, dict):
@@ -208,8 +218,10 @@ def parse_record(text: str) -> ScanRecord:
                 + ([f"unknown {', '.join(extra)}"] if extra else [])
             )
         )
-    if record["schema"] != SCHEMA:
-        raise InvalidInput(f"record schema {record['schema']!r} is not {SCHEMA!r}")
+    if record["schema"] not in SCHEMAS:
+        raise InvalidInput(
+            f"record schema {record['schema']!r} is not {SCHEMA!r} (nor the older {SCHEMA_1!r})"
+        )
     scan_id = record["scanId"]
     try:
         if not isinstance(scan_id, str) or str(uuid.UUID(scan_id)) != scan_id:

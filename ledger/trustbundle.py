@@ -12,12 +12,15 @@ Format (docs/formats.md, "Trust bundle"): a JSON envelope
      "payload": base64url(P),                        # no padding
      "signature": {"algorithm": "Ed25519", "keyId": …, "publicKey": hex, "value": base64url(sig)}}
 
-where `P` is the exact bytes that were signed: the payload object as canonical JSON (keys
-sorted, no whitespace, UTF-8, `ensure_ascii=False`), and `sig = Ed25519.sign(P)`. The verifier
-checks the signature over the bytes *before* parsing them, so no re-serialisation (floats,
-escapes, key order) can make two implementations disagree. The payload names its own
-`format` ("borderledger/trust-bundle/1"), which separates it from anything else the key might
-sign later. The envelope's `publicKey` is informational: a verifier uses the key it pinned.
+where `P` is the exact bytes that were signed: the payload object as RFC 8785 canonical JSON
+(`ledger.canonical`), and `sig = Ed25519.sign(P)`. The verifier checks the signature over the
+bytes *before* parsing them, so no re-serialisation (floats, escapes, key order) can make two
+implementations disagree. The payload names its own `format`, which separates it from
+anything else the key might sign later and says how `P` was written:
+"borderledger/trust-bundle/2" is JCS (what the gateway issues); "borderledger/trust-bundle/1"
+bundles (Python `json.dumps`, sorted keys, UTF-8: a route policy's `valid_from` written
+`1767225600.0`) are still accepted until they age out. The envelope's `publicKey` is
+informational: a verifier uses the key it pinned.
 
 The gateway's key is `BORDERLEDGER_BUNDLE_SIGNING_KEY` (hex of a 32-byte Ed25519 seed) or,
 when unset, derived from `BORDERLEDGER_SECRET_KEY` with HKDF-SHA256 (no salt,
@@ -41,10 +44,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ledger.canonical import canonical_json
 from ledger.errors import InvalidInput
 
 ENVELOPE_FORMAT = "borderledger/trust-bundle-envelope/1"
-PAYLOAD_FORMAT = "borderledger/trust-bundle/1"
+PAYLOAD_FORMAT = "borderledger/trust-bundle/2"
+PAYLOAD_FORMAT_1 = "borderledger/trust-bundle/1"
+#: Payload formats a verifier accepts (the signature covers the bytes, whichever encoder wrote them).
+PAYLOAD_FORMATS = frozenset({PAYLOAD_FORMAT, PAYLOAD_FORMAT_1})
 HKDF_INFO = b"borderledger-trust-bundle-ed25519"
 ALGORITHM = "Ed25519"
 
@@ -115,10 +122,8 @@ def key_description(private: Ed25519PrivateKey) -> dict[str, str]:
 
 
 def canonical_bytes(payload: dict[str, Any]) -> bytes:
-    """The bytes that are signed: keys sorted, no whitespace, UTF-8."""
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    """The bytes that are signed: RFC 8785 canonical JSON."""
+    return canonical_json(payload)
 
 
 def _b64(data: bytes) -> str:
@@ -221,6 +226,9 @@ def verify_bundle(envelope: dict[str, Any], pinned: Ed25519PublicKey | str) -> V
         payload = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleRefused(f"trust bundle refused: signed payload is not JSON ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != PAYLOAD_FORMAT:
-        raise BundleRefused(f"trust bundle refused: the signed payload is not {PAYLOAD_FORMAT}")
+    if not isinstance(payload, dict) or payload.get("format") not in PAYLOAD_FORMATS:
+        raise BundleRefused(
+            f"trust bundle refused: the signed payload is not {PAYLOAD_FORMAT_1} "
+            f"nor {PAYLOAD_FORMAT}"
+        )
     return VerifiedBundle(payload, pinned_hex)

@@ -34,6 +34,7 @@ from api.verification import Scanned, verify
 from custody import entries
 from detector import Scan
 from epcis import CustodyEvent, items_of, parse_document
+from epcis.events import legacy_event_id
 from ledger.errors import InvalidEpcisDocument
 from ledger.verdicts import Reason
 
@@ -100,7 +101,13 @@ def capture(
     new: list[CustodyEvent] = []
     with engine.begin() as connection:
         store.lock(connection)  # first statement: captures take turns, so dedupe is exact
-        wanted = list(unique)
+        # An event without eventID captured before RFC 8785 is stored under its legacy
+        # derived id: look for that one too, so sending it again stays a duplicate.
+        legacy: dict[tuple[str, bool], tuple[str, bool]] = {}
+        for key, event in unique.items():
+            if event.event_id_derived and (old := legacy_event_id(event.raw)) is not None:
+                legacy[(old, key[1])] = key
+        wanted = [*unique, *legacy]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             rows = connection.execute(
@@ -109,8 +116,9 @@ def capture(
                 ).where(tuple_(_EVENTS.c.event_id, _EVENTS.c.is_error_declaration).in_(chunk))
             ).all()
             for event_id, declaration, index in rows:
-                key = (str(event_id), bool(declaration))
-                answer[key] = Captured(key[0], key[1], "duplicate", int(index), None)
+                found = (str(event_id), bool(declaration))
+                key = legacy.get(found, found)
+                answer[key] = Captured(found[0], found[1], "duplicate", int(index), None)
         new = [e for k, e in unique.items() if k not in answer]
         pending = []
         for event in new:

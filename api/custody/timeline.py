@@ -341,15 +341,21 @@ class TimelineBuilder:
         out_entries = []
         for step in steps:
             covering = next((c for c in checkpoints if c.size > step.index), None)
+            links = previous.get(step.index, {})
+            leaf = mirror.log.leaf(step.index) if step.index < size else None
             item: dict[str, Any] = {
                 "logIndex": step.index,
                 "kind": step.kind,
+                # The entry format version the log holds it in (part of the hashed bytes).
+                "v": entries.version_of(leaf, step.kind, step.record, links)
+                if leaf is not None
+                else entries.ENTRY_VERSION,
                 "time": step.time.isoformat(),
                 "summary": step.title,
                 "via": step.via,
                 "record": step.record,
-                "previous": previous.get(step.index, {}),
-                "leafHash": "0x" + mirror.log.leaf(step.index).hex() if step.index < size else None,
+                "previous": links,
+                "leafHash": "0x" + leaf.hex() if leaf is not None else None,
             }
             if covering is None or step.index >= size:
                 item.update({"anchoring": "pending", "checkpointSize": None, "inclusionProof": []})

@@ -14,10 +14,12 @@ import pytest
 from sqlmodel import Session, select
 
 from api.models import Checkpoint, CustodyItem, LogEntry, LogLink, ScanEvent
+from api.models import CustodyEvent as CustodyEventRow
 from chain.node import LocalNode
 from custody import entries
 from custody.log import proof_from_hex, verify_consistency, verify_inclusion
 from epcis import validate
+from epcis.events import DERIVED_ID_PREFIX, legacy_event_id
 from tests.epcis.conftest import EXAMPLES, load
 from tests.stack import GTIN, Stack, running_stack
 
@@ -613,3 +615,29 @@ def test_locations_refuse_bad_places_and_shared_glns(custody_stack: Stack, world
     assert book.resolve("urn:epc:id:sgln:0614141.00001.0") == "NLRTM"
     assert book.registry.get("NLRTM").kinds != frozenset({"agency"})
     assert book.resolve("urn:un:locode:ZZZZZ") is None and book.resolve("urn:uuid:x") is None
+
+
+def test_an_event_captured_under_its_old_derived_id_stays_a_duplicate(
+    custody_stack: Stack, world: Any
+) -> None:
+    """Events without eventID got `urn:borderledger:epcis-event:sha256:` ids (pre-RFC 8785
+    hashing) from earlier gateways; sending such an event again is still a duplicate."""
+    stack, key = custody_stack, world["officer"]["apiKey"]
+    event = container_event("ignored", 1, "shipping", "urn:un:locode:NLRTM")
+    del event["eventID"]
+    event["ex:temperature"] = 10.0  # hashed as 10.0 before, as 10 by RFC 8785
+    first = capture(stack, key, document([event]))["events"][0]
+    assert first["eventId"].startswith(DERIVED_ID_PREFIX)
+    old_id = legacy_event_id(event)
+    assert old_id is not None and old_id != first["eventId"]
+    # the row as an earlier gateway stored it: the same event under its legacy id
+    with Session(stack.gateway.engine) as session:
+        row = session.exec(
+            select(CustodyEventRow).where(CustodyEventRow.event_id == first["eventId"])
+        ).one()
+        row.event_id = old_id
+        session.add(row)
+        session.commit()
+    again = capture(stack, key, document([event]))["events"][0]
+    assert again["status"] == "duplicate" and again["eventId"] == old_id
+    assert again["logIndex"] == first["logIndex"]

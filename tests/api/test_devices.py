@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
@@ -377,3 +378,32 @@ def test_any_change_to_a_signed_record_is_rejected_and_not_stored(
     assert rows(stack, _id(original)) == []
     [ok] = sync(stack, officer, device, [original]).json()["results"]
     assert ok["status"] == "accepted"
+
+
+def test_records_signed_by_the_old_scanner_still_sync(
+    stack: Stack, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Schema 1 records (ASCII-escaped JSON, before RFC 8785), committed as an older scanner
+    signed them, are accepted and stored byte for byte."""
+    old = json.loads(
+        (Path(__file__).parents[1] / "ledger" / "fixtures" / "scan_records_v1.json").read_text()
+    )
+    device = DeviceKey(
+        tmp_path / "old-device",
+        Ed25519PrivateKey.from_private_bytes(bytes.fromhex(old["deviceSeed"])),
+    )
+    assert device.device_id == old["deviceId"] and device.public_key == old["publicKey"]
+    officer = world["officer"]["apiKey"]
+    assert register(stack, officer, device).status_code == 201
+    r = sync(stack, officer, device, old["scans"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 0}, body
+    # GS1 text without a tag: the serial is in an enrolled batch, the tag signature unseen
+    assert [x["verdict"] for x in body["results"]] == ["GENUINE_UNSIGNED"] * 2
+    assert body["results"][0]["offlineVerdict"] == "GENUINE"
+    for scan in old["scans"]:
+        [row] = rows(stack, _id(scan))
+        assert row.signed_record == scan["record"] and row.signature == scan["signature"]
+    again = sync(stack, officer, device, old["scans"]).json()
+    assert again["counts"]["duplicate"] == 2

@@ -74,7 +74,7 @@ def test_contents_are_the_index(stack: Stack) -> None:
     chain = stack.registry
     w3 = chain.w3
 
-    assert body["format"] == "borderledger/trust-bundle/1"
+    assert body["format"] == "borderledger/trust-bundle/2"  # RFC 8785 bytes
     assert body["chainId"] == chain.chain_id and body["registry"] == chain.address
     index = body["index"]
     assert index["block"] == int(w3.eth.block_number)

@@ -34,7 +34,15 @@ def _timeline(chain: Chain) -> dict[str, Any]:
         links = {KEY: prev} if mine else {}
         log.append(entries.entry_leaf("scan", record, links))
         if mine:
-            shown.append({"logIndex": n, "kind": "scan", "record": record, "previous": links})
+            shown.append(
+                {
+                    "logIndex": n,
+                    "kind": "scan",
+                    "v": entries.ENTRY_VERSION,
+                    "record": record,
+                    "previous": links,
+                }
+            )
             prev = n
     agency = chain.client(chain.agency)
     checkpoints = []

@@ -3,6 +3,7 @@ gateway verifies; an edited row, a deleted row and a checkpoint never anchored a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -22,8 +23,9 @@ from api.models import Checkpoint, CheckpointStatus, ScanEvent
 from api.threaded import serve_in_thread
 from borderledger.cli import app
 from chain.node import LocalNode
+from custody import entries
 from custody.audit import audit_timeline
-from custody.cli import Web3ChainView
+from custody.cli import Web3ChainView, fetch_timeline
 from ledger.errors import InvalidInput
 from tests.stack import GTIN, Stack, running_stack
 
@@ -217,3 +219,74 @@ def test_a_wrong_chain_or_registry_fails(audited: Audited) -> None:
     assert {"chain", "registry", f"checkpoint {forged['checkpoints'][0]['size']}"} <= failed
     with pytest.raises(InvalidInput):
         audit_timeline({"entries": []}, view)
+
+
+def test_entries_logged_before_jcs_still_audit(
+    anvil: LocalNode,
+    database: tuple[str, str | None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway that logged version 1 entries (the encoder before RFC 8785, whose bytes
+    tests/custody/fixtures/entries_v1.json pins), anchored them, then moved to version 2:
+    `borderledger audit` verifies the old entries and the new ones side by side."""
+    with running_stack(anvil, database, tmp_path, anchor_organization=AGENCY) as stack:
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
+        officer = stack.org(AGENCY, "customs")
+        auditor = stack.org("Court of Audit", "auditor")
+        stack.enroll(holder["apiKey"])
+        stack.sync()
+        key = officer["apiKey"]
+        start = datetime.now(UTC) - timedelta(days=2)
+        monkeypatch.setattr(entries, "ENTRY_VERSION", 1)  # the gateway as it was
+        stack.verify(key, gtin=GTIN, serial=SERIAL, location={"unlocode": "CNSHA"},
+                     scanned_at=start.isoformat())  # fmt: skip
+        old_event = {
+            "type": "ObjectEvent",
+            "eventID": "urn:uuid:old-ship-7",
+            "eventTime": (start + timedelta(hours=2)).isoformat(),
+            "eventTimeZoneOffset": "+00:00",
+            "epcList": [f"https://id.gs1.org/01/{GTIN}/21/{SERIAL}"],
+            "action": "OBSERVE",
+            "bizStep": "shipping",
+            "readPoint": {"id": "urn:un:locode:CNSHA"},
+            # written 10.0 and with \u-free UTF-8 by version 1; 10 by version 2
+            "ex:temperature": 10.0,
+            "ex:note": "Zollamt München — 東京",
+        }
+        r = stack.client.post(
+            "/v1/epcis/capture", json=_document([old_event]), headers=stack.headers(key)
+        )
+        assert r.status_code == 200, r.text
+        stack.gateway.scans.flush()
+        stack.gateway.custody.anchorer.run_once(force=True)
+        monkeypatch.setattr(entries, "ENTRY_VERSION", 2)  # the upgrade
+        stack.verify(key, gtin=GTIN, serial=SERIAL, location={"unlocode": "NLRTM"},
+                     scanned_at=(start + timedelta(hours=30)).isoformat())  # fmt: skip
+        stack.gateway.scans.flush()
+        stack.gateway.custody.anchorer.run_once(force=True)
+        stack.sync()
+        with serve_in_thread(stack.client.app, "uvicorn-audit") as url:
+            audited = Audited(stack, url, auditor["apiKey"], {})
+            code, report = audited.run()
+            assert code == 0 and report["ok"] and report["failed"] == 0, report
+            entry_checks = [c for c in report["checks"] if c["subject"].startswith("entry ")]
+            assert len(entry_checks) == 3
+            assert all(c["state"] == "verified" for c in entry_checks)
+            timeline = fetch_timeline(url, GTIN, SERIAL, auditor["apiKey"])
+        assert [e["v"] for e in timeline["entries"]] == [1, 1, 2]
+        old = timeline["entries"][1]["record"]["event"]
+        assert old["ex:temperature"] == 10.0 and old["ex:note"] == "Zollamt München — 東京"
+        # the version is inside the hashed bytes: a timeline naming another one fails
+        view = Web3ChainView(stack.node.url, stack.registry.address)
+        forged = copy.deepcopy(timeline)
+        forged["entries"][1]["v"] = 2
+        failed = [c for c in audit_timeline(forged, view).checks if c.state == "failed"]
+        assert [c.subject.split(" (")[0] for c in failed] == [
+            f"entry {timeline['entries'][1]['logIndex']}"
+        ]
+        # a timeline from before versions were shown (no `v`) is read as version 1
+        unnamed = copy.deepcopy(timeline)
+        for entry in unnamed["entries"][:2]:
+            del entry["v"]
+        assert audit_timeline(unnamed, view).ok

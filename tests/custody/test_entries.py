@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from ledger.errors import InvalidInput
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(-(2**63), 2**63)
+    | st.integers(-(2**53), 2**53)  # JCS numbers are doubles: exact up to 2^53
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
     lambda inner: (
@@ -53,7 +55,9 @@ def _scan(**changes: Any) -> dict[str, Any]:
 @given(json_values)
 def test_canonical_json_ignores_key_order_and_parses_back(value: Any) -> None:
     encoded = entries.canonical_json(value)
-    assert json.loads(encoded) == value
+    # JSON numbers are doubles: 5.975614011395975e16 is written 59756140113959750, the same
+    # double, which Python alone would read as a different (exact) int.
+    assert json.loads(encoded, parse_int=float) == value
     if isinstance(value, dict):
         reordered = dict(reversed(list(value.items())))
         assert entries.canonical_json(reordered) == encoded
@@ -107,7 +111,8 @@ def test_links_are_part_of_the_entry() -> None:
 
 
 def test_the_entry_format_is_pinned() -> None:
-    """The format is public (auditors recompute it): a change here is a breaking change."""
+    """The format is public (auditors recompute it): a change here is a breaking change.
+    Version 1 stays readable for the entries already in logs."""
     record = entries.epcis_record(
         {"type": "ObjectEvent", "eventID": "urn:uuid:1"},
         "urn:uuid:1",
@@ -115,7 +120,9 @@ def test_the_entry_format_is_pinned() -> None:
         7,
         datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
-    data = entries.entry_bytes("epcis", record, {"https://id.gs1.org/00/106141412345678908": None})
+    data = entries.entry_bytes(
+        "epcis", record, {"https://id.gs1.org/00/106141412345678908": None}, version=1
+    )
     assert data == (
         b'{"kind":"epcis","previous":{"https://id.gs1.org/00/106141412345678908":null},'
         b'"record":{"captured_at":"2026-01-02T03:04:05.000000Z","captured_by":7,'
@@ -130,3 +137,43 @@ def test_the_entry_format_is_pinned() -> None:
 def test_item_key_is_the_epcis_canonical_key(serial: str) -> None:
     uri = f"https://example.com/01/09506000134352/21/{entries.quote(serial, safe='')}"
     assert parse_identifier(uri).key == entries.item_key("09506000134352", serial)
+
+
+def test_version_2_is_jcs_and_pinned() -> None:
+    record = entries.epcis_record(
+        {"type": "ObjectEvent", "eventID": "urn:uuid:1", "ex:t": 10.0, "ex:\ue000": 1, "ex:😀": 2},
+        "urn:uuid:1",
+        False,
+        7,
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    data = entries.entry_bytes("epcis", record, {"https://id.gs1.org/00/106141412345678908": None})
+    assert entries.ENTRY_VERSION == 2
+    assert data == (
+        b'{"kind":"epcis","previous":{"https://id.gs1.org/00/106141412345678908":null},'
+        b'"record":{"captured_at":"2026-01-02T03:04:05.000000Z","captured_by":7,'
+        b'"error_declaration":false,"event":{"eventID":"urn:uuid:1",'
+        + '"ex:t":10,"ex:😀":2,"ex:\ue000":1,'.encode()  # UTF-16 order: D83D before E000
+        + b'"type":"ObjectEvent"},"event_id":"urn:uuid:1"},"v":2}'
+    )
+    with pytest.raises(InvalidInput, match="unknown log entry version 3"):
+        entries.entry_bytes("epcis", record, {}, version=3)
+    with pytest.raises(InvalidInput, match=r"plain JSON.*beyond"):
+        entries.entry_bytes("epcis", {**record, "event": {"n": 2**60}}, {})
+
+
+OLD_ENTRIES = json.loads((Path(__file__).parent / "fixtures" / "entries_v1.json").read_text())
+
+
+@pytest.mark.parametrize("old", OLD_ENTRIES, ids=lambda o: str(o["kind"]))
+def test_entries_logged_by_the_old_code_still_recompute(old: dict[str, Any]) -> None:
+    """Bytes and leaves the gateway wrote before JCS (committed as written) are what version 1
+    gives today, and `version_of` finds version 1 from the stored leaf."""
+    data = base64.b64decode(old["bytes"])
+    leaf = bytes.fromhex(old["leaf"])
+    args = (old["kind"], old["record"], old["previous"])
+    assert entries.entry_bytes(*args, version=1) == data
+    assert entries.entry_leaf(*args, version=1) == leaf == leaf_hash(data)
+    assert entries.entry_leaf(*args) != leaf  # these records are ones JCS writes differently
+    assert entries.version_of(leaf, *args) == 1
+    assert entries.version_of(entries.entry_leaf(*args), *args) == 2

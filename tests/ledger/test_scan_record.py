@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,6 +17,7 @@ from ledger.errors import InvalidInput
 from ledger.gs1 import CSET82
 from ledger.scan_record import (
     SCHEMA,
+    SCHEMA_1,
     build_record,
     canonical_json,
     check_signature,
@@ -31,9 +33,15 @@ KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 RAW = base64.b64decode(encode_public_key(KEY.public_key()))
 DEVICE = device_id_of(RAW)
 TOKENS = st.text(alphabet="".join(sorted(CSET82)), min_size=1, max_size=20)
+# What RFC 8785 can hold (I-JSON): finite doubles, integers to ±2^53, Unicode scalar values.
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=8,
 )
 
@@ -60,7 +68,7 @@ def record(**changes: object) -> str:
     seconds=st.integers(946_684_800, 4_102_444_800),
     micro=st.integers(0, 999_999),
     offset=st.integers(-14 * 60, 14 * 60),
-    verdict=st.none() | st.dictionaries(st.text(), JSON_VALUES, max_size=4),
+    verdict=st.none() | st.dictionaries(TEXT, JSON_VALUES, max_size=4),
 )
 @settings(max_examples=200, deadline=None)
 def test_round_trip_and_signature(
@@ -75,7 +83,7 @@ def test_round_trip_and_signature(
     local = at.astimezone(timezone(timedelta(minutes=offset)))
     text = record(serial=serial, lot=lot, scanned_at=local, offline_verdict=verdict)
     assert text == canonical_json(json.loads(text))  # built canonical
-    assert text.isascii() and "\n" not in text
+    assert "\n" not in text and json.loads(text)["schema"] == SCHEMA  # JCS: raw UTF-8
     parsed = parse_record(text)
     assert parsed.scanned_at == at and parsed.serial == serial and parsed.lot == lot
     assert parsed.offline_verdict == verdict and parsed.device_id == DEVICE
@@ -171,3 +179,31 @@ def test_offline_verdict_name_only_when_it_looks_like_one() -> None:
     )
     for verdict in ({"verdict": "genuine\x00"}, {"verdict": 3}, {"other": "GENUINE"}, None):
         assert parse_record(record(offline_verdict=verdict)).offline_verdict_name is None
+
+
+OLD = json.loads((Path(__file__).parent / "fixtures" / "scan_records_v1.json").read_text())
+
+
+def test_records_signed_by_the_old_code_still_verify_and_parse() -> None:
+    """Schema 1 records (ASCII-escaped), committed as an older device signed them."""
+    key, raw = decode_public_key(OLD["publicKey"])
+    assert device_id_of(raw) == OLD["deviceId"]
+    for scan in OLD["scans"]:
+        text = scan["record"]
+        assert text.isascii() and json.loads(text)["schema"] == SCHEMA_1
+        assert check_signature(key, text, scan["signature"])
+        parsed = parse_record(text)
+        assert parsed.device_id == OLD["deviceId"] and parsed.gtin == "09506000134352"
+        # the old encoder is kept: it writes exactly what was signed
+        assert canonical_json(json.loads(text), SCHEMA_1) == text
+    verdict = parse_record(OLD["scans"][0]["record"]).offline_verdict
+    assert verdict is not None and verdict["note"] == "vérifié — 東京 😀"
+    assert canonical_json(json.loads(OLD["scans"][0]["record"])) != OLD["scans"][0]["record"]
+
+
+def test_new_records_are_jcs_utf8() -> None:
+    text = record(serial="SN1", offline_verdict={"verdict": "GENUINE", "note": "東京", "c": 1.0})
+    assert '"note":"東京"' in text and '"c":1,' in text and json.loads(text)["schema"] == SCHEMA
+    assert parse_record(text).offline_verdict == {"verdict": "GENUINE", "note": "東京", "c": 1}
+    with pytest.raises(InvalidInput, match="not a JSON number"):
+        record(offline_verdict={"x": float("inf")})

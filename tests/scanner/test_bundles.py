@@ -11,12 +11,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.digital_link import DigitalLink
-from ledger.trustbundle import public_key_hex, sign_bundle
+from ledger.trustbundle import (
+    PAYLOAD_FORMAT_1,
+    BundleRefused,
+    canonical_bytes,
+    public_key_hex,
+    sign_bundle,
+)
+from scanner.bundles import open_bundle
 from tests.scanner.conftest import SERIALS, Served
 from tests.stack import GTIN
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -247,3 +259,24 @@ def test_offline_option_errors(served: Served, tmp_path: Path) -> None:
         proc = cli(tmp_path, "scan", *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr, (args, proc.stderr)
+
+
+def test_a_bundle_signed_by_the_old_gateway_still_loads(tmp_path: Path) -> None:
+    """A `borderledger/trust-bundle/1` envelope (pre-RFC 8785 bytes: `valid_from` written
+    `1767225600.0`), committed as the old gateway signed it, verifies and is read by the
+    scanner with the key it was pinned with; the bytes are not what JCS writes."""
+    fixtures = Path(__file__).parent / "fixtures"
+    key = (fixtures / "trust_bundle_v1.key").read_text().strip()
+    path = tmp_path / "bundle.json"
+    path.write_bytes((fixtures / "trust_bundle_v1.json").read_bytes())
+    bundle = open_bundle(path, key)
+    assert bundle.payload["format"] == PAYLOAD_FORMAT_1
+    [holder] = bundle.holders.values()
+    assert holder["name"] == "Acmé Pharma — 東京"
+    [batch] = bundle.batches.values()
+    assert batch.raw["routePolicy"]["valid_from"] == 1767225600.0
+    assert bundle.items[(batch.batch_id, "0x" + "34" * 32)].name.lower() == "stolen"
+    signed = unb64(json.loads(path.read_bytes())["payload"])
+    assert b'"valid_from":1767225600.0' in signed and canonical_bytes(bundle.payload) != signed
+    with pytest.raises(BundleRefused, match="signed by key"):
+        open_bundle(path, public_key_hex(Ed25519PrivateKey.generate()))
