@@ -18,7 +18,7 @@ from api.detection import STATE_TABLES
 from api.migrate import alembic_config, upgrade
 from detector.dbstore import DbStore
 from detector.events import Scan
-from detector.rules import Reason
+from detector.rules import AlertReason
 from detector.store import ItemState, ProbeWindow, StoredStateError
 from tests.detector.test_rules import GTIN, T0, D, H, make, reasons, scan
 
@@ -80,16 +80,18 @@ def test_marshal_rows_are_rewritten_and_the_detector_carries_on(
 
         # The detector goes on from the migrated state: S1 was seen in Rotterdam at day 30.
         det = make(DbStore(engine, STATE_TABLES))
-        assert Reason.CLONE_IMPOSSIBLE_TRAVEL in reasons(
+        assert AlertReason.CLONE_IMPOSSIBLE_TRAVEL in reasons(
             det.ingest(scan("x", "CNSHA", 30 * D + 2 * H))
         )
         assert det.ingest(scan("i", "NLRTM", 30 * D)) == []  # a re-delivery stays ignored
         # S3 was reported stolen before its sighting; five unknown serials were read at NLRTM.
-        assert Reason.STOLEN_SEEN in reasons(det.ingest(scan("c2", "NLRTM", 7 * D, serial="S3")))
+        assert AlertReason.STOLEN_SEEN in reasons(
+            det.ingest(scan("c2", "NLRTM", 7 * D, serial="S3"))
+        )
         found = []
         for k in range(5, 20):
             found += det.ingest(Scan(f"p{k}", GTIN, f"G{k}", "NLRTM", T0 + k * 60.0))
-        probe = [al for al in found if al.reason is Reason.PROBING_UNKNOWN_SERIALS]
+        probe = [al for al in found if al.reason is AlertReason.PROBING_UNKNOWN_SERIALS]
         assert len(probe) == 1 and len(probe[0].evidence) == 20
 
         # Downgrade writes marshal again, with the same contents.
