@@ -30,6 +30,7 @@ class Reason(StrEnum):
     DIVERSION_MARKET = "DIVERSION_MARKET"
     DIVERSION_ROUTE = "DIVERSION_ROUTE"
     DIVERSION_CONSIGNEE = "DIVERSION_CONSIGNEE"
+    DIVERSION_RETURN = "DIVERSION_RETURN"
     CLONE_IMPOSSIBLE_TRAVEL = "CLONE_IMPOSSIBLE_TRAVEL"
     CLONE_TOO_MANY_PLACES = "CLONE_TOO_MANY_PLACES"
     CLONE_AFTER_DECOMMISSION = "CLONE_AFTER_DECOMMISSION"
@@ -65,6 +66,12 @@ RULES: dict[Reason, RuleInfo] = {
     Reason.DIVERSION_CONSIGNEE: RuleInfo(
         AlertClass.DIVERSION, Severity.HIGH, "held by a consignee the policy does not authorize"
     ),
+    Reason.DIVERSION_RETURN: RuleInfo(
+        AlertClass.DIVERSION,
+        Severity.MEDIUM,
+        "seen back in its origin country after it left for its market, and its route policy "
+        "allows no returns",
+    ),
     Reason.CLONE_IMPOSSIBLE_TRAVEL: RuleInfo(
         AlertClass.CLONE,
         Severity.CRITICAL,
@@ -82,12 +89,13 @@ RULES: dict[Reason, RuleInfo] = {
     Reason.SEQUENCE_BEFORE_ORIGIN: RuleInfo(
         AlertClass.CLONE,
         Severity.HIGH,
-        "seen in a destination market before it was seen leaving its origin country",
+        "seen in a destination market, then in its origin country, without having been seen "
+        "leaving the origin before the market (a return after leaving is not a clone)",
     ),
     Reason.SEQUENCE_ROUTE_ORDER: RuleInfo(
         AlertClass.CLONE,
         Severity.MEDIUM,
-        "seen at a later node of its declared route before an earlier one",
+        "seen at a later node of its declared route before an earlier one it had not passed yet",
     ),
     Reason.STOLEN_SEEN: RuleInfo(
         AlertClass.STATUS, Severity.CRITICAL, "seen after it was reported stolen"
