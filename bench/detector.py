@@ -135,15 +135,15 @@ def evaluate(sim: SimResult, detector: Detector) -> dict[str, Any]:
     returned = [k for k, t in sim.truth.items() if t.scenario == "return"]
     lawful = [k for k in returned if sim.truth[k].kind == "legit"]
     forbidden = [k for k in returned if sim.truth[k].kind == "diversion"]
-    visible = [k for k in forbidden if sim.truth[k].detectable]
+    shown = [k for k in forbidden if sim.truth[k].detectable]
     out["returns"] = {
         "items": len(returned),
         "lawful": len(lawful),
         "lawful_alerted": sum(1 for k in lawful if classes.get(k)),
         "lawful_alerted_as_clone": sum(1 for k in lawful if "clone" in classes.get(k, ())),
         "forbidden": len(forbidden),
-        "forbidden_detectable": len(visible),
-        "forbidden_detected": sum(1 for k in visible if "diversion" in classes.get(k, ())),
+        "forbidden_detectable": len(shown),
+        "forbidden_detected": sum(1 for k in shown if "diversion" in classes.get(k, ())),
         "forbidden_alerted_as_clone": sum(1 for k in forbidden if "clone" in classes.get(k, ())),
     }
     legit = [k for k, t in sim.truth.items() if t.kind == "legit"]
