@@ -123,6 +123,9 @@ class BatchOut(BaseModel):
     error: str | None = None
     status: str | None = None
     jobId: str | None = None
+    reorgs: int = Field(
+        0, description="times the chain dropped the registration and it was re-submitted"
+    )
 
 
 class StatusChange(Strict):
@@ -139,6 +142,10 @@ class WriteOut(BaseModel):
     txHash: str | None
     block: int | None
     error: str | None
+    reorgs: int = Field(
+        0, description="times the chain dropped the landed transaction and it was re-submitted"
+    )
+    reorgedAt: datetime | None = None
 
     @classmethod
     def of(cls, write: PendingWrite) -> WriteOut:
@@ -149,6 +156,8 @@ class WriteOut(BaseModel):
             txHash=write.tx_hash,
             block=write.block_number,
             error=write.error,
+            reorgs=write.reorgs,
+            reorgedAt=write.reorged_at,
         )
 
 
