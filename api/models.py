@@ -164,7 +164,7 @@ class PendingWrite(SQLModel, table=True):
     status: WriteStatus = Field(default=WriteStatus.QUEUED, index=True)
     signed_tx: str | None = None
     tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
+    block_number: int | None = Field(default=None, index=True)
     error: str | None = None
     attempts: int = 0
     #: times the chain dropped the landed transaction (a reorganization) and it was re-submitted

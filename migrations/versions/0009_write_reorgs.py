@@ -27,6 +27,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("reorged_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
         )
+        batch_op.create_index(
+            batch_op.f("ix_pending_writes_block_number"), ["block_number"], unique=False
+        )
     with op.batch_alter_table("chain_logs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_chain_logs_tx_hash"), ["tx_hash"], unique=False)
 
@@ -35,5 +38,6 @@ def downgrade() -> None:
     with op.batch_alter_table("chain_logs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chain_logs_tx_hash"))
     with op.batch_alter_table("pending_writes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pending_writes_block_number"))
         batch_op.drop_column("reorged_at")
         batch_op.drop_column("reorgs")
