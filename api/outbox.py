@@ -38,7 +38,7 @@ from api.crypto import unseal
 from api.indexer import KEPT_BLOCK_HASHES
 from api.models import ChainLog, IndexerState, Organization, PendingWrite, WriteStatus, utcnow
 from chain.contract import RegistryClient, connect
-from chain.tx import SignedTx, TransactionSender
+from chain.tx import SignedTx, TransactionSender, with_retries
 from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
 from ledger.models import Status
 
@@ -65,8 +65,8 @@ def enqueue(
 def resubmit(session: Session, write: PendingWrite) -> bool:
     """Submit a landed write again because the chain no longer holds its transaction (a
     reorganization). Its stored signed bytes go out first (see the module docstring). Only
-    one caller wins for a given loss: the row changes only if it is still the landed write
-    that was read (same status and block), so two gateway processes re-submit it once.
+    one caller wins for a given loss: the row changes only if it is still landed with the
+    count of losses that was read, so two gateway processes re-submit it once.
     Returns whether this call re-submitted it."""
     now = utcnow()
     changed = session.execute(
@@ -237,8 +237,12 @@ class ChainWriter:
                     raw = bytes.fromhex(write.signed_tx.removeprefix("0x"))
                     stored = SignedTx(write.tx_hash or "", raw, _nonce_of(raw))
                     try:
-                        if stored.nonce > self.w3.eth.get_transaction_count(
-                            client.sender.address, "pending"
+                        address = client.sender.address
+                        if stored.nonce > with_retries(
+                            lambda: self.w3.eth.get_transaction_count(address, "pending"),
+                            attempts=2,
+                            backoff=0.1,
+                            what="nonce",
                         ):
                             # A transaction before it is gone (a reorganization dropped one
                             # the outbox did not send): these bytes would wait forever.

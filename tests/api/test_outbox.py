@@ -302,3 +302,48 @@ def test_a_dropped_write_whose_nonce_was_reused_is_signed_again(
         assert after.tx_hash != write.tx_hash  # signed afresh, with the next nonce
         assert int(w3.eth.get_transaction(after.tx_hash)["nonce"]) == nonce + 1  # type: ignore[arg-type]
         assert _indexed(stack, dropped["batchId"]) is not None
+
+
+def test_an_accreditation_and_a_signer_key_a_reorg_dropped_land_again(
+    database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """`anvil_reorg` drops every block from the holder's accreditation on (its funding stays):
+    the accreditation, its signer key and its first registration are submitted again, in
+    order, and the holder ends up accredited with its key, its batch registered once."""
+    with (
+        LocalNode("anvil") as node,  # history is rewritten: a node of its own
+        running_stack(node, database, tmp_path) as stack,
+    ):
+        holder = stack.org("Acme", "rights_holder")
+        batch = stack.enroll(holder["apiKey"], lot="R", serials=["R1", "R2"])
+        stack.sync()
+        writes = _writes(stack)
+        accredit = writes[f"accredit:{holder['address']}"]
+        signer = writes[f"signer:{holder['signer']}"]
+        assert accredit.block_number is not None
+        depth = int(stack.registry.w3.eth.block_number) - accredit.block_number + 1
+        rpc_request(node.url, "anvil_reorg", [depth, []])
+        assert not stack.registry.rights_holder(holder["address"]).accredited
+
+        stack.sync()
+        assert _indexed(stack, batch["batchId"]) is None
+        stack.gateway.writer.process()
+        stack.sync()
+        assert stack.registry.rights_holder(holder["address"]).accredited
+        assert stack.registry.signer_key(holder["signer"]).registered
+        assert _registrations(stack, "R") == 1
+        after = _writes(stack)
+        for key in (
+            accredit.idempotency_key,
+            signer.idempotency_key,
+            f"register:{batch['batchId']}",
+        ):
+            assert after[key].status == WriteStatus.DONE and after[key].reorgs == 1, key
+        me = stack.client.get("/v1/organizations/me", headers=stack.headers(holder["apiKey"]))
+        assert {w["kind"]: w["reorgs"] for w in me.json()["writes"]} == {
+            "add_signer": 1,
+            "register_batch": 1,
+        }
+        admin = stack.client.get("/v1/organizations/me", headers=stack.headers(stack.admin_key))
+        shown = {w["kind"]: w for w in admin.json()["writes"]}["accredit_holder"]
+        assert shown["reorgs"] == 1 and shown["reorgedAt"] and shown["status"] == "done"
