@@ -4,9 +4,9 @@ Per item it keeps the last `history` sightings sorted by time. A scan is judged 
 item's policy on its own (market, route, consignee, expiry, statuses) and pairwise against
 every remembered sighting (impossible travel, destination-before-origin, route order). A pair
 whose later sighting lies behind the earlier one (back in the origin country, or at an earlier
-node of the route) is a copy only when the item had not been seen passing that place before
-the earlier sighting; otherwise the item came back (a repair, a recall, a re-export): lawful,
-or a diversion when its route policy allows no returns. Because
+node of the route) is a copy only when no third sighting, before the later one, shows the
+item at that place or beyond it; otherwise the item came back (a repair, a recall, a
+re-export): lawful, or a diversion when its route policy allows no returns. Because
 pairwise rules look at both sightings' own times, not at arrival order, a scan that arrives
 late is inserted where it belongs and judged against its neighbours: any arrival order of the
 same scans gives the same pairwise alerts. A status that arrives late (decommissioned at T,

@@ -89,13 +89,14 @@ RULES: dict[Reason, RuleInfo] = {
     Reason.SEQUENCE_BEFORE_ORIGIN: RuleInfo(
         AlertClass.CLONE,
         Severity.HIGH,
-        "seen in a destination market, then in its origin country, without having been seen "
-        "leaving the origin before the market (a return after leaving is not a clone)",
+        "seen in a destination market, then in its origin country, with no other sighting "
+        "showing it had left the origin (a return after leaving is not a clone)",
     ),
     Reason.SEQUENCE_ROUTE_ORDER: RuleInfo(
         AlertClass.CLONE,
         Severity.MEDIUM,
-        "seen at a later node of its declared route before an earlier one it had not passed yet",
+        "seen at a later node of its declared route, then at an earlier one, with no other "
+        "sighting showing it had passed the earlier one",
     ),
     Reason.STOLEN_SEEN: RuleInfo(
         AlertClass.STATUS, Severity.CRITICAL, "seen after it was reported stolen"
