@@ -62,7 +62,15 @@ from ledger.errors import InvalidInput
 from ledger.models import Status
 
 log = logging.getLogger("borderledger.detection")
-POLICY_KEYS = {"markets", "nodes", "consignees", "valid_from", "valid_until", "released"}
+POLICY_KEYS = {
+    "markets",
+    "nodes",
+    "consignees",
+    "valid_from",
+    "valid_until",
+    "released",
+    "returns",
+}
 STATUS_KIND = {
     Status.RECALLED: "recalled",
     Status.STOLEN: "stolen",
@@ -102,8 +110,9 @@ def parse_policy(
     """A route policy as given at enrollment → (RoutePolicy, released quantities per market).
 
     Accepted keys: markets (ISO 3166-1 alpha-2), nodes (UN/LOCODEs in route order), consignees,
-    valid_from / valid_until (UTC epoch seconds), released ({market: quantity}). Every problem
-    is reported at once as `InvalidInput` (422)."""
+    valid_from / valid_until (UTC epoch seconds), released ({market: quantity}), returns (may
+    the item come back to its origin country after reaching a market; default true). Every
+    problem is reported at once as `InvalidInput` (422)."""
     problems: list[str] = []
     unknown = sorted(set(policy) - POLICY_KEYS)
     if unknown:
@@ -116,6 +125,10 @@ def parse_policy(
     consignees = _strings(policy, "consignees", problems)
     valid_from = _time(policy, "valid_from", problems)
     valid_until = _time(policy, "valid_until", problems)
+    returns = policy.get("returns", True)
+    if not isinstance(returns, bool):
+        problems.append("returns must be true or false")
+        returns = True
     released: dict[str, int] = {}
     raw_released = policy.get("released", {})
     if not isinstance(raw_released, dict):
@@ -137,6 +150,7 @@ def parse_policy(
             consignees=consignees,
             valid_from=valid_from,
             valid_until=valid_until,
+            returns=returns,
         )
     except PolicyError as exc:
         problems.extend(exc.problems)
@@ -158,6 +172,8 @@ def normalized_policy(registry: LocationRegistry, policy: dict[str, Any]) -> dic
         out["valid_until"] = route.valid_until
     if released:
         out["released"] = released
+    if not route.returns:
+        out["returns"] = False
     return out
 
 

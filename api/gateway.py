@@ -83,7 +83,7 @@ class Gateway:
                 self.indexer_thread = IndexerThread(
                     self.indexer,
                     self.settings.index_poll_interval,
-                    after_poll=self.detection.sync_statuses,
+                    after_poll=self._after_poll,
                 )
                 self.indexer_thread.start()
                 self.outbox_thread = OutboxThread(self.writer)
@@ -105,8 +105,14 @@ class Gateway:
             self.custody.stop()
             self.scans.stop()
 
+    def _after_poll(self) -> None:
+        self.detection.sync_statuses()
+        if self.writer.recover_dropped(self.indexer.start_block) and self.outbox_thread:
+            self.outbox_thread.wake.set()  # writes a reorganization dropped: submit them now
+
     def sync_index(self) -> None:
         """Index up to the chain head now (tests, and right after this gateway's own writes)."""
         self.indexer.poll_once()
         self.catalog.invalidate()
         self.detection.sync_statuses()
+        self.writer.recover_dropped(self.indexer.start_block)

@@ -164,9 +164,12 @@ class PendingWrite(SQLModel, table=True):
     status: WriteStatus = Field(default=WriteStatus.QUEUED, index=True)
     signed_tx: str | None = None
     tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
+    block_number: int | None = Field(default=None, index=True)
     error: str | None = None
     attempts: int = 0
+    #: times the chain dropped the landed transaction (a reorganization) and it was re-submitted
+    reorgs: int = 0
+    reorged_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -202,7 +205,7 @@ class ChainLog(SQLModel, table=True):
     block_hash: str = Field(max_length=66)
     block_timestamp: int
     log_index: int
-    tx_hash: str = Field(max_length=66)
+    tx_hash: str = Field(max_length=66, index=True)
     event: str = Field(max_length=40)
     args: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
 

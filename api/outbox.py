@@ -6,6 +6,17 @@ Then it is submitted: checked against the chain (already done? then it is done),
 its signed bytes and hash stored *before* broadcasting, broadcast, and awaited. If the RPC is
 down the row simply stays queued and the outbox thread tries again; a stored signed
 transaction is re-broadcast as is, so a retry can never land a second transaction.
+
+A write that landed is not safe yet: a reorganization can drop the block that held it. After
+every index poll, `recover_dropped` looks at the landed writes of the blocks the index still
+keeps hashes for: one whose transaction the index no longer shows, although it indexed past
+its block, is submitted again, once per loss (`reorgs`, `reorged_at` say so; the custody
+anchorer does the same for its checkpoints, with `resubmit`). Its stored signed bytes are
+re-broadcast first: after a revert their nonce is usually free again, and the same bytes can
+never land twice. If another transaction took that nonce meanwhile, the node refuses them; the
+outbox then asks the chain whether the effect is already there (the contract's own state: a
+batch registered with this root, a signer registered...) and otherwise signs afresh with the
+next nonce. So nothing is doubled, and nothing is silently lost.
 """
 
 from __future__ import annotations
@@ -16,14 +27,18 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account import Account
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from web3 import Web3
 
 from api.crypto import unseal
-from api.models import Organization, PendingWrite, WriteStatus, utcnow
+from api.indexer import KEPT_BLOCK_HASHES
+from api.models import ChainLog, IndexerState, Organization, PendingWrite, WriteStatus, utcnow
 from chain.contract import RegistryClient, connect
-from chain.tx import SignedTx, TransactionSender
+from chain.tx import SignedTx, TransactionSender, with_retries
 from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
 from ledger.models import Status
 
@@ -45,6 +60,42 @@ def enqueue(
     session.add(write)
     session.flush()
     return write
+
+
+def resubmit(session: Session, write: PendingWrite) -> bool:
+    """Submit a landed write again because the chain no longer holds its transaction (a
+    reorganization). Its stored signed bytes go out first (see the module docstring). Only
+    one caller wins for a given loss: the row changes only if it is still landed with the
+    count of losses that was read, so two gateway processes re-submit it once.
+    Returns whether this call re-submitted it."""
+    now = utcnow()
+    changed = session.execute(
+        update(PendingWrite)
+        .where(
+            col(PendingWrite.id) == write.id,
+            col(PendingWrite.status) == WriteStatus.DONE,
+            col(PendingWrite.reorgs) == write.reorgs,
+        )
+        .values(
+            status=WriteStatus.SENT if write.signed_tx else WriteStatus.QUEUED,
+            block_number=None,
+            error=None,
+            reorgs=write.reorgs + 1,
+            reorged_at=now,
+            updated_at=now,
+        )
+    )
+    session.flush()
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    log.warning(
+        "the chain dropped %s write %s (tx %s, block %s): submitting it again",
+        write.kind,
+        write.id,
+        write.tx_hash,
+        write.block_number,
+    )
+    return True
 
 
 class ChainWriter:
@@ -118,6 +169,50 @@ class ChainWriter:
                     break  # the chain is unreachable: keep order, try again later
             return done
 
+    def recover_dropped(self, index_start_block: int = 0) -> list[int]:
+        """Re-submit the landed writes a reorganization dropped; returns their ids.
+
+        Looks at writes that landed in blocks the index covers (from `index_start_block`, at
+        most `KEPT_BLOCK_HASHES` deep): one whose transaction hash has no indexed log is no
+        longer on the chain. Anchor checkpoints are left to the custody anchorer, which
+        re-submits them itself (it also decides which checkpoint comes next). A transaction
+        the node re-included in another block only gets its block number updated."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            state = session.get(IndexerState, 1)
+            if state is None or state.last_block_hash is None:
+                return []
+            floor = max(index_start_block, state.last_block - KEPT_BLOCK_HASHES)
+            landed = session.exec(
+                select(PendingWrite).where(
+                    PendingWrite.status == WriteStatus.DONE,
+                    PendingWrite.kind != "anchor_checkpoint",
+                    col(PendingWrite.tx_hash).is_not(None),
+                    col(PendingWrite.block_number) >= floor,
+                    col(PendingWrite.block_number) <= state.last_block,
+                )
+            ).all()
+            if not landed:
+                return []
+            blocks = dict(
+                session.exec(
+                    select(ChainLog.tx_hash, ChainLog.block_number).where(
+                        col(ChainLog.tx_hash).in_([w.tx_hash for w in landed])
+                    )
+                ).all()
+            )
+            dropped: list[int] = []
+            for write in landed:
+                assert write.id is not None and write.tx_hash is not None
+                block = blocks.get(write.tx_hash)
+                if block is None:
+                    if resubmit(session, write):
+                        dropped.append(write.id)
+                elif block != write.block_number:
+                    write.block_number = block
+                    session.add(write)
+            session.commit()
+            return dropped
+
     def _submit(self, write_id: int) -> WriteStatus:
         with Session(self.engine, expire_on_commit=False) as session:
             write = session.get(PendingWrite, write_id)
@@ -139,15 +234,25 @@ class ChainWriter:
                     session.commit()  # stored before broadcast: a crash now cannot double it
                     client.sender.broadcast(signed)
                 else:
-                    stored = SignedTx(
-                        write.tx_hash or "", bytes.fromhex(write.signed_tx.removeprefix("0x")), 0
-                    )
+                    raw = bytes.fromhex(write.signed_tx.removeprefix("0x"))
+                    stored = SignedTx(write.tx_hash or "", raw, _nonce_of(raw))
                     try:
+                        address = client.sender.address
+                        if stored.nonce > with_retries(
+                            lambda: self.w3.eth.get_transaction_count(address, "pending"),
+                            attempts=2,
+                            backoff=0.1,
+                            what="nonce",
+                        ):
+                            # A transaction before it is gone (a reorganization dropped one
+                            # the outbox did not send): these bytes would wait forever.
+                            raise ChainError(f"nonce {stored.nonce} follows a gap")
                         client.sender.broadcast(stored)
                     except RpcUnavailable:
                         raise
                     except ChainError:
-                        # The stored transaction can no longer land (its nonce was used).
+                        # The stored transaction can no longer land (its nonce was used, e.g.
+                        # by another transaction after a reorganization): sign it afresh.
                         if self._already_done(client, write):
                             return self._finish(session, write, None)
                         write.signed_tx, write.tx_hash, write.status = (
@@ -157,7 +262,7 @@ class ChainWriter:
                         )
                         session.add(write)
                         session.commit()
-                        return WriteStatus.QUEUED
+                        return self._submit(write_id)
                 receipt = client.sender.wait(write.tx_hash or "")
                 return self._finish(session, write, receipt.block_number)
             except ContractReverted as exc:
@@ -241,6 +346,14 @@ class ChainWriter:
             anchored = client.checkpoint_root(str(p["agency"]), int(str(p["size"])))
             return "0x" + anchored.hex() == str(p["root"])
         return False
+
+
+def _nonce_of(raw: bytes) -> int:
+    """The nonce of a signed transaction (0 if it cannot be read: then no gap is assumed)."""
+    try:
+        return int(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["nonce"])
+    except Exception:
+        return 0
 
 
 def _strings(value: object) -> list[str]:

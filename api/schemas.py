@@ -140,6 +140,9 @@ class BatchPublic(BaseModel):
     error: str | None = None
     status: str | None = None
     jobId: str | None = None
+    reorgs: int = Field(
+        0, description="times the chain dropped the registration and it was re-submitted"
+    )
 
 
 class BatchStatusUpdate(Strict):
@@ -156,6 +159,10 @@ class WritePublic(BaseModel):
     txHash: str | None
     block: int | None
     error: str | None
+    reorgs: int = Field(
+        0, description="times the chain dropped the landed transaction and it was re-submitted"
+    )
+    reorgedAt: datetime | None = None
 
     @classmethod
     def of(cls, write: PendingWrite) -> WritePublic:
@@ -166,6 +173,8 @@ class WritePublic(BaseModel):
             txHash=write.tx_hash,
             block=write.block_number,
             error=write.error,
+            reorgs=write.reorgs,
+            reorgedAt=write.reorged_at,
         )
 
 

@@ -11,6 +11,10 @@
    diversions (more distinct items read in the market than released) with a VOLUME_EXCEEDED
    alert / detectable ones; precision = alerted batches that were volume-diverted / alerted
    batches. false_alert_rate = legitimate items with any item alert / legitimate items.
+   Returns (items that went back to their origin country after reaching their market) are in
+   these figures: a lawful return is a legitimate item (any alert on it is a false alert), a
+   return the batch's policy forbids is a diversion; `returns` breaks them out (how many lawful
+   returns were alerted, as clones in particular; forbidden returns detected as diversions).
    Probing attacks are reported separately.
 2. Throughput: a stream of scans drawn over an id space of `enrolled` items (10,000,000 by
    default: 10,000 batches of 1,000, all registered; items are not materialised, the detector
@@ -127,6 +131,20 @@ def evaluate(sim: SimResult, detector: Detector) -> dict[str, Any]:
         "detected": len(visible & volume_flagged),
         "false_positives": len(volume_flagged - diverted),
         "held_back_batches": sum(1 for v in sim.volume.values() if v.held and not v.leaked),
+    }
+    returned = [k for k, t in sim.truth.items() if t.scenario == "return"]
+    lawful = [k for k in returned if sim.truth[k].kind == "legit"]
+    forbidden = [k for k in returned if sim.truth[k].kind == "diversion"]
+    shown = [k for k in forbidden if sim.truth[k].detectable]
+    out["returns"] = {
+        "items": len(returned),
+        "lawful": len(lawful),
+        "lawful_alerted": sum(1 for k in lawful if classes.get(k)),
+        "lawful_alerted_as_clone": sum(1 for k in lawful if "clone" in classes.get(k, ())),
+        "forbidden": len(forbidden),
+        "forbidden_detectable": len(shown),
+        "forbidden_detected": sum(1 for k in shown if "diversion" in classes.get(k, ())),
+        "forbidden_alerted_as_clone": sum(1 for k in forbidden if "clone" in classes.get(k, ())),
     }
     legit = [k for k, t in sim.truth.items() if t.kind == "legit"]
     alerted = sum(1 for k in legit if classes.get(k))
@@ -359,6 +377,7 @@ def run_detector_bench(
         "clone": quality["clone"],
         "diversion": quality["diversion"],
         "volume": quality["volume"],
+        "returns": quality["returns"],
         "false_alert_rate": quality["false_alert_rate"],
         "events_per_second": stores["sqlite"]["batched"]["events_per_second"],
         "events_per_second_by_store": {

@@ -2,7 +2,11 @@
 
 Per item it keeps the last `history` sightings sorted by time. A scan is judged against the
 item's policy on its own (market, route, consignee, expiry, statuses) and pairwise against
-every remembered sighting (impossible travel, destination-before-origin, route order). Because
+every remembered sighting (impossible travel, destination-before-origin, route order). A pair
+whose later sighting lies behind the earlier one (back in the origin country, or at an earlier
+node of the route) is a copy only when no third sighting, before the later one, shows the
+item at that place or beyond it; otherwise the item came back (a repair, a recall, a
+re-export): lawful, or a diversion when its route policy allows no returns. Because
 pairwise rules look at both sightings' own times, not at arrival order, a scan that arrives
 late is inserted where it belongs and judged against its neighbours: any arrival order of the
 same scans gives the same pairwise alerts. A status that arrives late (decommissioned at T,
@@ -68,6 +72,37 @@ class DetectorConfig:
             raise ValueError("max_speed_kmh must be positive, history and probe_threshold >= 2")
         if self.chunk < 1 or self.batch_cache < 1:
             raise ValueError("chunk and batch_cache must be positive")
+
+
+def _passed(
+    sightings: list[tuple[float, str, str]],
+    before: float,
+    position: int,
+    pair: tuple[str, str],
+    policy: RoutePolicy,
+    locs: dict[str, Location],
+) -> bool:
+    """Whether the item was seen at route position `position` or beyond it before `before`,
+    by a sighting other than the two of the `pair` being judged.
+
+    Positions: a declared node is its index in the route; any other place in the origin
+    country is -1 (the factory, a depot: not yet on the way out); any other place abroad is
+    past the whole route. A sighting at the export node or abroad shows the item left its
+    origin, so a later sighting back there is a return, not a copy of a code that is still
+    at home."""
+    origin = policy.origin_country
+    last = len(policy.nodes)
+    for t, here, sid in sightings:
+        if t >= before:
+            break
+        if sid in pair:
+            continue
+        node = policy.node_index.get(here)
+        if node is None:
+            node = -1 if locs[here].country == origin else last
+        if node >= position:
+            return True
+    return False
 
 
 def _iso(t: float) -> str:
@@ -483,15 +518,33 @@ class Detector:
                 else:
                     (ta, la, ia), (tb, lb, ib) = (t, here, sid), (t2, here2, sid2)
                 ca, cb = locs[la].country, locs[lb].country
-                if origin is not None and ca in markets and ca != origin and cb == origin:
+                na, nb = node_index.get(la), node_index.get(lb)
+                back_home = origin is not None and ca in markets and ca != origin and cb == origin
+                back_route = na is not None and nb is not None and na > nb
+                if not (back_home or back_route):
+                    continue
+                # Later at a place behind the earlier one: a copy only if nothing else shows
+                # the item passed that place before coming back (another sighting there or
+                # beyond it, before the later one); otherwise it came back.
+                assert policy is not None
+                position = max(-1 if nb is None else nb, 0)
+                if _passed(sightings, tb, position, (ia, ib), policy, locs):
+                    if back_home and not policy.returns and policy.applies(tb):
+                        alert(
+                            AlertReason.DIVERSION_RETURN,
+                            tuple(sorted((ia, ib))),
+                            f"in {ca} at {la} on {_iso(ta)}, back in origin {cb} at {lb} on "
+                            f"{_iso(tb)}; the route policy allows no returns",
+                        )
+                    continue
+                if back_home:
                     alert(
                         AlertReason.SEQUENCE_BEFORE_ORIGIN,
                         tuple(sorted((ia, ib))),
                         f"in {ca} at {la} on {_iso(ta)}, then still in origin {cb} at {lb} "
-                        f"on {_iso(tb)}",
+                        f"on {_iso(tb)}, not seen leaving it before",
                     )
-                na, nb = node_index.get(la), node_index.get(lb)
-                if na is not None and nb is not None and na > nb:
+                if back_route:
                     alert(
                         AlertReason.SEQUENCE_ROUTE_ORDER,
                         tuple(sorted((ia, ib))),

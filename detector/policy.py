@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RoutePolicy:
     """Authorized destination markets (ISO 3166-1 alpha-2), expected nodes (UN/LOCODEs, in
-    route order: the first is the origin), authorized consignees (empty: any), and a validity
-    window (UTC epoch seconds; None: open). Build it with `RoutePolicy.create`.
+    route order: the first is the origin), authorized consignees (empty: any), a validity
+    window (UTC epoch seconds; None: open), and whether the item may come back to its origin
+    country once it reached a market (`returns`: a repair, a recall, a re-export; True by
+    default, since that is lawful unless the rights holder's terms say otherwise). Build it
+    with `RoutePolicy.create`.
     """
 
     markets: frozenset[str]
@@ -31,6 +34,7 @@ class RoutePolicy:
     consignees: frozenset[str] = frozenset()
     valid_from: float | None = None
     valid_until: float | None = None
+    returns: bool = True
     node_index: dict[str, int] = field(init=False, repr=False, compare=False)
     node_set: frozenset[str] = field(init=False, repr=False, compare=False)
     node_country_set: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -63,6 +67,7 @@ class RoutePolicy:
         consignees: Iterable[str] = (),
         valid_from: float | None = None,
         valid_until: float | None = None,
+        returns: bool = True,
     ) -> RoutePolicy:
         problems: list[str] = []
         market_set = set()
@@ -107,6 +112,8 @@ class RoutePolicy:
             and valid_until <= valid_from
         ):
             problems.append("the validity window ends before it starts (valid_until <= valid_from)")
+        if not isinstance(returns, bool):
+            problems.append("returns must be true or false")
         if problems:
             raise PolicyError(problems)
         return cls(
@@ -116,4 +123,5 @@ class RoutePolicy:
             consignees=frozenset(consignee_set),
             valid_from=valid_from,
             valid_until=valid_until,
+            returns=returns,
         )

@@ -32,6 +32,7 @@ class AlertReason(StrEnum):
     DIVERSION_MARKET = "DIVERSION_MARKET"
     DIVERSION_ROUTE = "DIVERSION_ROUTE"
     DIVERSION_CONSIGNEE = "DIVERSION_CONSIGNEE"
+    DIVERSION_RETURN = "DIVERSION_RETURN"
     CLONE_IMPOSSIBLE_TRAVEL = "CLONE_IMPOSSIBLE_TRAVEL"
     CLONE_TOO_MANY_PLACES = "CLONE_TOO_MANY_PLACES"
     CLONE_AFTER_DECOMMISSION = "CLONE_AFTER_DECOMMISSION"
@@ -67,6 +68,12 @@ RULES: dict[AlertReason, RuleInfo] = {
     AlertReason.DIVERSION_CONSIGNEE: RuleInfo(
         AlertClass.DIVERSION, Severity.HIGH, "held by a consignee the policy does not authorize"
     ),
+    AlertReason.DIVERSION_RETURN: RuleInfo(
+        AlertClass.DIVERSION,
+        Severity.MEDIUM,
+        "seen back in its origin country after it left for its market, and its route policy "
+        "allows no returns",
+    ),
     AlertReason.CLONE_IMPOSSIBLE_TRAVEL: RuleInfo(
         AlertClass.CLONE,
         Severity.CRITICAL,
@@ -84,12 +91,14 @@ RULES: dict[AlertReason, RuleInfo] = {
     AlertReason.SEQUENCE_BEFORE_ORIGIN: RuleInfo(
         AlertClass.CLONE,
         Severity.HIGH,
-        "seen in a destination market before it was seen leaving its origin country",
+        "seen in a destination market, then in its origin country, with no other sighting "
+        "showing it had left the origin (a return after leaving is not a clone)",
     ),
     AlertReason.SEQUENCE_ROUTE_ORDER: RuleInfo(
         AlertClass.CLONE,
         Severity.MEDIUM,
-        "seen at a later node of its declared route before an earlier one",
+        "seen at a later node of its declared route, then at an earlier one, with no other "
+        "sighting showing it had passed the earlier one",
     ),
     AlertReason.STOLEN_SEEN: RuleInfo(
         AlertClass.STATUS, Severity.CRITICAL, "seen after it was reported stolen"

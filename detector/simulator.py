@@ -13,6 +13,10 @@ Injected anomalies (per item, ground truth in `SimResult.truth`):
   clone:     after_sale (copies of a sold item's code read later),
              parallel (a copy read far away while the genuine item is being read elsewhere),
              many_places (copies read at many places);
+  return:    (legitimate, or a diversion when the batch's policy allows no returns) an item that
+             reached its distribution centre goes back to its origin country weeks later (a
+             repair, a recall) the way it came, and half of them are exported again to the
+             same market;
   volume (per batch, ground truth in `SimResult.volume`): part of a batch is held back at the
              factory and not released to the market (`BatchProfile.released` says so); in a volume
              diversion some of the held items are shipped into the market anyway, each on a
@@ -21,8 +25,11 @@ Injected anomalies (per item, ground truth in `SimResult.truth`):
 An anomaly is *detectable* when the emitted scans make it visible: a diverted leg was read; a
 copy was read after the sale, or a (genuine, copy) pair of reads is farther apart than
 `max_speed_kmh` allows, or a copy was read in the destination before the genuine item was last
-read in its origin country, or the reads span more places than the route allows; a volume
-diversion when more distinct items of the batch were read in the market than were released.
+read in its origin country, or the reads span more places than the route allows; a forbidden
+return when the item was read back in its origin country, within the policy's window, after a
+read in its market that itself followed a read at the export node or abroad (it was seen
+leaving); a volume diversion when more distinct items of the batch were read in the market
+than were released.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ class SimConfig:
     late_share: float = 0.03  # scans delivered up to 12 h after later ones
     volume_rate: float = 0.05  # share of batches with a volume diversion
     held_rate: float = 0.15  # share of batches holding stock back legitimately
+    return_rate: float = 0.05  # share of delivered items that go back to the origin country
+    no_returns_rate: float = 0.25  # share of batches whose policy allows no returns
     probes: int = 3  # probing attacks (20-40 unknown serials at one port within an hour)
     start: float = 1_700_000_000.0
     max_speed_kmh: float = 900.0
@@ -90,6 +99,7 @@ class SimConfig:
 @dataclass
 class Truth:
     kind: str  # "legit", "diversion", "clone"
+    #: "" (plain legitimate flow), the diversion or clone scenario, or "return" (legit or not)
     scenario: str = ""
     detectable: bool = False
 
@@ -203,9 +213,10 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
             if vroll < cfg.volume_rate:
                 leaked = rng.randint(1, held)
         volume[batch_id] = VolumeTruth(market, n_items - held, held, leaked)
+        returns = rng.random() >= cfg.no_returns_rate
         policy = RoutePolicy.create(
             reg, markets=[market], nodes=nodes, consignees=[consignee],
-            valid_from=t0 - DAY, valid_until=t0 + 200 * DAY,
+            valid_from=t0 - DAY, valid_until=t0 + 200 * DAY, returns=returns,
         )  # fmt: skip
         batch = BatchProfile(batch_id, gtin, policy, {market: n_items - held}, t0 + 730 * DAY)
         batches.append(batch)
@@ -274,11 +285,39 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
                 else:
                     g(dc, t_dc + rng.uniform(0, 6 * HOUR), consignee)
                     t_end = t_dc + DAY
+            if kind == "legit" and scenario == "" and rng.random() < cfg.return_rate:
+                scenario = "return"
+                if not returns:
+                    kind = tr.kind = "diversion"
+                back = [loc for loc in reversed(nodes) if reg.get(loc).country != origin]
+                home = rng.choice(ORIGINS[origin][1 if air else 0])
+                t_back = t_end + rng.uniform(5, 60) * DAY
+                for a, c in itertools.pairwise([dc, *back, home]):
+                    t_back += world.leg(a, c, air)
+                    g(c, t_back + rng.uniform(0, 6 * HOUR))
+                t_end = t_back + rng.uniform(1, 4) * DAY
+                if rng.random() < 0.3:  # repaired at the factory
+                    g(factory, t_end)
+                if rng.random() < 0.5:  # exported again, the declared way
+                    t_out = t_end + rng.uniform(5, 20) * DAY
+                    g(home, t_out)
+                    for a, c in itertools.pairwise([home, *nodes]):
+                        t_out += world.leg(a, c, air)
+                        g(c, t_out + rng.uniform(0, 6 * HOUR))
+                    g(dc, t_out + rng.uniform(1, 4) * DAY, consignee)
+                    t_end = t_out + 5 * DAY
+                else:
+                    t_end = -1.0  # stays in the origin country: never sold in the market
             sold = None
-            if scenario == "" and (kind == "clone" or rng.random() < 0.6):
+            if t_end < 0:
+                pass
+            elif scenario in ("", "return") and (kind == "clone" or rng.random() < 0.6):
                 sold = t_end + rng.uniform(2, 40) * DAY
                 emit(StatusReport(gtin, serial, "decommissioned", sold, f"dec-{key}"), sold)
-            if kind == "diversion":
+            if scenario == "return":
+                tr.scenario = scenario
+                tr.detectable = kind == "diversion" and _return_visible(reg, policy, genuine)
+            elif kind == "diversion":
                 tr.scenario = scenario
                 tr.detectable = bool(diverted)
             elif kind == "clone":
@@ -339,6 +378,28 @@ def simulate(cfg: SimConfig, registry: LocationRegistry | None = None) -> SimRes
         vt.seen = len(in_market.get(batch_id, ()))
         vt.detectable = vt.seen > vt.released
     return SimResult(reg, batches, events, truth, probes, end, volume)
+
+
+def _return_visible(reg: LocationRegistry, policy: RoutePolicy, reads: list[Scan]) -> bool:
+    """A read back in the origin country (inside the policy window) after a read in the market
+    that came after the item was seen leaving: at the export node or anywhere abroad."""
+    origin = policy.origin_country
+    reads = sorted(reads, key=lambda s: s.at)
+
+    def away(s: Scan) -> bool:
+        return s.location == policy.nodes[0] or reg.get(s.location).country != origin
+
+    for i, seen in enumerate(reads):
+        if reg.get(seen.location).country not in policy.markets:
+            continue
+        if not any(away(r) for r in reads[:i] if r.at < seen.at):
+            continue
+        if any(
+            reg.get(r.location).country == origin and r.at > seen.at and policy.applies(r.at)
+            for r in reads[i + 1 :]
+        ):
+            return True
+    return False
 
 
 def _clone_visible(

@@ -10,7 +10,9 @@ not anchor twice), and lets the chain writer submit it: signed once, re-broadcas
 checkpoint, whatever the number of entries.
 
 A checkpoint counts as anchored only when the indexer has seen the registry's
-`CheckpointAnchored` event for it (api.indexer): until then it is `queued`.
+`CheckpointAnchored` event for it (api.indexer): until then it is `queued`. A landed
+checkpoint the index does not show after `resubmit_after` seconds (a reorganization dropped
+it) is submitted again with `api.outbox.resubmit`, as the outbox does for every other write.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from api.models import (
     WriteStatus,
     utcnow,
 )
-from api.outbox import ChainWriter, enqueue
+from api.outbox import ChainWriter, enqueue, resubmit
 
 log = logging.getLogger("borderledger.custody")
 RESUBMIT_SECONDS = 120.0
@@ -124,9 +126,7 @@ class Anchorer:
                         self.resubmit_after
                     ):
                         return None
-                    write.status, write.signed_tx, write.tx_hash = WriteStatus.QUEUED, None, None
-                    write.updated_at = utcnow()
-                    session.add(write)
+                    resubmit(session, write)
                     session.commit()
                     return last
             last_size = last.size if last else 0

@@ -69,6 +69,7 @@ def _batch_out(
         or (indexed.block_number if indexed else None),
         error=write.error if write else None,
         status=Status(indexed.status).name.lower() if indexed else None,
+        reorgs=write.reorgs if write else 0,
     )
 
 

@@ -118,6 +118,7 @@ def test_unknown_location_is_refused_and_not_recorded(stack: Stack, world: Any) 
         ({"markets": "NL"}, ["markets"]),
         ({"markets": ["NL"], "ports": ["NLRTM"]}, ["ports"]),
         ({"markets": ["NL"], "released": {"NL": -1}}, ["released"]),
+        ({"markets": ["NL"], "returns": "no"}, ["returns"]),
     ],
 )
 def test_bad_route_policy_is_refused_and_nothing_stored(

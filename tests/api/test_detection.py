@@ -180,3 +180,29 @@ def test_two_gateways_scanning_one_item_store_each_finding_once(
     finally:
         second.stop()
         engine.dispose()
+
+
+def test_a_return_to_the_origin_is_not_a_clone_unless_the_policy_forbids_it(
+    stack: Stack, world: Any
+) -> None:
+    """Exported, seen in the market, then back in the origin country weeks later (a repair, a
+    recall): no clone finding. With `returns: false` in the policy it is a diversion."""
+    officer = world["officer"]["apiKey"]
+    holder = world["holder"]["apiKey"]
+    t0 = datetime.now(UTC) - timedelta(days=60)
+    trip = [("CNSHA", t0), ("NLRTM", t0 + timedelta(days=30))]
+    back = ("CNCAN", t0 + timedelta(days=55))
+    for port, when in trip:
+        assert _verify(stack.client, officer, "SN0003", port, when)["findings"] == []
+    returned = _verify(stack.client, officer, "SN0003", *back)
+    assert returned["findings"] == [] and "CLONE_SUSPECT" not in returned["reasons"]
+
+    stack.enroll(
+        holder, lot="STRICT", serials=["ST1", "ST2"], route_policy={**POLICY, "returns": False}
+    )
+    stack.sync()
+    for port, when in trip:
+        assert _verify(stack.client, officer, "ST1", port, when)["findings"] == []
+    diverted = _verify(stack.client, officer, "ST1", *back)
+    assert [f["reasonCode"] for f in diverted["findings"]] == ["DIVERSION_RETURN"]
+    assert "CLONE_SUSPECT" not in diverted["reasons"]

@@ -1,5 +1,6 @@
 """RPC outages: the gateway keeps verifying from its index and queues writes until the chain
-is back; nothing is lost and nothing is sent twice."""
+is back; nothing is lost and nothing is sent twice. Reorganizations: a landed write the chain
+drops is submitted again, once, and says so; nothing is doubled."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from web3.types import Nonce, TxParams
 
-from api.models import PendingWrite, WriteStatus
+from api.crypto import unseal
+from api.models import IndexedBatch, IndexedCustomsAgency, Organization, PendingWrite, WriteStatus
 from chain.contract import connect
-from chain.node import LocalNode, dev_private_key
+from chain.node import LocalNode, dev_private_key, rpc_request
 from chain.tx import TransactionSender
 from ledger.batch import batch_id_of
+from ledger.models import Status
 from tests.rpc_proxy import RpcProxy
 from tests.stack import GTIN, Stack, running_stack
 
@@ -157,3 +161,189 @@ def test_a_registration_the_chain_refused_can_be_enrolled_again(stack: Stack) ->
         refused.status_code == 403
         and "belongs to another rights holder" in refused.json()["error"]["message"]
     )
+
+
+# ------------------------------------------------------------------------ reorganizations
+
+
+def _writes(stack: Stack) -> dict[str, PendingWrite]:
+    """The stack's writes by idempotency key."""
+    with Session(stack.gateway.engine) as session:
+        rows = session.exec(select(PendingWrite).order_by(col(PendingWrite.id))).all()
+    return {w.idempotency_key: w for w in rows}
+
+
+def _indexed(stack: Stack, batch_id: str) -> IndexedBatch | None:
+    with Session(stack.gateway.engine) as session:
+        return session.get(IndexedBatch, batch_id)
+
+
+@pytest.fixture
+def node_stack(
+    node: LocalNode, database: tuple[str, str | None], tmp_path: Path
+) -> Iterator[Stack]:
+    """A stack on each node kind (Anvil and Hardhat). The test reverts only what it did after
+    its own snapshot, so the shared node stays usable by the tests that follow."""
+    with running_stack(node, database, tmp_path) as stack:
+        yield stack
+
+
+def test_writes_a_revert_dropped_are_submitted_again_once(node_stack: Stack) -> None:
+    stack = node_stack
+    holder = stack.org("Acme", "rights_holder")["apiKey"]
+    kept = stack.enroll(holder, lot="KEPT", serials=["K1", "K2"])
+    snapshot = rpc_request(stack.node.url, "evm_snapshot")
+    stack.org("Customs", "customs")  # an accreditation by the registry admin
+    dropped = stack.enroll(holder, lot="R", serials=["R1", "R2"])
+    assert dropped["registration"] == "done"
+    stack.sync()
+    recall = stack.client.post(
+        f"/v1/batches/{dropped['batchId']}/status",
+        json={"status": "recalled"},
+        headers={**stack.headers(holder), "Idempotency-Key": "recall-R"},
+    )
+    assert recall.status_code == 202 and recall.json()["status"] == "done", recall.text
+    stack.sync()
+    indexed = _indexed(stack, dropped["batchId"])
+    assert indexed is not None and indexed.status == Status.RECALLED
+    landed = {k: w.tx_hash for k, w in _writes(stack).items()}
+
+    assert rpc_request(stack.node.url, "evm_revert", [snapshot]) is True
+    for _ in range(6):  # mine on, past the blocks that held the writes
+        rpc_request(stack.node.url, "evm_mine")
+    stack.sync()
+    assert _indexed(stack, dropped["batchId"]) is None  # the index follows the chain
+    with Session(stack.gateway.engine) as session:
+        assert session.exec(select(IndexedCustomsAgency)).all() == []
+    stack.gateway.writer.process()
+    stack.sync()
+
+    # registered again, exactly once, with its status; the agency accredited again
+    assert _registrations(stack, "R") == 1
+    assert _registrations(stack, "KEPT") == 1
+    again = _indexed(stack, dropped["batchId"])
+    assert again is not None and again.status == Status.RECALLED
+    with Session(stack.gateway.engine) as session:
+        assert len(session.exec(select(IndexedCustomsAgency)).all()) == 1
+    writes = _writes(stack)
+    moved = {k for k, w in writes.items() if w.reorgs}
+    status_key = next(k for k in writes if k.startswith("status:"))
+    agency_key = next(k for k in writes if k.startswith("agency:"))
+    assert moved == {f"register:{dropped['batchId']}", status_key, agency_key}
+    for key in moved:
+        w = writes[key]
+        assert w.status == WriteStatus.DONE and w.reorgs == 1 and w.reorged_at is not None
+        assert w.block_number is not None
+    # the holder's nonces were free again: the same signed bytes landed
+    assert (
+        writes[f"register:{dropped['batchId']}"].tx_hash == landed[f"register:{dropped['batchId']}"]
+    )
+    assert writes[status_key].tx_hash == landed[status_key]
+    # the admin's funding of the new agency (not an outbox write) is gone too, so the stored
+    # accreditation's nonce follows a gap: it was signed afresh
+    assert writes[agency_key].tx_hash != landed[agency_key]
+    assert writes[f"register:{kept['batchId']}"].reorgs == 0
+
+    # the rights holder sees it where it sees its registration
+    shown = stack.client.get(f"/v1/batches/{dropped['batchId']}", headers=stack.headers(holder))
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["registration"] == "done" and shown.json()["reorgs"] == 1
+    me = stack.client.get("/v1/organizations/me", headers=stack.headers(holder)).json()
+    assert [w["reorgs"] for w in me["writes"] if w["kind"] == "set_batch_status"] == [1]
+
+    # nothing more to do: more polls and passes submit nothing again
+    stack.sync()
+    stack.gateway.writer.process()
+    stack.sync()
+    assert _registrations(stack, "R") == 1
+    assert all(w.reorgs == writes[k].reorgs for k, w in _writes(stack).items())
+
+
+def test_a_dropped_write_whose_nonce_was_reused_is_signed_again(
+    database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """`anvil_reorg` replaces the block of a registration with another transaction of the same
+    account and nonce: the stored bytes can no longer land, so the write is signed afresh."""
+    with (
+        LocalNode("anvil") as node,  # history is rewritten: a node of its own
+        running_stack(node, database, tmp_path) as stack,
+    ):
+        holder = stack.org("Acme", "rights_holder")["apiKey"]
+        dropped = stack.enroll(holder, lot="R", serials=["R1", "R2"])
+        stack.sync()
+        key = f"register:{dropped['batchId']}"
+        write = _writes(stack)[key]
+        assert write.block_number is not None and write.tx_hash is not None
+        w3 = stack.registry.w3
+        nonce = int(w3.eth.get_transaction(write.tx_hash)["nonce"])  # type: ignore[arg-type]
+        with Session(stack.gateway.engine) as session:
+            org = session.get(Organization, write.organization_id)
+            assert org is not None and org.key_encrypted is not None
+            account = Account.from_key(unseal("test-secret-key", org.key_encrypted))
+        fn = stack.registry.contract.functions.registerBatch(
+            GTIN, "OTHER", b"\x01" * 32, 1, b"\x00" * 32
+        )
+        params: TxParams = {"from": account.address, "nonce": Nonce(nonce), "gas": 400_000}
+        raw = account.sign_transaction(fn.build_transaction(params))  # type: ignore[arg-type]
+        depth = int(w3.eth.block_number) - write.block_number + 1
+        rpc_request(
+            node.url, "anvil_reorg", [depth, [["0x" + bytes(raw.raw_transaction).hex(), 0]]]
+        )
+
+        stack.sync()
+        assert _indexed(stack, dropped["batchId"]) is None
+        assert _writes(stack)[key].status == WriteStatus.SENT  # re-submitted, not yet landed
+        stack.gateway.writer.process()
+        stack.sync()
+        assert _registrations(stack, "R") == 1
+        assert _registrations(stack, "OTHER") == 1
+        after = _writes(stack)[key]
+        assert after.status == WriteStatus.DONE and after.reorgs == 1
+        assert after.tx_hash != write.tx_hash  # signed afresh, with the next nonce
+        assert int(w3.eth.get_transaction(after.tx_hash)["nonce"]) == nonce + 1  # type: ignore[arg-type]
+        assert _indexed(stack, dropped["batchId"]) is not None
+
+
+def test_an_accreditation_and_a_signer_key_a_reorg_dropped_land_again(
+    database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """`anvil_reorg` drops every block from the holder's accreditation on (its funding stays):
+    the accreditation, its signer key and its first registration are submitted again, in
+    order, and the holder ends up accredited with its key, its batch registered once."""
+    with (
+        LocalNode("anvil") as node,  # history is rewritten: a node of its own
+        running_stack(node, database, tmp_path) as stack,
+    ):
+        holder = stack.org("Acme", "rights_holder")
+        batch = stack.enroll(holder["apiKey"], lot="R", serials=["R1", "R2"])
+        stack.sync()
+        writes = _writes(stack)
+        accredit = writes[f"accredit:{holder['address']}"]
+        signer = writes[f"signer:{holder['signer']}"]
+        assert accredit.block_number is not None
+        depth = int(stack.registry.w3.eth.block_number) - accredit.block_number + 1
+        rpc_request(node.url, "anvil_reorg", [depth, []])
+        assert not stack.registry.rights_holder(holder["address"]).accredited
+
+        stack.sync()
+        assert _indexed(stack, batch["batchId"]) is None
+        stack.gateway.writer.process()
+        stack.sync()
+        assert stack.registry.rights_holder(holder["address"]).accredited
+        assert stack.registry.signer_key(holder["signer"]).registered
+        assert _registrations(stack, "R") == 1
+        after = _writes(stack)
+        for key in (
+            accredit.idempotency_key,
+            signer.idempotency_key,
+            f"register:{batch['batchId']}",
+        ):
+            assert after[key].status == WriteStatus.DONE and after[key].reorgs == 1, key
+        me = stack.client.get("/v1/organizations/me", headers=stack.headers(holder["apiKey"]))
+        assert {w["kind"]: w["reorgs"] for w in me.json()["writes"]} == {
+            "add_signer": 1,
+            "register_batch": 1,
+        }
+        admin = stack.client.get("/v1/organizations/me", headers=stack.headers(stack.admin_key))
+        shown = {w["kind"]: w for w in admin.json()["writes"]}["accredit_holder"]
+        assert shown["reorgs"] == 1 and shown["reorgedAt"] and shown["status"] == "done"

@@ -17,6 +17,10 @@ def test_tiny_detector_bench_prints_one_json_object_last() -> None:
         assert 0 <= result[cls]["precision"] <= 1
         assert 0 <= result[cls]["recall"] <= 1
     assert result["volume"]["unit"] == "batch"
+    returns = result["returns"]
+    assert returns["items"] == returns["lawful"] + returns["forbidden"] > 0
+    assert 0 <= returns["lawful_alerted_as_clone"] <= returns["lawful_alerted"] <= returns["lawful"]
+    assert returns["forbidden_detected"] <= returns["forbidden_detectable"]
     assert 0 <= result["false_alert_rate"] <= 1
     assert result["events_per_second"] > 0
     assert result["read_rate"] == 0.8

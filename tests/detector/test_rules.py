@@ -231,3 +231,75 @@ def test_batch_status_in_any_arrival_order_alerts_the_same_sightings_once(
             alerts += det.ingest(ev)
     recalled = sorted(a.evidence for a in alerts if a.reason is AlertReason.RECALLED_SEEN)
     assert recalled == [("R", "a2"), ("R", "b1")]
+
+
+# ------------------------------------------------------------------------------ returns
+
+RETURN = scan("r", "CNCAN", 77 * D)  # back in the origin country 44 days after the market
+
+
+def test_origin_sighting_before_the_item_left_is_normal() -> None:
+    det = make()
+    assert det.ingest_many([*LEGIT[:2], scan("o", "CNNGB", 3 * D), *LEGIT[2:]]) == []
+
+
+def test_a_return_to_the_origin_after_the_market_is_not_a_clone() -> None:
+    det = make()
+    assert det.ingest_many([*LEGIT, RETURN]) == []
+
+
+def test_a_return_along_the_route_then_a_re_export_is_not_a_clone() -> None:
+    det = make()
+    back = [scan("rb1", "SGSIN", 50 * D), scan("rb2", "CNSHA", 60 * D)]
+    again = [scan("rx1", "SGSIN", 66 * D), scan("rx2", "NLRTM", 88 * D)]
+    assert det.ingest_many([*LEGIT, *back, *again]) == []
+    # the outbound read at the hub was missed: coming back through it is still a return
+    no_hub = [s for s in LEGIT if s.scan_id != "h"]
+    assert make().ingest_many([*no_hub, *back]) == []
+
+
+def test_a_market_sighting_before_the_item_left_is_still_a_clone() -> None:
+    """The destination sighting precedes the item's departure (only the factory read before
+    it): the same code cannot be in the market and still on its way to the export port."""
+    det = make()
+    alerts = det.ingest_many([*LEGIT, scan("c", "NLRTM", 1 * D)])
+    before = [a for a in alerts if a.reason is AlertReason.SEQUENCE_BEFORE_ORIGIN]
+    assert {a.evidence for a in before} == {("c", "e")}
+    assert all(a.alert_class.value == "clone" for a in before)
+
+
+def test_a_return_that_cannot_be_true_in_time_is_still_a_clone() -> None:
+    det = make()
+    alerts = det.ingest_many([*LEGIT, scan("c", "CNCAN", 30 * D + 3 * H)])
+    assert reasons(alerts) == {AlertReason.CLONE_IMPOSSIBLE_TRAVEL}
+
+
+def test_a_return_the_policy_forbids_is_a_diversion_not_a_clone() -> None:
+    det = make()
+    policy = RoutePolicy.create(
+        _REG, markets=["NL"], nodes=["CNSHA", "SGSIN", "NLRTM"], returns=False,
+        valid_from=T0 - D, valid_until=T0 + 300 * D,
+    )  # fmt: skip
+    det.set_policy("B1", policy)
+    alerts = det.ingest_many([*LEGIT, RETURN])
+    assert reasons(alerts) == {AlertReason.DIVERSION_RETURN}
+    assert {a.alert_class.value for a in alerts} == {"diversion"}
+    assert {a.evidence for a in alerts} == {("i", "r"), ("d", "r")}
+    # before the item left, a sighting in the origin is its normal route, whatever the policy
+    assert make_with(policy).ingest_many([*LEGIT[:2], scan("o", "CNNGB", 3 * D)]) == []
+
+
+def make_with(policy: RoutePolicy) -> Detector:
+    det = make()
+    det.set_policy("B1", policy)
+    return det
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations([*LEGIT[2:], RETURN]))
+def test_a_return_is_not_a_clone_whatever_the_arrival_order_after_departure(
+    order: list[Scan],
+) -> None:
+    """Sightings of the journey arrive in any order once the departure (export) was seen."""
+    det = make()
+    assert det.ingest_many([*LEGIT[:2], *order]) == []

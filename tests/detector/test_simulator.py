@@ -63,3 +63,22 @@ def test_volume_diversions_have_ground_truth() -> None:
         for i in range(v.released + v.leaked, n_items):
             key = f"{b.gtin}/{b.batch_id[1:]}{i:05d}"
             assert len(places.get(key, set())) <= 1
+
+
+def test_returns_are_legitimate_or_diversions_by_policy() -> None:
+    sim = simulate(SimConfig(seed=4, batches=40, return_rate=0.2))
+    policy = {b.batch_id: b.policy for b in sim.batches}
+    returned = {k: t for k, t in sim.truth.items() if t.scenario == "return"}
+    assert {t.kind for t in returned.values()} == {"legit", "diversion"}
+    scans = [e for e in sim.events if isinstance(e, Scan) and e.batch_id is not None]
+    batch_of = {s.item: s.batch_id for s in scans}
+    for key, t in returned.items():
+        p = policy[batch_of[key]]
+        assert p is not None and p.returns == (t.kind == "legit")
+        assert not t.detectable or t.kind == "diversion"
+        # read back in the origin country after a read in the market
+        reads = sorted((s for s in scans if s.item == key), key=lambda s: s.at)
+        countries = [sim.registry.get(s.location).country for s in reads]
+        if t.detectable:
+            first_market = next(i for i, c in enumerate(countries) if c in p.markets)
+            assert p.origin_country in countries[first_market:]
