@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from detector.engine import Detector
-from detector.events import Batch, Scan
+from detector.events import BatchProfile, Scan
 from detector.locations import LocationRegistry
 from detector.policy import RoutePolicy
 from detector.store import MemoryStore
@@ -44,7 +44,7 @@ class World:
         self.rng = random.Random(seed)
         self.scans: list[Scan] = []
         self.items: dict[str, Item] = {}
-        self.batches: list[Batch] = []
+        self.batches: list[BatchProfile] = []
         self.n = 0
 
     def travel(self, a: str, b: str, air: bool) -> float:
@@ -53,7 +53,7 @@ class World:
             return km / 650.0 * H + self.rng.uniform(12, 48) * H
         return km * 1.4 / 22.0 * H + self.rng.uniform(2, 5) * D
 
-    def read(self, item: Item, batch: Batch, loc: str, t: float, sure: bool = False) -> bool:
+    def read(self, item: Item, batch: BatchProfile, loc: str, t: float, sure: bool = False) -> bool:
         if not sure and self.rng.random() > 0.85:
             return False
         self.n += 1
@@ -74,7 +74,7 @@ class World:
         returns = rng.random() < 0.7
         policy = RoutePolicy.create(_REG, markets=[market], nodes=route, returns=returns)
         gtin = f"0950600{b:06d}0"
-        batch = Batch(f"IB{b}", gtin, policy, {}, None)
+        batch = BatchProfile(f"IB{b}", gtin, policy, {}, None)
         self.batches.append(batch)
         start = T0 + rng.uniform(0, 30) * D
         for i in range(rng.randint(8, 16)):
