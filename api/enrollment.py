@@ -9,14 +9,16 @@ its batch id and answered with the original result.
 
 from __future__ import annotations
 
+import json
 import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from api import jobs
 from api.crypto import seal, unseal
 from api.detection import normalized_policy
 from api.models import (
@@ -28,14 +30,22 @@ from api.models import (
     WriteStatus,
 )
 from api.outbox import enqueue
+from api.schemas import BatchOut
 from detector import LocationRegistry
 from ledger.batch import BatchInput
 from ledger.enroll import batch_metadata
 from ledger.errors import BatchConflict, Conflict, InvalidInput, PermissionDenied
 from ledger.hashing import keccak256
 from ledger.merkle import MerkleTree
+from ledger.models import Status
 from ledger.tagging import TaggingJob, tag_batch
 from ledger.tags import TagDomain
+
+if TYPE_CHECKING:
+    from api.gateway import Gateway
+
+#: The job kind of a large enrollment (api.jobs).
+ENROLL_JOB = "enroll"
 
 
 @dataclass
@@ -199,3 +209,120 @@ def enroll(
 def check_batch_size(count: int) -> None:
     if count > 10_000_000:
         raise InvalidInput(f"a batch holds at most 10,000,000 items; got {count}")
+
+
+def domain_of(gateway: Gateway) -> TagDomain:
+    """The EIP-712 domain tags are signed under: this chain and registry."""
+    snap = gateway.catalog.snapshot()
+    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
+    return TagDomain(chain_id, gateway.registry)
+
+
+def batch_out(
+    batch: GatewayBatch, write: PendingWrite | None, indexed: IndexedBatch | None = None
+) -> BatchOut:
+    return BatchOut(
+        batchId=batch.batch_id,
+        gtin=batch.gtin,
+        lot=batch.lot,
+        expiry=batch.expiry,
+        count=batch.item_count,
+        root=batch.root,
+        metadataHash=batch.metadata_hash,
+        signer=batch.signer,
+        registration=(write.status.value if write else "queued"),
+        txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
+        block=(write.block_number if write else None)
+        or (indexed.block_number if indexed else None),
+        error=write.error if write else None,
+        status=Status(indexed.status).name.lower() if indexed else None,
+    )
+
+
+def enroll_and_register(
+    gateway: Gateway,
+    org: Organization,
+    batch: BatchInput,
+    policy: dict[str, Any] | None,
+    domain: TagDomain,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    job: jobs.JobContext | None = None,
+) -> tuple[BatchOut, bool]:
+    """Store the batch and its queued registration, try to submit it now, and describe the
+    result (registration done, or still queued if the chain is unreachable). Under a `job`,
+    the batch is stored only if the job's runner still holds it (`JobContext.commit`)."""
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        outcome = enroll(
+            session,
+            org,
+            batch,
+            secret_key=gateway.settings.secret_key,
+            domain=domain,
+            route_policy=policy,
+            registry=gateway.detection.registry,
+            workers=workers,
+            progress=progress,
+        )
+        if job is not None:
+            job.commit(session)
+        session.commit()
+        write_id = outcome.write.id
+    assert write_id is not None
+    gateway.writer.process(only=write_id)
+    with Session(gateway.engine) as session:
+        return batch_out(outcome.batch, session.get(PendingWrite, write_id)), outcome.created
+
+
+def submit_enrollment(
+    gateway: Gateway, org: Organization, batch: BatchInput, policy: dict[str, Any] | None
+) -> str:
+    """Store a large enrollment as a job (its serials with it) and wake the job runner;
+    returns the job id. The upload was validated whole before this: the job cannot fail on
+    a bad line."""
+    assert org.id is not None
+    params: dict[str, Any] = {
+        "gtin": batch.gtin,
+        "lot": batch.lot,
+        "expiry": batch.expiry,
+        "route_policy": policy,
+    }
+    with Session(gateway.engine) as session:
+        job = jobs.submit(session, org.id, ENROLL_JOB, params, batch.serials, len(batch))
+        job_id = job.id
+        session.commit()
+    gateway.jobs.wake()
+    return job_id
+
+
+def run_enrollment_job(gateway: Gateway, job: jobs.JobContext) -> dict[str, Any]:
+    """The `enroll` job: tag, store and register a batch from the job's stored serials.
+
+    Safe to run again after a crash at any point: until the batch is stored nothing is
+    (a new attempt starts over), and once it is, `enroll` recognises the stored batch by its
+    id and returns its queued registration, which the outbox submits once (its idempotency
+    key; a signed transaction is stored before it is broadcast)."""
+    p = job.params
+    batch = BatchInput.create(
+        str(p["gtin"]),
+        str(p["lot"]),
+        list(job.items()),
+        str(p["expiry"]) if p.get("expiry") else None,
+    )
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        org = session.get(Organization, job.organization_id)
+    if org is None:
+        raise InvalidInput(f"organization {job.organization_id} no longer exists")
+    policy = p.get("route_policy")
+    out, _ = enroll_and_register(
+        gateway,
+        org,
+        batch,
+        policy if isinstance(policy, dict) else None,
+        domain_of(gateway),
+        workers=2,
+        progress=job.advance,
+        job=job,
+    )
+    result: dict[str, Any] = json.loads(out.model_dump_json())
+    return result

@@ -1,4 +1,4 @@
-"""Batches: enrollment (JSON or CSV), reading, tag downloads, status changes, jobs."""
+"""Batches: enrollment (JSON or CSV), reading, tag downloads, status changes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -21,7 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from api.crypto import unseal
 from api.deps import CurrentOrg, GatewayDep, SessionDep, require
 from api.detection import normalized_policy
-from api.enrollment import enroll, serials_of, tagging_job
+from api.enrollment import (
+    batch_out,
+    domain_of,
+    enroll_and_register,
+    serials_of,
+    submit_enrollment,
+    tagging_job,
+)
 from api.errors import PayloadTooLarge
 from api.gateway import Gateway
 from api.labels import tags_csv, tags_pdf, tags_zip
@@ -29,14 +35,12 @@ from api.models import (
     BatchTree,
     GatewayBatch,
     IndexedBatch,
-    Job,
     Organization,
     PendingWrite,
     Role,
-    utcnow,
 )
 from api.outbox import enqueue
-from api.schemas import BatchCreate, BatchOut, ErrorOut, JobOut, StatusChange, WriteOut
+from api.schemas import BatchCreate, BatchOut, ErrorOut, JobAccepted, StatusChange, WriteOut
 from ledger.batch import BatchInput, item_key_of
 from ledger.errors import (
     BatchNotFound,
@@ -53,7 +57,6 @@ from ledger.tags import TagDomain
 router = APIRouter(prefix="/v1", tags=["batches"])
 _BATCH_ID = re.compile(r"0x[0-9a-fA-F]{64}")
 _ENROLLING = threading.Lock()
-_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorOut} for c in (401, 403, 404, 409, 413, 422, 503)
 }
@@ -66,33 +69,6 @@ _BODY_DOC = {
         },
     }
 }
-
-
-def _domain(gateway: Gateway) -> TagDomain:
-    snap = gateway.catalog.snapshot()
-    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
-    return TagDomain(chain_id, gateway.registry)
-
-
-def _batch_out(
-    batch: GatewayBatch, write: PendingWrite | None, indexed: IndexedBatch | None = None
-) -> BatchOut:
-    return BatchOut(
-        batchId=batch.batch_id,
-        gtin=batch.gtin,
-        lot=batch.lot,
-        expiry=batch.expiry,
-        count=batch.item_count,
-        root=batch.root,
-        metadataHash=batch.metadata_hash,
-        signer=batch.signer,
-        registration=(write.status.value if write else "queued"),
-        txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
-        block=(write.block_number if write else None)
-        or (indexed.block_number if indexed else None),
-        error=write.error if write else None,
-        status=Status(indexed.status).name.lower() if indexed else None,
-    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -172,7 +148,7 @@ def _parse_batch(
     "/batches",
     status_code=status.HTTP_201_CREATED,
     response_model=BatchOut,
-    responses={200: {"model": BatchOut}, 202: {"model": BatchOut}, **ERRORS},
+    responses={200: {"model": BatchOut}, 202: {"model": JobAccepted}, **ERRORS},
     openapi_extra=_BODY_DOC,
 )
 async def create_batch(
@@ -215,14 +191,11 @@ def _create_batch(
     del raw  # a large upload's bytes are not needed once parsed
     if policy is not None:  # refused (422) before anything is stored or a job is started
         policy = normalized_policy(gateway.detection.registry, policy)
-    domain = _domain(gateway)
     if len(batch) > gateway.settings.sync_enroll_limit:
-        job_id = _start_job(gateway, org, batch, policy, domain)
-        return JSONResponse(
-            {"jobId": job_id, "batchId": "0x" + batch.batch_id.hex(), "status": "queued"},
-            status_code=202,
-        )
-    return _enroll_now(gateway, org, batch, policy, domain)
+        job_id = submit_enrollment(gateway, org, batch, policy)
+        accepted = JobAccepted(jobId=job_id, batchId="0x" + batch.batch_id.hex())
+        return JSONResponse(accepted.model_dump(), status_code=202)
+    return _enroll_now(gateway, org, batch, policy, domain_of(gateway))
 
 
 def _enroll_now(
@@ -232,103 +205,8 @@ def _enroll_now(
     policy: dict[str, Any] | None,
     domain: TagDomain,
 ) -> JSONResponse:
-    out, created = _enroll_and_register(gateway, org, batch, policy, domain)
+    out, created = enroll_and_register(gateway, org, batch, policy, domain)
     return JSONResponse(json.loads(out.model_dump_json()), status_code=201 if created else 200)
-
-
-def _enroll_and_register(
-    gateway: Gateway,
-    org: Organization,
-    batch: BatchInput,
-    policy: dict[str, Any] | None,
-    domain: TagDomain,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[BatchOut, bool]:
-    """Store the batch and its queued registration, try to submit it now, and describe the
-    result (registration done, or still queued if the chain is unreachable)."""
-    with Session(gateway.engine, expire_on_commit=False) as session:
-        outcome = enroll(
-            session,
-            org,
-            batch,
-            secret_key=gateway.settings.secret_key,
-            domain=domain,
-            route_policy=policy,
-            registry=gateway.detection.registry,
-            workers=workers,
-            progress=progress,
-        )
-        session.commit()
-        write_id = outcome.write.id
-    assert write_id is not None
-    gateway.writer.process(only=write_id)
-    with Session(gateway.engine) as session:
-        return _batch_out(outcome.batch, session.get(PendingWrite, write_id)), outcome.created
-
-
-def _start_job(
-    gateway: Gateway,
-    org: Organization,
-    batch: BatchInput,
-    policy: dict[str, Any] | None,
-    domain: TagDomain,
-) -> str:
-    assert org.id is not None
-    job_id = str(uuid.uuid4())  # not job.id after the commit: the instance is expired then
-    job = Job(id=job_id, organization_id=org.id, kind="enroll", total=len(batch))
-    with Session(gateway.engine) as session:
-        session.add(job)
-        session.commit()
-
-    def run() -> None:
-        done = 0
-
-        def progress(items: int) -> None:
-            nonlocal done
-            done += items
-            if done % 100_000 < items or done == len(batch):
-                _update_job(gateway, job_id, status="running", done=done)
-
-        try:
-            out, _ = _enroll_and_register(gateway, org, batch, policy, domain, 2, progress)
-            result = json.loads(out.model_dump_json())
-            _update_job(gateway, job_id, status="done", done=len(batch), result=result)
-        except Exception as exc:
-            _update_job(gateway, job_id, status="failed", error=str(exc))
-
-    threading.Thread(target=run, name=f"job-{job_id}", daemon=True).start()
-    return job_id
-
-
-def _update_job(gateway: Gateway, job_id: str, **changes: Any) -> None:
-    with Session(gateway.engine) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            return
-        for key, value in changes.items():
-            setattr(job, key, value)
-        job.updated_at = utcnow()
-        session.add(job)
-        session.commit()
-
-
-@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
-def get_job(job_id: str, org: CurrentOrg, session: SessionDep) -> JobOut:
-    """Progress and result of a background job."""
-    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
-    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
-    if job is None or (job.organization_id != org.id and org.role != Role.ADMIN):
-        raise NotFound(f"no job {job_id}")
-    return JobOut(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        done=job.done,
-        total=job.total,
-        result=job.result,
-        error=job.error,
-    )
 
 
 def _own_batch(
@@ -351,7 +229,7 @@ def get_batch(batch_id: str, org: CurrentOrg, session: SessionDep) -> BatchOut:
     write = session.exec(
         select(PendingWrite).where(PendingWrite.idempotency_key == f"register:{batch.batch_id}")
     ).first()
-    return _batch_out(batch, write, session.get(IndexedBatch, batch.batch_id))
+    return batch_out(batch, write, session.get(IndexedBatch, batch.batch_id))
 
 
 @router.get(
@@ -381,7 +259,11 @@ def get_tags(
     ).first()
     assert owner is not None and serials_z is not None
     job = tagging_job(
-        batch, owner, gateway.settings.secret_key, _domain(gateway), gateway.settings.resolver_host
+        batch,
+        owner,
+        gateway.settings.secret_key,
+        domain_of(gateway),
+        gateway.settings.resolver_host,
     )
     serials = serials_of(serials_z)
     name = f"{batch.gtin}-{batch.lot}"
