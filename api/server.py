@@ -100,6 +100,10 @@ def run_worker(options: WorkerOptions, ready: Event) -> None:
             ready.set()
 
     threading.Thread(target=announce, name="announce-ready", daemon=True).start()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handler it found: with these no-op handlers a clean stop is a clean exit (status 0).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     server.run(sockets=[sock])  # uvicorn's own loop choice (uvloop when installed)
 
 
