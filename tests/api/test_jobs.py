@@ -354,8 +354,13 @@ class Served:
         self.process = None
 
     def terminate(self, timeout: float = 120) -> int:
+        """SIGTERM, then the exit status once the server has stopped."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
+        return self.terminate_wait(timeout)
+
+    def terminate_wait(self, timeout: float = 120) -> int:
+        assert self.process is not None
         code = self.process.wait(timeout)
         self.process = None
         return code
