@@ -5,7 +5,9 @@ Every write (enrollment, status change, accreditation, signer key) is first stor
 Then it is submitted: checked against the chain (already done? then it is done), signed once,
 its signed bytes and hash stored *before* broadcasting, broadcast, and awaited. If the RPC is
 down the row simply stays queued and the outbox thread tries again; a stored signed
-transaction is re-broadcast as is, so a retry can never land a second transaction.
+transaction is re-broadcast as is, so a retry can never land a second transaction. Each
+submission holds a lease on its row, so gateway processes sharing a database never submit
+the same write at the same time.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class ChainWriter:
         self.secret_key = secret_key
         self._lock = threading.Lock()
         self._w3: Web3 | None = None
+        self.lease = WRITE_LEASE
 
     @property
     def w3(self) -> Web3:
@@ -130,7 +133,7 @@ class ChainWriter:
         """Submit one write under a lease, so that two gateway processes never sign it
         both. When another process holds the lease, wait for it (up to the lease) and
         report the status it left."""
-        deadline = time.monotonic() + WRITE_LEASE.total_seconds()
+        deadline = time.monotonic() + self.lease.total_seconds()
         while (token := self._claim(write_id)) is None:
             with Session(self.engine) as session:
                 write = session.get(PendingWrite, write_id)
@@ -168,7 +171,7 @@ class ChainWriter:
                         col(PendingWrite.claimed_until) < now,
                     ),
                 )
-                .values(claim_token=token, claimed_until=now + WRITE_LEASE)
+                .values(claim_token=token, claimed_until=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
             session.commit()
