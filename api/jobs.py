@@ -13,8 +13,9 @@ Life of a job:
    UPDATE alone on SQLite, as `api.webhooks` claims deliveries — and runs the handler
    registered for its kind. A heartbeat thread extends the lease and stores progress.
 3. A runner that dies (SIGKILL, power loss) stops heartbeating; once its lease has expired
-   any runner claims the job again and runs it from the start, so handlers must be
-   idempotent: the enrollment handler finds a batch already stored by an earlier attempt and
+   any runner claims the job again and runs it again, so handlers must be idempotent: the
+   enrollment handler resumes after the last input chunk an earlier attempt finished (its
+   output is stored with the chunk), finds a batch already stored by an earlier attempt, and
    the outbox's idempotency key keeps its registration to one transaction.
 4. `cancel` and `retry` are conditional UPDATEs too. A cancelled job's runner notices at its
    next heartbeat. A handler calls `JobContext.commit` in the transaction that makes its
@@ -95,6 +96,28 @@ class JobContext:
                 return
             seq = row.seq
             yield from zlib.decompress(row.data).decode().split("\n")
+
+    def chunks(self) -> list[tuple[int, int, bytes | None]]:
+        """(seq, items, stored output or None) of every input chunk, in order."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(JobInput.seq, JobInput.count, JobInput.output)
+                .where(JobInput.job_id == self.id)
+                .order_by(col(JobInput.seq))
+            ).all()
+        return [(seq, count, output) for seq, count, output in rows]
+
+    def store_output(self, seq: int, output: bytes) -> None:
+        """Keep what this attempt made of chunk `seq`, for the attempts after it. Outputs
+        must be deterministic (a stale runner may store the same chunk again)."""
+        with Session(self.engine) as session:
+            session.execute(
+                update(JobInput)
+                .where(col(JobInput.job_id) == self.id, col(JobInput.seq) == seq)
+                .values(output=output)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
 
     def check(self) -> None:
         """Raise `JobStopped` if the handler must stop now."""

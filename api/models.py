@@ -219,7 +219,8 @@ class Job(SQLModel, table=True):
 class JobInput(SQLModel, table=True):
     """A job's stored item list, in chunks of up to `api.jobs.INPUT_CHUNK` items: zlib of the
     items joined by newlines. Chunks keep a 1,000,000-item input at ~100 rows (one round trip
-    each to write or read) instead of a million, and let a runner stream it back."""
+    each to write or read) instead of a million, let a runner stream it back, and are the
+    unit of resumption (`output`)."""
 
     __tablename__ = "job_inputs"
 
@@ -227,6 +228,9 @@ class JobInput(SQLModel, table=True):
     seq: int = Field(primary_key=True)
     count: int
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: What the job made of this chunk (an enrollment: its leaves), kept so that a later
+    #: attempt resumes after the last finished chunk instead of starting over.
+    output: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 # ------------------------------------------------------------------------------- chain index

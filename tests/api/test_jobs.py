@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -200,13 +201,13 @@ def test_a_cancelled_running_job_stores_nothing(stack: Stack, holder: dict[str, 
     key = holder["apiKey"]
     with _paused(stack):
         job_id = _submit(stack, key, "RUNCXL")["jobId"]
-    other = _runner(stack)
-    claim = other.claim()
-    assert claim is not None and claim.id == job_id and claim.attempt == 1
-    running = _job(stack, key, job_id)
-    assert running["status"] == "running" and running["attempts"] == 1
-    r = stack.client.post(f"/v1/jobs/{job_id}/cancel", headers=stack.headers(key))
-    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+        other = _runner(stack)
+        claim = other.claim()
+        assert claim is not None and claim.id == job_id and claim.attempt == 1
+        running = _job(stack, key, job_id)
+        assert running["status"] == "running" and running["attempts"] == 1
+        r = stack.client.post(f"/v1/jobs/{job_id}/cancel", headers=stack.headers(key))
+        assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
     other.run(claim)  # the runner learns at its first heartbeat or, at the latest, at commit
     assert _job(stack, key, job_id)["status"] == "cancelled"
     assert _count(stack.gateway.engine, "gateway_batches") == 0
@@ -261,19 +262,42 @@ def test_a_job_whose_runners_keep_dying_fails(stack: Stack, holder: dict[str, An
     assert _wait(stack, key, job_id, "done", "failed")["status"] == "done"
 
 
-def test_a_stopping_runner_hands_its_job_back(stack: Stack, holder: dict[str, Any]) -> None:
+def test_a_stopping_runner_hands_its_job_back_and_the_next_resumes(
+    stack: Stack, holder: dict[str, Any]
+) -> None:
+    """SIGTERM mid-job: the runner hands the job back (queued, attempt not counted) with the
+    chunks it finished stored; the next attempt tags only the rest, and the batch is right:
+    items from the resumed chunks and from the new ones verify as genuine."""
     key = holder["apiKey"]
+    officer = stack.org("NL Customs", "customs")["apiKey"]
+    engine = stack.gateway.engine
     with _paused(stack):
-        job_id = _submit(stack, key, "HANDBACK", items=25_000)["jobId"]
+        accepted = _submit(stack, key, "HANDBACK", items=45_000)
+        job_id = accepted["jobId"]
         runner = _runner(stack)
         claim = runner.claim()
         assert claim is not None
-        runner.stopping.set()  # SIGTERM: the handler stops at its first progress report
-        runner.run(claim)
+        worker = threading.Thread(target=runner.run, args=(claim,))
+        worker.start()
+        deadline = time.monotonic() + 120
+        while _count(engine, "job_inputs", "output IS NOT NULL") < 1:
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.02)
+        runner.stopping.set()  # SIGTERM: the handler stops at its next progress report
+        worker.join(120)
         job = _job(stack, key, job_id)
         assert job["status"] == "queued" and job["attempts"] == 0 and job["done"] == 0, job
-        assert _count(stack.gateway.engine, "gateway_batches") == 0
-    assert _wait(stack, key, job_id, "done", "failed", timeout=120)["status"] == "done"
+        kept = _count(engine, "job_inputs", "output IS NOT NULL")
+        assert 1 <= kept < 5, kept  # 45,000 items: five chunks, some finished
+        assert _count(engine, "gateway_batches") == 0
+    done = _wait(stack, key, job_id, "done", "failed", timeout=120)
+    assert done["status"] == "done" and done["attempts"] == 1, done
+    stack.sync()
+    tags = stack.tags(key, accepted["batchId"])
+    assert len(tags) == 45_000
+    for row in (tags[0], tags[9_999], tags[40_000], tags[-1]):
+        assert stack.verify(officer, tag=row["uri"])["verdict"] == "GENUINE", row
+    assert _registrations(stack.registry, accepted["batchId"]) == 1
 
 
 def test_rerun_after_the_batch_was_stored_is_idempotent(
@@ -476,6 +500,8 @@ def test_sigkill_during_a_large_enrollment(anvil: LocalNode, tmp_path: Path, kin
             assert job["done"] < items and job["cancellable"] is True, job
             served.kill()
             assert _count(dep.engine, "gateway_batches") == 0  # nothing half-written
+            # the chunks tagged before the kill are kept: the next attempt resumes after them
+            assert _count(dep.engine, "job_inputs", "output IS NOT NULL") >= 1
 
             served.start()
             with httpx.Client(base_url=url, timeout=120) as client:
