@@ -228,7 +228,8 @@ def cancel(session: Session, job: Job) -> Job:
 
 def retry(session: Session, job: Job) -> Job:
     """Queue a failed or cancelled job again, from its stored input, with a fresh attempt
-    budget. A queued, running or finished job is a `Conflict`."""
+    budget (a job that failed after storing its work stays uncancellable). A queued, running
+    or finished job is a `Conflict`."""
     now = utcnow()
     result = session.execute(
         _update_jobs()
@@ -239,7 +240,6 @@ def retry(session: Session, job: Job) -> Job:
             done=0,
             error=None,
             result=None,
-            cancellable=True,
             finished_at=None,
             updated_at=now,
         )
@@ -291,6 +291,7 @@ class JobRunner:
         self.wake_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one job at a time in this process
+        self._thread_lock = threading.Lock()
 
     # -------------------------------------------------------------------------- claiming
 
@@ -487,7 +488,7 @@ class JobRunner:
 
     def start(self) -> None:
         """Run jobs in a thread until `stop`."""
-        with self._lock:
+        with self._thread_lock:
             if self._thread is not None and self._thread.is_alive():
                 return
             self.stopping.clear()

@@ -322,6 +322,9 @@ def test_rerun_after_the_batch_was_stored_is_idempotent(
 
         _store_chunk(session, accepted["jobId"], 0, [f"TWICE-{i:05d}" for i in range(120)])
         session.commit()
+    # past its point of no return (the batch is stored): no cancel
+    r = stack.client.post(f"/v1/jobs/{accepted['jobId']}/cancel", headers=stack.headers(key))
+    _error(r, 409, "conflict", "stored its work")
     runner = _runner(stack)
     claim = runner.claim()
     assert claim is not None and claim.attempt == 2
