@@ -172,8 +172,9 @@ def enroll(
         domain.separator,
         "x",
     )
+    leaves: bytes | bytearray
     if leaves_of is not None:
-        leaves = bytearray(leaves_of(job, batch.serials))
+        leaves = leaves_of(job, batch.serials)
     else:
         leaves = bytearray()
         for chunk in tag_batch(job, batch.serials, workers, progress):
