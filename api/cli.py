@@ -56,7 +56,10 @@ def serve(
     for path in (certfile, keyfile):
         if path is not None and not path.is_file():
             raise InvalidInput(f"{path}: no such file")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),  # uvicorn also knows "trace"
+        format="%(asctime)s %(name)s %(message)s",
+    )
     engine = make_engine(settings.sqlalchemy_url)
     try:
         upgrade(engine)

@@ -25,12 +25,12 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -112,7 +112,7 @@ def serve_workers(
     workers: int,
     *,
     ready_file: Path | None = None,
-    on_ready: Any = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> int:
     """Run `workers` worker processes until SIGTERM or SIGINT; returns the exit status
     (0 when every worker stopped cleanly). A worker that dies unexpectedly is replaced."""
