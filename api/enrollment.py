@@ -9,14 +9,16 @@ its batch id and answered with the original result.
 
 from __future__ import annotations
 
+import json
 import secrets
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from api import jobs
 from api.crypto import seal, unseal
 from api.detection import normalized_policy
 from api.models import (
@@ -28,14 +30,22 @@ from api.models import (
     WriteStatus,
 )
 from api.outbox import enqueue
+from api.schemas import BatchPublic
 from chain.enroll import batch_metadata
 from detector import LocationRegistry
 from ledger.batch import BatchInput
 from ledger.errors import BatchConflict, Conflict, InvalidInput, PermissionDenied
 from ledger.hashing import keccak256
-from ledger.issuance import TaggingJob, tag_batch
+from ledger.issuance import CHUNK_SIZE, TaggingJob, tag_batch
 from ledger.merkle import MerkleTree
+from ledger.models import Status
 from ledger.tags import TagDomain
+
+if TYPE_CHECKING:
+    from api.gateway import Gateway
+
+#: The job kind of a large enrollment (api.jobs).
+ENROLL_JOB = "enroll"
 
 
 @dataclass
@@ -77,10 +87,13 @@ def enroll(
     registry: LocationRegistry | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    secret: bytes | None = None,
+    leaves_of: Callable[[TaggingJob, list[str]], bytes] | None = None,
 ) -> EnrollOutcome:
     """Build and store the batch and queue its registration; idempotent per (GTIN, lot).
     A route policy is validated (and normalized) against `registry` before anything is stored:
-    a bad country or port is refused with `InvalidInput` (422)."""
+    a bad country or port is refused with `InvalidInput` (422). A job passes the batch secret
+    it drew once and `leaves_of`, which reuses the leaves earlier attempts made."""
     assert org.id is not None
     if route_policy is not None:
         route_policy = normalized_policy(registry or LocationRegistry.default(), route_policy)
@@ -137,7 +150,7 @@ def enroll(
     if enrolled_by_other is not None:
         raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder")
 
-    secret = secrets.token_bytes(32)
+    secret = secret or secrets.token_bytes(32)
     record = GatewayBatch(
         batch_id=batch_id,
         organization_id=org.id,
@@ -159,9 +172,13 @@ def enroll(
         domain.separator,
         "x",
     )
-    leaves = bytearray()
-    for chunk in tag_batch(job, batch.serials, workers, progress):
-        leaves += chunk.leaves
+    leaves: bytes | bytearray
+    if leaves_of is not None:
+        leaves = leaves_of(job, batch.serials)
+    else:
+        leaves = bytearray()
+        for chunk in tag_batch(job, batch.serials, workers, progress):
+            leaves += chunk.leaves
     tree = MerkleTree.from_leaves([bytes(leaves[i : i + 32]) for i in range(0, len(leaves), 32)])
     metadata = batch_metadata(batch, org.signer_address, tree.root)
     record.root = "0x" + tree.root.hex()
@@ -199,3 +216,167 @@ def enroll(
 def check_batch_size(count: int) -> None:
     if count > 10_000_000:
         raise InvalidInput(f"a batch holds at most 10,000,000 items; got {count}")
+
+
+def domain_of(gateway: Gateway) -> TagDomain:
+    """The EIP-712 domain tags are signed under: this chain and registry."""
+    snap = gateway.catalog.snapshot()
+    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
+    return TagDomain(chain_id, gateway.registry)
+
+
+def batch_out(
+    batch: GatewayBatch, write: PendingWrite | None, indexed: IndexedBatch | None = None
+) -> BatchPublic:
+    return BatchPublic(
+        batchId=batch.batch_id,
+        gtin=batch.gtin,
+        lot=batch.lot,
+        expiry=batch.expiry,
+        count=batch.item_count,
+        root=batch.root,
+        metadataHash=batch.metadata_hash,
+        signer=batch.signer,
+        registration=(write.status.value if write else "queued"),
+        txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
+        block=(write.block_number if write else None)
+        or (indexed.block_number if indexed else None),
+        error=write.error if write else None,
+        status=Status(indexed.status).name.lower() if indexed else None,
+        reorgs=write.reorgs if write else 0,
+    )
+
+
+def enroll_and_register(
+    gateway: Gateway,
+    org: Organization,
+    batch: BatchInput,
+    policy: dict[str, Any] | None,
+    domain: TagDomain,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    job: jobs.JobContext | None = None,
+    secret: bytes | None = None,
+    leaves_of: Callable[[TaggingJob, list[str]], bytes] | None = None,
+) -> tuple[BatchPublic, bool]:
+    """Store the batch and its queued registration, try to submit it now, and describe the
+    result (registration done, or still queued if the chain is unreachable). Under a `job`,
+    the batch is stored only if the job's runner still holds it (`JobContext.commit`)."""
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        outcome = enroll(
+            session,
+            org,
+            batch,
+            secret_key=gateway.settings.secret_key,
+            domain=domain,
+            route_policy=policy,
+            registry=gateway.detection.registry,
+            workers=workers,
+            progress=progress,
+            secret=secret,
+            leaves_of=leaves_of,
+        )
+        if job is not None:
+            job.commit(session)
+        session.commit()
+        write_id = outcome.write.id
+    assert write_id is not None
+    gateway.writer.process(only=write_id)
+    with Session(gateway.engine) as session:
+        return batch_out(outcome.batch, session.get(PendingWrite, write_id)), outcome.created
+
+
+def submit_enrollment(
+    gateway: Gateway, org: Organization, batch: BatchInput, policy: dict[str, Any] | None
+) -> str:
+    """Store a large enrollment as a job (its serials with it) and wake the job runner;
+    returns the job id. The upload was validated whole before this: the job cannot fail on
+    a bad line."""
+    assert org.id is not None
+    params: dict[str, Any] = {
+        "gtin": batch.gtin,
+        "lot": batch.lot,
+        "expiry": batch.expiry,
+        "route_policy": policy,
+        # Drawn once, so that every attempt makes the same leaves and can reuse the chunks
+        # earlier attempts finished; sealed like the batch secrets the gateway keeps.
+        "secret": seal(gateway.settings.secret_key, secrets.token_bytes(32)),
+    }
+    with Session(gateway.engine) as session:
+        job = jobs.submit(session, org.id, ENROLL_JOB, params, batch.serials, len(batch))
+        job_id = job.id
+        session.commit()
+    gateway.jobs.wake()
+    return job_id
+
+
+def run_enrollment_job(gateway: Gateway, job: jobs.JobContext) -> dict[str, Any]:
+    """The `enroll` job: tag, store and register a batch from the job's stored serials.
+
+    Safe to run again after a crash at any point: the leaves of every finished chunk are
+    stored with it (the batch secret is the job's, so they stay valid) and a later attempt
+    tags only the rest; until the batch is stored nothing else is, and once it is, `enroll`
+    recognises the stored batch by its id and returns its queued registration, which the
+    outbox submits once (its idempotency key; a signed transaction is stored before it is
+    broadcast)."""
+    p = job.params
+    batch = BatchInput.create(
+        str(p["gtin"]),
+        str(p["lot"]),
+        list(job.items()),
+        str(p["expiry"]) if p.get("expiry") else None,
+    )
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        org = session.get(Organization, job.organization_id)
+    if org is None:
+        raise InvalidInput(f"organization {job.organization_id} no longer exists")
+    policy = p.get("route_policy")
+    sealed = p.get("secret")
+    out, _ = enroll_and_register(
+        gateway,
+        org,
+        batch,
+        policy if isinstance(policy, dict) else None,
+        domain_of(gateway),
+        job=job,
+        secret=unseal(gateway.settings.secret_key, sealed) if isinstance(sealed, str) else None,
+        leaves_of=lambda tagging, serials: resumable_leaves(job, tagging, serials, workers=2),
+    )
+    result: dict[str, Any] = json.loads(out.model_dump_json())
+    return result
+
+
+def resumable_leaves(
+    job: jobs.JobContext, tagging: TaggingJob, serials: list[str], workers: int
+) -> bytes:
+    """The batch's leaves, chunk by chunk as the job stored its input: chunks an earlier
+    attempt finished are read back, the others tagged (in parallel) and stored as they are
+    done, so a crash loses at most the chunks in flight."""
+    chunks = job.chunks()
+    outputs: dict[int, bytes] = {}
+    pending: list[tuple[int, int, int]] = []  # (seq, first item, items)
+    start = 0
+    for seq, count, output in chunks:
+        if output is not None and len(output) == 32 * count:
+            outputs[seq] = output
+        else:
+            pending.append((seq, start, count))
+        start += count
+    if start != len(serials):
+        raise InvalidInput(f"job {job.id}: stored input has {start} items, expected {len(serials)}")
+    job.advance(len(serials) - sum(count for _, _, count in pending))
+    # tag_batch cuts its input into CHUNK_SIZE pieces: feed it whole stored chunks of that
+    # size (only the input's last chunk may be shorter) so that its pieces are our chunks.
+    aligned = all(count == CHUNK_SIZE for _, _, count in pending[:-1]) and (
+        not pending or pending[-1][2] <= CHUNK_SIZE
+    )
+    groups = [pending] if aligned else [[chunk] for chunk in pending]
+    for group in groups:
+        todo = [s for _, first, count in group for s in serials[first : first + count]]
+        tagged = tag_batch(tagging, todo, workers, job.advance) if todo else iter(())
+        for (seq, _, count), piece in zip(group, tagged, strict=True):
+            if len(piece.leaves) != 32 * count:
+                raise ValueError(f"chunk {seq}: {len(piece.leaves) // 32} leaves for {count}")
+            job.store_output(seq, piece.leaves)
+            outputs[seq] = piece.leaves
+    return b"".join(outputs[seq] for seq, _, _ in chunks)

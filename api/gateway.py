@@ -1,5 +1,8 @@
 """The gateway's long-lived parts, wired once per process: database, index snapshot, scan
-writer, diversion/clone detector, indexer, outbox and webhook threads. Routes reach it through `api.deps`."""
+writer, diversion/clone detector, indexer, outbox, webhook and job threads. Routes reach it
+through `api.deps`. Every background thread is safe with many gateway processes on one
+database: the indexer locks its checkpoint row, the outbox, the webhook sender and the job
+runner lease the rows they work on."""
 
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from api.custody import CustodyService
 from api.custody.store import append_scans
 from api.db import make_engine
 from api.detection import GatewayDetector
+from api.enrollment import ENROLL_JOB, run_enrollment_job
 from api.indexer import Indexer, IndexerThread
+from api.jobs import Handler, JobRunner
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.scans import ScanWriter
@@ -38,6 +43,7 @@ class Gateway:
     detection: GatewayDetector = field(init=False)
     webhooks: WebhookSender = field(init=False)
     custody: CustodyService = field(init=False)
+    jobs: JobRunner = field(init=False)
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
     webhook_thread: WebhookThread | None = None
@@ -63,13 +69,27 @@ class Gateway:
             page_blocks=self.settings.log_page_blocks,
             start_block=self.settings.index_start_block,
         )
+        #: Job kinds and their handlers: later kinds (label files, imports) are added here.
+        handlers: dict[str, Handler] = {ENROLL_JOB: lambda job: run_enrollment_job(self, job)}
+        self.jobs = JobRunner(
+            self.engine,
+            handlers,
+            lease_seconds=self.settings.job_lease_seconds,
+            max_attempts=self.settings.job_max_attempts,
+            poll_interval=self.settings.job_poll_interval,
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Gateway:
+    def from_settings(
+        cls, settings: Settings, engine: Engine | None = None, *, migrate: bool = True
+    ) -> Gateway:
+        """A gateway for `settings`; `migrate=False` when the database was already brought
+        up to date (`borderledger serve` migrates once, before its workers start)."""
         if not settings.registry:
             raise InvalidInput("the gateway needs BORDERLEDGER_REGISTRY (the registry address)")
         engine = engine or make_engine(settings.sqlalchemy_url)
-        upgrade(engine)
+        if migrate:
+            upgrade(engine)
         return cls(settings, engine, settings.registry)
 
     def start(self, background: bool = True) -> None:
@@ -92,12 +112,14 @@ class Gateway:
                     self.webhooks, self.settings.webhook_poll_interval
                 )
                 self.webhook_thread.start()
+                self.jobs.start()
 
     def stop(self) -> None:
         with self._lock:
             if not self._started:
                 return
             self._started = False
+            self.jobs.stop()  # first: a running job is handed back to another process
             for thread in (self.indexer_thread, self.outbox_thread, self.webhook_thread):
                 if thread is not None:
                     thread.stop()

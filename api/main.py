@@ -69,11 +69,15 @@ class GatewayApp(FastAPI):
 
 
 def create_app(
-    gateway: Gateway | None = None, settings: Settings | None = None, background: bool = True
+    gateway: Gateway | None = None,
+    settings: Settings | None = None,
+    background: bool = True,
+    stop_gateway: bool | None = None,
 ) -> FastAPI:
-    """Build the app around a gateway (made from settings when not given)."""
+    """Build the app around a gateway (made from settings when not given). The app stops
+    the gateway at shutdown when `stop_gateway` (default: when it made the gateway)."""
     cap_recursion_limit()
-    owned = gateway is None
+    owned = gateway is None if stop_gateway is None else stop_gateway
     gw = gateway or Gateway.from_settings(settings or Settings())
 
     @asynccontextmanager

@@ -170,23 +170,70 @@ class PendingWrite(SQLModel, table=True):
     #: times the chain dropped the landed transaction (a reorganization) and it was re-submitted
     reorgs: int = 0
     reorged_at: datetime | None = None
+    #: The lease of the gateway process submitting it (api.outbox), so two processes never
+    #: sign the same write.
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class JobStatus(StrEnum):
+    QUEUED = "queued"  # waiting for a runner (again, after a runner's lease expired)
+    RUNNING = "running"  # leased by a runner, heartbeating
+    DONE = "done"
+    FAILED = "failed"  # retryable by API
+    CANCELLED = "cancelled"  # retryable by API
+
+
 class Job(SQLModel, table=True):
+    """Background work, run by `api.jobs.JobRunner` in any gateway process.
+
+    The input lives in the database (`params`, and `JobInput` chunks for item lists), so a
+    job outlives the process that accepted it. A runner claims it with a lease
+    (`claim_token`, `claimed_until`) that its heartbeat extends; when the runner dies the
+    lease expires and any runner claims the job again (`attempts` counts the claims).
+    `cancellable` turns false at the job's point of no return (e.g. once an enrollment's
+    batch is stored and its registration queued)."""
+
     __tablename__ = "jobs"
 
     id: str = Field(primary_key=True, max_length=36)
     organization_id: int = Field(foreign_key="organizations.id", index=True)
     kind: str = Field(max_length=32)
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default=JobStatus.QUEUED.value, max_length=16, index=True)
     done: int = 0
     total: int = 0
+    params: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
     error: str | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    cancellable: bool = True
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = None
+    #: host:pid of the runner holding (or last holding) the lease, for operators.
+    claimed_by: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobInput(SQLModel, table=True):
+    """A job's stored item list, in chunks of up to `api.jobs.INPUT_CHUNK` items: zlib of the
+    items joined by newlines. Chunks keep a 1,000,000-item input at ~100 rows (one round trip
+    each to write or read) instead of a million, let a runner stream it back, and are the
+    unit of resumption (`output`)."""
+
+    __tablename__ = "job_inputs"
+
+    job_id: str = Field(primary_key=True, foreign_key="jobs.id", max_length=36)
+    seq: int = Field(primary_key=True)
+    count: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: What the job made of this chunk (an enrollment: its leaves), kept so that a later
+    #: attempt resumes after the last finished chunk instead of starting over.
+    output: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 # ------------------------------------------------------------------------------- chain index

@@ -17,19 +17,25 @@ never land twice. If another transaction took that nonce meanwhile, the node ref
 outbox then asks the chain whether the effect is already there (the contract's own state: a
 batch registered with this root, a signer registered...) and otherwise signs afresh with the
 next nonce. So nothing is doubled, and nothing is silently lost.
+
+Each submission holds a lease on its row, so gateway processes sharing a database never
+submit the same write at the same time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from eth_account import Account
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from web3 import Web3
@@ -43,6 +49,10 @@ from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnava
 from ledger.models import Status
 
 log = logging.getLogger("borderledger.outbox")
+
+#: Longer than one submission can take (a broadcast and a 30 s receipt wait): a live process
+#: never loses the lease mid-submission; a dead one's writes are taken over after it.
+WRITE_LEASE = timedelta(seconds=120)
 
 
 def enqueue(
@@ -108,6 +118,7 @@ class ChainWriter:
         self.secret_key = secret_key
         self._lock = threading.Lock()
         self._w3: Web3 | None = None
+        self.lease = WRITE_LEASE
 
     @property
     def w3(self) -> Web3:
@@ -214,6 +225,54 @@ class ChainWriter:
             return dropped
 
     def _submit(self, write_id: int) -> WriteStatus:
+        """Submit one write under a lease, so that two gateway processes never sign it
+        both. When another process holds the lease, wait for it (up to the lease) and
+        report the status it left."""
+        deadline = time.monotonic() + self.lease.total_seconds()
+        while (token := self._claim(write_id)) is None:
+            with Session(self.engine) as session:
+                write = session.get(PendingWrite, write_id)
+                assert write is not None
+                if write.status not in (WriteStatus.QUEUED, WriteStatus.SENT):
+                    return write.status
+                if time.monotonic() > deadline:
+                    return write.status
+            time.sleep(0.1)
+        try:
+            return self._submit_claimed(write_id)
+        finally:
+            with Session(self.engine) as session:
+                session.execute(
+                    update(PendingWrite)
+                    .where(col(PendingWrite.id) == write_id, col(PendingWrite.claim_token) == token)
+                    .values(claim_token=None, claimed_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                session.commit()
+
+    def _claim(self, write_id: int) -> str | None:
+        """The lease on a queued or sent write (a conditional UPDATE: on PostgreSQL it waits
+        for a concurrent claim's commit and re-checks), or None if another process has it."""
+        now = utcnow()
+        token = str(uuid.uuid4())
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(PendingWrite)
+                .where(
+                    col(PendingWrite.id) == write_id,
+                    col(PendingWrite.status).in_([WriteStatus.QUEUED, WriteStatus.SENT]),
+                    or_(
+                        col(PendingWrite.claimed_until).is_(None),
+                        col(PendingWrite.claimed_until) < now,
+                    ),
+                )
+                .values(claim_token=token, claimed_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        return token if getattr(result, "rowcount", 0) == 1 else None
+
+    def _submit_claimed(self, write_id: int) -> WriteStatus:
         with Session(self.engine, expire_on_commit=False) as session:
             write = session.get(PendingWrite, write_id)
             assert write is not None

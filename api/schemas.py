@@ -197,13 +197,30 @@ class OrganizationPublic(BaseModel):
 
 
 class JobPublic(BaseModel):
+    """A background job: its progress, and its result or error once finished."""
+
     id: str
-    kind: str
-    status: str
-    done: int
+    kind: str = Field(description="what the job does, e.g. enroll")
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    done: int = Field(description="items processed by the current attempt")
     total: int
-    result: dict[str, Any] | None
+    result: dict[str, Any] | None = Field(None, description="for enroll: the batch (BatchOut)")
     error: str | None
+    attempts: int = Field(description="times a runner claimed it (crashed runners included)")
+    cancellable: bool = Field(description="false once the job has stored its work")
+    organizationId: int
+    createdAt: datetime
+    updatedAt: datetime
+    startedAt: datetime | None
+    finishedAt: datetime | None
+
+
+class JobAccepted(BaseModel):
+    """The answer to a request that started a background job (HTTP 202)."""
+
+    jobId: str
+    batchId: str | None = None
+    status: Literal["queued"] = "queued"
 
 
 class ErrorBody(BaseModel):

@@ -6,10 +6,9 @@ benchmark can run in a throw-away schema of a shared database. Every worker proc
 its own gateway (engine, index snapshot, scan writer, indexer and outbox threads).
 
 Workers: each worker process is a uvicorn server with its own listening socket on the same
-port (`SO_REUSEPORT`), so the kernel spreads new connections evenly over them. uvicorn's own
-`--workers` shares one socket instead, and the first worker to wake accepts a whole burst of
-connections: with 32 keep-alive clients connecting at once, one worker got 30 of them.
-`--ready-file PATH` is created once every worker has started and is serving.
+port (`SO_REUSEPORT`), run by `api.server` exactly as `borderledger serve` runs them (that
+module says why). `--ready-file PATH` is created once every worker has started and is
+serving.
 
 `--naive` serves the naive design instead, for comparison: `POST /v1/verify` with
 `{"tag": uri}` parses the tag and asks the chain, one `eth_call` of the registry's `checkTag`
@@ -20,23 +19,18 @@ same kind of lean ASGI front as the gateway's /v1/verify.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import socket
 import threading
-import time
-from multiprocessing import get_context
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.server import WorkerOptions, serve_workers
 
 SCHEMA_ENV = "BORDERLEDGER_BENCH_SCHEMA"
 
@@ -145,36 +139,6 @@ def naive_app_factory() -> ASGIApp:
     return front
 
 
-def _worker(host: str, port: int, factory: str, ready: Event) -> None:
-    """One worker process: its own SO_REUSEPORT socket and uvicorn server."""
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose `proto` says
-    # TCP, and accepted sockets inherit it from this one. uvicorn's own `--workers` binds with
-    # proto 0, so Nagle stays on and a keep-alive answer written in two parts (head, body)
-    # waits for the client's delayed ACK: ~40 ms per request.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(
-        factory,
-        factory=True,
-        log_level="warning",
-        access_log=False,
-        backlog=2048,
-        timeout_keep_alive=30,
-    )
-    server = uvicorn.Server(config)
-
-    def announce() -> None:
-        while not server.started and not server.should_exit:
-            time.sleep(0.05)
-        if server.started:
-            ready.set()
-
-    threading.Thread(target=announce, name="announce-ready", daemon=True).start()
-    server.run(sockets=[sock])  # uvicorn's own loop choice (uvloop when installed)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -188,45 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--ready-file", type=Path, help="created once every worker serves")
     args = parser.parse_args(argv)
-    context = get_context("spawn")
     factory = "bench.serve:naive_app_factory" if args.naive else args.factory
-    events = [context.Event() for _ in range(args.workers)]
-    processes = [
-        context.Process(
-            target=_worker, args=(args.host, args.port, factory, event), name=f"worker-{i}"
-        )
-        for i, event in enumerate(events)
-    ]
-    for process in processes:
-        process.start()
-
-    def stop(signum: int, _frame: object) -> None:
-        for process in processes:
-            if process.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGINT)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        for event, process in zip(events, processes, strict=True):
-            while not event.wait(0.1):
-                if not process.is_alive():
-                    raise SystemExit(f"{process.name} exited with {process.exitcode}")
-        if args.ready_file:
-            args.ready_file.touch()
-        for process in processes:
-            process.join()
-    except KeyboardInterrupt:  # the workers got the same SIGINT and shut down on their own
-        pass
-    finally:
-        for process in processes:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-        if args.ready_file:
-            with contextlib.suppress(FileNotFoundError):
-                args.ready_file.unlink()
+    options = WorkerOptions(args.host, args.port, factory)
+    raise SystemExit(serve_workers(options, args.workers, ready_file=args.ready_file))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ app.command()(chain_cli.enroll)
 app.command()(chain_cli.check)
 app.add_typer(chain_cli.status_app, name="status")
 app.command()(chain_cli.demo)
-# The gateway.
+# The gateway: production (`serve`) and everything on embedded defaults (`up`).
+app.command()(gateway_cli.serve)
 app.command()(gateway_cli.up)
 # Chain of custody.
 app.command()(custody_cli.audit)

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )
+    job_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="a background job's lease; a runner that stops heartbeating loses the job "
+        "to another gateway process after this long",
+    )
+    job_max_attempts: int = Field(
+        5, ge=1, description="claims of one job (crashed runners included) before it fails"
+    )
+    job_poll_interval: float = Field(
+        1.0, gt=0, description="seconds between looks for queued background jobs"
+    )
     bundle_signing_key: str | None = Field(
         None,
         description="hex Ed25519 seed (32 bytes) signing trust bundles; default: derived from "

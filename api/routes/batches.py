@@ -1,38 +1,34 @@
-"""Batches: enrollment (JSON or CSV), reading, tag downloads, status changes, jobs.
-The logic is `api.services.batches`; the enrollment jobs are started from here."""
+"""Batches: enrollment (JSON or CSV), reading, tag downloads, status changes.
+The logic is `api.services.batches` and `api.enrollment` (large enrollments run as jobs)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import uuid
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import GatewayDep, HolderDep, HolderOrAdminDep, ReaderDep, SessionDep
 from api.detection import normalized_policy
-from api.enrollment import enroll
+from api.enrollment import batch_out, domain_of, enroll_and_register, submit_enrollment
 from api.gateway import Gateway
 from api.labels import tags_csv, tags_pdf, tags_zip
-from api.models import GatewayBatch, IndexedBatch, Job, Organization, PendingWrite, utcnow
+from api.models import Organization
 from api.schemas import (
     BatchCreate,
     BatchPublic,
     BatchStatusUpdate,
     ErrorResponse,
-    JobPublic,
+    JobAccepted,
     WritePublic,
 )
 from api.services import batches
 from api.uploads import read_body
 from ledger.batch import BatchInput
 from ledger.errors import InvalidInput
-from ledger.models import Status
 from ledger.tags import TagDomain
 
 router = APIRouter(prefix="/v1", tags=["batches"])
@@ -51,33 +47,11 @@ _BODY_DOC = {
 }
 
 
-def _batch_out(
-    batch: GatewayBatch, write: PendingWrite | None, indexed: IndexedBatch | None = None
-) -> BatchPublic:
-    return BatchPublic(
-        batchId=batch.batch_id,
-        gtin=batch.gtin,
-        lot=batch.lot,
-        expiry=batch.expiry,
-        count=batch.item_count,
-        root=batch.root,
-        metadataHash=batch.metadata_hash,
-        signer=batch.signer,
-        registration=(write.status.value if write else "queued"),
-        txHash=(write.tx_hash if write else None) or (indexed.tx_hash if indexed else None),
-        block=(write.block_number if write else None)
-        or (indexed.block_number if indexed else None),
-        error=write.error if write else None,
-        status=Status(indexed.status).name.lower() if indexed else None,
-        reorgs=write.reorgs if write else 0,
-    )
-
-
 @router.post(
     "/batches",
     status_code=status.HTTP_201_CREATED,
     response_model=BatchPublic,
-    responses={200: {"model": BatchPublic}, 202: {"model": BatchPublic}, **ERRORS},
+    responses={200: {"model": BatchPublic}, 202: {"model": JobAccepted}, **ERRORS},
     openapi_extra=_BODY_DOC,
 )
 async def create_batch(
@@ -120,14 +94,11 @@ def _create_batch(
     del raw  # a large upload's bytes are not needed once parsed
     if policy is not None:  # refused (422) before anything is stored or a job is started
         policy = normalized_policy(gateway.detection.registry, policy)
-    domain = batches.tag_domain(gateway)
     if len(batch) > gateway.settings.sync_enroll_limit:
-        job_id = _start_job(gateway, org, batch, policy, domain)
-        return JSONResponse(
-            {"jobId": job_id, "batchId": "0x" + batch.batch_id.hex(), "status": "queued"},
-            status_code=202,
-        )
-    return _enroll_now(gateway, org, batch, policy, domain)
+        job_id = submit_enrollment(gateway, org, batch, policy)
+        accepted = JobAccepted(jobId=job_id, batchId="0x" + batch.batch_id.hex())
+        return JSONResponse(accepted.model_dump(), status_code=202)
+    return _enroll_now(gateway, org, batch, policy, domain_of(gateway))
 
 
 def _enroll_now(
@@ -137,100 +108,8 @@ def _enroll_now(
     policy: dict[str, Any] | None,
     domain: TagDomain,
 ) -> JSONResponse:
-    out, created = _enroll_and_register(gateway, org, batch, policy, domain)
+    out, created = enroll_and_register(gateway, org, batch, policy, domain)
     return JSONResponse(json.loads(out.model_dump_json()), status_code=201 if created else 200)
-
-
-def _enroll_and_register(
-    gateway: Gateway,
-    org: Organization,
-    batch: BatchInput,
-    policy: dict[str, Any] | None,
-    domain: TagDomain,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[BatchPublic, bool]:
-    """Store the batch and its queued registration, try to submit it now, and describe the
-    result (registration done, or still queued if the chain is unreachable)."""
-    with Session(gateway.engine, expire_on_commit=False) as session:
-        outcome = enroll(
-            session,
-            org,
-            batch,
-            secret_key=gateway.settings.secret_key,
-            domain=domain,
-            route_policy=policy,
-            registry=gateway.detection.registry,
-            workers=workers,
-            progress=progress,
-        )
-        session.commit()
-        write_id = outcome.write.id
-    assert write_id is not None
-    gateway.writer.process(only=write_id)
-    with Session(gateway.engine) as session:
-        return _batch_out(outcome.batch, session.get(PendingWrite, write_id)), outcome.created
-
-
-def _start_job(
-    gateway: Gateway,
-    org: Organization,
-    batch: BatchInput,
-    policy: dict[str, Any] | None,
-    domain: TagDomain,
-) -> str:
-    assert org.id is not None
-    job_id = str(uuid.uuid4())  # not job.id after the commit: the instance is expired then
-    job = Job(id=job_id, organization_id=org.id, kind="enroll", total=len(batch))
-    with Session(gateway.engine) as session:
-        session.add(job)
-        session.commit()
-
-    def run() -> None:
-        done = 0
-
-        def progress(items: int) -> None:
-            nonlocal done
-            done += items
-            if done % 100_000 < items or done == len(batch):
-                _update_job(gateway, job_id, status="running", done=done)
-
-        try:
-            out, _ = _enroll_and_register(gateway, org, batch, policy, domain, 2, progress)
-            result = json.loads(out.model_dump_json())
-            _update_job(gateway, job_id, status="done", done=len(batch), result=result)
-        except Exception as exc:
-            _update_job(gateway, job_id, status="failed", error=str(exc))
-
-    threading.Thread(target=run, name=f"job-{job_id}", daemon=True).start()
-    return job_id
-
-
-def _update_job(gateway: Gateway, job_id: str, **changes: Any) -> None:
-    with Session(gateway.engine) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            return
-        for key, value in changes.items():
-            setattr(job, key, value)
-        job.updated_at = utcnow()
-        session.add(job)
-        session.commit()
-
-
-@router.get("/jobs/{job_id}", response_model=JobPublic, responses=ERRORS)
-def get_job(job_id: str, principal: ReaderDep, session: SessionDep) -> JobPublic:
-    """Progress and result of a background job."""
-    job = batches.job_of(session, principal, job_id)
-    return JobPublic(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        done=job.done,
-        total=job.total,
-        result=job.result,
-        error=job.error,
-    )
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic, responses=ERRORS)
@@ -238,7 +117,7 @@ def get_batch(batch_id: str, principal: ReaderDep, session: SessionDep) -> Batch
     """A batch: identity, root, registration on chain and status (its holder, admins and
     auditors)."""
     batch = batches.own_batch(session, principal, batch_id, read=True)
-    return _batch_out(batch, *batches.registration(session, batch))
+    return batch_out(batch, *batches.registration(session, batch))
 
 
 @router.get(

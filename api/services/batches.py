@@ -1,5 +1,5 @@
 """Batches for the routes: parsing uploads, the batches a caller may act on, their
-registration state, tag downloads, status changes and enrollment jobs."""
+registration state, tag downloads and status changes (enrollment itself: `api.enrollment`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from api.crypto import unseal
-from api.enrollment import serials_of, tagging_job
+from api.enrollment import domain_of, serials_of, tagging_job
 from api.gateway import Gateway
-from api.models import BatchTree, GatewayBatch, IndexedBatch, Job, Organization, PendingWrite, Role
+from api.models import BatchTree, GatewayBatch, IndexedBatch, Organization, PendingWrite, Role
 from api.outbox import enqueue
 from api.principal import Principal
 from api.schemas import BatchCreate
@@ -33,17 +33,8 @@ from ledger.errors import (
 from ledger.issuance import TaggingJob
 from ledger.merkle import item_salt, leaf_hash
 from ledger.models import Status
-from ledger.tags import TagDomain
 
 _BATCH_ID = re.compile(r"0x[0-9a-fA-F]{64}")
-_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def tag_domain(gateway: Gateway) -> TagDomain:
-    """The EIP-712 domain this gateway's tags are signed in."""
-    snap = gateway.catalog.snapshot()
-    chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
-    return TagDomain(chain_id, gateway.registry)
 
 
 def parse_batch(
@@ -146,7 +137,7 @@ def tags(session: Session, gateway: Gateway, batch: GatewayBatch) -> tuple[Taggi
         batch,
         owner,
         gateway.settings.secret_key,
-        tag_domain(gateway),
+        domain_of(gateway),
         gateway.settings.resolver_host,
     )
     return job, serials_of(serials_z)
@@ -207,12 +198,3 @@ def change_status(
     fresh = session.get(PendingWrite, write.id)
     assert fresh is not None
     return fresh
-
-
-def job_of(session: Session, principal: Principal, job_id: str) -> Job:
-    """A background job of the caller's organization (any, for an admin)."""
-    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
-    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
-    if job is None or not scope_of(principal, Role.ADMIN).allows(job.organization_id):
-        raise NotFound(f"no job {job_id}")
-    return job

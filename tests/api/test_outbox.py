@@ -163,6 +163,54 @@ def test_a_registration_the_chain_refused_can_be_enrolled_again(stack: Stack) ->
     )
 
 
+def test_a_write_another_process_is_submitting_is_left_to_it(
+    proxied: tuple[Stack, RpcProxy],
+) -> None:
+    """Two gateway processes on one database: while one holds a write's lease the other
+    does not submit it; once that lease has expired (the process died), it does, once."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from api.models import utcnow
+    from api.outbox import ChainWriter
+
+    stack, proxy = proxied
+    holder = stack.org("Acme", "rights_holder")["apiKey"]
+    stack.sync()  # the index knows the chain id: enrolling needs no RPC
+    proxy.mode = "down"
+    body = {"gtin": GTIN, "lot": "L", "serials": [f"L{i}" for i in range(10)]}
+    r = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
+    assert r.status_code == 201 and r.json()["registration"] == "queued", r.text
+    proxy.mode = "up"
+    with Session(stack.gateway.engine) as session:
+        write = session.exec(
+            select(PendingWrite).where(PendingWrite.kind == "register_batch")
+        ).one()
+    assert write.id is not None
+    assert stack.gateway.writer._claim(write.id) is not None  # "process A" is submitting it
+    other = ChainWriter(
+        stack.gateway.engine, stack.gateway.settings.rpc_url, stack.gateway.registry,
+        stack.gateway.settings.secret_key,
+    )  # fmt: skip
+    other.lease = timedelta(seconds=0.5)
+    assert other.process(only=write.id) == 0  # waited for A's lease, sent nothing
+    assert _registrations(stack, "L") == 0
+    with Session(stack.gateway.engine) as session:  # process A dies: its lease runs out
+        session.execute(
+            update(PendingWrite)
+            .where(PendingWrite.id == write.id)  # type: ignore[arg-type]
+            .values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert other.process(only=write.id) == 1
+    assert stack.gateway.writer.process(only=write.id) == 0  # done: nothing left to send
+    assert _registrations(stack, "L") == 1
+    with Session(stack.gateway.engine) as session:
+        done = session.get(PendingWrite, write.id)
+        assert done is not None and done.status == WriteStatus.DONE and done.claim_token is None
+
+
 # ------------------------------------------------------------------------ reorganizations
 
 

@@ -1,0 +1,99 @@
+"""Background jobs: list, read, cancel, retry (api.jobs runs them)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, col, select
+
+from api import jobs
+from api.deps import GatewayDep, ReaderDep, SessionDep
+from api.models import Job, Role
+from api.principal import Principal
+from api.schemas import ErrorResponse, JobPublic
+from api.scoping import scope_of
+from ledger.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": ErrorResponse} for c in (401, 404, 422)
+}
+CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": ErrorResponse} for c in (401, 404, 409, 422)
+}
+
+
+def job_public(job: Job) -> JobPublic:
+    return JobPublic(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        done=job.done,
+        total=job.total,
+        result=job.result,
+        error=job.error,
+        attempts=job.attempts,
+        cancellable=job.cancellable,
+        organizationId=job.organization_id,
+        createdAt=job.created_at,
+        updatedAt=job.updated_at,
+        startedAt=job.started_at,
+        finishedAt=job.finished_at,
+    )
+
+
+def _visible_job(session: Session, principal: Principal, job_id: str) -> Job:
+    """The job, if the caller may see it (its organization's, or any for the registry
+    admin); another organization's job is not found, as an unknown one is."""
+    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
+    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
+    if job is None or not scope_of(principal, Role.ADMIN).allows(job.organization_id):
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+@router.get("/jobs", response_model=list[JobPublic], responses=READ_ERRORS)
+def list_jobs(
+    principal: ReaderDep,
+    session: SessionDep,
+    status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobPublic]:
+    """Newest first: the caller's organization's jobs (the registry admin sees all)."""
+    scope = scope_of(principal, Role.ADMIN)
+    query = select(Job)
+    if scope.organization_id is not None:
+        query = query.where(Job.organization_id == scope.organization_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    rows = session.exec(query.order_by(col(Job.created_at).desc(), col(Job.id)).limit(limit))
+    return [job_public(job) for job in rows.all()]
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=READ_ERRORS)
+def get_job(job_id: str, principal: ReaderDep, session: SessionDep) -> JobPublic:
+    """Progress and result of a background job."""
+    return job_public(_visible_job(session, principal, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic, responses=CHANGE_ERRORS)
+def cancel_job(job_id: str, principal: ReaderDep, session: SessionDep) -> JobPublic:
+    """Cancel a queued or running job; a running one stops within a heartbeat. 409 once
+    the job has finished or stored its work (an enrollment whose batch is stored)."""
+    return job_public(jobs.cancel(session, _visible_job(session, principal, job_id)))
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobPublic, responses=CHANGE_ERRORS)
+def retry_job(
+    job_id: str, principal: ReaderDep, session: SessionDep, gateway: GatewayDep
+) -> JobPublic:
+    """Run a failed or cancelled job again from its stored input. 409 for any other job."""
+    job = jobs.retry(session, _visible_job(session, principal, job_id))
+    gateway.jobs.wake()
+    return job_public(job)
