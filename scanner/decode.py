@@ -49,6 +49,7 @@ import zxingcpp
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
+from scanner.finders import repaired
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 #: Photos larger than this (longest side, pixels) get a downscaled pass.
@@ -253,6 +254,90 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             _unrotate(stretched, 45),
         ),
     )
+    yield "uncurl", lambda: _uncurl(stretched)
+    yield "finder-repair", lambda: _finder_repair(stretched)
+
+
+#: Angles (degrees) of a bottle's circumference a curved code is assumed to span.
+CURL_SPANS = (70.0, 100.0)
+
+
+def _uncurl(gray: Image.Image) -> _Found:
+    """A code on a bottle: where zxing locates a code it cannot read, flatten the crop as if
+    wrapped round a vertical cylinder (columns spaced as the sine of their angle), for a few
+    assumed spans, and read again."""
+    located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
+    located += _read(gray, "uncurl").misses
+    for miss in _real_misses(located, [])[:2]:
+        box = _box(miss, gray.size, 0.25)
+        if box is None:
+            continue
+        x0, _, x1, _ = _bounds(miss)
+        crop = gray.crop(box)
+        centre, half = (x0 + x1) / 2 - box[0], (x1 - x0) / 2
+        for span in CURL_SPANS:
+            flat, back = _flattened(crop, centre, half, math.radians(span))
+            for binarizer in (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram):
+                found = _read(
+                    flat,
+                    "uncurl",
+                    _moved(box[0], box[1], back),
+                    binarizer=binarizer,
+                )
+                if found.codes:
+                    return _Found(found.codes, [])
+    return _Found([], [])
+
+
+def _flattened(
+    crop: Image.Image, centre: float, half: float, span: float
+) -> tuple[Image.Image, Callable[[float], float]]:
+    """`crop` unrolled from a cylinder on which the code (half-width `half` pixels as seen,
+    centred at column `centre`) spans `span` radians; and the map from a column of the
+    result back to the crop."""
+    radius = half / math.sin(span / 2)
+    edge = math.radians(80)
+    left = -min(edge, math.asin(min(1.0, centre / radius)))
+    right = min(edge, math.asin(min(1.0, (crop.width - centre) / radius)))
+    width = max(1, round(radius * (right - left)))
+    step = 2
+    mesh = []
+    for x in range(0, width, step):
+        a = centre + radius * math.sin(left + x / radius)
+        b = centre + radius * math.sin(left + min(width, x + step) / radius)
+        mesh.append(
+            (
+                (x, 0, min(width, x + step), crop.height),
+                (a, 0, a, crop.height, b, crop.height, b, 0),
+            )
+        )
+    flat = crop.transform(
+        (width, crop.height), Image.Transform.MESH, mesh, Image.Resampling.BICUBIC
+    )
+    return flat, lambda x: centre + radius * math.sin(left + x / radius)
+
+
+def _moved(dx: float, dy: float, column: Callable[[float], float] | None = None) -> Back:
+    """Back from a crop at (dx, dy) (whose columns were remapped by `column`)."""
+
+    def back(x: float, y: float) -> Point:
+        return ((column(x) if column is not None else x) + dx, y + dy)
+
+    return back
+
+
+def _finder_repair(gray: Image.Image) -> _Found:
+    """A QR whose third finder pattern is covered: repaint it where two others put it."""
+    for crop, (dx, dy) in repaired(gray):
+        found = _read(
+            crop,
+            "finder-repair",
+            _moved(dx, dy),
+            formats=zxingcpp.BarcodeFormat.QRCode,
+        )
+        if found.codes:
+            return _Found(found.codes, [])
+    return _Found([], [])
 
 
 def decode_image(
