@@ -9,7 +9,8 @@ arrays in the order a phone applies them: a thumb or a sticker over a corner of 
 a specular highlight, uneven exposure, defocus (box blur, repeated) or motion blur, shot
 noise growing with the signal, and a JPEG of random quality. Several at once, always.
 
-`moderate`: tilt up to 35°, 2-3 effects of moderate strength; `severe`: tilt up to 50°, 3-4
+The officer frames the code (it fills 30-50 % of the frame's width), so the label's
+text may leave the frame. `moderate`: tilt up to 35°, 2-3 effects of moderate strength; `severe`: tilt up to 50°, 3-4
 effects, each stronger. Deterministic for a seed.
 """
 
@@ -124,29 +125,52 @@ def scene(uri: str, pairs: list[tuple[str, str]] | None, level: str, seed: int) 
     background = tone + 0.1 * np.sin(xs / rng.uniform(20, 60)) * np.cos(ys / rng.uniform(30, 90))
     picture = background.copy()
 
-    # Camera: the label's plane tilted by up to 35° (50° severe) about a random axis.
+    # Camera: the officer frames the code (30-50 % of the frame's width), the label's plane
+    # tilted by up to 35° (50° severe) about a random axis, seen through a lens of focal
+    # length 0.8 frame widths (a phone's), and turned in the frame.
     h, w = label.shape
-    scale = min(0.9 * size[1] / w, 0.9 * size[0] / h, 1.15)
+    code_w = modules.shape[1] * module_px
+    code_h = modules.shape[0] * module_px
+    origin = (8 + code_w / 2, 8 + code_h / 2)
+    scale = rng.uniform(0.3, 0.5) * size[1] / code_w
     tilt = math.radians(rng.uniform(10, 50 if severe else 35))
     axis = rng.uniform(0, math.pi)
     turn = math.radians(rng.uniform(-25, 25))
-    corners = []
-    for x, y in ((0, 0), (w, 0), (w, h), (0, h)):
-        px, py = (x - w / 2) * scale, (y - h / 2) * scale
+    focal = 0.8 * size[1]
+
+    def camera(x: float, y: float) -> tuple[float, float]:
+        px, py = (x - origin[0]) * scale, (y - origin[1]) * scale
         px, py = (
             px * math.cos(turn) - py * math.sin(turn),
             px * math.sin(turn) + py * math.cos(turn),
         )
-        along = px * math.cos(axis) + py * math.sin(axis)
-        depth = 1 + math.sin(tilt) * along / (w * scale)
-        corners.append((px / depth, py / depth))
-    # The whole label in the frame, 12 px from its edges.
+        ax, ay = math.cos(axis), math.sin(axis)
+        along = px * ax + py * ay
+        cx, cy = px - along * ax, py - along * ay
+        sx = cx + along * math.cos(tilt) * ax
+        sy = cy + along * math.cos(tilt) * ay
+        factor = focal / (focal + along * math.sin(tilt))
+        return sx * factor, sy * factor
+
+    corners = [camera(x, y) for x, y in ((0, 0), (w, 0), (w, h), (0, h))]
+    code_corners = [
+        camera(x, y)
+        for x, y in ((8, 8), (8 + code_w, 8), (8 + code_w, 8 + code_h), (8, 8 + code_h))
+    ]
+    # The code in the frame, 20 px from its edges, somewhere near the middle.
     fit = min(
         1.0,
-        (size[1] / 2 - 12) / max(abs(x) for x, _ in corners),
-        (size[0] / 2 - 12) / max(abs(y) for _, y in corners),
+        (size[1] / 2 - 20) / max(abs(x) for x, _ in code_corners),
+        (size[0] / 2 - 20) / max(abs(y) for _, y in code_corners),
     )
-    corners = [(size[1] / 2 + x * fit, size[0] / 2 + y * fit) for x, y in corners]
+    room_x = size[1] / 2 - 20 - fit * max(abs(x) for x, _ in code_corners)
+    room_y = size[0] / 2 - 20 - fit * max(abs(y) for _, y in code_corners)
+    shift = (
+        size[1] / 2 + rng.uniform(-1, 1) * min(60.0, room_x),
+        size[0] / 2 + rng.uniform(-1, 1) * min(60.0, room_y),
+    )
+    corners = [(shift[0] + x * fit, shift[1] + y * fit) for x, y in corners]
+    corner_points = [(shift[0] + x * fit, shift[1] + y * fit) for x, y in code_corners]
     _project(label, picture, corners)
 
     effects = ["thumb", "sticker", "highlight", "dim", "defocus", "motion", "grain"]
@@ -154,14 +178,6 @@ def scene(uri: str, pairs: list[tuple[str, str]] | None, level: str, seed: int) 
     if "thumb" in chosen and "sticker" in chosen:
         chosen.remove("sticker")
     strength = 1.6 if severe else 1.0
-    # Where the code's corners landed: occluders go over one of them.
-    code_w = modules.shape[1] * module_px + 8
-    code_h = modules.shape[0] * module_px + 8
-    homography = _homography([(0, 0), (w, 0), (w, h), (0, h)], corners)
-    corner_points = []
-    for x, y in ((8, 8), (code_w, 8), (code_w, code_h), (8, code_h)):
-        p = homography @ np.array([x, y, 1.0])
-        corner_points.append((p[0] / p[2], p[1] / p[2]))
     code_side = math.dist(corner_points[0], corner_points[1])
     if "thumb" in chosen or "sticker" in chosen:
         cx, cy = rng.choice(corner_points)

@@ -49,7 +49,7 @@ import zxingcpp
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
-from scanner.finders import repaired
+from scanner.finders import Place, nudges, places
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 #: Photos larger than this (longest side, pixels) get a downscaled pass.
@@ -326,18 +326,44 @@ def _moved(dx: float, dy: float, column: Callable[[float], float] | None = None)
     return back
 
 
+#: Finder-repair: the nudged search runs around at most this many places where zxing
+#: located a code once the pattern was painted.
+REPAIR_PLAUSIBLE = 2
+#: Where the pattern is painted first at each place (modules along the code's axes).
+FIRST_NUDGES: tuple[tuple[float, float], ...] = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
+
+
 def _finder_repair(gray: Image.Image) -> _Found:
-    """A QR whose third finder pattern is covered: repaint it where two others put it."""
-    for crop, (dx, dy) in repaired(gray):
-        found = _read(
-            crop,
-            "finder-repair",
-            _moved(dx, dy),
-            formats=zxingcpp.BarcodeFormat.QRCode,
-        )
-        if found.codes:
-            return _Found(found.codes, [])
+    """A QR whose third finder pattern is covered: repaint it where two others put it;
+    where zxing then locates the code but cannot read it, try beside that place."""
+    plausible: list[tuple[Place, set[tuple[float, float]]]] = []
+    for place in places(gray):
+        tried = set(FIRST_NUDGES)
+        located = False
+        for nudge in FIRST_NUDGES:
+            found = _read_repaired(place, nudge)
+            if found.codes:
+                return found
+            located = located or bool(found.misses)
+        if located:
+            plausible.append((place, tried))
+    for place, tried in plausible[:REPAIR_PLAUSIBLE]:
+        for nudge in nudges():
+            if nudge not in tried:
+                found = _read_repaired(place, nudge)
+                if found.codes:
+                    return found
     return _Found([], [])
+
+
+def _read_repaired(place: Place, nudge: tuple[float, float]) -> _Found:
+    found = _read(
+        place.painted(nudge),
+        "finder-repair",
+        _moved(*place.offset),
+        formats=zxingcpp.BarcodeFormat.QRCode,
+    )
+    return _Found(found.codes, found.misses)
 
 
 def decode_image(

@@ -5,8 +5,10 @@ corners) and gives up when one is covered, even though the code's error correcti
 restore the data modules under the cover. When a photo shows two finder patterns of the
 same size, the third lies where the geometry of a square code puts it: at one of six places
 (the two found are a side of the square with the corner at either end and the code on
-either side, or a diagonal with the code on either side). `repaired` paints a clean finder
-pattern (and its white separator) at each place in turn, for zxing to try.
+either side, or a diagonal with the code on either side). `places` lists them; the decoder
+paints a clean finder pattern (and its white separator) at each in turn and, where zxing
+then locates a code but cannot read it (a photo taken at an angle, where the square is
+not a parallelogram), at places a few modules beside it (`nudges`).
 
 Finder patterns are found the classic way: rows of the binarized image are scanned for runs
 dark-light-dark-light-dark in the proportions 1:1:3:1:1, and each hit is confirmed by the
@@ -29,9 +31,8 @@ TOLERANCE = 0.6
 MIN_WIDTH = 10
 #: At most this many candidate patterns are paired (the largest clusters first).
 MAX_FINDERS = 6
-#: Where the third pattern is painted, in modules along the code's axes from the place the
-#: two others put it (the first place is right in a square seen head-on).
-NUDGES = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
+#: At most this many pairs of patterns are tried.
+MAX_PAIRS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +160,35 @@ def paint_finder(
         draw.polygon(_square(centre, ux, uy, half * module), fill=fill)
 
 
-def repaired(gray: Image.Image) -> Iterator[tuple[Image.Image, tuple[int, int]]]:
-    """Crops of `gray` with a finder pattern painted where one seems to be missing, each
-    with its offset in `gray`: pairs of patterns of about the same size, each place for
-    the third, nearest pairs first."""
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A crop of the photo around a code with a missing finder pattern, and where (in the
+    crop) and how the missing pattern would sit."""
+
+    crop: Image.Image
+    offset: tuple[int, int]
+    centre: Vector
+    ux: Vector
+    uy: Vector
+    module: float
+    ink: int
+
+    def painted(self, nudge: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
+        """The crop with the pattern painted, moved by `nudge` modules along the axes."""
+        crop = self.crop.copy()
+        ox, oy = nudge
+        centre = (
+            self.centre[0] + (ox * self.ux[0] + oy * self.uy[0]) * self.module,
+            self.centre[1] + (ox * self.ux[1] + oy * self.uy[1]) * self.module,
+        )
+        paint_finder(crop, centre, self.ux, self.uy, self.module, self.ink)
+        return crop
+
+
+def places(gray: Image.Image) -> Iterator[Place]:
+    """Where a third finder pattern may be missing: for pairs of patterns of about the same
+    size (most often crossed first: real patterns are crossed by many scan lines, phantoms
+    in the data by few), each of the six places the geometry allows."""
     dark = binarize(gray)
     finders = find_finders(dark)
     pixels = np.asarray(gray)
@@ -174,10 +200,9 @@ def repaired(gray: Image.Image) -> Iterator[tuple[Image.Image, tuple[int, int]]]
             distance = math.hypot(b.x - a.x, b.y - a.y) / ((a.module + b.module) / 2)
             if 0.7 <= ratio <= 1.4 and 14 <= distance <= 180:
                 pairs.append((-min(a.hits, b.hits), distance, a, b))
-    # Real patterns are crossed by many scan lines, phantoms in the data by few.
     pairs.sort(key=lambda p: (p[0], p[1]))
     width, height = gray.size
-    for _, _, a, b in pairs[:3]:
+    for _, _, a, b in pairs[:MAX_PAIRS]:
         module = (a.module + b.module) / 2
         for centre, vx, vy in third_finder_places(a, b):
             if not (0 <= centre[0] < width and 0 <= centre[1] < height):
@@ -202,14 +227,12 @@ def repaired(gray: Image.Image) -> Iterator[tuple[Image.Image, tuple[int, int]]]
                 min(width, int(max(c[0] for c in corners) + pad)),
                 min(height, int(max(c[1] for c in corners) + pad)),
             )
-            base = gray.crop(box)
-            # Seen at an angle the square is not a parallelogram: the place is off by a
-            # module or two, so try beside it too.
-            for ox, oy in NUDGES:
-                crop = base.copy()
-                local = (
-                    centre[0] - box[0] + (ox * ux[0] + oy * uy[0]) * module,
-                    centre[1] - box[1] + (ox * ux[1] + oy * uy[1]) * module,
-                )
-                paint_finder(crop, local, ux, uy, module, ink)
-                yield crop, (box[0], box[1])
+            local = (centre[0] - box[0], centre[1] - box[1])
+            yield Place(gray.crop(box), (box[0], box[1]), local, ux, uy, module, ink)
+
+
+def nudges(reach: int = 3) -> list[tuple[float, float]]:
+    """Offsets (modules) around a place, nearest first, the place itself excluded: seen at
+    an angle a square is not a parallelogram, so the pattern may be a few modules off."""
+    grid = [(x, y) for x in range(-reach, reach + 1) for y in range(-reach, reach + 1)]
+    return sorted((p for p in grid if p != (0, 0)), key=lambda p: (p[0] ** 2 + p[1] ** 2, p))
