@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -101,11 +102,15 @@ def plan(n: int, tags: list[dict[str, str]], dev: dict[str, Any]) -> list[tuple[
     for i in range(n):
         damage = DAMAGE_TYPES[i % len(DAMAGE_TYPES)]
         level = LEVELS[(i // len(DAMAGE_TYPES)) % len(LEVELS)]
-        count = 2 if i % 10 == 9 else 1
+        # Two labels and DataMatrix codes drawn per image (seeded), not by i's residues:
+        # those would tie them to damage types (with ten types, every tenth image is the
+        # same type).
+        draw = random.Random(i)
+        count = 2 if draw.random() < 0.1 else 1
         codes: list[Spec] = []
         for j in range(count):
             tag = tags[(i * 2 + j) % len(tags)]
-            if (i + j) % 4 == 3:
+            if draw.random() < 0.25:
                 pairs = [
                     ("01", batch["gtin"]),
                     ("17", batch.get("expiry") or "281231"),

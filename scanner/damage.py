@@ -14,8 +14,8 @@ rotation          ±15°                        ±40°                         �
 blur              Gaussian r=1.0 px           r=1.6 px                     r=2.6 px
 noise             sd 15 grey levels           sd 35                        sd 60
 perspective       corners moved 6 %           12 %                         30 % (strong keystone)
-glare             highlight 45 % opaque       65 %                         85 % + a clipped
-                                                                           specular core
+glare             highlight 45 % opaque       65 %                         94 %, over the code,
+                                                                           + a clipped core
 low_resolution    ~2.6 px per module          ~1.9 px per module           ~1.3 px per module
 low_contrast      65 % of the range           30 % of the range            12 % of the range
 occlusion         sticker/finger over 10 %    12 % of the symbol's side,   22 %, over a
@@ -245,10 +245,14 @@ def _perspective_coefficients(
 
 
 def _glare(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
-    strength = {"mild": 0.45, "moderate": 0.65, "severe": 0.85}[level]
+    strength = {"mild": 0.45, "moderate": 0.65, "severe": 0.94}[level]
     w, h = image.size
     radius = rng.uniform(0.25, 0.35) * min(w, h)
     cx, cy = rng.uniform(0.2, 0.5) * w, rng.uniform(0.3, 0.7) * h
+    if level == "severe":
+        # The sheen washes over the code (labels sit at the left of the photo): what is
+        # left of the print under it is a few grey levels of contrast.
+        cx = rng.uniform(0.08, 0.3) * w
     # A soft white highlight: a blurred ellipse blended over the photo.
     mask = Image.new("L", image.size, 0)
     ImageDraw.Draw(mask).ellipse(

@@ -329,6 +329,11 @@ def _moved(dx: float, dy: float, column: Callable[[float], float] | None = None)
 #: Finder-repair: the nudged search runs around at most this many places where zxing
 #: located a code once the pattern was painted.
 REPAIR_PLAUSIBLE = 2
+#: What a repaired picture is read as (zxing-cpp 3's QRCode is the family, Micro QR
+#: included; older versions have no Model 2 name).
+REPAIR_FORMAT = getattr(zxingcpp.BarcodeFormat, "QRCodeModel2", zxingcpp.BarcodeFormat.QRCode)
+#: The nudged search goes this many modules either way along each axis.
+REPAIR_REACH = 3
 #: Where the pattern is painted first at each place (modules along the code's axes).
 FIRST_NUDGES: tuple[tuple[float, float], ...] = ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))
 
@@ -348,7 +353,7 @@ def _finder_repair(gray: Image.Image) -> _Found:
         if located:
             plausible.append((place, tried))
     for place, tried in plausible[:REPAIR_PLAUSIBLE]:
-        for nudge in nudges():
+        for nudge in nudges(REPAIR_REACH):
             if nudge not in tried:
                 found = _read_repaired(place, nudge)
                 if found.codes:
@@ -361,9 +366,12 @@ def _read_repaired(place: Place, nudge: tuple[float, float]) -> _Found:
         place.painted(nudge),
         "finder-repair",
         _moved(*place.offset),
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=REPAIR_FORMAT,
     )
-    return _Found(found.codes, found.misses)
+    # A painted finder pattern alone, with noise beside it, can pass for a Micro QR code
+    # (which has one pattern): only a full QR code counts.
+    codes = [(code, outline) for code, outline in found.codes if code.format == "QRCode"]
+    return _Found(codes, found.misses)
 
 
 def decode_image(

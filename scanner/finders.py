@@ -29,6 +29,8 @@ from PIL import Image, ImageDraw, ImageFilter
 TOLERANCE = 0.6
 #: Finder patterns narrower than this (pixels, 7 modules) are noise.
 MIN_WIDTH = 10
+#: At most this many row hits are checked down their column (a noisy photo has thousands).
+MAX_CHECKS = 400
 #: At most this many candidate patterns are paired (the largest clusters first).
 MAX_FINDERS = 6
 #: At most this many pairs of patterns are tried.
@@ -48,7 +50,8 @@ class Finder:
 def binarize(gray: Image.Image) -> NDArray[np.bool_]:
     """Dark pixels (True): darker than the mean of their neighbourhood by a margin."""
     local = gray.filter(ImageFilter.BoxBlur(max(8, min(gray.size) // 30)))
-    pixels = np.asarray(gray, dtype=np.int16)
+    # A light blur first: sensor noise would otherwise break runs into many short ones.
+    pixels = np.asarray(gray.filter(ImageFilter.BoxBlur(1)), dtype=np.int16)
     return np.asarray(pixels < np.asarray(local, dtype=np.int16) - 8)
 
 
@@ -99,10 +102,14 @@ def _confirms(dark: NDArray[np.bool_], x: int, y: int, module: float) -> bool:
 def find_finders(dark: NDArray[np.bool_], step: int = 2) -> list[Finder]:
     """Finder patterns in a binarized image, the most often hit first."""
     hits: list[tuple[float, float, float]] = []
+    checks = 0
     for y in range(0, dark.shape[0], step):
         row = dark[y]
         starts, lengths = _runs(row)
         for centre, module in _pattern_at(starts, lengths, bool(row[0])):
+            checks += 1
+            if checks > MAX_CHECKS:
+                break
             if _confirms(dark, int(centre), y, module):
                 hits.append((centre, float(y), module))
     clusters: list[list[tuple[float, float, float]]] = []
