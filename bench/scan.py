@@ -4,14 +4,20 @@
    --items N` in a temporary BORDERLEDGER_HOME: Anvil, the registry, the gateway under
    uvicorn on SQLite, a rights holder with a signing key, one enrolled batch) and fetch the
    batch's signed tags.
-2. Generate N synthetic photos (scanner.damage): each one label, every tenth two labels;
-   three in four labels a QR of a signed tag, one in four a GS1 DataMatrix of the same kind
-   of item ((01)(17)(10)(21)); damage types and levels round-robin, seeded. Generation is
+2. Generate N synthetic photos (scanner.damage): each one label, about one in ten two
+   labels; about three in four labels a QR of a signed tag, one in four a GS1 DataMatrix of
+   the same kind of item ((01)(17)(10)(21)); damage types and levels round-robin, seeded.
+   Also N/5 photos made without scanner.damage (bench/scenes.py), half moderate, half
+   severe: a second opinion on the decoder, reported under `independent`. Generation is
    parallel and not timed.
-3. Measured, end to end: decode every JPEG (worker processes, `--workers`, default all
-   cores), classify each code and POST it to the gateway's /v1/verify over keep-alive HTTP
-   connections (`verify_threads` threads of the main process), overlapping the decoding of
-   later images. images/s is images divided by the wall time of this step.
+3. Measured, end to end: decode every JPEG through scanner.pipeline (worker processes,
+   `--workers`, default all cores), classify each code and POST it to the gateway's
+   /v1/verify over keep-alive HTTP connections (`verify_threads` threads of the main
+   process), overlapping the decoding of later images. images/s is images divided by the
+   wall time of this step.
+4. The command itself: the first min(N, 400) photos written to a folder and
+   `borderledger scan FOLDER --json` run against the same gateway as a new process, timed
+   from start to exit (`cli_images_per_s`; `cli` holds its counts).
 
 The last line of stdout is one JSON object.
 """
@@ -357,7 +363,8 @@ def run_scan_bench(
         },
         "mean_jpeg_bytes": round(mean_jpeg),
         "method": (
-            f"decode in {workers} worker processes (zxing-cpp, fallbacks); verify each code "
+            f"decode in {workers} worker processes (scanner.pipeline: zxing-cpp, fallbacks); "
+            "verify each code "
             f"from {verify_threads} threads of the main process over HTTP keep-alive to the "
             "gateway of `borderledger up` "
             "(separate process: Anvil + uvicorn + SQLite) on the same machine"

@@ -212,6 +212,9 @@ def fixed_photo(kind: str, level: str, n: int) -> tuple[bytes, str]:
         # a sticker over a finder, at an angle, in low light: found a module or two beside
         # where a square code would put it
         ("combined", "moderate", 13, "finder-repair"),
+        # out of focus, at an angle, with sensor noise or in low light
+        ("combined", "moderate", 22, "deblur"),
+        ("combined", "moderate", 23, "deblur"),
         # a label round a bottle
         ("curvature", "moderate", 5, "uncurl"),
         ("curvature", "moderate", 8, "uncurl"),
