@@ -34,9 +34,9 @@ look there cost up to 200 ms on noisy photos and found nothing more.)
 * where the pass located a code it could not read (zxing reports it with `return_errors`),
   that spot is cropped with a margin and run through the first passes on its own (crops
   are small, so this is cheap);
-* the codes found so far are painted paper-white and the *later* passes run on what is left
-  (the earlier passes already saw the whole picture), stopping after the first pass that
-  finds nothing new and locates nothing unread.
+* the codes found so far are painted paper-white and the *later* passes (of MASKED_PASSES)
+  run on what is left (the earlier passes already saw the whole picture), stopping after
+  the first pass that finds nothing new and locates nothing unread.
 
 Bounded so that noisy photos (where zxing locates phantom codes) stay cheap: at most
 MAX_CROPS crops through the first CROP_PASSES passes, spots much smaller than the codes read
@@ -318,6 +318,7 @@ def _uncurl(gray: Image.Image) -> _Found:
     assumed spans, and read again."""
     located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
     located += _read(gray, "uncurl").misses
+    codes: list[tuple[DecodedCode, Outline]] = []
     for miss in _real_misses(located, [])[:2]:
         box = _box(miss, gray.size, 0.25)
         if box is None:
@@ -335,8 +336,22 @@ def _uncurl(gray: Image.Image) -> _Found:
                     binarizer=binarizer,
                 )
                 if found.codes:
-                    return _Found(found.codes, [])
-    return _Found([], [])
+                    codes.extend(found.codes)
+                    break
+            else:
+                continue
+            break  # this spot is read: on to the next
+    return _Found(_unique_found(codes), [])
+
+
+def _unique_found(codes: list[tuple[DecodedCode, Outline]]) -> list[tuple[DecodedCode, Outline]]:
+    seen: set[str] = set()
+    kept = []
+    for code, outline in codes:
+        if code.text not in seen:
+            seen.add(code.text)
+            kept.append((code, outline))
+    return kept
 
 
 def _flattened(
@@ -390,25 +405,46 @@ FIRST_NUDGES: tuple[tuple[float, float], ...] = ((0, 0), (2, 0), (-2, 0), (0, 2)
 
 def _finder_repair(gray: Image.Image) -> _Found:
     """A QR whose third finder pattern is covered: repaint it where two others put it;
-    where zxing then locates the code but cannot read it, try beside that place."""
-    plausible: list[tuple[Place, set[tuple[float, float]]]] = []
+    where zxing then locates the code but cannot read it, try beside that place. Every
+    such code in the photo: places whose patterns lie in a code already read are skipped."""
+    codes: list[tuple[DecodedCode, Outline]] = []
+
+    def read(place: Place, nudge: tuple[float, float]) -> _Found:
+        found = _read_repaired(place, nudge)
+        seen = {code.text for code, _ in codes}
+        codes.extend((c, o) for c, o in found.codes if c.text not in seen)
+        return found
+
+    def done(place: Place) -> bool:
+        return any(_inside(point, outline) for point in place.finders for _, outline in codes)
+
+    plausible: list[Place] = []
     for place in places(gray):
-        tried = set(FIRST_NUDGES)
+        if done(place):
+            continue
         located = False
         for nudge in FIRST_NUDGES:
-            found = _read_repaired(place, nudge)
+            found = read(place, nudge)
             if found.codes:
-                return found
+                break
             located = located or bool(found.misses)
-        if located:
-            plausible.append((place, tried))
-    for place, tried in plausible[:REPAIR_PLAUSIBLE]:
+        else:
+            if located:
+                plausible.append(place)
+    for place in plausible[:REPAIR_PLAUSIBLE]:
         for nudge in nudges(REPAIR_REACH):
-            if nudge not in tried:
-                found = _read_repaired(place, nudge)
-                if found.codes:
-                    return found
-    return _Found([], [])
+            if done(place):
+                break
+            if nudge not in FIRST_NUDGES:
+                read(place, nudge)
+    return _Found(codes, [])
+
+
+def _inside(point: Point, outline: Outline) -> bool:
+    """`point` within the bounds of `outline`, grown by a tenth."""
+    x0, y0, x1, y1 = _bounds(outline)
+    pad = max(x1 - x0, y1 - y0) * 0.1
+    return x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad
 
 
 def _read_repaired(place: Place, nudge: tuple[float, float]) -> _Found:
@@ -458,7 +494,12 @@ MIN_MISS_SHARE = 0.15
 #: Masked passes run at most this many times in a row without finding a new code, and at
 #: most MASKED_MAX times in all.
 MASKED_PATIENCE = 1
-MASKED_MAX = 2
+MASKED_MAX = 3
+#: The passes the masked search may run: the cheap ones, and those for photos damaged all
+#: over (the photo that hid one code from the first pass likely damaged the other too).
+MASKED_PASSES = frozenset(
+    {"contrast", "global-binarizer", "upscale", "deblur", "uncurl", "finder-repair"}
+)
 
 
 def _second_look(gray: Image.Image, first: _Found, later: list[str]) -> list[DecodedCode]:
@@ -495,7 +536,7 @@ def _second_look(gray: Image.Image, first: _Found, later: list[str]) -> list[Dec
     idle = ran = 0
     masked = _masked(gray, [outline for _, outline in codes])
     for name, attempt in _passes(masked):
-        if name not in later:
+        if name not in later or name not in MASKED_PASSES:
             continue
         if ran >= MASKED_MAX:
             break

@@ -179,6 +179,8 @@ class Place:
     uy: Vector
     module: float
     ink: int
+    #: The centres of the two patterns found (in the photo).
+    finders: tuple[Vector, Vector] = ((0.0, 0.0), (0.0, 0.0))
 
     def painted(self, nudge: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
         """The crop with the pattern painted, moved by `nudge` modules along the axes."""
@@ -235,7 +237,16 @@ def places(gray: Image.Image) -> Iterator[Place]:
                 min(height, int(max(c[1] for c in corners) + pad)),
             )
             local = (centre[0] - box[0], centre[1] - box[1])
-            yield Place(gray.crop(box), (box[0], box[1]), local, ux, uy, module, ink)
+            yield Place(
+                gray.crop(box),
+                (box[0], box[1]),
+                local,
+                ux,
+                uy,
+                module,
+                ink,
+                ((a.x, a.y), (b.x, b.y)),
+            )
 
 
 def nudges(reach: int = 3) -> list[tuple[float, float]]:

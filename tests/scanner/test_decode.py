@@ -261,3 +261,15 @@ def test_a_datamatrix_round_a_bottle_decodes() -> None:
     for seed in range(3):
         photo = synth_photo([("", "datamatrix", PACK)], "curvature", "moderate", seed)
         assert [c.text for c in decode_image_bytes(photo.jpeg)] == list(photo.expected)
+
+
+def test_two_labels_each_with_a_covered_finder_pattern_are_both_read() -> None:
+    """Finder repair goes on after the first code it reads (it used to stop there)."""
+    specs = [
+        (fixed_tag("A00001"), "qr", None),
+        (fixed_tag("B00001"), "qr", None),
+    ]
+    photo = synth_photo(specs, "occlusion", "moderate", 104730)  # type: ignore[arg-type]
+    codes = decode_image_bytes(photo.jpeg)
+    assert sorted(c.text for c in codes) == sorted(photo.expected)
+    assert {c.strategy for c in codes} == {"finder-repair"}
