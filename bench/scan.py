@@ -4,14 +4,20 @@
    --items N` in a temporary BORDERLEDGER_HOME: Anvil, the registry, the gateway under
    uvicorn on SQLite, a rights holder with a signing key, one enrolled batch) and fetch the
    batch's signed tags.
-2. Generate N synthetic photos (scanner.damage): each one label, every tenth two labels;
-   three in four labels a QR of a signed tag, one in four a GS1 DataMatrix of the same kind
-   of item ((01)(17)(10)(21)); damage types and levels round-robin, seeded. Generation is
+2. Generate N synthetic photos (scanner.damage): each one label, about one in ten two
+   labels; about three in four labels a QR of a signed tag, one in four a GS1 DataMatrix of
+   the same kind of item ((01)(17)(10)(21)); damage types and levels round-robin, seeded.
+   Also N/5 photos made without scanner.damage (bench/scenes.py), half moderate, half
+   severe: a second opinion on the decoder, reported under `independent`. Generation is
    parallel and not timed.
-3. Measured, end to end: decode every JPEG (worker processes, `--workers`, default all
-   cores), classify each code and POST it to the gateway's /v1/verify over keep-alive HTTP
-   connections (`verify_threads` threads of the main process), overlapping the decoding of
-   later images. images/s is images divided by the wall time of this step.
+3. Measured, end to end: decode every JPEG through scanner.pipeline (worker processes,
+   `--workers`, default all cores), classify each code and POST it to the gateway's
+   /v1/verify over keep-alive HTTP connections (`verify_threads` threads of the main
+   process), overlapping the decoding of later images. images/s is images divided by the
+   wall time of this step.
+4. The command itself: the first min(N, 400) photos written to a folder and
+   `borderledger scan FOLDER --json` run against the same gateway as a new process, timed
+   from start to exit (`cli_images_per_s`; `cli` holds its counts).
 
 The last line of stdout is one JSON object.
 """
@@ -22,6 +28,7 @@ import csv
 import io
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -32,16 +39,17 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.scenes import LEVELS as SCENE_LEVELS
+from bench.scenes import scene
 from scanner.damage import DAMAGE_TYPES, LEVELS, CodeKind, synth_photo
-from scanner.decode import decode_image_bytes
 from scanner.online import CodeResult, Verifier
 from scanner.payload import classify
+from scanner.pipeline import Decoder
 
 UP_ARGS = ("--port", "0", "--rpc-port", "0", "--items")
 Spec = tuple[str, CodeKind, list[tuple[str, str]] | None]
@@ -100,11 +108,15 @@ def plan(n: int, tags: list[dict[str, str]], dev: dict[str, Any]) -> list[tuple[
     for i in range(n):
         damage = DAMAGE_TYPES[i % len(DAMAGE_TYPES)]
         level = LEVELS[(i // len(DAMAGE_TYPES)) % len(LEVELS)]
-        count = 2 if i % 10 == 9 else 1
+        # Two labels and DataMatrix codes drawn per image (seeded), not by i's residues:
+        # those would tie them to damage types (with ten types, every tenth image is the
+        # same type).
+        draw = random.Random(i)
+        count = 2 if draw.random() < 0.1 else 1
         codes: list[Spec] = []
         for j in range(count):
             tag = tags[(i * 2 + j) % len(tags)]
-            if (i + j) % 4 == 3:
+            if draw.random() < 0.25:
                 pairs = [
                     ("01", batch["gtin"]),
                     ("17", batch.get("expiry") or "281231"),
@@ -118,32 +130,99 @@ def plan(n: int, tags: list[dict[str, str]], dev: dict[str, Any]) -> list[tuple[
     return jobs
 
 
-def _worker_init() -> None:
-    # Workers inherit the CLI's SIGTERM handler (sys.exit), which cannot run while a worker
-    # waits on the pool's queue lock: Pool.terminate() then hung. Die at once instead.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _generate(job: tuple[Any, ...]) -> tuple[int, bytes, tuple[str, ...]]:
     index, damage, level, codes, seed = job
     photo = synth_photo(codes, damage, level, seed)
     return index, photo.jpeg, photo.expected
 
 
-def _decode(job: tuple[int, bytes]) -> tuple[int, list[tuple[str, str, str, bool, str]], float]:
-    index, jpeg = job
-    started = time.perf_counter()
+def _scene(job: tuple[int, str, list[tuple[str, str]] | None, str]) -> tuple[int, bytes, str, str]:
+    index, uri, pairs, level = job
+    made = scene(uri, pairs, level, 7_000_003 * index + 11)
+    return index, made.jpeg, made.expected, level
+
+
+def _scene_plan(
+    n: int, tags: list[dict[str, str]], dev: dict[str, Any]
+) -> list[tuple[int, str, list[tuple[str, str]] | None, str]]:
+    """Scenes of the second, independent set: one label each, 1 in 4 a DataMatrix, half
+    moderate and half severe."""
+    batch = dev["demo_batch"]
+    jobs: list[tuple[int, str, list[tuple[str, str]] | None, str]] = []
+    for i in range(n):
+        tag = tags[(i * 3 + 1) % len(tags)]
+        pairs = None
+        if i % 4 == 3:
+            pairs = [
+                ("01", batch["gtin"]),
+                ("17", batch.get("expiry") or "281231"),
+                ("10", batch["lot"]),
+                ("21", tag["serial"]),
+            ]
+        jobs.append((i, tag["uri"], pairs, SCENE_LEVELS[i % len(SCENE_LEVELS)]))
+    return jobs
+
+
+def _independent(decoder: Decoder, scenes: list[tuple[int, bytes, str, str]]) -> dict[str, Any]:
+    """Decode rate on the photos made without scanner.damage (bench/scenes.py)."""
+    by_level: dict[str, list[bool]] = defaultdict(list)
+    misreads = 0
+    for decoded in decoder.decode([jpeg for _, jpeg, _, _ in scenes], ordered=False):
+        _, _, expected, level = scenes[decoded.index]
+        texts = {code.text for code in decoded.codes}
+        by_level[level].append(expected in texts)
+        misreads += len(texts - {expected})
+    every = [ok for oks in by_level.values() for ok in oks]
+    return {
+        "images": len(scenes),
+        "decode_rate_by_level": {lv: _rate(sum(v), len(v)) for lv, v in sorted(by_level.items())},
+        "decode_rate_overall": _rate(sum(every), len(every)),
+        "misreads": misreads,
+        "method": "bench/scenes.py: numpy homography, thumb/sticker, highlight, dim light, "
+        "defocus/motion blur, shot noise, JPEG 45-85; no code shared with scanner.damage",
+    }
+
+
+def _cli_run(
+    dev: dict[str, Any], photos: dict[int, tuple[bytes, tuple[str, ...]]], n: int
+) -> dict[str, Any]:
+    """`borderledger scan FOLDER --json` over the first `n` photos, as a user runs it (a new
+    process: start-up, decoding, verification and output all timed)."""
+    with tempfile.TemporaryDirectory(prefix="bench-scan-cli-") as folder:
+        for index in sorted(photos)[:n]:
+            (Path(folder) / f"{index:05d}.jpg").write_bytes(photos[index][0])
+        env = {**os.environ}
+        for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY", "DATABASE_URL"):
+            env.pop(name, None)
+        command = [
+            sys.executable,
+            "-m",
+            "borderledger",
+            "scan",
+            folder,
+            "--json",
+            "--gateway",
+            dev["gateway_url"],
+            "--api-key",
+            dev["api_keys"]["officer"],
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        wall = time.perf_counter() - t0
     try:
-        codes = decode_image_bytes(jpeg)
-    except Exception:  # a worker must answer for every image
-        codes = []
-    elapsed = time.perf_counter() - started
-    return (
-        index,
-        [(c.text, c.format, c.symbology_id, c.gs1, c.strategy) for c in codes],
-        elapsed,
-    )
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        counts = report["counts"]
+    except (ValueError, IndexError, KeyError):
+        raise RuntimeError(f"`borderledger scan` failed: {proc.stderr[-2000:]}") from None
+    return {
+        "images": n,
+        "images_per_s": round(n / wall, 1),
+        "wall_s": round(wall, 3),
+        "exit_code": proc.returncode,
+        "judged": counts["judged"],
+        "unreadable_files": counts["unreadable_files"],
+        "verdicts": counts["verdicts"],
+    }
 
 
 def _rate(ok: int, total: int) -> float | None:
@@ -169,14 +248,16 @@ def run_scan_bench(
         stack_s = time.perf_counter() - started
         jobs = plan(images, tags, dev)
         meta = {job[0]: (job[1], job[2]) for job in jobs}
-        # One pool for generating and decoding, forked before any thread of this process
-        # exists (the verify threads come later): forking a threaded process can deadlock.
-        context = get_context("fork" if sys.platform != "win32" else "spawn")
-        pool = context.Pool(workers, initializer=_worker_init)
-        closing.callback(pool.join)
-        closing.callback(pool.terminate)
+        # One pool for generating and decoding (the one `borderledger scan` decodes with),
+        # forked before any thread of this process exists (the verify threads come later):
+        # forking a threaded process can deadlock.
+        decoder = Decoder(workers)
+        closing.callback(decoder.close)
+        pool = decoder.pool
         t0 = time.perf_counter()
         generated = pool.map(_generate, jobs, chunksize=8)
+        scene_jobs = _scene_plan(max(8, images // 5), tags, dev)
+        scenes = pool.map(_scene, scene_jobs, chunksize=4)
         generate_s = time.perf_counter() - t0
         photos = {index: (jpeg, expected) for index, jpeg, expected in generated}
         mean_jpeg = statistics.mean(len(jpeg) for jpeg, _ in photos.values())
@@ -205,20 +286,30 @@ def run_scan_bench(
         with Verifier(url, key) as verifier, ThreadPoolExecutor(verify_threads) as verifying:
             verifier.judge(CodeResult("warm-up", classify(tags[0]["uri"])))  # connect first
             t0 = time.perf_counter()
-            work = ((index, jpeg) for index, (jpeg, _) in photos.items())
+            order = sorted(photos)
             pending: list[Future[None]] = []
-            for index, codes, elapsed in pool.imap_unordered(_decode, work, chunksize=4):
-                decode_times.append(elapsed)
+            sources = [photos[index][0] for index in order]
+            for decoded in decoder.decode(sources, ordered=False):
+                index = order[decoded.index]
+                decode_times.append(decoded.seconds)
                 expected = set(photos[index][1])
-                texts = {text for text, *_ in codes}
+                texts = {code.text for code in decoded.codes}
                 decoded_ok[index] = expected <= texts
                 misreads += len(texts - expected)
-                for text, fmt, ident, gs1, strategy in codes:
-                    strategies[strategy] += 1
-                    pending.append(verifying.submit(judge, index, text, fmt, ident, gs1))
+                for code in decoded.codes:
+                    strategies[code.strategy] += 1
+                    pending.append(
+                        verifying.submit(
+                            judge, index, code.text, code.format, code.symbology_id, code.gs1
+                        )
+                    )
             for future in pending:
                 future.result()
             wall_s = time.perf_counter() - t0
+
+        independent = _independent(decoder, scenes)
+        decoder.close()  # free the cores for the command line run
+        cli = _cli_run(dev, photos, min(images, 400))
 
     by_type: dict[str, list[bool]] = defaultdict(list)
     by_level: dict[str, list[bool]] = defaultdict(list)
@@ -250,6 +341,9 @@ def run_scan_bench(
         "failures": {d: f for d, f in sorted(failures.items()) if f},
         "misreads": misreads,
         "images_per_second": round(images / wall_s, 1) if wall_s else None,
+        "cli_images_per_s": cli["images_per_s"],
+        "cli": cli,
+        "independent": independent,
         "verdicts": dict(verdicts),
         "wrong_verdicts": wrong_verdicts,
         "strategies": dict(strategies),
@@ -269,7 +363,8 @@ def run_scan_bench(
         },
         "mean_jpeg_bytes": round(mean_jpeg),
         "method": (
-            f"decode in {workers} worker processes (zxing-cpp, fallbacks); verify each code "
+            f"decode in {workers} worker processes (scanner.pipeline: zxing-cpp, fallbacks); "
+            "verify each code "
             f"from {verify_threads} threads of the main process over HTTP keep-alive to the "
             "gateway of `borderledger up` "
             "(separate process: Anvil + uvicorn + SQLite) on the same machine"

@@ -15,12 +15,13 @@ from ledger.config import Settings
 from ledger.errors import InvalidInput
 from scanner.bundles import OfflineVerifier, open_bundle
 from scanner.chaincheck import ChainChecker
-from scanner.decode import decode_files, expand_paths
+from scanner.decode import expand_paths
 from scanner.device import has_device
 from scanner.device_cli import Judge
 from scanner.device_cli import device_dir as device_dir_of
-from scanner.online import CLEARED, CodeResult, Verifier, resolve_gateway, results_of
+from scanner.online import CLEARED, CodeResult, Verifier, resolve_gateway
 from scanner.payload import classify, typed
+from scanner.pipeline import scan_files
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -183,7 +184,6 @@ def scan(
     queue_only = queue or (offline_judge is not None and has_device(directory))
 
     results: list[CodeResult] = []
-    unreadable: list[dict[str, str]] = []
     if serial is not None:
         results.append(CodeResult("typed", typed(serial[0], serial[1], lot)))
     for text in code or []:
@@ -194,12 +194,15 @@ def scan(
         try:
             for result in results:
                 judge(result)
-            for file in decode_files(files):
-                if file.error is not None:
-                    unreadable.append({"source": str(file.path), "error": file.error})
-                    continue
-                for result in results_of(file):
-                    results.append(judge(result))
+            online = None
+            if isinstance(verifier, Verifier) and not judge.queue_only:
+                online_verifier = verifier
+
+                def online(result: CodeResult) -> CodeResult:
+                    return online_verifier.judge(result, location)
+
+            decoded, unreadable = scan_files(files, judge, online)
+            results.extend(decoded)
         finally:
             judge.close()
     if checker is not None:

@@ -13,23 +13,36 @@ damage            mild                        moderate                     sever
 rotation          ±15°                        ±40°                         ±85° (any angle)
 blur              Gaussian r=1.0 px           r=1.6 px                     r=2.6 px
 noise             sd 15 grey levels           sd 35                        sd 60
-perspective       corners moved 6 %           12 %                         20 %
-glare             highlight 45 % opaque       65 %                         85 %
+perspective       corners moved 6 %           12 %                         30 % (strong keystone)
+glare             highlight 45 % opaque       65 %                         94 %, over the code,
+                                                                           + a clipped core
 low_resolution    ~2.6 px per module          ~1.9 px per module           ~1.3 px per module
 low_contrast      65 % of the range           30 % of the range            12 % of the range
+occlusion         sticker/finger over 10 %    12 % of the symbol's side,   22 %, over a
+                  of a corner with no finder  over a finder pattern        finder pattern
+curvature         code spans 50° of a bottle  80°                          110°
+combined          perspective + 1 other,      perspective + 2 others       as moderate, one of
+                  all mild                    (blur, noise, glare, low     them severe
+                                              light, occlusion), moderate
 ================  ==========================  ===========================  ======================
+
+`combined` is what phone photos do: damages stack in the order light and optics apply them
+(occlusion on the label, then the camera's angle, the highlight, focus blur, low light,
+sensor noise, and a harsher JPEG). Occlusion and curvature act on the label, which knows
+where its code is (`code_box`); the rest on the whole photo.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import zxingcpp
-from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from ledger.qr import render_png
 from scanner.payload import format_hri
@@ -42,10 +55,17 @@ DAMAGE_TYPES = (
     "glare",
     "low_resolution",
     "low_contrast",
+    "occlusion",
+    "curvature",
+    "combined",
 )
+#: Damages done to the label itself (it knows where its code is), before it is photographed.
+LABEL_DAMAGE = frozenset({"occlusion", "curvature"})
 LEVELS = ("mild", "moderate", "severe")
 Level = Literal["mild", "moderate", "severe"]
 CodeKind = Literal["qr", "datamatrix"]
+#: A rectangle (left, top, right, bottom) in pixels.
+Box = tuple[int, int, int, int]
 
 #: Pixels per module when the label is rendered (before any damage).
 MODULE_PX = 4
@@ -116,10 +136,12 @@ def photograph(
     x = 20
     for label in labels:
         tilt = rng.uniform(-4, 4)
-        rotated = label.rotate(tilt, Image.Resampling.BICUBIC, expand=True, fillcolor=0)
+        rotated = label.convert("RGB").rotate(
+            tilt, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0)
+        )
         mask = Image.new("L", label.size, 255).rotate(tilt, expand=True)
         y = rng.randint(10, max(10, canvas[1] - rotated.height - 10))
-        photo.paste(Image.merge("RGB", (rotated,) * 3), (x, y), mask)
+        photo.paste(rotated, (x, y), mask)
         x += rotated.width + 20
     return photo
 
@@ -154,18 +176,22 @@ def _noise(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
 
 
 def _perspective(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
-    amount = {"mild": 0.06, "moderate": 0.12, "severe": 0.20}[level]
     w, h = image.size
-    # Where each output corner samples the input: corners pushed outwards by random amounts,
-    # so the scene shrinks unevenly (a label seen at an angle) and nothing is cropped away.
     corners: list[tuple[float, float]] = [(0, 0), (w, 0), (w, h), (0, h)]
-    moved = [
-        (
-            x + (1 if x else -1) * rng.uniform(0.2, 1) * amount * w,
-            y + (1 if y else -1) * rng.uniform(0.2, 1) * amount * h,
-        )
-        for x, y in corners
-    ]
+    if level == "severe":
+        moved = _keystone(corners, w, h, rng)
+    else:
+        amount = {"mild": 0.06, "moderate": 0.12}[level]
+        # Where each output corner samples the input: corners pushed outwards by random
+        # amounts, so the scene shrinks unevenly (a label seen at an angle) and nothing is
+        # cropped away.
+        moved = [
+            (
+                x + (1 if x else -1) * rng.uniform(0.2, 1) * amount * w,
+                y + (1 if y else -1) * rng.uniform(0.2, 1) * amount * h,
+            )
+            for x, y in corners
+        ]
     coefficients = _perspective_coefficients(corners, moved)
     return image.transform(
         image.size,
@@ -174,6 +200,28 @@ def _perspective(image: Image.Image, level: str, rng: random.Random) -> Image.Im
         Image.Resampling.BICUBIC,
         fillcolor=_fill(image),
     )
+
+
+def _keystone(
+    corners: list[tuple[float, float]], w: int, h: int, rng: random.Random
+) -> list[tuple[float, float]]:
+    """A strong oblique view: one side of the scene shrinks to ~55-65 % of the other (the
+    camera some 45-55° off the label's normal), in a random direction."""
+    near = rng.uniform(0.55, 0.65)
+    pad = (1 - near) / 2 / near  # the far side's corners move outwards this share of the side
+    side = rng.randrange(4)  # which side is far from the camera: top, right, bottom, left
+    jitter = [rng.uniform(0.02, 0.06) for _ in range(8)]
+    moved = []
+    for i, (x, y) in enumerate(corners):
+        dx = (1 if x else -1) * jitter[2 * i] * w
+        dy = (1 if y else -1) * jitter[2 * i + 1] * h
+        far = {0: y == 0, 1: x == w, 2: y == h, 3: x == 0}[side]
+        if far and side in (0, 2):
+            dx += (1 if x else -1) * pad * w
+        elif far:
+            dy += (1 if y else -1) * pad * h
+        moved.append((x + dx, y + dy))
+    return moved
 
 
 def _perspective_coefficients(
@@ -197,10 +245,14 @@ def _perspective_coefficients(
 
 
 def _glare(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
-    strength = {"mild": 0.45, "moderate": 0.65, "severe": 0.85}[level]
+    strength = {"mild": 0.45, "moderate": 0.65, "severe": 0.94}[level]
     w, h = image.size
     radius = rng.uniform(0.25, 0.35) * min(w, h)
     cx, cy = rng.uniform(0.2, 0.5) * w, rng.uniform(0.3, 0.7) * h
+    if level == "severe":
+        # The sheen washes over the code (labels sit at the left of the photo): what is
+        # left of the print under it is a few grey levels of contrast.
+        cx = rng.uniform(0.08, 0.3) * w
     # A soft white highlight: a blurred ellipse blended over the photo.
     mask = Image.new("L", image.size, 0)
     ImageDraw.Draw(mask).ellipse(
@@ -208,8 +260,25 @@ def _glare(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
         fill=int(255 * strength),
     )
     mask = mask.filter(ImageFilter.GaussianBlur(radius / 3))
+    if level == "severe":
+        # A specular highlight: a small clipped core (pure white, nothing readable under it)
+        # inside the broad sheen, as a glossy label under a lamp gives.
+        core = rng.uniform(0.025, 0.04) * min(w, h)
+        ox, oy = rng.uniform(-0.5, 0.5) * radius, rng.uniform(-0.3, 0.3) * radius
+        spot = Image.new("L", image.size, 0)
+        ImageDraw.Draw(spot).ellipse(
+            (cx + ox - core * 1.6, cy + oy - core, cx + ox + core * 1.6, cy + oy + core), fill=255
+        )
+        mask = ImageChops.lighter(mask, spot.filter(ImageFilter.GaussianBlur(core / 4)))
     white = Image.new(image.mode, image.size, (255,) * len(image.getbands()))
     return Image.composite(white, image, mask)
+
+
+def _low_light(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
+    """A dim scene: the exposure drops and the camera's gain lifts the sensor noise."""
+    gain = {"mild": 0.6, "moderate": 0.42, "severe": 0.28}[level] * rng.uniform(0.9, 1.1)
+    dark = image.point(lambda v: int(8 + v * gain))
+    return _noise(dark, "mild", rng)
 
 
 def _low_resolution(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
@@ -225,6 +294,114 @@ def _low_contrast(image: Image.Image, level: str, rng: random.Random) -> Image.I
     return image.point(lambda v: int(base + v * span))
 
 
+_SKIN = ((224, 172, 140), (198, 140, 108), (141, 96, 70), (240, 200, 175))
+_STICKERS = ((246, 246, 240), (250, 222, 70), (255, 150, 60), (120, 200, 240))
+
+
+def _occlusion(
+    image: Image.Image, box: Box, level: str, rng: random.Random, code: CodeKind = "qr"
+) -> Image.Image:
+    """A sticker or a finger over part of the code, reaching a share of the symbol's side in
+    from one corner: a corner without a finder pattern when mild, a finder pattern's corner
+    (QR: top left, top right, bottom left; DataMatrix: the corners of its L) else."""
+    image = image.convert("RGB")
+    x0, y0, x1, y1 = box
+    side = min(x1 - x0, y1 - y0)
+    depth = {"mild": 0.10, "moderate": 0.12, "severe": 0.22}[level] * side
+    depth *= rng.uniform(0.9, 1.1)
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    finder = [0, 1, 3] if code == "qr" else [0, 2, 3]
+    if level == "mild":
+        corner = rng.choice([i for i in range(4) if i not in finder])
+    else:
+        corner = rng.choice(finder)
+    cx, cy = corners[corner]
+    inward = (1 if corner in (0, 3) else -1, 1 if corner in (0, 1) else -1)
+    # The point the occluder reaches: `depth` in from the corner along the diagonal.
+    tip = (cx + inward[0] * depth, cy + inward[1] * depth)
+    draw_on = image.copy()
+    draw = ImageDraw.Draw(draw_on)
+    if rng.random() < 0.5:
+        colour = rng.choice(_STICKERS)
+        reach = depth * 2 + side * 0.3  # the sticker runs well past the code's corner
+        ax, ay = tip
+        bx, by = tip[0] - inward[0] * reach, tip[1] - inward[1] * reach * rng.uniform(0.6, 1)
+        draw.rectangle((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)), fill=colour)
+        return draw_on
+    # A fingertip: a long ellipse pointing at the tip from outside, softly out of focus.
+    colour = rng.choice(_SKIN)
+    width = side * rng.uniform(0.28, 0.36)
+    length = side * 1.2
+    angle = math.atan2(-inward[1], -inward[0]) + rng.uniform(-0.35, 0.35)
+    ux, uy = math.cos(angle), math.sin(angle)
+    centre = (tip[0] + ux * length / 2, tip[1] + uy * length / 2)
+    points = []
+    for k in range(48):
+        t = 2 * math.pi * k / 48
+        a, b = math.cos(t) * length / 2, math.sin(t) * width / 2
+        points.append((centre[0] + a * ux - b * uy, centre[1] + a * uy + b * ux))
+    mask = Image.new("L", image.size, 0)
+    ImageDraw.Draw(mask).polygon(points, fill=255)
+    mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, side * 0.012)))
+    shade = rng.uniform(0.75, 1.0)
+    skin = Image.new("RGB", image.size, tuple(int(c * shade) for c in colour))
+    return Image.composite(skin, image, mask)
+
+
+def _curvature(image: Image.Image, box: Box, level: str, rng: random.Random) -> Image.Image:
+    """The label wrapped round a bottle (vertical axis) and seen from the front: columns
+    compress towards the edges as cos(angle) and darken with the light falling off."""
+    span = math.radians({"mild": 50, "moderate": 80, "severe": 110}[level])
+    x0, _, x1, _ = box
+    radius = (x1 - x0) / span
+    centre = (x0 + x1) / 2 + rng.uniform(-0.1, 0.1) * (x1 - x0)
+    w, h = image.size
+    limit = math.radians(85)
+    left = max(-limit, (0 - centre) / radius)
+    right = min(limit, (w - centre) / radius)
+    out_left = radius * math.sin(left)
+    out_w = max(1, round(radius * (math.sin(right) - math.sin(left))))
+    mesh = []
+    step = 3
+    for ox in range(0, out_w, step):
+
+        def source(px: float) -> float:
+            s = max(-1.0, min(1.0, (px + out_left) / radius))
+            return centre + radius * math.asin(s)
+
+        a, b = source(ox), source(min(out_w, ox + step))
+        mesh.append(((ox, 0, min(out_w, ox + step), h), (a, 0, a, h, b, h, b, 0)))
+    rgb = image.convert("RGB")
+    wrapped = rgb.transform((out_w, h), Image.Transform.MESH, mesh, Image.Resampling.BICUBIC)
+    # Light falls off towards the bottle's sides.
+    falloff = Image.new("L", (out_w, 1))
+    falloff.putdata(
+        [
+            int(
+                255
+                * (0.55 + 0.45 * math.cos(math.asin(max(-1.0, min(1.0, (x + out_left) / radius)))))
+            )
+            for x in range(out_w)
+        ]
+    )
+    shade = falloff.resize((out_w, h))
+    return ImageChops.multiply(wrapped, Image.merge("RGB", (shade,) * 3))
+
+
+def _combination(level: str, rng: random.Random) -> list[tuple[str, str]]:
+    """The damages of one `combined` photo, in the order they happen."""
+    others = rng.sample(
+        ["blur", "noise", "glare", "low_light", "occlusion"], 1 if level == "mild" else 2
+    )
+    steps = [("perspective", "mild" if level == "mild" else "moderate")]
+    steps += [(kind, "mild" if level == "mild" else "moderate") for kind in others]
+    if level == "severe":
+        i = rng.randrange(len(steps))
+        steps[i] = (steps[i][0], "severe")
+    order = ["occlusion", "perspective", "glare", "blur", "low_light", "noise"]
+    return sorted(steps, key=lambda step: order.index(step[0]))
+
+
 DAMAGE: dict[str, Callable[[Image.Image, str, random.Random], Image.Image]] = {
     "rotation": _rotation,
     "blur": _blur,
@@ -233,15 +410,37 @@ DAMAGE: dict[str, Callable[[Image.Image, str, random.Random], Image.Image]] = {
     "glare": _glare,
     "low_resolution": _low_resolution,
     "low_contrast": _low_contrast,
+    "low_light": _low_light,
 }
 
 
-def damage(image: Image.Image, kind: str, level: str, rng: random.Random) -> Image.Image:
-    """Apply damage `kind` at `level` to a photo."""
-    if kind not in DAMAGE:
+def damage(
+    image: Image.Image,
+    kind: str,
+    level: str,
+    rng: random.Random,
+    box: Box | None = None,
+    code: CodeKind = "qr",
+) -> Image.Image:
+    """Apply damage `kind` at `level` to a photo, or to a label for occlusion and curvature
+    (`box`: where its `code` is; by default the bounds of its dark pixels). `combined` on a
+    whole photo leaves occlusion out (it needs a label)."""
+    if kind not in DAMAGE_TYPES and kind not in DAMAGE:
         raise ValueError(f"damage {kind!r}: choose one of {', '.join(DAMAGE_TYPES)}")
     if level not in LEVELS:
         raise ValueError(f"level {level!r}: choose mild, moderate or severe")
+    if kind in LABEL_DAMAGE:
+        if box is None:
+            box = image.convert("L").point(lambda v: 255 if v < 100 else 0).getbbox()
+            box = box or (0, 0, image.width, image.height)
+        if kind == "occlusion":
+            return _occlusion(image, box, level, rng, code)
+        return _curvature(image, box, level, rng)
+    if kind == "combined":
+        for step_kind, step_level in _combination(level, rng):
+            if step_kind != "occlusion":
+                image = DAMAGE[step_kind](image, step_level, rng)
+        return image
     return DAMAGE[kind](image, level, rng)
 
 
@@ -253,13 +452,27 @@ def to_jpeg(image: Image.Image, quality: int = 85) -> bytes:
 
 def label_for(text: str, kind: CodeKind, pairs: list[tuple[str, str]] | None = None) -> Image.Image:
     """A label holding `text` as a QR code, or `pairs` as a GS1 DataMatrix."""
+    return label_with_box(text, kind, pairs)[0]
+
+
+def label_with_box(
+    text: str, kind: CodeKind, pairs: list[tuple[str, str]] | None = None
+) -> tuple[Image.Image, Box]:
+    """`label_for`, and where the code's symbol (its dark modules' bounds) is on the label."""
     if kind == "qr":
         code = render_qr(text)
     else:
         assert pairs is not None
         code = render_datamatrix(pairs)
     lines = [f"({ai}) {value}" for ai, value in pairs or []] or ["Scan to verify"]
-    return render_label(code, lines)
+    bounds = ImageOps.invert(code).getbbox() or (0, 0, code.width, code.height)
+    # render_label pastes the code at (10, 10).
+    return render_label(code, lines), (
+        bounds[0] + 10,
+        bounds[1] + 10,
+        bounds[2] + 10,
+        bounds[3] + 10,
+    )
 
 
 def synth_photo(
@@ -274,12 +487,22 @@ def synth_photo(
     from scanner.payload import encode_element_string
 
     rng = random.Random(seed)
-    labels = [label_for(text, code_kind, pairs) for text, code_kind, pairs in codes]
+    boxed = [label_with_box(text, code_kind, pairs) for text, code_kind, pairs in codes]
+    steps = _combination(level, rng) if kind == "combined" else [(kind, level)]
+    labels = []
+    for (label, box), (_, code_kind, _) in zip(boxed, codes, strict=True):
+        for step_kind, step_level in steps:
+            if step_kind in LABEL_DAMAGE:
+                label = damage(label, step_kind, step_level, rng, box, code_kind)
+        labels.append(label)
     width = max(800, sum(label.width + 30 for label in labels) + 20)
     photo = photograph(labels, rng, (width, 600))
-    photo = damage(photo, kind, level, rng)
+    for step_kind, step_level in steps:
+        if step_kind not in LABEL_DAMAGE:
+            photo = damage(photo, step_kind, step_level, rng)
+    quality = rng.randint(70, 90) if kind != "combined" else rng.randint(55, 75)
     expected = tuple(
         text if code_kind == "qr" else encode_element_string(pairs or [])
         for text, code_kind, pairs in codes
     )
-    return Photo(to_jpeg(photo, rng.randint(70, 90)), kind, level, expected)
+    return Photo(to_jpeg(photo, quality), kind, level, expected)

@@ -19,3 +19,12 @@ def test_tiny_scan_bench_prints_one_json_object_last() -> None:
     assert set(result["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
     assert {"end_to_end_s", "decode_cpu_s", "verify_s", "generate_s"} <= set(result["time"])
     assert result["workers"] >= 1 and "loadavg_after" in result
+    # The real command over a folder of the same photos, against the same gateway.
+    cli = result["cli"]
+    assert result["cli_images_per_s"] == cli["images_per_s"] > 0
+    assert cli["images"] == 21 and cli["judged"] > 0 and cli["exit_code"] in (0, 1)
+    assert set(cli["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
+    # The second, independent set of photos (bench/scenes.py).
+    independent = result["independent"]
+    assert independent["images"] == 8 and independent["misreads"] == 0
+    assert set(independent["decode_rate_by_level"]) == {"moderate", "severe"}

@@ -146,3 +146,23 @@ def test_partial_read_exits_1_and_bad_input_is_one_line(served: Served, tmp_path
     bad_key = run(tmp_path, str(good), "--gateway", served.url, "--api-key", "wrong")
     assert bad_key.returncode == 1 and "refused the API key" in bad_key.stderr
     assert "Traceback" not in bad_key.stderr
+
+
+def test_a_folder_is_decoded_in_parallel_and_reported_in_file_order(
+    served: Served, tmp_path: Path
+) -> None:
+    """Enough photos for the worker processes (scanner.pipeline), verified concurrently."""
+    from scanner.pipeline import PARALLEL_FROM
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    names = []
+    for i, serial in enumerate(SERIALS):
+        names.append(f"{i:02d}.jpg")
+        photo_of(served, folder / names[-1], serial, "qr" if i % 3 else "datamatrix", seed=i)
+    assert len(names) >= PARALLEL_FROM
+    code, report = scan_json(served, tmp_path, str(folder))
+    assert code == 0, report
+    assert [Path(c["source"]).name for c in report["codes"]] == names
+    assert [c["payload"]["serial"] for c in report["codes"]] == SERIALS
+    assert report["counts"]["judged"] == len(SERIALS)

@@ -1,0 +1,256 @@
+"""Find QR finder patterns in a photo, and repaint one that a sticker or a finger hides.
+
+zxing-cpp locates a QR code by its three finder patterns (the 7x7-module squares in three
+corners) and gives up when one is covered, even though the code's error correction could
+restore the data modules under the cover. When a photo shows two finder patterns of the
+same size, the third lies where the geometry of a square code puts it: at one of six places
+(the two found are a side of the square with the corner at either end and the code on
+either side, or a diagonal with the code on either side). `places` lists them; the decoder
+paints a clean finder pattern (and its white separator) at each in turn and, where zxing
+then locates a code but cannot read it (a photo taken at an angle, where the square is
+not a parallelogram), at places a few modules beside it (`nudges`).
+
+Finder patterns are found the classic way: rows of the binarized image are scanned for runs
+dark-light-dark-light-dark in the proportions 1:1:3:1:1, and each hit is confirmed by the
+same proportions down its column; hits a few modules apart are one pattern.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFilter
+
+#: Each run may differ from its share of the pattern's width by this share of a module.
+TOLERANCE = 0.6
+#: Finder patterns narrower than this (pixels, 7 modules) are noise.
+MIN_WIDTH = 10
+#: At most this many row hits are checked down their column (a noisy photo has thousands).
+MAX_CHECKS = 400
+#: At most this many candidate patterns are paired (the largest clusters first).
+MAX_FINDERS = 6
+#: At most this many pairs of patterns are tried.
+MAX_PAIRS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Finder:
+    """A finder pattern's centre and module size (pixels), and how many scan lines hit it."""
+
+    x: float
+    y: float
+    module: float
+    hits: int
+
+
+def binarize(gray: Image.Image) -> NDArray[np.bool_]:
+    """Dark pixels (True): darker than the mean of their neighbourhood by a margin."""
+    local = gray.filter(ImageFilter.BoxBlur(max(8, min(gray.size) // 30)))
+    # A light blur first: sensor noise would otherwise break runs into many short ones.
+    pixels = np.asarray(gray.filter(ImageFilter.BoxBlur(1)), dtype=np.int16)
+    return np.asarray(pixels < np.asarray(local, dtype=np.int16) - 8)
+
+
+def _runs(line: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Start index and length of each run of equal values in `line`."""
+    change = np.flatnonzero(line[1:] != line[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [line.size])))
+    return starts, lengths
+
+
+def _pattern_at(
+    starts: NDArray[np.int64], lengths: NDArray[np.int64], dark_first: bool
+) -> list[tuple[float, float]]:
+    """(centre, module) of every 1:1:3:1:1 run sequence starting on a dark run."""
+    found: list[tuple[float, float]] = []
+    if lengths.size < 5:
+        return found
+    window = np.lib.stride_tricks.sliding_window_view(lengths, 5)
+    first = 0 if dark_first else 1
+    window = window[first::2]
+    total = window.sum(axis=1)
+    module = total / 7.0
+    expected = np.array([1, 1, 3, 1, 1], dtype=np.float64)
+    error = np.abs(window - module[:, None] * expected[None, :])
+    ok = (total >= MIN_WIDTH) & np.all(error <= TOLERANCE * module[:, None] * 1.5, axis=1)
+    ok &= np.abs(window[:, 2] - 3 * module) <= TOLERANCE * module * 2
+    for i in np.flatnonzero(ok):
+        index = first + 2 * int(i)
+        start = int(starts[index])
+        found.append((start + float(total[i]) / 2, float(module[i])))
+    return found
+
+
+def _confirms(dark: NDArray[np.bool_], x: int, y: int, module: float) -> bool:
+    """The column through (x, y) also crosses 1:1:3:1:1 around y."""
+    reach = int(module * 6) + 2
+    top, bottom = max(0, y - reach), min(dark.shape[0], y + reach + 1)
+    column = dark[top:bottom, x]
+    starts, lengths = _runs(column)
+    dark_first = bool(column[0])
+    for centre, size in _pattern_at(starts, lengths, dark_first):
+        if abs(top + centre - y) <= module * 1.5 and abs(size - module) <= module * 0.5:
+            return True
+    return False
+
+
+def find_finders(dark: NDArray[np.bool_], step: int = 2) -> list[Finder]:
+    """Finder patterns in a binarized image, the most often hit first."""
+    hits: list[tuple[float, float, float]] = []
+    checks = 0
+    for y in range(0, dark.shape[0], step):
+        row = dark[y]
+        starts, lengths = _runs(row)
+        for centre, module in _pattern_at(starts, lengths, bool(row[0])):
+            checks += 1
+            if checks > MAX_CHECKS:
+                break
+            if _confirms(dark, int(centre), y, module):
+                hits.append((centre, float(y), module))
+    clusters: list[list[tuple[float, float, float]]] = []
+    for hit in hits:
+        for cluster in clusters:
+            cx, cy, cm = cluster[-1]
+            if abs(hit[0] - cx) <= 2 * cm and abs(hit[1] - cy) <= 2 * cm + step:
+                cluster.append(hit)
+                break
+        else:
+            clusters.append([hit])
+    finders = [
+        Finder(
+            float(np.mean([h[0] for h in c])),
+            float(np.mean([h[1] for h in c])),
+            float(np.mean([h[2] for h in c])),
+            len(c),
+        )
+        for c in clusters
+        if len(c) >= 2
+    ]
+    return sorted(finders, key=lambda f: -f.hits)[:MAX_FINDERS]
+
+
+Vector = tuple[float, float]
+
+
+def third_finder_places(a: Finder, b: Finder) -> Iterator[tuple[Vector, Vector, Vector]]:
+    """(centre, x axis, y axis) of each place the missing third pattern could be."""
+    dx, dy = b.x - a.x, b.y - a.y
+    px, py = -dy, dx  # a perpendicular of the same length
+    side = (dx, dy), (px, py)
+    for sign in (1, -1):
+        yield (a.x + sign * px, a.y + sign * py), *side  # the corner at a
+        yield (b.x + sign * px, b.y + sign * py), *side  # the corner at b
+        diagonal = ((dx + px) / 2, (dy + py) / 2), ((dx - px) / 2, (dy - py) / 2)
+        yield ((a.x + b.x + sign * px) / 2, (a.y + b.y + sign * py) / 2), *diagonal
+
+
+def _square(centre: Vector, ux: Vector, uy: Vector, half: float) -> list[Vector]:
+    cx, cy = centre
+    return [
+        (cx + sx * half * ux[0] + sy * half * uy[0], cy + sx * half * ux[1] + sy * half * uy[1])
+        for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+    ]
+
+
+def paint_finder(
+    image: Image.Image, centre: Vector, ux: Vector, uy: Vector, module: float, dark: int
+) -> None:
+    """Draw a finder pattern (with its white separator) centred at `centre`, its sides
+    along the unit vectors `ux` and `uy`."""
+    draw = ImageDraw.Draw(image)
+    for half, fill in ((4.5, 255), (3.5, dark), (2.5, 255), (1.5, dark)):
+        draw.polygon(_square(centre, ux, uy, half * module), fill=fill)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A crop of the photo around a code with a missing finder pattern, and where (in the
+    crop) and how the missing pattern would sit."""
+
+    crop: Image.Image
+    offset: tuple[int, int]
+    centre: Vector
+    ux: Vector
+    uy: Vector
+    module: float
+    ink: int
+    #: The centres of the two patterns found (in the photo).
+    finders: tuple[Vector, Vector] = ((0.0, 0.0), (0.0, 0.0))
+
+    def painted(self, nudge: tuple[float, float] = (0.0, 0.0)) -> Image.Image:
+        """The crop with the pattern painted, moved by `nudge` modules along the axes."""
+        crop = self.crop.copy()
+        ox, oy = nudge
+        centre = (
+            self.centre[0] + (ox * self.ux[0] + oy * self.uy[0]) * self.module,
+            self.centre[1] + (ox * self.ux[1] + oy * self.uy[1]) * self.module,
+        )
+        paint_finder(crop, centre, self.ux, self.uy, self.module, self.ink)
+        return crop
+
+
+def places(gray: Image.Image) -> Iterator[Place]:
+    """Where a third finder pattern may be missing: for pairs of patterns of about the same
+    size (most often crossed first: real patterns are crossed by many scan lines, phantoms
+    in the data by few), each of the six places the geometry allows."""
+    dark = binarize(gray)
+    finders = find_finders(dark)
+    pixels = np.asarray(gray)
+    ink = int(np.percentile(pixels, 5))
+    pairs = []
+    for i, a in enumerate(finders):
+        for b in finders[i + 1 :]:
+            ratio = a.module / b.module
+            distance = math.hypot(b.x - a.x, b.y - a.y) / ((a.module + b.module) / 2)
+            if 0.7 <= ratio <= 1.4 and 14 <= distance <= 180:
+                pairs.append((-min(a.hits, b.hits), distance, a, b))
+    pairs.sort(key=lambda p: (p[0], p[1]))
+    width, height = gray.size
+    for _, _, a, b in pairs[:MAX_PAIRS]:
+        module = (a.module + b.module) / 2
+        for centre, vx, vy in third_finder_places(a, b):
+            if not (0 <= centre[0] < width and 0 <= centre[1] < height):
+                continue
+            nx, ny = math.hypot(*vx), math.hypot(*vy)
+            ux, uy = (vx[0] / nx, vx[1] / nx), (vy[0] / ny, vy[1] / ny)
+            # The code's fourth corner completes a parallelogram with the three centres;
+            # which completion depends on which is the corner: take all three.
+            points = [(a.x, a.y), (b.x, b.y), centre]
+            corners = points + [
+                (p[0] + q[0] - r[0], p[1] + q[1] - r[1])
+                for p, q, r in (
+                    (points[0], points[1], points[2]),
+                    (points[1], points[2], points[0]),
+                    (points[0], points[2], points[1]),
+                )
+            ]
+            pad = module * 8
+            box = (
+                max(0, int(min(c[0] for c in corners) - pad)),
+                max(0, int(min(c[1] for c in corners) - pad)),
+                min(width, int(max(c[0] for c in corners) + pad)),
+                min(height, int(max(c[1] for c in corners) + pad)),
+            )
+            local = (centre[0] - box[0], centre[1] - box[1])
+            yield Place(
+                gray.crop(box),
+                (box[0], box[1]),
+                local,
+                ux,
+                uy,
+                module,
+                ink,
+                ((a.x, a.y), (b.x, b.y)),
+            )
+
+
+def nudges(reach: int = 3) -> list[tuple[float, float]]:
+    """Offsets (modules) around a place, nearest first, the place itself excluded: seen at
+    an angle a square is not a parallelogram, so the pattern may be a few modules off."""
+    grid = [(x, y) for x in range(-reach, reach + 1) for y in range(-reach, reach + 1)]
+    return sorted((p for p in grid if p != (0, 0)), key=lambda p: (p[0] ** 2 + p[1] ** 2, p))
