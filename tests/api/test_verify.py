@@ -12,41 +12,23 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api.crypto import unseal
 from api.main import GatewayApp
-from api.models import Organization, ScanEvent
+from api.models import ScanEvent
 from ledger.batch import batch_id_of
 from ledger.digital_link import DigitalLink, encode_signature, parse_digital_link
 from ledger.merkle import leaf_hash, verify_proof
-from ledger.tags import SECP256K1_N, TagDomain, TagSigner
+from ledger.tags import SECP256K1_N, TagDomain
 from tests.stack import GTIN, Stack
+from tests.worlds import OTHER_GTIN, VerdictWorld
 
 SERIALS = [f"SN{i:04d}" for i in range(10)]
-OTHER_GTIN = "00012345600012"  # valid check digit, never enrolled by Acme
 
 
-class World:
+class World(VerdictWorld):
     """Acme's batch L1 on chain, a rival holder with its own GTIN, an officer."""
 
     def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
-        self.rival = stack.org("Rival Inc", "rights_holder")
-        self.officer = stack.org("NL Customs", "customs")
-        self.batch = stack.enroll(self.holder["apiKey"], serials=SERIALS, expiry="281231")
-        r = stack.client.post(
-            "/v1/batches",
-            json={"gtin": OTHER_GTIN, "lot": "R1", "serials": ["R-1"]},
-            headers=stack.headers(self.rival["apiKey"]),
-        )
-        assert r.status_code == 201, r.text
-        stack.sync()
-        self.tags = {t["serial"]: t["uri"] for t in stack.tags(self.holder["apiKey"], self.bid)}
-        self.domain = TagDomain(stack.registry.chain_id, stack.registry.address)
-
-    @property
-    def bid(self) -> str:
-        return str(self.batch["batchId"])
+        super().__init__(stack, SERIALS)
 
     def verify(self, **body: Any) -> dict[str, Any]:
         return self.stack.verify(self.officer["apiKey"], **body)
@@ -57,25 +39,7 @@ class World:
         )
 
     def signer_key(self, org: dict[str, Any]) -> bytes:
-        with Session(self.stack.gateway.engine) as session:
-            row = session.exec(select(Organization).where(Organization.id == org["id"])).one()
-            assert row.signer_key_encrypted is not None
-            return unseal(self.stack.gateway.settings.secret_key, row.signer_key_encrypted)
-
-    def tag(self, key: bytes, serial: str, lot: str = "L1", gtin: str = GTIN) -> str:
-        signature = TagSigner(key, self.domain).sign(gtin, serial, lot)
-        return DigitalLink(gtin, lot, serial, signature, "resolver.example").to_uri()
-
-    def set_status(self, status: str, serial: str | None = None) -> None:
-        body: dict[str, Any] = {"status": status}
-        if serial is not None:
-            body["serial"] = serial
-        r = self.stack.client.post(
-            f"/v1/batches/{self.bid}/status",
-            json=body,
-            headers=self.stack.headers(self.holder["apiKey"]),
-        )
-        assert r.status_code == 202 and r.json()["status"] == "done", r.text
+        return self.sealed(org, "signer_key_encrypted")
 
 
 @pytest.fixture

@@ -9,70 +9,27 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlmodel import Session, select
 
-from api.crypto import unseal
-from api.models import Organization
 from chain.contract import connect
 from chain.tx import TransactionSender
 from ledger.digital_link import DigitalLink
 from ledger.errors import InvalidInput
 from ledger.scanned import Scanned
-from ledger.tags import TagDomain, TagSigner
 from ledger.trustbundle import verify_bundle
 from ledger.verdicts import OFFLINE_ONLY, Reason, Verdict
 from scanner.offline import TrustBundle, judge
 from tests.stack import GTIN, Stack
+from tests.worlds import OTHER_GTIN, VerdictWorld
 
 SERIALS = [f"SN{i:04d}" for i in range(8)]
-OTHER_GTIN = "00012345600012"
 DAY = 86_400.0
 
 
-class World:
+class World(VerdictWorld):
     """Acme (batch L1, L2 after its key is revoked), a rival with its own GTIN, an officer."""
 
     def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
-        self.rival = stack.org("Rival Inc", "rights_holder")
-        self.officer = stack.org("NL Customs", "customs")
-        self.batch = stack.enroll(self.holder["apiKey"], serials=SERIALS, expiry="281231")
-        r = stack.client.post(
-            "/v1/batches",
-            json={"gtin": OTHER_GTIN, "lot": "R1", "serials": ["R-1"]},
-            headers=stack.headers(self.rival["apiKey"]),
-        )
-        assert r.status_code == 201, r.text
-        stack.sync()
-        self.tags = {t["serial"]: t["uri"] for t in stack.tags(self.holder["apiKey"], self.bid)}
-        self.domain = TagDomain(stack.registry.chain_id, stack.registry.address)
-
-    @property
-    def bid(self) -> str:
-        return str(self.batch["batchId"])
-
-    def sealed(self, org: dict[str, Any], field: str) -> bytes:
-        with Session(self.stack.gateway.engine) as session:
-            row = session.exec(select(Organization).where(Organization.id == org["id"])).one()
-            token = getattr(row, field)
-            assert token is not None
-            return unseal(self.stack.gateway.settings.secret_key, token)
-
-    def tag(self, key: bytes, serial: str, lot: str = "L1", gtin: str = GTIN) -> str:
-        signature = TagSigner(key, self.domain).sign(gtin, serial, lot)
-        return DigitalLink(gtin, lot, serial, signature, "resolver.example").to_uri()
-
-    def set_status(self, status: str, serial: str | None = None, bid: str | None = None) -> None:
-        body: dict[str, Any] = {"status": status}
-        if serial is not None:
-            body["serial"] = serial
-        r = self.stack.client.post(
-            f"/v1/batches/{bid or self.bid}/status",
-            json=body,
-            headers=self.stack.headers(self.holder["apiKey"]),
-        )
-        assert r.status_code == 202 and r.json()["status"] == "done", r.text
+        super().__init__(stack, SERIALS)
 
     def revoke_holder_signer(self) -> None:
         """Acme revokes its tag key on chain (with its own chain key, as the holder would)."""
