@@ -66,8 +66,8 @@ class JobStopped(Exception):
 
 
 @dataclass
-class JobContext:
-    """What a handler gets: the job's stored input and a way to report progress."""
+class Claim:
+    """A job this runner holds the lease on."""
 
     id: str
     kind: str
@@ -76,6 +76,12 @@ class JobContext:
     total: int
     attempt: int
     token: str
+
+
+@dataclass
+class JobContext(Claim):
+    """What a handler gets: the claimed job, its stored input and a way to report progress."""
+
     engine: Engine
     stopping: threading.Event
     lost: threading.Event = field(default_factory=threading.Event)
@@ -251,19 +257,6 @@ def retry(session: Session, job: Job) -> Job:
     return job
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A job this runner holds the lease on."""
-
-    id: str
-    kind: str
-    organization_id: int
-    params: dict[str, Any]
-    total: int
-    attempt: int
-    token: str
-
-
 class JobRunner:
     """Claims and runs jobs, one at a time per gateway process, any number per database.
 
@@ -422,17 +415,7 @@ class JobRunner:
             return True
 
     def run(self, claim: Claim) -> None:
-        context = JobContext(
-            id=claim.id,
-            kind=claim.kind,
-            organization_id=claim.organization_id,
-            params=claim.params,
-            total=claim.total,
-            attempt=claim.attempt,
-            token=claim.token,
-            engine=self.engine,
-            stopping=self.stopping,
-        )
+        context = JobContext(**vars(claim), engine=self.engine, stopping=self.stopping)
         beating = threading.Event()
 
         def beat() -> None:
