@@ -27,12 +27,15 @@ from ledger.models import Status
 from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest
 from ledger.verdicts import (
+    FindingFacts,
+    Pending,
     Reason,
     Verdict,
     decide,
     signer_reason,
     status_reason,
     summary,
+    with_findings,
 )
 
 
@@ -48,10 +51,18 @@ class Judgement:
     expiry: str | None = None
     index: dict[str, Any] = field(default_factory=dict)
     product: dict[str, Any] = field(default_factory=dict)
+    #: Set when the batch is enrolled here but not indexed yet (verdict PENDING).
+    pending: Pending | None = None
 
     @property
     def summary(self) -> str:
-        return summary(self.verdict)
+        return summary(self.verdict, pending=self.pending)
+
+    def conclude(self, findings: list[FindingFacts]) -> tuple[Verdict, str]:
+        """The verdict and summary the officer is shown once the scan's detector findings
+        are weighed (`ledger.verdicts.with_findings`)."""
+        verdict = with_findings(self.verdict, findings)
+        return verdict, summary(verdict, findings=findings, pending=self.pending)
 
 
 def verify(
