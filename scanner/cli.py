@@ -31,6 +31,8 @@ EXIT_CHAIN_DISAGREES = 4
 _STYLE = {
     "GENUINE": "bold green",
     "GENUINE_UNSIGNED": "bold yellow",
+    "GENUINE_DIVERTED": "bold yellow",
+    "PENDING": "bold cyan",
     "COUNTERFEIT_SUSPECT": "bold red",
     "RECALLED": "bold red",
     "STOLEN": "bold red",
