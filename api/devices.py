@@ -277,7 +277,12 @@ def _judge(
         scanned = _scanned(record)
     except InvalidInput as exc:
         return SyncResult(index, "rejected", record.scan_id, "CODE_INVALID", str(exc))
-    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
+    judgement = verify(
+        gateway.catalog,
+        scanned,
+        stale_after=gateway.settings.stale_after_seconds,
+        registrations=gateway.registrations,
+    )
     reasons = [r.value for r in judgement.reasons]
     row = {
         "scan_id": record.scan_id,

@@ -17,6 +17,7 @@ from api.detection import GatewayDetector
 from api.indexer import Indexer, IndexerThread
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
+from api.registrations import Registrations
 from api.scans import ScanWriter
 from api.webhook_delivery import WebhookSender, WebhookThread
 from chain.contract import connect
@@ -46,6 +47,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
+        self.registrations = Registrations(self.engine)
         self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged
         self.detection = GatewayDetector(self.engine)
         self.webhooks = WebhookSender(self.engine, self.settings)

@@ -148,8 +148,9 @@ def scan(
     2: nothing could be read or judged (no code found, corrupt files, only codes from other
     systems), or bad input (a missing file, an invalid option).
 
-    3: at least one verdict is not GENUINE/GENUINE_UNSIGNED (suspect, recalled, stolen,
-    decommissioned, or UNVERIFIED offline): hold the item.
+    3: at least one verdict is not GENUINE/GENUINE_UNSIGNED (suspect or a copy, recalled,
+    stolen, decommissioned, GENUINE_DIVERTED gray-market goods to check against the
+    recordation, PENDING registration to scan again, or UNVERIFIED offline): hold the item.
 
     4: --verify-chain found the chain disagreeing with the gateway: do not trust the gateway.
 

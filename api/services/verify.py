@@ -33,7 +33,12 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
     else:
         assert body.gtin is not None and body.serial is not None
         scanned = Scanned.from_fields(body.gtin, body.serial, body.lot)
-    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
+    judgement = verify(
+        gateway.catalog,
+        scanned,
+        stale_after=gateway.settings.stale_after_seconds,
+        registrations=gateway.registrations,
+    )
     scanned_at = body.scanned_at or datetime.now(UTC)
     if scanned_at.tzinfo is None:
         scanned_at = scanned_at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
