@@ -183,7 +183,7 @@ def _pending(
     but not indexed yet; False when it is not (the caller names the unknown)."""
     if registrations is None:
         return False
-    enrolled, block = registrations.lookup(scanned.gtin, scanned.lot)
+    enrolled, block = registrations.lookup(scanned.gtin, scanned.lot, snap.index_block)
     if not enrolled:
         return False
     judgement.reasons.insert(0, Reason.REGISTRATION_PENDING)

@@ -23,6 +23,7 @@ from api.models import PendingWrite, WriteStatus
 from chain.enroll import qr_file_stem
 from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
+from ledger.gs1 import gtin_check_digit
 from scanner.decode import decode_image_bytes
 from tests.stack import GTIN, Stack, api_error
 
@@ -669,10 +670,36 @@ def test_a_queued_registration_is_pending_not_on_chain(
         write.status, write.block_number = WriteStatus.QUEUED, None
         session.add(write)
         session.commit()
-    stack.gateway.registrations._cache.clear()
+    stack.gateway.registrations.invalidate()
     answer = stack.verify(officer["apiKey"], gtin=GTIN, serial=SERIALS[1], lot="L1")
     assert answer["verdict"] == "PENDING" and answer["reasons"][0] == "REGISTRATION_PENDING"
     assert answer["summary"] == (
         "Registration pending: the batch is enrolled at this gateway, its registration is not "
         "yet on chain. Scan again in a few seconds."
     )
+
+
+def test_a_flood_of_fake_codes_reads_the_registrations_once(
+    stack: Stack, officer: dict[str, Any]
+) -> None:
+    """Codes of GTINs nobody enrolled stay suspect, and however many arrive, the database is
+    asked about unindexed registrations at most once per `api.registrations.TTL`."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pending_writes" in statement:
+            statements.append(statement)
+
+    sa.event.listen(stack.gateway.engine, "before_cursor_execute", count)
+    try:
+        started = time.monotonic()
+        for n in range(40):
+            body = f"0001234{n:06d}"
+            gtin = body + str(gtin_check_digit(body))
+            answer = stack.verify(officer["apiKey"], gtin=gtin, serial="X1", lot="L1")
+            assert answer["verdict"] == "COUNTERFEIT_SUSPECT"
+            assert answer["reasons"][0] == "GTIN_UNKNOWN"
+        elapsed = time.monotonic() - started
+    finally:
+        sa.event.remove(stack.gateway.engine, "before_cursor_execute", count)
+    assert 1 <= len(statements) <= 1 + int(elapsed / 0.5), (len(statements), elapsed)
