@@ -31,6 +31,7 @@ from api.principal import Principal
 from api.scoping import scope_of
 from api.verification import Scanned, verify
 from detector import Scan
+from detector.findings import finding_facts
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.scan_record import (
     ScanRecord,
@@ -40,7 +41,7 @@ from ledger.scan_record import (
     encode_public_key,
     parse_record,
 )
-from ledger.verdicts import Reason, finding_reasons
+from ledger.verdicts import FindingFacts, Reason, finding_reasons
 
 log = logging.getLogger("borderledger.devices")
 
@@ -276,7 +277,12 @@ def _judge(
         scanned = _scanned(record)
     except InvalidInput as exc:
         return SyncResult(index, "rejected", record.scan_id, "CODE_INVALID", str(exc))
-    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
+    judgement = verify(
+        gateway.catalog,
+        scanned,
+        stale_after=gateway.settings.stale_after_seconds,
+        registrations=gateway.registrations,
+    )
     reasons = [r.value for r in judgement.reasons]
     row = {
         "scan_id": record.scan_id,
@@ -312,6 +318,7 @@ def _judge(
         return _duplicate(index, record, text, stored)
 
     findings: list[dict[str, Any]] = []
+    facts: list[FindingFacts] = []
     if record.location is not None:
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
         found = gateway.detection.ingest(
@@ -329,21 +336,25 @@ def _judge(
         added = finding_reasons(reasons, (f.alert.alert_class for f in found))
         if added:
             reasons = reasons + added
-    # The custody log records the scan as it finally stands (with the detector's reasons), in
-    # the transaction that writes those reasons: an entry never disagrees with its row.
+        facts = finding_facts((f.alert for f in found), gateway.detection.registry)
+    # A late clone is answered as one: the verdict weighs the findings, as on /v1/verify.
+    verdict, summary = judgement.conclude(facts)
+    # The custody log records the scan as it finally stands (with the detector's reasons and
+    # the verdict they make), in the transaction that writes them: an entry never disagrees
+    # with its row.
     with gateway.engine.begin() as connection:
-        if reasons != row["reasons"]:
+        if reasons != row["reasons"] or verdict.value != row["verdict"]:
             connection.execute(
                 update(ScanEvent)
                 .where(col(ScanEvent.scan_id) == record.scan_id)
-                .values(reasons=reasons)
+                .values(reasons=reasons, verdict=verdict.value)
             )
-        append_scans(connection, [{**row, "reasons": reasons}])
+        append_scans(connection, [{**row, "reasons": reasons, "verdict": verdict.value}])
     offline = record.offline_verdict_name
     answer = {
         "origin": "offline",
-        "verdict": judgement.verdict.value,
-        "summary": judgement.summary,
+        "verdict": verdict.value,
+        "summary": summary,
         "reasons": reasons,
         "item": {"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
         "batchId": judgement.batch_id,
@@ -352,6 +363,6 @@ def _judge(
         "location": record.location,
         "findings": findings,
         "offlineVerdict": offline,
-        "verdictDisagrees": offline is not None and offline != judgement.verdict.value,
+        "verdictDisagrees": offline is not None and offline != verdict.value,
     }
     return SyncResult(index, "accepted", record.scan_id, answer=answer)

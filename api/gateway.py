@@ -22,6 +22,7 @@ from api.indexer import Indexer, IndexerThread
 from api.jobs import Handler, JobRunner
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
+from api.registrations import Registrations
 from api.scans import ScanWriter
 from api.webhook_delivery import WebhookSender, WebhookThread
 from chain.contract import connect
@@ -52,6 +53,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.engine, self.settings.secret_key)
+        self.registrations = Registrations(self.engine)
         self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged
         self.detection = GatewayDetector(self.engine)
         self.webhooks = WebhookSender(self.engine, self.settings)

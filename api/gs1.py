@@ -76,6 +76,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.catalog import Catalog
+from api.registrations import Registrations
 from api.verification import Judgement, Scanned, verify
 from ledger.errors import InvalidInput
 from ledger.gs1 import gtin_check_digit
@@ -267,13 +268,20 @@ def assess(
     stale_after: float = 30.0,
     today: date | None = None,
     now: datetime | None = None,
+    registrations: Registrations | None = None,
 ) -> Assessment:
-    """Judge a GS1 verification request against the index (see the module docstring)."""
+    """Judge a GS1 verification request against the index (see the module docstring).
+
+    A batch enrolled here whose registration is not indexed yet is not verified (the
+    standard has no "pending"; no failure reason is given) but recorded PENDING, never
+    suspect. The GS1 request names no location, so no detector finding can apply here."""
     today = today or datetime.now(UTC).date()
     scanned = request.scanned
-    exact = verify(catalog, scanned, stale_after=stale_after, now=now)
+    exact = verify(catalog, scanned, stale_after=stale_after, now=now, registrations=registrations)
     if Reason.GTIN_UNKNOWN in exact.reasons:
         return Assessment(None, exact, exact.verdict)
+    if exact.verdict == Verdict.PENDING:
+        return Assessment(_failed(FailureReason.NO_REASON_PROVIDED), exact, Verdict.PENDING)
 
     if Reason.SERIAL_IN_BATCH in exact.reasons:
         data = _matched(exact, request.exp, today)

@@ -102,7 +102,14 @@ class Finding(BaseModel):
 
 class VerifyResponse(BaseModel):
     verdict: Literal[
-        "GENUINE", "GENUINE_UNSIGNED", "COUNTERFEIT_SUSPECT", "RECALLED", "STOLEN", "DECOMMISSIONED"
+        "GENUINE",
+        "GENUINE_UNSIGNED",
+        "GENUINE_DIVERTED",
+        "PENDING",
+        "COUNTERFEIT_SUSPECT",
+        "RECALLED",
+        "STOLEN",
+        "DECOMMISSIONED",
     ]
     summary: str
     reasons: list[str]

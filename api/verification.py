@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.catalog import Catalog, Snapshot
+from api.registrations import Registrations
 from ledger.batch import batch_id_of, item_key_of
 from ledger.errors import InvalidInput, InvalidSignature
 from ledger.merkle import item_salt, leaf_hash
@@ -27,12 +28,15 @@ from ledger.models import Status
 from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest
 from ledger.verdicts import (
+    FindingFacts,
+    Pending,
     Reason,
     Verdict,
     decide,
     signer_reason,
     status_reason,
     summary,
+    with_findings,
 )
 
 
@@ -48,16 +52,33 @@ class Judgement:
     expiry: str | None = None
     index: dict[str, Any] = field(default_factory=dict)
     product: dict[str, Any] = field(default_factory=dict)
+    #: Set when the batch is enrolled here but not indexed yet (verdict PENDING).
+    pending: Pending | None = None
 
     @property
     def summary(self) -> str:
-        return summary(self.verdict)
+        return summary(self.verdict, pending=self.pending)
+
+    def conclude(self, findings: list[FindingFacts]) -> tuple[Verdict, str]:
+        """The verdict and summary the officer is shown once the scan's detector findings
+        are weighed (`ledger.verdicts.with_findings`)."""
+        verdict = with_findings(self.verdict, findings)
+        return verdict, summary(verdict, findings=findings, pending=self.pending)
 
 
 def verify(
-    catalog: Catalog, scanned: Scanned, *, stale_after: float = 30.0, now: datetime | None = None
+    catalog: Catalog,
+    scanned: Scanned,
+    *,
+    stale_after: float = 30.0,
+    now: datetime | None = None,
+    registrations: Registrations | None = None,
 ) -> Judgement:
-    """Judge `scanned` against the index snapshot (no RPC, no per-request queries)."""
+    """Judge `scanned` against the index snapshot (no RPC, no per-request queries).
+
+    Only when the GTIN or lot is unknown to the index are `registrations` asked (the
+    database, briefly cached): a batch enrolled here whose registration the index has not
+    reached yet is PENDING, not suspect."""
     snap = catalog.snapshot()
     reasons: list[Reason] = []
     index = _index_info(snap, stale_after, now)
@@ -67,7 +88,8 @@ def verify(
 
     candidates = snap.batches_by_gtin.get(scanned.gtin, [])
     if not candidates:
-        reasons.insert(0, Reason.GTIN_UNKNOWN)
+        if not _pending(registrations, scanned, snap, judgement):
+            reasons.insert(0, Reason.GTIN_UNKNOWN)
         return judgement
     holder = snap.holders.get(candidates[0].holder)
     judgement.holder = candidates[0].holder
@@ -82,7 +104,8 @@ def verify(
     if scanned.lot is not None:
         batch = snap.batches.get("0x" + batch_id_of(scanned.gtin, scanned.lot).hex())
         if batch is None:
-            reasons.insert(0, Reason.BATCH_UNKNOWN)
+            if not _pending(registrations, scanned, snap, judgement):
+                reasons.insert(0, Reason.BATCH_UNKNOWN)
             return judgement
         candidates = [batch]
 
@@ -151,6 +174,22 @@ def verify(
     if judgement.proof is not None:
         judgement.proof["signer"] = judgement.signer
     return judgement
+
+
+def _pending(
+    registrations: Registrations | None, scanned: Scanned, snap: Snapshot, judgement: Judgement
+) -> bool:
+    """Make `judgement` PENDING when the batch is enrolled here and its registration is live
+    but not indexed yet; False when it is not (the caller names the unknown)."""
+    if registrations is None:
+        return False
+    enrolled, block = registrations.lookup(scanned.gtin, scanned.lot, snap.index_block)
+    if not enrolled:
+        return False
+    judgement.reasons.insert(0, Reason.REGISTRATION_PENDING)
+    judgement.pending = Pending(block, snap.index_block)
+    judgement.verdict = decide(judgement.reasons, Status.ACTIVE)
+    return True
 
 
 def _judge_signature(

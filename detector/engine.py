@@ -446,8 +446,19 @@ class Detector:
         policy = batch.policy
         gtin, serial, batch_id = scan.gtin, scan.serial, batch.batch_id
 
-        def alert(reason: AlertReason, evidence: tuple[str, ...], detail: str) -> None:
-            alerts.append(Alert(reason, gtin, serial, batch_id, here, t, evidence, detail))
+        def alert(
+            reason: AlertReason,
+            evidence: tuple[str, ...],
+            detail: str,
+            other: tuple[str, float] | None = None,
+        ) -> None:
+            where, when = other if other is not None else (None, None)
+            markets = tuple(sorted(policy.markets)) if policy is not None else ()
+            alerts.append(
+                Alert(
+                    reason, gtin, serial, batch_id, here, t, evidence, detail, where, when, markets
+                )
+            )
 
         # rules on the scan alone
         if policy is not None and policy.applies(t):
@@ -498,7 +509,7 @@ class Detector:
             speed, slack = cfg.max_speed_kmh, cfg.slack_km
             locs = self._locs
             origin = policy.origin_country if policy is not None else None
-            markets = policy.markets if policy is not None else frozenset()
+            market_set = policy.markets if policy is not None else frozenset()
             node_index = policy.node_index if policy is not None else {}
             for t2, here2, sid2 in sightings:
                 if here2 == here:
@@ -510,6 +521,7 @@ class Detector:
                         AlertReason.CLONE_IMPOSSIBLE_TRAVEL,
                         tuple(sorted((sid, sid2))),
                         f"{here2} {_iso(t2)} and {here} {_iso(t)}: {d:.0f} km in {dt / 3600:.1f} h",
+                        (here2, t2),
                     )
                 if policy is None or t2 == t:
                     continue
@@ -519,7 +531,9 @@ class Detector:
                     (ta, la, ia), (tb, lb, ib) = (t, here, sid), (t2, here2, sid2)
                 ca, cb = locs[la].country, locs[lb].country
                 na, nb = node_index.get(la), node_index.get(lb)
-                back_home = origin is not None and ca in markets and ca != origin and cb == origin
+                back_home = (
+                    origin is not None and ca in market_set and ca != origin and cb == origin
+                )
                 back_route = na is not None and nb is not None and na > nb
                 if not (back_home or back_route):
                     continue
@@ -535,6 +549,7 @@ class Detector:
                             tuple(sorted((ia, ib))),
                             f"in {ca} at {la} on {_iso(ta)}, back in origin {cb} at {lb} on "
                             f"{_iso(tb)}; the route policy allows no returns",
+                            (here2, t2),
                         )
                     continue
                 if back_home:
@@ -543,12 +558,14 @@ class Detector:
                         tuple(sorted((ia, ib))),
                         f"in {ca} at {la} on {_iso(ta)}, then still in origin {cb} at {lb} "
                         f"on {_iso(tb)}, not seen leaving it before",
+                        (here2, t2),
                     )
                 if back_route:
                     alert(
                         AlertReason.SEQUENCE_ROUTE_ORDER,
                         tuple(sorted((ia, ib))),
                         f"at {la} on {_iso(ta)} before {lb} on {_iso(tb)}",
+                        (here2, t2),
                     )
 
         # remember the sighting (sorted by time, last `history` kept)

@@ -133,6 +133,12 @@ class Alert:
     at: float
     evidence: tuple[str, ...]
     detail: str
+    #: The other sighting a pairwise rule compared this scan with (UN/LOCODE, epoch seconds):
+    #: what a verdict's summary names as "seen before".
+    other_location: str | None = None
+    other_at: float | None = None
+    #: The markets the item was made for (diversion rules), sorted.
+    markets: tuple[str, ...] = ()
 
     @property
     def severity(self) -> Severity:

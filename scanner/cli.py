@@ -32,6 +32,8 @@ EXIT_CHAIN_DISAGREES = 4
 _STYLE = {
     "GENUINE": "bold green",
     "GENUINE_UNSIGNED": "bold yellow",
+    "GENUINE_DIVERTED": "bold yellow",
+    "PENDING": "bold cyan",
     "COUNTERFEIT_SUSPECT": "bold red",
     "RECALLED": "bold red",
     "STOLEN": "bold red",
@@ -147,8 +149,9 @@ def scan(
     2: nothing could be read or judged (no code found, corrupt files, only codes from other
     systems), or bad input (a missing file, an invalid option).
 
-    3: at least one verdict is not GENUINE/GENUINE_UNSIGNED (suspect, recalled, stolen,
-    decommissioned, or UNVERIFIED offline): hold the item.
+    3: at least one verdict is not GENUINE/GENUINE_UNSIGNED (suspect or a copy, recalled,
+    stolen, decommissioned, GENUINE_DIVERTED gray-market goods to check against the
+    recordation, PENDING registration to scan again, or UNVERIFIED offline): hold the item.
 
     4: --verify-chain found the chain disagreeing with the gateway: do not trust the gateway.
 

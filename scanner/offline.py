@@ -36,6 +36,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from detector import BatchProfile, Detector, DetectorError, LocationRegistry, RoutePolicy, Scan
+from detector.findings import finding_facts
 from ledger.batch import batch_id_of, item_key_of
 from ledger.errors import InvalidInput, InvalidSignature
 from ledger.models import Status
@@ -55,6 +56,7 @@ from ledger.verdicts import (
     signer_reason,
     status_reason,
     summary,
+    with_findings,
 )
 
 
@@ -298,8 +300,9 @@ class RouteCheck:
     Online, a scan naming a UN/LOCODE goes to the gateway's detector; offline the scanner runs
     the same rules against the route policies in the bundle. It sees only the scans of this
     session, not other ports', so a clone read elsewhere is not caught offline. As online, a
-    finding adds DIVERSION_SUSPECT / CLONE_SUSPECT and `findings` but never changes the
-    verdict, and only a read the ledger vouches for (offline: a valid signature) is attributed
+    finding adds DIVERSION_SUSPECT / CLONE_SUSPECT and `findings`, and the verdict engine
+    weighs it (`ledger.verdicts.with_findings`): a clone is held as COUNTERFEIT_SUSPECT, a
+    diversion of genuine goods is GENUINE_DIVERTED, each with its summary. Only a read the ledger vouches for (offline: a valid signature) is attributed
     to its batch; other reads are unknown serials of the GTIN (the probing rule's input).
     The location registry loads on first use (airports included, as in the gateway)."""
 
@@ -353,7 +356,8 @@ class RouteCheck:
         self._registered.add(batch.batch_id)
 
     def apply(self, answer: dict[str, Any], location: str, at: float | None = None) -> None:
-        """Run the detector on one judged read at `location`; adds reasons and `findings`."""
+        """Run the detector on one judged read at `location`; adds reasons and `findings`, and
+        re-weighs the verdict and summary with them."""
         self.check_location(location)
         item = answer["item"]
         batch_id = answer.get("batchId")
@@ -386,3 +390,8 @@ class RouteCheck:
             )
         answer["reasons"] += finding_reasons(answer["reasons"], (a.alert_class for a in alerts))
         answer["findings"] = findings
+        if alerts:
+            facts = finding_facts(alerts, self.registry)
+            verdict = with_findings(Verdict(answer["verdict"]), facts)
+            answer["verdict"] = verdict.value
+            answer["summary"] = summary(verdict, offline=True, findings=facts)

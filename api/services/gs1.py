@@ -17,7 +17,11 @@ def assess_and_record(
 ) -> Assessment:
     """Judge the request and record it as a scan of the caller's organization."""
     assessment = assess(
-        gateway.catalog, request, stale_after=gateway.settings.stale_after_seconds, now=now
+        gateway.catalog,
+        request,
+        stale_after=gateway.settings.stale_after_seconds,
+        now=now,
+        registrations=gateway.registrations,
     )
     judgement = assessment.judgement
     scanned = request.scanned

@@ -14,7 +14,8 @@ from api.principal import Principal
 from api.schemas import VerifyRequest
 from api.verification import Scanned, verify
 from detector import Scan
-from ledger.verdicts import Reason, finding_reasons
+from detector.findings import finding_facts
+from ledger.verdicts import FindingFacts, Reason, finding_reasons
 
 
 async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyRequest) -> bytes:
@@ -32,13 +33,19 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
     else:
         assert body.gtin is not None and body.serial is not None
         scanned = Scanned.from_fields(body.gtin, body.serial, body.lot)
-    judgement = verify(gateway.catalog, scanned, stale_after=gateway.settings.stale_after_seconds)
+    judgement = verify(
+        gateway.catalog,
+        scanned,
+        stale_after=gateway.settings.stale_after_seconds,
+        registrations=gateway.registrations,
+    )
     scanned_at = body.scanned_at or datetime.now(UTC)
     if scanned_at.tzinfo is None:
         scanned_at = scanned_at.replace(tzinfo=UTC)  # a time without offset is taken as UTC
     scan_id = str(uuid.uuid4())
     reasons = [r.value for r in judgement.reasons]
     findings = []
+    facts: list[FindingFacts] = []
     if locode is not None:
         # The detector judges the scan against the item's route policy and earlier sightings.
         # Only a serial proven in its batch is attributed to the batch; any other read is an
@@ -59,6 +66,9 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         )
         findings = [f.to_dict() for f in found]
         reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))
+        facts = finding_facts((f.alert for f in found), gateway.detection.registry)
+    # What the officer reads first never says plain "genuine" against a finding of this scan.
+    verdict, summary = judgement.conclude(facts) if facts else (judgement.verdict, None)
     gateway.scans.record(
         {
             "scan_id": scan_id,
@@ -73,14 +83,14 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
             "longitude": location.longitude if location else None,
             "scanned_at": scanned_at,
             "recorded_at": datetime.now(UTC),
-            "verdict": judgement.verdict.value,
+            "verdict": verdict.value,
             "reasons": reasons,
             "index_block": judgement.index["block"],
         }
     )
     answer = {
-        "verdict": judgement.verdict.value,
-        "summary": judgement.summary,
+        "verdict": verdict.value,
+        "summary": summary or judgement.summary,
         "reasons": reasons,
         "item": {"gtin": scanned.gtin, "lot": scanned.lot, "serial": scanned.serial},
         "product": judgement.product,

@@ -8,14 +8,22 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+from api.db import make_engine
+from api.gateway import Gateway
+from api.main import create_app
+from api.models import PendingWrite, WriteStatus
 from chain.enroll import qr_file_stem
 from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
+from ledger.gs1 import gtin_check_digit
 from scanner.decode import decode_image_bytes
 from tests.stack import GTIN, Stack, api_error
 
@@ -581,3 +589,117 @@ def test_large_batch_is_enrolled_as_a_job(
     assert stack.verify(officer["apiKey"], tag=tags[199]["uri"])["verdict"] == "GENUINE"
     typed = stack.verify(officer["apiKey"], gtin=GTIN, serial="BIG00123")
     assert typed["verdict"] == "GENUINE_UNSIGNED"
+
+
+@contextmanager
+def _other_gateway(stack: Stack, database: tuple[str, str | None]) -> Iterator[TestClient]:
+    """A second gateway process on the same database (its own engine, catalog, caches)."""
+    url, schema = database
+    engine = make_engine(url, schema)
+    gateway = Gateway.from_settings(stack.gateway.settings, engine)
+    try:
+        with TestClient(create_app(gateway, background=False)) as client:
+            yield client
+    finally:
+        gateway.stop()
+        engine.dispose()
+
+
+def test_done_means_verifiable_from_every_gateway(
+    stack: Stack, holder: dict[str, Any], officer: dict[str, Any], database: tuple[str, str | None]
+) -> None:
+    """One gateway answers the registration "done"; another, on the same database, verifies a
+    tag of the batch at once, before the index reached its block: PENDING (never suspect),
+    saying which block; GENUINE once the index catches up. Codes of batches nobody enrolled
+    stay suspect, and their answer is remembered briefly."""
+    with _other_gateway(stack, database) as other:
+        officer_headers = stack.headers(officer["apiKey"])
+
+        def scan(client: TestClient, **body: Any) -> dict[str, Any]:
+            r = client.post("/v1/verify", json=body, headers=officer_headers)
+            assert r.status_code == 200, r.text
+            answer: dict[str, Any] = r.json()
+            return answer
+
+        # the other gateway has already judged this GTIN unknown: no stale negative survives
+        before = scan(other, gtin=GTIN, serial=SERIALS[0], lot="L1")
+        assert before["verdict"] == "COUNTERFEIT_SUSPECT" and before["reasons"][0] == "GTIN_UNKNOWN"
+        time.sleep(0.6)  # longer than a remembered answer (api.registrations.TTL)
+        batch = stack.enroll(holder["apiKey"], serials=SERIALS)
+        assert batch["registration"] == "done" and batch["block"]
+        tag = {t["serial"]: t["uri"] for t in stack.tags(holder["apiKey"], batch["batchId"])}[
+            SERIALS[0]
+        ]
+        for client in (other, stack.client):
+            for body in ({"tag": tag}, {"gtin": GTIN, "serial": SERIALS[0], "lot": "L1"}):
+                answer = scan(client, **body)
+                assert answer["verdict"] == "PENDING", answer
+                assert answer["reasons"][0] == "REGISTRATION_PENDING", answer
+                index_block = answer["index"]["block"]
+                assert index_block < batch["block"]
+                assert answer["summary"] == (
+                    f"Registration pending: registered at block {batch['block']}; this "
+                    f"gateway's index is at block {index_block} and catching up. Scan again in "
+                    "a few seconds."
+                )
+        # another lot of the same GTIN, and an unknown GTIN, are still suspect
+        fake_lot = scan(other, gtin=GTIN, serial=SERIALS[0], lot="L9")
+        assert fake_lot["verdict"] == "COUNTERFEIT_SUSPECT", fake_lot
+        unknown = scan(other, gtin="00012345600012", serial="X1")
+        assert unknown["verdict"] == "COUNTERFEIT_SUSPECT" and unknown["reasons"] == [
+            "GTIN_UNKNOWN"
+        ] + [r for r in unknown["reasons"] if r == "INDEX_STALE"]
+        stack.sync()
+        time.sleep(0.25)  # the other process reloads its snapshot when the checkpoint moves
+        assert scan(other, tag=tag)["verdict"] == "GENUINE"
+        assert scan(stack.client, tag=tag)["verdict"] == "GENUINE"
+
+
+def test_a_queued_registration_is_pending_not_on_chain(
+    stack: Stack, holder: dict[str, Any], officer: dict[str, Any]
+) -> None:
+    """While the registration write is still queued (chain unreachable), its tags are PENDING
+    with a summary saying the registration is not yet on chain."""
+    batch = stack.enroll(holder["apiKey"], serials=SERIALS)
+    with Session(stack.gateway.engine) as session:
+        write = session.exec(
+            select(PendingWrite).where(
+                PendingWrite.idempotency_key == f"register:{batch['batchId']}"
+            )
+        ).one()
+        write.status, write.block_number = WriteStatus.QUEUED, None
+        session.add(write)
+        session.commit()
+    stack.gateway.registrations.invalidate()
+    answer = stack.verify(officer["apiKey"], gtin=GTIN, serial=SERIALS[1], lot="L1")
+    assert answer["verdict"] == "PENDING" and answer["reasons"][0] == "REGISTRATION_PENDING"
+    assert answer["summary"] == (
+        "Registration pending: the batch is enrolled at this gateway, its registration is not "
+        "yet on chain. Scan again in a few seconds."
+    )
+
+
+def test_a_flood_of_fake_codes_reads_the_registrations_once(
+    stack: Stack, officer: dict[str, Any]
+) -> None:
+    """Codes of GTINs nobody enrolled stay suspect, and however many arrive, the database is
+    asked about unindexed registrations at most once per `api.registrations.TTL`."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pending_writes" in statement:
+            statements.append(statement)
+
+    sa.event.listen(stack.gateway.engine, "before_cursor_execute", count)
+    try:
+        started = time.monotonic()
+        for n in range(40):
+            body = f"0001234{n:06d}"
+            gtin = body + str(gtin_check_digit(body))
+            answer = stack.verify(officer["apiKey"], gtin=gtin, serial="X1", lot="L1")
+            assert answer["verdict"] == "COUNTERFEIT_SUSPECT"
+            assert answer["reasons"][0] == "GTIN_UNKNOWN"
+        elapsed = time.monotonic() - started
+    finally:
+        sa.event.remove(stack.gateway.engine, "before_cursor_execute", count)
+    assert 1 <= len(statements) <= 1 + int(elapsed / 0.5), (len(statements), elapsed)

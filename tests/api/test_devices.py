@@ -307,12 +307,19 @@ def test_late_offline_scan_and_online_scan_reveal_a_clone(
     assert online["findings"] == []
     late = signed(device, tag=world["tags"]["SN0003"], location="NLRTM", at=offline_at)
     [result] = sync(stack, officer, device, [late]).json()["results"]
-    assert result["status"] == "accepted" and result["verdict"] == "GENUINE"
-    assert "CLONE_SUSPECT" in result["reasons"]
+    # a late clone is answered as one: held, with where and when the code was also seen
+    assert result["status"] == "accepted" and result["verdict"] == "COUNTERFEIT_SUSPECT"
+    assert "CLONE_SUSPECT" in result["reasons"] and "SIGNATURE_VALID" in result["reasons"]
+    seen = "10 minutes later" if offline_first else "10 minutes ago"
+    assert result["summary"] == (
+        f"Potential copy: this code was {'also' if offline_first else 'already'} scanned at "
+        f"CNSHA (Shanghai) {seen}; the same item cannot be in both places. Hold the item."
+    )
     travel = {f["reasonCode"]: f for f in result["findings"]}["CLONE_IMPOSSIBLE_TRAVEL"]
     assert travel["evidence"] == sorted([online["scanId"], _id(late)])
     [row] = rows(stack, _id(late))
     assert "CLONE_SUSPECT" in row.reasons and row.origin == "offline"
+    assert row.verdict == "COUNTERFEIT_SUSPECT"
     listed = stack.client.get(
         "/v1/alerts", params={"rule": "CLONE_IMPOSSIBLE_TRAVEL"}, headers=stack.headers(officer)
     ).json()
@@ -329,6 +336,7 @@ def test_late_offline_scan_and_online_scan_reveal_a_clone(
     assert set(logged) == {online["scanId"], _id(late)}
     entry = logged[_id(late)]
     assert "CLONE_SUSPECT" in entry["record"]["reasons"]
+    assert entry["record"]["verdict"] == "COUNTERFEIT_SUSPECT"
     leaf = entries.entry_leaf(entry["kind"], entry["record"], entry["previous"])
     assert "0x" + leaf.hex() == entry["leafHash"]
 

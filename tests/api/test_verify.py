@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -58,6 +58,28 @@ def _suspect(result: dict[str, Any], reason: str) -> None:
 
 
 # ------------------------------------------------------------------------------ verdicts
+
+
+def test_a_clone_is_never_answered_genuine(world: World) -> None:
+    """The same signed tag at Shanghai, then at Los Angeles a second later: the second answer
+    is a suspect verdict whose summary says where and when the code was seen before."""
+    uri = world.tags["SN0005"]
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    first = world.verify(tag=uri, location={"unlocode": "CNSHA"}, scanned_at=t0.isoformat())
+    assert first["verdict"] == "GENUINE" and first["findings"] == []
+    later = (t0 + timedelta(seconds=1)).isoformat()
+    second = world.verify(tag=uri, location={"unlocode": "USLAX"}, scanned_at=later)
+    assert second["verdict"] == "COUNTERFEIT_SUSPECT", second
+    assert "CLONE_SUSPECT" in second["reasons"] and "SIGNATURE_VALID" in second["reasons"]
+    assert second["summary"] == (
+        "Potential copy: this code was already scanned at CNSHA (Shanghai) 1 second ago; "
+        "the same item cannot be in both places. Hold the item."
+    )
+    assert "genuine" not in second["summary"].lower()
+    world.stack.sync()
+    with Session(world.stack.gateway.engine) as session:
+        row = session.exec(select(ScanEvent).where(ScanEvent.scan_id == second["scanId"])).one()
+    assert row.verdict == "COUNTERFEIT_SUSPECT"  # the record says what the officer was told
 
 
 def test_genuine_tag_with_a_proof_anyone_can_check(world: World) -> None:

@@ -13,6 +13,9 @@ from ledger.verdicts import (
     STATUS_REASONS,
     SUMMARIES,
     SUSPECT_REASONS,
+    FindingFacts,
+    Pending,
+    Place,
     Reason,
     Verdict,
     decide,
@@ -20,6 +23,7 @@ from ledger.verdicts import (
     signer_reason,
     status_reason,
     summary,
+    with_findings,
 )
 
 R = Reason
@@ -94,3 +98,75 @@ def test_findings_add_each_reason_once_in_order() -> None:
     assert finding_reasons([], classes) == ["DIVERSION_SUSPECT", "CLONE_SUSPECT"]
     assert finding_reasons(["CLONE_SUSPECT"], classes) == ["DIVERSION_SUSPECT"]
     assert finding_reasons(["SIGNATURE_VALID"], ["volume", "status"]) == []
+
+
+SHANGHAI, LOS_ANGELES = Place("CNSHA", "Shanghai"), Place("USLAX", "Los Angeles")
+T0 = 1_760_000_000.0
+TRAVEL = FindingFacts("clone", "CLONE_IMPOSSIBLE_TRAVEL", LOS_ANGELES, T0 + 1, SHANGHAI, T0)
+DIVERTED = FindingFacts("diversion", "DIVERSION_MARKET", LOS_ANGELES, T0, markets=("DE", "NL"))
+VOLUME = FindingFacts("volume", "VOLUME_EXCEEDED", LOS_ANGELES, T0)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "findings", "weighed"),
+    [
+        (Verdict.GENUINE, [TRAVEL], Verdict.COUNTERFEIT_SUSPECT),
+        (Verdict.GENUINE_UNSIGNED, [TRAVEL], Verdict.COUNTERFEIT_SUSPECT),
+        (Verdict.UNVERIFIED, [TRAVEL], Verdict.COUNTERFEIT_SUSPECT),
+        (Verdict.GENUINE, [DIVERTED, TRAVEL], Verdict.COUNTERFEIT_SUSPECT),
+        (Verdict.GENUINE, [DIVERTED], Verdict.GENUINE_DIVERTED),
+        (Verdict.GENUINE_UNSIGNED, [DIVERTED], Verdict.GENUINE_UNSIGNED),
+        (Verdict.GENUINE, [VOLUME], Verdict.GENUINE),
+        (Verdict.GENUINE, [], Verdict.GENUINE),
+        (Verdict.STOLEN, [TRAVEL], Verdict.STOLEN),
+        (Verdict.RECALLED, [DIVERTED], Verdict.RECALLED),
+    ],
+)
+def test_findings_weigh_on_the_verdict(
+    verdict: Verdict, findings: list[FindingFacts], weighed: Verdict
+) -> None:
+    assert with_findings(verdict, findings) == weighed
+
+
+def test_summaries_say_why_from_the_facts() -> None:
+    """The big word and its sentence never say plain genuine against a finding."""
+    assert summary(Verdict.COUNTERFEIT_SUSPECT, findings=[DIVERTED, TRAVEL]) == (
+        "Potential copy: this code was already scanned at CNSHA (Shanghai) 1 second ago; "
+        "the same item cannot be in both places. Hold the item."
+    )
+    late = FindingFacts("clone", "SEQUENCE_ROUTE_ORDER", SHANGHAI, T0, Place("NLRTM"), T0 + 7_200)
+    assert summary(Verdict.COUNTERFEIT_SUSPECT, findings=[late]) == (
+        "Potential copy: this code was also scanned at NLRTM 2 hours later; the item cannot "
+        "have gone back along its route unseen. Hold the item."
+    )
+    places = FindingFacts("clone", "CLONE_TOO_MANY_PLACES", LOS_ANGELES, T0)
+    assert "more places than its route allows" in summary(
+        Verdict.COUNTERFEIT_SUSPECT, findings=[places]
+    )
+    assert summary(Verdict.GENUINE_DIVERTED, findings=[DIVERTED]) == (
+        "Genuine, diverted: made for the DE, NL markets, scanned at USLAX (Los Angeles). "
+        "Gray-market goods: check the recordation before release."
+    )
+    assert summary(Verdict.GENUINE_UNSIGNED, findings=[DIVERTED]).startswith(
+        "Registered serial, diverted: made for the DE, NL markets"
+    )
+    # a suspect without a clone finding keeps its sentence; status verdicts too
+    assert (
+        summary(Verdict.COUNTERFEIT_SUSPECT, findings=[DIVERTED])
+        == SUMMARIES[Verdict.COUNTERFEIT_SUSPECT]
+    )
+    assert summary(Verdict.STOLEN, findings=[TRAVEL]) == SUMMARIES[Verdict.STOLEN]
+    for findings in ([TRAVEL], [DIVERTED], [DIVERTED, TRAVEL]):
+        said = summary(with_findings(Verdict.GENUINE, findings), findings=findings)
+        assert not said.startswith("Genuine:"), said
+
+
+def test_a_pending_registration_is_not_suspect() -> None:
+    reasons = [R.REGISTRATION_PENDING, R.INDEX_STALE]
+    assert decide(reasons, Status.ACTIVE) == Verdict.PENDING
+    assert R.REGISTRATION_PENDING not in SUSPECT_REASONS
+    assert summary(Verdict.PENDING, pending=Pending(42, 41)) == (
+        "Registration pending: registered at block 42; this gateway's index is at block 41 "
+        "and catching up. Scan again in a few seconds."
+    )
+    assert "not yet on chain" in summary(Verdict.PENDING, pending=Pending(None, 41))

@@ -247,7 +247,8 @@ def test_offline_judging_is_a_domain_module() -> None:
 
 def test_route_policies_offline_raise_the_same_findings(stack: Stack) -> None:
     """The bundle's route policies feed the detector on the scanner: a read outside the
-    authorized markets is DIVERSION_SUSPECT offline as online; the verdict is unchanged."""
+    authorized markets is DIVERSION_SUSPECT offline as online, and GENUINE_DIVERTED with the
+    markets the goods were made for; a copy read twice in the session is held."""
     from scanner.offline import RouteCheck
 
     holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
@@ -268,7 +269,18 @@ def test_route_policies_offline_raise_the_same_findings(stack: Stack) -> None:
         online = stack.verify(officer["apiKey"], tag=tags[serial], location={"unlocode": port})
         offline = judge(bundle, Scanned.from_request({"tag": tags[serial]}), max_age=DAY)
         route.apply(offline, port)
-        assert offline["verdict"] == online["verdict"] == "GENUINE"
+        expected = "GENUINE_DIVERTED" if diverted else "GENUINE"
+        assert offline["verdict"] == online["verdict"] == expected
+        if diverted:
+            said = "made for the DE, NL markets, scanned at USLAX (Los Angeles)"
+            assert online["summary"] == (
+                f"Genuine, diverted: {said}. Gray-market goods: check the recordation before "
+                "release."
+            )
+            assert offline["summary"] == (
+                f"Genuine, diverted: {said} (offline: membership in the batch not checked). "
+                "Gray-market goods: check the recordation before release."
+            )
         assert ("DIVERSION_SUSPECT" in offline["reasons"]) is diverted, offline
         assert [f["reasonCode"] for f in offline["findings"]] == [
             f["reasonCode"] for f in online["findings"]
@@ -276,6 +288,16 @@ def test_route_policies_offline_raise_the_same_findings(stack: Stack) -> None:
         assert [r for r in online["reasons"] if r != "SERIAL_IN_BATCH"] == [
             r for r in offline["reasons"] if r != "MEMBERSHIP_NOT_CHECKED"
         ]
+    # the same tag at Shanghai, then at Los Angeles a second later, in one offline session
+    t0 = time.time() - 60
+    for port, at in (("CNSHA", t0), ("USLAX", t0 + 1)):
+        copied = judge(bundle, Scanned.from_request({"tag": tags[SERIALS[3]]}), max_age=DAY)
+        route.apply(copied, port, at)
+    assert copied["verdict"] == "COUNTERFEIT_SUSPECT" and "CLONE_SUSPECT" in copied["reasons"]
+    assert copied["summary"] == (
+        "Potential copy: this code was already scanned at CNSHA (Shanghai) 1 second ago; "
+        "the same item cannot be in both places. Hold the item."
+    )
     with pytest.raises(InvalidInput, match="unknown location 'NL2R9'"):
         route.apply(
             judge(bundle, Scanned.from_request({"tag": tags[SERIALS[2]]}), max_age=DAY), "NL2R9"
