@@ -119,6 +119,8 @@ class ChainWriter:
         self._lock = threading.Lock()
         self._w3: Web3 | None = None
         self.lease = WRITE_LEASE
+        #: (last indexed block, its hash, index start) at the last full `recover_dropped`
+        self._recovered_for: tuple[int, str, int] | None = None
 
     @property
     def w3(self) -> Web3:
@@ -187,10 +189,17 @@ class ChainWriter:
         most `KEPT_BLOCK_HASHES` deep): one whose transaction hash has no indexed log is no
         longer on the chain. Anchor checkpoints are left to the custody anchorer, which
         re-submits them itself (it also decides which checkpoint comes next). A transaction
-        the node re-included in another block only gets its block number updated."""
+        the node re-included in another block only gets its block number updated.
+
+        Only a change of the index can reveal a dropped transaction (a reorganization changes
+        the hash of the last indexed block), so an index that has not moved since the last
+        full look is not looked at again: an idle gateway costs one read per poll."""
         with Session(self.engine, expire_on_commit=False) as session:
             state = session.get(IndexerState, 1)
             if state is None or state.last_block_hash is None:
+                return []
+            seen = (state.last_block, state.last_block_hash, index_start_block)
+            if seen == self._recovered_for:
                 return []
             floor = max(index_start_block, state.last_block - KEPT_BLOCK_HASHES)
             landed = session.exec(
@@ -203,6 +212,7 @@ class ChainWriter:
                 )
             ).all()
             if not landed:
+                self._recovered_for = seen
                 return []
             blocks = dict(
                 session.exec(
@@ -222,6 +232,7 @@ class ChainWriter:
                     write.block_number = block
                     session.add(write)
             session.commit()
+            self._recovered_for = seen
             return dropped
 
     def _submit(self, write_id: int) -> WriteStatus:
@@ -321,7 +332,7 @@ class ChainWriter:
                         )
                         session.add(write)
                         session.commit()
-                        return self._submit(write_id)
+                        return self._submit_claimed(write_id)  # still under our lease
                 receipt = client.sender.wait(write.tx_hash or "")
                 return self._finish(session, write, receipt.block_number)
             except ContractReverted as exc:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,3 +163,33 @@ def running_stack(
     finally:
         gateway.stop()
         engine.dispose()
+
+
+@contextmanager
+def other_gateway(stack: Stack, database: tuple[str, str | None]) -> Iterator[TestClient]:
+    """A second gateway process on the stack's database: its own engine, catalog, detector
+    and caches, no background threads."""
+    url, schema = database
+    engine = make_engine(url, schema)
+    gateway = Gateway.from_settings(stack.gateway.settings, engine)
+    try:
+        with TestClient(create_app(gateway, background=False)) as client:
+            yield client
+    finally:
+        gateway.stop()
+        engine.dispose()
+
+
+def borderledger(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`borderledger ARGS` as a user runs it, with its own home and none of the gateway,
+    key or registry settings of the environment the tests run in."""
+    env = {**os.environ, "BORDERLEDGER_HOME": str(home), "COLUMNS": "200"}
+    for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY", "BORDERLEDGER_REGISTRY"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "borderledger", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -8,7 +8,6 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,16 +15,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from api.db import make_engine
-from api.gateway import Gateway
-from api.main import create_app
 from api.models import PendingWrite, WriteStatus
 from chain.enroll import qr_file_stem
 from ledger.batch import batch_id_of
 from ledger.digital_link import parse_digital_link
 from ledger.gs1 import gtin_check_digit
 from scanner.decode import decode_image_bytes
-from tests.stack import GTIN, Stack, api_error
+from tests.stack import GTIN, Stack, api_error, other_gateway
 
 SERIALS = [f"SN{i:04d}" for i in range(12)]
 #: CSET 82 characters that need quoting in CSV or escaping in a URI.
@@ -591,20 +587,6 @@ def test_large_batch_is_enrolled_as_a_job(
     assert typed["verdict"] == "GENUINE_UNSIGNED"
 
 
-@contextmanager
-def _other_gateway(stack: Stack, database: tuple[str, str | None]) -> Iterator[TestClient]:
-    """A second gateway process on the same database (its own engine, catalog, caches)."""
-    url, schema = database
-    engine = make_engine(url, schema)
-    gateway = Gateway.from_settings(stack.gateway.settings, engine)
-    try:
-        with TestClient(create_app(gateway, background=False)) as client:
-            yield client
-    finally:
-        gateway.stop()
-        engine.dispose()
-
-
 def test_done_means_verifiable_from_every_gateway(
     stack: Stack, holder: dict[str, Any], officer: dict[str, Any], database: tuple[str, str | None]
 ) -> None:
@@ -612,7 +594,7 @@ def test_done_means_verifiable_from_every_gateway(
     tag of the batch at once, before the index reached its block: PENDING (never suspect),
     saying which block; GENUINE once the index catches up. Codes of batches nobody enrolled
     stay suspect, and their answer is remembered briefly."""
-    with _other_gateway(stack, database) as other:
+    with other_gateway(stack, database) as other:
         officer_headers = stack.headers(officer["apiKey"])
 
         def scan(client: TestClient, **body: Any) -> dict[str, Any]:

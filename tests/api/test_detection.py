@@ -4,8 +4,6 @@ same sightings; batch statuses learnt late re-judge earlier-ingested sightings, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,10 +13,9 @@ from sqlmodel import Session, select
 
 from api.db import make_engine
 from api.gateway import Gateway
-from api.main import create_app
 from api.models import Alert as AlertRow
 from detector import Scan
-from tests.stack import GTIN, Stack
+from tests.stack import GTIN, Stack, other_gateway
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"], "released": {"NL": 1}}
 
@@ -30,20 +27,6 @@ def world(stack: Stack) -> dict[str, Any]:
     batch = stack.enroll(holder["apiKey"], route_policy=POLICY)
     stack.sync()
     return {"holder": holder, "officer": officer, **batch}
-
-
-@contextmanager
-def other_gateway(stack: Stack, database: tuple[str, str | None]) -> Iterator[TestClient]:
-    """A second gateway process on the same database (its own engine, detector, caches)."""
-    url, schema = database
-    engine = make_engine(url, schema)
-    gateway = Gateway.from_settings(stack.gateway.settings, engine)
-    try:
-        with TestClient(create_app(gateway, background=False)) as client:
-            yield client
-    finally:
-        gateway.stop()
-        engine.dispose()
 
 
 def _verify(client: TestClient, key: str, serial: str, port: str, when: datetime) -> Any:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from ledger.trustbundle import (
 )
 from scanner.bundles import open_bundle
 from tests.scanner.conftest import SERIALS, Served
-from tests.stack import GTIN
+from tests.stack import GTIN, borderledger
 
 
 def unb64(text: str) -> bytes:
@@ -32,16 +30,7 @@ def unb64(text: str) -> bytes:
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BORDERLEDGER_HOME": str(home), "COLUMNS": "200"}
-    for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY", "BORDERLEDGER_REGISTRY"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "borderledger", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return borderledger(home, *args)
 
 
 def fetch(served: Served, home: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:

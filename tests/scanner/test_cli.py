@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +13,11 @@ from PIL import Image
 from ledger.digital_link import DigitalLink
 from scanner.damage import label_for, photograph, render_ean13, synth_photo
 from tests.scanner.conftest import SERIALS, Served
-from tests.stack import GTIN
+from tests.stack import GTIN, borderledger
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BORDERLEDGER_HOME": str(home), "COLUMNS": "200"}
-    for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "borderledger", "scan", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return borderledger(home, "scan", *args)
 
 
 def scan_json(served: Served, home: Path, *args: str) -> tuple[int, dict[str, Any]]:

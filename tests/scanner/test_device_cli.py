@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,11 @@ from sqlmodel import Session, select
 from api.models import ScanEvent
 from tests.scanner.conftest import SERIALS, Served
 from tests.scanner.test_cli import photo_of
+from tests.stack import borderledger
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BORDERLEDGER_HOME": str(home), "COLUMNS": "200"}
-    for name in ("BORDERLEDGER_GATEWAY_URL", "BORDERLEDGER_API_KEY"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "borderledger", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return borderledger(home, *args)
 
 
 def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
