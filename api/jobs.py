@@ -60,6 +60,15 @@ def _update_jobs() -> Any:
     return update(Job).execution_options(synchronize_session=False)
 
 
+def _update_held(context: JobContext) -> Any:
+    """An UPDATE of the running job `context` that only applies while this runner holds it."""
+    return _update_jobs().where(
+        col(Job.id) == context.id,
+        col(Job.claim_token) == context.token,
+        col(Job.status) == JobStatus.RUNNING.value,
+    )
+
+
 class JobStopped(Exception):
     """Raised inside a handler when its runner must stop: the lease was lost (another
     runner has the job, or it was cancelled) or the process is shutting down."""
@@ -357,13 +366,7 @@ class JobRunner:
         now = utcnow()
         with Session(self.engine) as session:
             result = session.execute(
-                _update_jobs()
-                .where(
-                    col(Job.id) == context.id,
-                    col(Job.claim_token) == context.token,
-                    col(Job.status) == JobStatus.RUNNING.value,
-                )
-                .values(
+                _update_held(context).values(
                     claimed_until=now + self.lease,
                     done=min(context.done, context.total),
                     updated_at=now,
@@ -386,15 +389,7 @@ class JobRunner:
             **values,
         }
         with Session(self.engine) as session:
-            result = session.execute(
-                _update_jobs()
-                .where(
-                    col(Job.id) == context.id,
-                    col(Job.claim_token) == context.token,
-                    col(Job.status) == JobStatus.RUNNING.value,
-                )
-                .values(**values)
-            )
+            result = session.execute(_update_held(context).values(**values))
             recorded = getattr(result, "rowcount", 0) == 1
             if recorded and values.get("status") == JobStatus.DONE.value:
                 session.execute(delete(JobInput).where(col(JobInput.job_id) == context.id))
