@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         None,
         description="allow loopback/private webhook hosts; default: yes in dev, no in production",
     )
+    webhook_allowed_hosts: str = Field(
+        "",
+        description="comma-separated CIDRs and host names webhooks may be delivered to although "
+        "they resolve to loopback, private, link-local or otherwise non-public addresses "
+        "(development and tests: '127.0.0.1/32'); empty: public addresses only",
+    )
     anchor_organization: str | None = Field(
         None,
         description="name of the customs organization whose chain key anchors the custody "

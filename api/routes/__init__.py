@@ -5,6 +5,7 @@ from api.routes import (
     batches,
     custody,
     devices,
+    grants,
     gs1,
     jobs,
     meta,
@@ -17,6 +18,7 @@ from api.routes import (
 ROUTERS = [
     meta.router,
     organizations.router,
+    grants.router,
     batches.router,
     jobs.router,
     verify.router,

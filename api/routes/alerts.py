@@ -62,7 +62,9 @@ def list_alerts(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertPublic]:
-    """Newest first. Rights holders see only alerts on their own batches."""
+    """Newest first, within the caller's view: rights holders their own products' alerts,
+    auditors the holders they were granted, customs agencies the alerts their scans raised
+    and those on items they scanned, admins every alert."""
     rows = alerts.list_alerts(
         session, principal, rights_holder, batch, port, rule, severity, status, since, until, limit
     )
@@ -74,7 +76,9 @@ def acknowledge_alert(
     alert_id: AlertId, body: AlertUpdate, principal: OfficerDep, session: SessionDep
 ) -> AlertPublic:
     """An officer takes the alert up (customs, admin); the note is optional."""
-    return _out(alerts.transition(session, alert_id, AlertStatus.ACKNOWLEDGED, body.note))
+    return _out(
+        alerts.transition(session, principal, alert_id, AlertStatus.ACKNOWLEDGED, body.note)
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic, responses=ERRORS)
@@ -84,4 +88,4 @@ def resolve_alert(
     """Close the alert with a note saying what was found (customs, admin)."""
     if not body.note or not body.note.strip():
         raise InvalidInput("resolving an alert needs a note saying what was found")
-    return _out(alerts.transition(session, alert_id, AlertStatus.RESOLVED, body.note))
+    return _out(alerts.transition(session, principal, alert_id, AlertStatus.RESOLVED, body.note))
