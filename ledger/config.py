@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.errors import InvalidInput
+from ledger.webhooks import parse_allowlist
 
 #: The checkout this package lives in: node binaries and compiled contracts are found here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +140,16 @@ class Settings(BaseSettings):
     anchor_interval_seconds: float = Field(
         60.0, gt=0, description="or once this much time passed with any new entry"
     )
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowlist_parses(cls, value: str) -> str:
+        """A bad allow-list is refused at start-up, not at the first delivery."""
+        try:
+            parse_allowlist(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:
