@@ -75,7 +75,8 @@ def scope_of(principal: Principal, *sees_all: Role) -> Scope:
 
 @dataclass(frozen=True)
 class View:
-    """What of other parties' records a principal reads (docs/api.md, "Who sees what").
+    """What of other parties' records a principal reads (docs/architecture.md, "What a
+    caller sees").
 
     - `everything`: the registry admin, and an auditor granted every holder;
     - `holders`: the rights holders whose products, batches and alerts it reads: a rights

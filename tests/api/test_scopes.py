@@ -1,5 +1,5 @@
 """Each party sees only its own: every /v1 route, tried by every role on its own party's
-object and on another party's (docs/api.md, "Who sees what").
+object and on another party's (docs/architecture.md, "What a caller sees").
 
 `ROUTES` is the registry every route under /v1 must be entered in: a `Case` (what each role
 gets on its own side's object and on the other side's) or `Unscoped` (why the route has no
