@@ -607,3 +607,52 @@ def test_auditor_grants_are_the_admins_to_set(world: World) -> None:
     assert (batch_status(own.batch), batch_status(other.batch)) == (404, 404)
     r = stack.client.get("/v1/alerts", headers=auditor)
     assert r.status_code == 200 and r.json() == []
+
+
+def test_alerts_stored_before_the_migration_keep_who_raised_them(
+    database: tuple[str, str | None],
+) -> None:
+    """0010_scopes fills `raised_by` of existing alerts from the newest scan in their
+    evidence, so an agency keeps seeing the alerts its scans raised before the upgrade."""
+    import sqlalchemy as sa
+
+    from api.db import make_engine
+    from api.migrate import upgrade
+
+    url, schema = database
+    engine = make_engine(url, schema)
+    upgrade(engine, "0009")
+    now = "2026-12-01 10:00:00"
+    with engine.begin() as c:
+        for org_id, name in ((1, "NL Customs"), (2, "DE Zoll")):
+            c.execute(
+                sa.text(
+                    "INSERT INTO organizations (id, name, role, created_at) "
+                    "VALUES (:id, :name, 'CUSTOMS', :now)"
+                ),
+                {"id": org_id, "name": name, "now": now},
+            )
+        for scan_id, org_id, at in (("s-a", 1, "2026-12-01 09:00:00"), ("s-b", 2, now)):
+            c.execute(
+                sa.text(
+                    "INSERT INTO scan_events (scan_id, organization_id, input_kind, scanned_at, "
+                    "recorded_at, verdict, reasons, index_block, origin) VALUES (:s, :o, "
+                    "'typed', :at, :at, 'GENUINE', '[]', 1, 'online')"
+                ),
+                {"s": scan_id, "o": org_id, "at": at},
+            )
+        for alert_id, evidence in (("a-1", '["s-a", "s-b"]'), ("a-2", '["s-a"]'), ("a-3", "[]")):
+            c.execute(
+                sa.text(
+                    "INSERT INTO alerts (alert_id, rule, reason_code, severity, gtin, location, "
+                    "evidence, detail, status, created_at, updated_at) VALUES (:a, 'clone', "
+                    "'CLONE_IMPOSSIBLE_TRAVEL', 'critical', :g, 'NLRTM', :e, '', 'open', :now, "
+                    ":now)"
+                ),
+                {"a": alert_id, "g": GTIN, "e": evidence, "now": now},
+            )
+    upgrade(engine)
+    with engine.connect() as c:
+        rows = dict(c.execute(sa.text("SELECT alert_id, raised_by FROM alerts")).all())
+    engine.dispose()
+    assert rows == {"a-1": 2, "a-2": 1, "a-3": None}
