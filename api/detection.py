@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import calendar
 import logging
+import queue
 import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +49,7 @@ from detector import (
     BatchProfile,
     Detector,
     DetectorError,
+    InvalidScanError,
     LocationRegistry,
     PolicyError,
     RoutePolicy,
@@ -84,6 +87,8 @@ STATE_TABLES = StateTables(
     DetectorBatchStatus.__table__,  # type: ignore[attr-defined]
 )
 CACHE_ENTRIES = 100_000  # per bounded cache of this module
+#: At most this many scans of concurrent requests judged in one detector transaction
+GROUP_MAX = 64
 
 
 def _strings(policy: dict[str, Any], name: str, problems: list[str]) -> list[str]:
@@ -227,6 +232,12 @@ class GatewayDetector:
         #: thread-safe LRUs and the store's version check handles concurrent writers, in this
         #: process as across processes
         self._sync_lock = threading.Lock()
+        #: scans waiting for the group-commit thread (`submit`); None stops it
+        self._queue: queue.SimpleQueue[tuple[Snapshot, Scan, Future[list[Finding]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._grouper: threading.Thread | None = None
+        self._grouper_lock = threading.Lock()
 
     def check_location(self, locode: str) -> None:
         if locode not in self.registry:
@@ -273,9 +284,10 @@ class GatewayDetector:
         found = session.exec(query.order_by(col(IndexedStatusChange.id).desc()).limit(1)).first()
         return float(found) if found is not None else None
 
-    def _statuses(
-        self, session: Session, snap: Snapshot, scan: Scan, batch_id: str, at: float
-    ) -> list[Alert]:
+    def _statuses(self, snap: Snapshot, scan: Scan, batch_id: str, at: float) -> list[Alert]:
+        """Pass on statuses of the item and its batch that the snapshot shows and this process
+        has not passed on yet (a database session only when there is one: the hot path reads
+        only the snapshot and a cache)."""
         alerts: list[Alert] = []
         key = "0x" + item_key_of(scan.gtin, scan.serial).hex()
         indexed = snap.batches.get(batch_id)
@@ -287,7 +299,8 @@ class GatewayDetector:
             cache_key = f"{batch_id}/{item_key}"
             if kind is None or self._reported.get(cache_key) == status:
                 continue
-            since = self._status_time(session, batch_id, item_key, status) or at
+            with Session(self.engine) as session:
+                since = self._status_time(session, batch_id, item_key, status) or at
             rid = f"status:{batch_id}:{item_key or 'batch'}:{kind}"
             if item_key is None:
                 alerts += self.detector.report_batch_status(batch_id, kind, since, rid)
@@ -332,26 +345,102 @@ class GatewayDetector:
     def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
         """Judge one scan; store and return the alerts it raised (empty when the detector
         cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
-        batch_id = scan.batch_id
-        if batch_id is not None and self.detector.find_batch(batch_id) is None:
-            scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
-            batch_id = None
+        return self.ingest_group([(snap, scan)])[0]
+
+    def ingest_group(self, scans: list[tuple[Snapshot, Scan]]) -> list[list[Finding]]:
+        """Judge scans in order in one detector transaction (one commit for the group); the
+        findings of each, as `ingest` one by one would give them. A scan the detector cannot
+        judge (bad time) makes the group be judged one scan at a time, so only its own
+        findings are lost; an unavailable database loses the group's findings (verdicts
+        stand)."""
+        judged: list[Scan] = []
+        for snap, scan in scans:
+            batch_id = scan.batch_id
+            if batch_id is not None and self.detector.find_batch(batch_id) is None:
+                scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
+                batch_id = None
+            if batch_id:  # statuses learnt late: their alerts are stored, not findings
+                try:
+                    self._statuses(snap, scan, batch_id, scan.at)
+                except (DetectorError, SQLAlchemyError) as exc:
+                    log.warning("statuses for scan %s not passed on: %s", scan.scan_id, exc)
+            judged.append(scan)
         ids: dict[int, str] = {}
         self._ids.current = ids
         try:
-            if batch_id:  # statuses learnt late: their alerts are stored, not findings
-                with Session(self.engine) as session:
-                    self._statuses(session, snap, scan, batch_id, scan.at)
-            raised = self.detector.ingest(scan)
-        except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
-            log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
-            return []
-        except SQLAlchemyError as exc:  # the verdict stands without the detector
-            log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
-            return []
+            raised = self.detector.ingest_each(judged)
+        except InvalidScanError as exc:
+            if len(judged) > 1:  # one bad scan: judge the others on their own
+                self._ids.current = None
+                return [self.ingest_group([pair])[0] for pair in scans]
+            log.info("scan %s not judged by the detector: %s", judged[0].scan_id, exc)
+            return [[]]
+        except DetectorError as exc:  # contention: the verdicts stand without findings
+            log.info("%d scan(s) not judged by the detector: %s", len(judged), exc)
+            return [[] for _ in judged]
+        except SQLAlchemyError as exc:  # the verdicts stand without the detector
+            log.warning("detector state unavailable for %d scan(s): %s", len(judged), exc)
+            return [[] for _ in judged]
         finally:
             self._ids.current = None
-        return [Finding(ids[id(a)], a) for a in raised]
+        return [[Finding(ids[id(a)], a) for a in alerts] for alerts in raised]
+
+    # -- group commit --------------------------------------------------------------------------
+
+    def submit(self, snap: Snapshot, scan: Scan) -> Future[list[Finding]]:
+        """Queue a scan for judgement by this process's group-commit thread; the future gets
+        its findings. Scans that arrive while a detector transaction is in flight are judged
+        together in the next one (up to `GROUP_MAX`): under load, one transaction (and one
+        commit) per group instead of one per scan, which is what lets located verification
+        keep up with unlocated verification. Nothing is cached across groups: every group
+        reads the state it judges, so two processes on one database still see each other's
+        sightings (the store's version check orders their writes)."""
+        future: Future[list[Finding]] = Future()
+        self._queue.put((snap, scan, future))
+        if self._grouper is None:
+            with self._grouper_lock:
+                if self._grouper is None:
+                    self._grouper = threading.Thread(
+                        target=self._group_loop, name="borderledger-detector", daemon=True
+                    )
+                    self._grouper.start()
+        return future
+
+    def _group_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            stop = False
+            while len(group) < GROUP_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
+            try:
+                results = self.ingest_group([(snap, scan) for snap, scan, _ in group])
+            except BaseException as exc:  # a defect: fail the requests rather than hang them
+                log.exception("detector group of %d scan(s) failed", len(group))
+                for _, _, future in group:
+                    future.set_exception(exc)
+            else:
+                for (_, _, future), found in zip(group, results, strict=True):
+                    future.set_result(found)
+            if stop:
+                return
+
+    def close(self) -> None:
+        """Judge what is queued, then stop the group-commit thread."""
+        with self._grouper_lock:
+            grouper, self._grouper = self._grouper, None
+        if grouper is not None:
+            self._queue.put(None)
+            grouper.join(timeout=30)
 
     def _store_alerts(self, tx: Connection, alerts: list[Alert]) -> None:
         """The detector's sink: store the alerts a detector transaction raised, and queue

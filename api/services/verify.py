@@ -3,11 +3,11 @@ the answer's JSON, for both fronts of POST /v1/verify (`api.routes.verify`)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from api.gateway import Gateway
 from api.principal import Principal
@@ -50,19 +50,22 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         # The detector judges the scan against the item's route policy and earlier sightings.
         # Only a serial proven in its batch is attributed to the batch; any other read is an
         # unknown serial of the GTIN (input to the probing rule).
-        # Its state is in the database: run it in the threadpool, off the event loop.
+        # Its state is in the database: judged off the event loop by the detector's
+        # group-commit thread, with the scans of concurrent requests (one transaction each
+        # group, `GatewayDetector.submit`).
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = await run_in_threadpool(
-            gateway.detection.ingest,
-            gateway.catalog.snapshot(),
-            Scan(
-                scan_id,
-                scanned.gtin,
-                scanned.serial,
-                locode,
-                scanned_at.timestamp(),
-                judgement.batch_id if in_batch else None,
-            ),
+        found = await asyncio.wrap_future(
+            gateway.detection.submit(
+                gateway.catalog.snapshot(),
+                Scan(
+                    scan_id,
+                    scanned.gtin,
+                    scanned.serial,
+                    locode,
+                    scanned_at.timestamp(),
+                    judgement.batch_id if in_batch else None,
+                ),
+            )
         )
         findings = [f.to_dict() for f in found]
         reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))
