@@ -20,12 +20,14 @@ detector's sink): one durable commit per scan that raised alerts, none lost in b
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import contextlib
 import logging
 import queue
 import threading
 import uuid
-from concurrent.futures import Future
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -211,6 +213,22 @@ class Finding:
         }
 
 
+_Answer = tuple["asyncio.Future[list[Finding]]", "list[Finding] | BaseException"]
+#: a scan waiting for the group-commit thread: snapshot, scan, its future and event loop
+_Waiting = tuple[Snapshot, Scan, "asyncio.Future[list[Finding]]", asyncio.AbstractEventLoop]
+
+
+def _deliver(answers: list[_Answer]) -> None:
+    """On the event loop: hand a group's findings (or its failure) to the waiting requests."""
+    for future, answer in answers:
+        if future.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+
 class GatewayDetector:
     """The detector, fed by verification and the index, state in the database, alerts stored."""
 
@@ -233,9 +251,7 @@ class GatewayDetector:
         #: process as across processes
         self._sync_lock = threading.Lock()
         #: scans waiting for the group-commit thread (`submit`); None stops it
-        self._queue: queue.SimpleQueue[tuple[Snapshot, Scan, Future[list[Finding]]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._grouper: threading.Thread | None = None
         self._grouper_lock = threading.Lock()
 
@@ -387,16 +403,17 @@ class GatewayDetector:
 
     # -- group commit --------------------------------------------------------------------------
 
-    def submit(self, snap: Snapshot, scan: Scan) -> Future[list[Finding]]:
-        """Queue a scan for judgement by this process's group-commit thread; the future gets
-        its findings. Scans that arrive while a detector transaction is in flight are judged
-        together in the next one (up to `GROUP_MAX`): under load, one transaction (and one
-        commit) per group instead of one per scan, which is what lets located verification
-        keep up with unlocated verification. Nothing is cached across groups: every group
-        reads the state it judges, so two processes on one database still see each other's
-        sightings (the store's version check orders their writes)."""
-        future: Future[list[Finding]] = Future()
-        self._queue.put((snap, scan, future))
+    async def judge(self, snap: Snapshot, scan: Scan) -> list[Finding]:
+        """`ingest` for a request handler: the scan is judged by this process's group-commit
+        thread, off the event loop. Scans that arrive while a detector transaction is in
+        flight are judged together in the next one (up to `GROUP_MAX`): under load, one
+        transaction (and one commit) per group instead of one per scan, which is what lets
+        located verification keep up with unlocated verification. Nothing is cached across
+        groups: every group reads the state it judges, so two processes on one database
+        still see each other's sightings (the store's version check orders their writes)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Finding]] = loop.create_future()
+        self._queue.put((snap, scan, future, loop))
         if self._grouper is None:
             with self._grouper_lock:
                 if self._grouper is None:
@@ -404,7 +421,7 @@ class GatewayDetector:
                         target=self._group_loop, name="borderledger-detector", daemon=True
                     )
                     self._grouper.start()
-        return future
+        return await future
 
     def _group_loop(self) -> None:
         while True:
@@ -422,15 +439,21 @@ class GatewayDetector:
                     stop = True
                     break
                 group.append(item)
+            outcome: list[list[Finding]] | BaseException
             try:
-                results = self.ingest_group([(snap, scan) for snap, scan, _ in group])
+                outcome = self.ingest_group([(snap, scan) for snap, scan, _, _ in group])
             except BaseException as exc:  # a defect: fail the requests rather than hang them
                 log.exception("detector group of %d scan(s) failed", len(group))
-                for _, _, future in group:
-                    future.set_exception(exc)
-            else:
-                for (_, _, future), found in zip(group, results, strict=True):
-                    future.set_result(found)
+                outcome = exc
+            # one wake-up of each event loop per group, not one per scan
+            answers: defaultdict[asyncio.AbstractEventLoop, list[_Answer]] = defaultdict(list)
+            for position, (_, _, future, loop) in enumerate(group):
+                answer = outcome if isinstance(outcome, BaseException) else outcome[position]
+                answers[loop].append((future, answer))
+            for loop, pairs in answers.items():
+                # RuntimeError: that event loop is closed, nobody waits any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_deliver, pairs)
             if stop:
                 return
 

@@ -3,7 +3,6 @@ the answer's JSON, for both fronts of POST /v1/verify (`api.routes.verify`)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -52,20 +51,18 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         # unknown serial of the GTIN (input to the probing rule).
         # Its state is in the database: judged off the event loop by the detector's
         # group-commit thread, with the scans of concurrent requests (one transaction each
-        # group, `GatewayDetector.submit`).
+        # group, `GatewayDetector.judge`).
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = await asyncio.wrap_future(
-            gateway.detection.submit(
-                gateway.catalog.snapshot(),
-                Scan(
-                    scan_id,
-                    scanned.gtin,
-                    scanned.serial,
-                    locode,
-                    scanned_at.timestamp(),
-                    judgement.batch_id if in_batch else None,
-                ),
-            )
+        found = await gateway.detection.judge(
+            gateway.catalog.snapshot(),
+            Scan(
+                scan_id,
+                scanned.gtin,
+                scanned.serial,
+                locode,
+                scanned_at.timestamp(),
+                judgement.batch_id if in_batch else None,
+            ),
         )
         findings = [f.to_dict() for f in found]
         reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))
