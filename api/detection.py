@@ -1,6 +1,8 @@
 """The gateway's diversion/clone detector: one `Detector` per gateway process.
 
-Verification feeds it every scan that names a location (`GatewayDetector.ingest`). Batches are
+Verification feeds it every scan that names a location (`GatewayDetector.judge`: the scans of
+concurrent requests are judged in groups, one transaction each, by one thread per process;
+other feeds call `GatewayDetector.ingest`). Batches are
 registered lazily, the first time a scan of them arrives, from the gateway's own record of the
 batch (route policy, released quantities, expiry). Statuses come from the index snapshot at
 ingest time: when the snapshot shows an item or its batch recalled / stolen / destroyed /
@@ -15,7 +17,8 @@ Batch status changes indexed from the chain are passed on as soon as they are in
 (`sync_statuses`), so sightings later than a recall are alerted even if the batch is never
 scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers, with
 their webhook deliveries, inside the detector's own state transaction (`_store_alerts`, the
-detector's sink): one durable commit per scan that raised alerts, none lost in between.
+detector's sink): one durable commit per transaction (scan or group) that raised alerts, none
+lost in between.
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ class Finding:
         }
 
 
-_Answer = tuple["asyncio.Future[list[Finding]]", "list[Finding] | BaseException"]
+_Answer = tuple["asyncio.Future[list[Finding]]", "list[Finding] | Exception"]
 #: a scan waiting for the group-commit thread: snapshot, scan, its future and event loop
 _Waiting = tuple[Snapshot, Scan, "asyncio.Future[list[Finding]]", asyncio.AbstractEventLoop]
 
@@ -223,7 +226,7 @@ def _deliver(answers: list[_Answer]) -> None:
     for future, answer in answers:
         if future.done():  # the request was cancelled (client gone)
             continue
-        if isinstance(answer, BaseException):
+        if isinstance(answer, Exception):
             future.set_exception(answer)
         else:
             future.set_result(answer)
@@ -250,7 +253,7 @@ class GatewayDetector:
         #: thread-safe LRUs and the store's version check handles concurrent writers, in this
         #: process as across processes
         self._sync_lock = threading.Lock()
-        #: scans waiting for the group-commit thread (`submit`); None stops it
+        #: scans waiting for the group-commit thread (`judge`); None stops it
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._grouper: threading.Thread | None = None
         self._grouper_lock = threading.Lock()
@@ -439,16 +442,16 @@ class GatewayDetector:
                     stop = True
                     break
                 group.append(item)
-            outcome: list[list[Finding]] | BaseException
+            outcome: list[list[Finding]] | Exception
             try:
                 outcome = self.ingest_group([(snap, scan) for snap, scan, _, _ in group])
-            except BaseException as exc:  # a defect: fail the requests rather than hang them
+            except Exception as exc:  # a defect: fail the requests rather than hang them
                 log.exception("detector group of %d scan(s) failed", len(group))
                 outcome = exc
             # one wake-up of each event loop per group, not one per scan
             answers: defaultdict[asyncio.AbstractEventLoop, list[_Answer]] = defaultdict(list)
             for position, (_, _, future, loop) in enumerate(group):
-                answer = outcome if isinstance(outcome, BaseException) else outcome[position]
+                answer = outcome if isinstance(outcome, Exception) else outcome[position]
                 answers[loop].append((future, answer))
             for loop, pairs in answers.items():
                 # RuntimeError: that event loop is closed, nobody waits any more
