@@ -1,6 +1,8 @@
 """The gateway's diversion/clone detector: one `Detector` per gateway process.
 
-Verification feeds it every scan that names a location (`GatewayDetector.ingest`). Batches are
+Verification feeds it every scan that names a location (`GatewayDetector.judge`: the scans of
+concurrent requests are judged in groups, one transaction each, by one thread per process;
+other feeds call `GatewayDetector.ingest`). Batches are
 registered lazily, the first time a scan of them arrives, from the gateway's own record of the
 batch (route policy, released quantities, expiry). Statuses come from the index snapshot at
 ingest time: when the snapshot shows an item or its batch recalled / stolen / destroyed /
@@ -15,15 +17,20 @@ Batch status changes indexed from the chain are passed on as soon as they are in
 (`sync_statuses`), so sightings later than a recall are alerted even if the batch is never
 scanned again. Alerts are stored in the `alerts` table (api.models.Alert) for officers, with
 their webhook deliveries, inside the detector's own state transaction (`_store_alerts`, the
-detector's sink): one durable commit per scan that raised alerts, none lost in between.
+detector's sink): one durable commit per transaction (scan or group) that raised alerts, none
+lost in between.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import contextlib
 import logging
+import queue
 import threading
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +54,7 @@ from detector import (
     BatchProfile,
     Detector,
     DetectorError,
+    InvalidScanError,
     LocationRegistry,
     PolicyError,
     RoutePolicy,
@@ -84,6 +92,8 @@ STATE_TABLES = StateTables(
     DetectorBatchStatus.__table__,  # type: ignore[attr-defined]
 )
 CACHE_ENTRIES = 100_000  # per bounded cache of this module
+#: At most this many scans of concurrent requests judged in one detector transaction
+GROUP_MAX = 64
 
 
 def _strings(policy: dict[str, Any], name: str, problems: list[str]) -> list[str]:
@@ -206,6 +216,24 @@ class Finding:
         }
 
 
+_Answer = tuple["asyncio.Future[list[Finding]]", "list[Finding] | Exception"]
+#: a scan waiting for the group-commit thread: snapshot, scan, its future and event loop
+_Waiting = tuple[
+    Snapshot, Scan, "int | None", "asyncio.Future[list[Finding]]", asyncio.AbstractEventLoop
+]
+
+
+def _deliver(answers: list[_Answer]) -> None:
+    """On the event loop: hand a group's findings (or its failure) to the waiting requests."""
+    for future, answer in answers:
+        if future.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(answer, Exception):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+
 class GatewayDetector:
     """The detector, fed by verification and the index, state in the database, alerts stored."""
 
@@ -227,6 +255,10 @@ class GatewayDetector:
         #: thread-safe LRUs and the store's version check handles concurrent writers, in this
         #: process as across processes
         self._sync_lock = threading.Lock()
+        #: scans waiting for the group-commit thread (`judge`); None stops it
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._grouper: threading.Thread | None = None
+        self._grouper_lock = threading.Lock()
 
     def check_location(self, locode: str) -> None:
         if locode not in self.registry:
@@ -273,9 +305,10 @@ class GatewayDetector:
         found = session.exec(query.order_by(col(IndexedStatusChange.id).desc()).limit(1)).first()
         return float(found) if found is not None else None
 
-    def _statuses(
-        self, session: Session, snap: Snapshot, scan: Scan, batch_id: str, at: float
-    ) -> list[Alert]:
+    def _statuses(self, snap: Snapshot, scan: Scan, batch_id: str, at: float) -> list[Alert]:
+        """Pass on statuses of the item and its batch that the snapshot shows and this process
+        has not passed on yet (a database session only when there is one: the hot path reads
+        only the snapshot and a cache)."""
         alerts: list[Alert] = []
         key = "0x" + item_key_of(scan.gtin, scan.serial).hex()
         indexed = snap.batches.get(batch_id)
@@ -287,7 +320,8 @@ class GatewayDetector:
             cache_key = f"{batch_id}/{item_key}"
             if kind is None or self._reported.get(cache_key) == status:
                 continue
-            since = self._status_time(session, batch_id, item_key, status) or at
+            with Session(self.engine) as session:
+                since = self._status_time(session, batch_id, item_key, status) or at
             rid = f"status:{batch_id}:{item_key or 'batch'}:{kind}"
             if item_key is None:
                 alerts += self.detector.report_batch_status(batch_id, kind, since, rid)
@@ -334,28 +368,116 @@ class GatewayDetector:
         cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands).
         `raised_by`: the organization that made the scan (or captured the custody event),
         stored on the alerts so a customs agency sees the alerts its own scans raised."""
-        batch_id = scan.batch_id
-        if batch_id is not None and self.detector.find_batch(batch_id) is None:
-            scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
-            batch_id = None
+        return self.ingest_group([(snap, scan, raised_by)])[0]
+
+    def ingest_group(self, scans: list[tuple[Snapshot, Scan, int | None]]) -> list[list[Finding]]:
+        """Judge scans in order in one detector transaction (one commit for the group); the
+        findings of each, as `ingest` one by one would give them. A scan the detector cannot
+        judge (bad time) makes the group be judged one scan at a time, so only its own
+        findings are lost; an unavailable database loses the group's findings (verdicts
+        stand)."""
+        judged: list[Scan] = []
+        raisers: dict[str, int] = {}
+        for snap, scan, raised_by in scans:
+            batch_id = scan.batch_id
+            if batch_id is not None and self.detector.find_batch(batch_id) is None:
+                scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
+                batch_id = None
+            if batch_id:  # statuses learnt late: their alerts are stored, not findings
+                try:
+                    self._statuses(snap, scan, batch_id, scan.at)
+                except (DetectorError, SQLAlchemyError) as exc:
+                    log.warning("statuses for scan %s not passed on: %s", scan.scan_id, exc)
+            judged.append(scan)
+            if raised_by is not None:
+                raisers[scan.scan_id] = raised_by
         ids: dict[int, str] = {}
         self._ids.current = ids
-        self._ids.raised_by = raised_by
+        self._ids.raisers = raisers
         try:
-            if batch_id:  # statuses learnt late: their alerts are stored, not findings
-                with Session(self.engine) as session:
-                    self._statuses(session, snap, scan, batch_id, scan.at)
-            raised = self.detector.ingest(scan)
-        except DetectorError as exc:  # cannot be judged (bad time, contention): no findings
-            log.info("scan %s not judged by the detector: %s", scan.scan_id, exc)
-            return []
-        except SQLAlchemyError as exc:  # the verdict stands without the detector
-            log.warning("detector state unavailable for scan %s: %s", scan.scan_id, exc)
-            return []
+            raised = self.detector.ingest_each(judged)
+        except InvalidScanError as exc:
+            if len(judged) > 1:  # one bad scan: judge the others on their own
+                self._ids.current = None
+                return [self.ingest_group([pair])[0] for pair in scans]
+            log.info("scan %s not judged by the detector: %s", judged[0].scan_id, exc)
+            return [[]]
+        except DetectorError as exc:  # contention: the verdicts stand without findings
+            log.info("%d scan(s) not judged by the detector: %s", len(judged), exc)
+            return [[] for _ in judged]
+        except SQLAlchemyError as exc:  # the verdicts stand without the detector
+            log.warning("detector state unavailable for %d scan(s): %s", len(judged), exc)
+            return [[] for _ in judged]
         finally:
             self._ids.current = None
-            self._ids.raised_by = None
-        return [Finding(ids[id(a)], a) for a in raised]
+            self._ids.raisers = None
+        return [[Finding(ids[id(a)], a) for a in alerts] for alerts in raised]
+
+    # -- group commit --------------------------------------------------------------------------
+
+    async def judge(
+        self, snap: Snapshot, scan: Scan, raised_by: int | None = None
+    ) -> list[Finding]:
+        """`ingest` for a request handler: the scan is judged by this process's group-commit
+        thread, off the event loop. Scans that arrive while a detector transaction is in
+        flight are judged together in the next one (up to `GROUP_MAX`): under load, one
+        transaction (and one commit) per group instead of one per scan, which is what lets
+        located verification keep up with unlocated verification. Nothing is cached across
+        groups: every group reads the state it judges, so two processes on one database
+        still see each other's sightings (the store's version check orders their writes)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Finding]] = loop.create_future()
+        self._queue.put((snap, scan, raised_by, future, loop))
+        if self._grouper is None:
+            with self._grouper_lock:
+                if self._grouper is None:
+                    self._grouper = threading.Thread(
+                        target=self._group_loop, name="borderledger-detector", daemon=True
+                    )
+                    self._grouper.start()
+        return await future
+
+    def _group_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            stop = False
+            while len(group) < GROUP_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
+            outcome: list[list[Finding]] | Exception
+            try:
+                outcome = self.ingest_group([(snap, scan, by) for snap, scan, by, _, _ in group])
+            except Exception as exc:  # a defect: fail the requests rather than hang them
+                log.exception("detector group of %d scan(s) failed", len(group))
+                outcome = exc
+            # one wake-up of each event loop per group, not one per scan
+            answers: defaultdict[asyncio.AbstractEventLoop, list[_Answer]] = defaultdict(list)
+            for position, (_, _, _, future, loop) in enumerate(group):
+                answer = outcome if isinstance(outcome, Exception) else outcome[position]
+                answers[loop].append((future, answer))
+            for loop, pairs in answers.items():
+                # RuntimeError: that event loop is closed, nobody waits any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_deliver, pairs)
+            if stop:
+                return
+
+    def close(self) -> None:
+        """Judge what is queued, then stop the group-commit thread."""
+        with self._grouper_lock:
+            grouper, self._grouper = self._grouper, None
+        if grouper is not None:
+            self._queue.put(None)
+            grouper.join(timeout=30)
 
     def _store_alerts(self, tx: Connection, alerts: list[Alert]) -> None:
         """The detector's sink: store the alerts a detector transaction raised, and queue
@@ -370,6 +492,18 @@ class GatewayDetector:
             session.add_all(rows)
             enqueue_alert_deliveries(session, rows)  # webhooks: same transaction
             session.flush()
+
+    def _raiser(self, alert: Alert) -> int | None:
+        """The organization whose scan raised `alert`: of the scans judged in this call, the
+        last one the alert names as evidence (a pairwise alert also names an earlier sighting,
+        which may be another agency's)."""
+        raisers: dict[str, int] | None = getattr(self._ids, "raisers", None)
+        if not raisers:
+            return None
+        for scan_id in reversed(alert.evidence):
+            if scan_id in raisers:
+                return raisers[scan_id]
+        return None
 
     def _row(self, finding: Finding) -> AlertRow:
         a = finding.alert
@@ -387,7 +521,7 @@ class GatewayDetector:
             detail=a.detail[:500],
             status=AlertStatus.OPEN.value,
             organization_id=self._owner(a.batch_id) if a.batch_id else None,
-            raised_by=getattr(self._ids, "raised_by", None),
+            raised_by=self._raiser(a),
             created_at=now,
             updated_at=now,
         )

@@ -127,6 +127,7 @@ class Gateway:
                     thread.stop()
             self.webhooks.close()
             self.custody.stop()
+            self.detection.close()  # judges what is queued; its scans are then recorded
             self.scans.stop()
 
     def _after_poll(self) -> None:

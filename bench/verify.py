@@ -80,6 +80,27 @@ TARGETS = {
     "naive_ratio_min": 10,
 }
 _VERDICT = re.compile(rb'"verdict"\s*:\s*"([A-Z_]+)"')
+_ALERT_ID = re.compile(rb'"alertId"\s*:\s*"([^"]+)"')
+
+
+@dataclass
+class Sent:
+    """Every request a pool sent and what came back, to check against the rows stored:
+    each answered verification is one scan row, each finding named in an answer one alert."""
+
+    requests: int = 0
+    answered: int = 0  # HTTP 200: the gateway recorded the scan
+    findings: int = 0
+    alert_ids: set[bytes] = field(default_factory=set)
+
+    def note(self, status: int, body: bytes) -> None:
+        if status != 200:
+            return
+        self.answered += 1
+        if b'"alertId"' in body:  # rare: parse only answers with findings
+            ids = _ALERT_ID.findall(body)
+            self.findings += len(ids)
+            self.alert_ids.update(ids)
 
 
 # ------------------------------------------------------------------------------ results
@@ -193,6 +214,7 @@ class RawPool:
         self.requests = [self._build(api_key, _body(tag, location)) for tag in tags]
         self.idle: deque[_Connection] = deque()
         self.opened = 0
+        self.sent = Sent()
 
     def _build(self, api_key: str, body: bytes) -> bytes:
         head = (
@@ -213,12 +235,14 @@ class RawPool:
             loop = asyncio.get_running_loop()
             _, connection = await loop.create_connection(_Connection, self.host, self.port)
             self.opened += 1
+        self.sent.requests += 1
         try:
             answer = await connection.request(self.requests[index % len(self.requests)])
         except BaseException:
             if connection.transport is not None:
                 connection.transport.close()
             raise
+        self.sent.note(*answer)
         self.idle.append(connection)
         return answer
 
@@ -242,7 +266,8 @@ class RawPool:
                 break
             transport, connection = await loop.create_connection(_Connection, self.host, self.port)
             self.opened += 1
-            await connection.request(self.requests[attempt % len(self.requests)])
+            self.sent.requests += 1
+            self.sent.note(*await connection.request(self.requests[attempt % len(self.requests)]))
             if owners is not None:
                 owner = owners().get(int(transport.get_extra_info("sockname")[1]))
                 if owner is not None and held[owner] >= share:
@@ -275,6 +300,7 @@ class HttpxPool:
             timeout=30,
         )
         self.opened = 0
+        self.sent = Sent()
 
     async def prefill(
         self,
@@ -286,9 +312,11 @@ class HttpxPool:
         """httpx opens its connections itself, as requests need them."""
 
     async def post(self, index: int) -> tuple[int, bytes]:
+        self.sent.requests += 1
         response = await self.client.post(
             "/v1/verify", content=self.bodies[index % len(self.bodies)]
         )
+        self.sent.note(response.status_code, response.content)
         return response.status_code, response.content
 
     async def aclose(self) -> None:
@@ -873,21 +901,67 @@ def _serve_and_measure(
     rate: float | None,
     seconds: float,
     warmup: float,
-    location: str | None = None,
-) -> dict[str, Any]:
-    async def measure() -> dict[str, Any]:
+    locations: tuple[str | None, ...] = (None,),
+) -> tuple[list[dict[str, Any]], Sent]:
+    """Serve, then measure once per entry of `locations` in turn (same server, same data:
+    with a location and then without, the detector's cost is the difference). Returns the
+    measurements and what was sent in all, once the server has stopped (every scan it
+    accepted is then stored)."""
+    sent = Sent()
+
+    async def measure() -> list[dict[str, Any]]:
         pool_class = RawPool if client == "raw" else HttpxPool
-        pool: Pool = pool_class("127.0.0.1", server.port, api_key, tags, location)
-        try:
-            return await _measure(pool, server, concurrency, rate, seconds, warmup)
-        finally:
-            await pool.aclose()
+        out = []
+        for location in locations:
+            pool: Pool = pool_class("127.0.0.1", server.port, api_key, tags, location)
+            try:
+                out.append(await _measure(pool, server, concurrency, rate, seconds, warmup))
+            finally:
+                await pool.aclose()
+                sent.requests += pool.sent.requests
+                sent.answered += pool.sent.answered
+                sent.findings += pool.sent.findings
+                sent.alert_ids |= pool.sent.alert_ids
+            if len(locations) > 1:
+                await asyncio.sleep(1)  # the previous phase's queues drain
+        return out
 
     try:
         server.start()
-        return asyncio.run(measure())
+        return asyncio.run(measure()), sent
     finally:
         server.stop()
+
+
+def _stored(database_url: str, schema: str | None, sent: Sent) -> dict[str, Any]:
+    """What the gateway stored, counted after its processes stopped, against what was sent:
+    one scan row per answered verification, one alert row per distinct finding answered, no
+    duplicates (`exactly_once`)."""
+    from api.db import make_engine
+    from ledger.config import Settings
+
+    engine = make_engine(Settings(database_url=database_url).sqlalchemy_url, schema)
+    try:
+        with engine.connect() as connection:
+            scans, distinct = connection.execute(
+                sa.text("SELECT COUNT(*), COUNT(DISTINCT scan_id) FROM scan_events")
+            ).one()
+            alerts, alert_ids = connection.execute(
+                sa.text("SELECT COUNT(*), COUNT(DISTINCT alert_id) FROM alerts")
+            ).one()
+    finally:
+        engine.dispose()
+    return {
+        "requests_sent": sent.requests,
+        "answered": sent.answered,
+        "scan_rows": int(scans),
+        "distinct_scan_ids": int(distinct),
+        "findings_answered": sent.findings,
+        "distinct_alerts_answered": len(sent.alert_ids),
+        "alert_rows": int(alerts),
+        "exactly_once": int(scans) == int(distinct) == sent.answered
+        and int(alerts) == int(alert_ids) == len(sent.alert_ids),
+    }
 
 
 def run_one(
@@ -923,7 +997,9 @@ def run_one(
         prepared = _prepare(node_url, url, schema, home, items)
         server = Server(prepared.env, workers, home)
         log(f"[{database}] gateway: {workers} uvicorn worker(s), {seconds:g} s closed + open loop")
-        measured = _serve_and_measure(
+        # with a location, the same without one right after (the baseline it is compared with)
+        locations = (location, None) if location is not None else (None,)
+        measurements, sent = _serve_and_measure(
             server,
             client,
             prepared.api_key,
@@ -932,8 +1008,11 @@ def run_one(
             rate,
             seconds,
             warmup,
-            location,
+            locations,
         )
+        measured = measurements[0]
+        unlocated = measurements[1] if len(measurements) > 1 else None
+        stored = _stored(url, schema, sent)
     registry = prepared.env["BORDERLEDGER_REGISTRY"]
     log(f"[{database}] naive design: one eth_call of checkTag per verification, direct")
     busy_before, clock = _machine_busy_seconds(), time.perf_counter()
@@ -959,7 +1038,7 @@ def run_one(
     if naive_http:
         log(f"[{database}] naive design behind the same uvicorn set-up")
         naive_server = Server(prepared.env, workers, home, naive=True)
-        naive_over_http = _serve_and_measure(
+        [naive_over_http], _ = _serve_and_measure(
             naive_server, client, "-", prepared.tags, concurrency, None, naive_seconds, warmup
         )
 
@@ -1001,6 +1080,26 @@ def run_one(
             "open_loop": opened.get("other_cores_busy"),
         },
         "errors": closed["errors"] + opened["errors"],
+        # the same server and data without a location (no detector): located / unlocated
+        **(
+            {
+                "unlocated": {
+                    "verify_per_second": unlocated["closed"]["per_second"],
+                    "p50_ms": unlocated["closed"]["p50_ms"],
+                    "p99_ms_at_open_loop_rate": unlocated["open"]["p99_ms"],
+                    "errors": unlocated["closed"]["errors"] + unlocated["open"]["errors"],
+                    "server_cpu_ms_per_verify": unlocated["closed"].get("server_cpu_ms_per_verify"),
+                },
+                "ratio_vs_unlocated": round(
+                    closed["per_second"] / unlocated["closed"]["per_second"], 2
+                )
+                if unlocated["closed"]["per_second"]
+                else None,
+            }
+            if unlocated is not None
+            else {}
+        ),
+        "stored": stored,  # every answered scan stored once, every finding's alert once
         "naive_errors": naive.errors
         + (naive_over_http["closed"]["errors"] if naive_over_http else 0),
         "verdicts": dict(Counter(closed["verdicts"]) + Counter(opened["verdicts"])),
@@ -1084,6 +1183,7 @@ def run_verify_bench(
             "p99_ms_at_500_per_second": run["p99_ms_at_500_per_second"] is not None
             and run["p99_ms_at_500_per_second"] <= TARGETS["p99_ms_at_500_per_second_max"],
             "ratio_vs_naive": (run["ratio_vs_naive"] or 0) >= TARGETS["naive_ratio_min"],
+            "stored_exactly_once": run["stored"]["exactly_once"],
         }
         for run in runs
     }
@@ -1104,6 +1204,17 @@ def run_verify_bench(
             "load_average_after": _loadavg(),
         },
         "total_seconds": round(time.perf_counter() - started, 1),
+        # each database's headline figures side by side (details in `runs`)
+        "summary": {
+            run["database"]: {
+                "verify_per_second": run["verify_per_second"],
+                "p99_ms_at_500_per_second": run["p99_ms_at_500_per_second"],
+                "unlocated_verify_per_second": run.get("unlocated", {}).get("verify_per_second"),
+                "ratio_vs_unlocated": run.get("ratio_vs_unlocated"),
+                "stored_exactly_once": run["stored"]["exactly_once"],
+            }
+            for run in runs
+        },
         "runs": runs,
     }
 

@@ -51,7 +51,12 @@ STATUS_REASON = {
     "stolen": AlertReason.STOLEN_SEEN,
     "recalled": AlertReason.RECALLED_SEEN,
 }
-MIN_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z: anything earlier is a clock or data error
+MIN_TIME = 946_684_800.0
+#: `_ingest_items`' result inside its transaction: all alerts, the positions of the items
+#: counted for volume, the alerts per item
+_ItemsResult = tuple[
+    list[Alert], list[int], list[list[Alert]]
+]  # 2000-01-01T00:00:00Z: anything earlier is a clock or data error
 
 
 @dataclass(frozen=True)
@@ -322,12 +327,33 @@ class Detector:
             out += self._ingest_chunk(buf)
         return out
 
-    def _ingest_chunk(self, scans: list[Scan]) -> list[Alert]:
+    def ingest_each(self, scans: list[Scan]) -> list[list[Alert]]:
+        """Judge `scans` in order in one store transaction and return the alerts each one
+        raised (same alerts, stored the same way, as `ingest` one by one). The gateway groups
+        the scans of concurrent requests this way (group commit, `api.detection`): one
+        transaction for a group instead of one per scan. A bad scan raises before anything of
+        the group is stored."""
+        out: list[list[Alert]] = [[] for _ in scans]
+        items, at, probes = self._sort_scans(scans)
+        if items:
+            _, per = self._ingest_items(items)
+            for position, alerts in zip(at, per, strict=True):
+                out[position] = alerts
+        for position in probes:
+            out[position] = self._probe(scans[position])
+        return out
+
+    def _sort_scans(
+        self, scans: list[Scan]
+    ) -> tuple[list[tuple[Scan, Location, BatchProfile]], list[int], list[int]]:
+        """Check every scan (raises on the first bad one) and split them into items of known
+        batches (with their positions in `scans`) and positions of unknown serials (probes)."""
         items: list[tuple[Scan, Location, BatchProfile]] = []
-        probes: list[Scan] = []
+        at: list[int] = []
+        probes: list[int] = []
         horizon = self.clock() + self.config.future_skew_s
         locs = self._locs
-        for scan in scans:
+        for position, scan in enumerate(scans):
             loc = locs.get(scan.location)
             if loc is None:
                 self.registry.get(scan.location)  # raises UnknownLocationError with the message
@@ -335,33 +361,42 @@ class Detector:
             if not (MIN_TIME <= scan.at <= horizon):
                 self._check_time(f"scan {scan.scan_id}", scan.at)
             if scan.batch_id is None:
-                probes.append(scan)
+                probes.append(position)
                 continue
             batch = self.find_batch(scan.batch_id)
             if batch is None:
                 raise InvalidScanError(f"scan {scan.scan_id}: unknown batch {scan.batch_id!r}")
             items.append((scan, loc, batch))
+            at.append(position)
+        return items, at, probes
+
+    def _ingest_chunk(self, scans: list[Scan]) -> list[Alert]:
+        items, _, probes = self._sort_scans(scans)
         alerts: list[Alert] = []
         if items:
-            alerts += self._ingest_items(items)
-        for scan in probes:
-            alerts += self._probe(scan)
+            alerts += self._ingest_items(items)[0]
+        for position in probes:
+            alerts += self._probe(scans[position])
         return alerts
 
-    def _ingest_items(self, items: list[tuple[Scan, Location, BatchProfile]]) -> list[Alert]:
+    def _ingest_items(
+        self, items: list[tuple[Scan, Location, BatchProfile]]
+    ) -> tuple[list[Alert], list[list[Alert]]]:
+        """One store transaction for `items`: all their alerts, and the same alerts per item
+        (those its own judgement, its volume count and a re-judge of its item raised)."""
         keys = sorted({s.gtin + "/" + s.serial for s, _, _ in items})
         batch_ids = sorted({b.batch_id for _, _, b in items})
         judge = self._judge
 
         def fn(
             states: dict[str, ItemState], statuses: dict[str, Statuses]
-        ) -> tuple[
-            tuple[list[Alert], list[tuple[Scan, Location, BatchProfile]]], list[tuple[str, str]]
-        ]:
+        ) -> tuple[_ItemsResult, list[tuple[str, str]]]:
             alerts: list[Alert] = []
-            counted: list[tuple[Scan, Location, BatchProfile]] = []
+            per: list[list[Alert]] = []
+            counted: list[int] = []  # positions in `items` counted for volume
             increments: list[tuple[str, str]] = []
-            for scan, loc, batch in items:
+            for position, (scan, loc, batch) in enumerate(items):
+                start = len(alerts)
                 key = scan.gtin + "/" + scan.serial
                 st = states.get(key)
                 if st is None:
@@ -372,54 +407,63 @@ class Detector:
                 if bstat:
                     alerts += self._sync_batch(st, key, bstat)
                 if judge(st, scan, loc, batch, bstat, alerts):
-                    counted.append((scan, loc, batch))
+                    counted.append(position)
                     increments.append((batch.batch_id, loc.country))
-            return (alerts, counted), increments
+                per.append(alerts[start:])
+            return (alerts, counted, per), increments
 
-        def finish(
-            result: tuple[list[Alert], list[tuple[Scan, Location, BatchProfile]]],
-            totals: dict[tuple[str, str], int],
-            tx: Any,
-        ) -> bool:
-            alerts, counted = result
+        def finish(result: _ItemsResult, totals: dict[tuple[str, str], int], tx: Any) -> bool:
+            alerts, counted, per = result
             if counted:  # the volume totals are known inside the transaction
-                alerts += self._volume_alerts(counted, totals)
+                for position, alert in self._volume_pairs([items[p] for p in counted], totals):
+                    alerts.append(alert)
+                    per[counted[position]].append(alert)
             return self._emit(alerts, tx)
 
-        (alerts, _), _, seen, now = self.store.apply(keys, batch_ids, fn, finish)
+        (alerts, _, per), _, seen, now = self.store.apply(keys, batch_ids, fn, finish)
         # a batch status recorded while this chunk was judged: re-judge (see module docstring).
         # `_rejudge` brings each item up to the statuses current in its own transaction.
         changed = [b for b in batch_ids if now.get(b, {}) != seen.get(b, {})]
         if changed:
             subset = sorted({s.gtin + "/" + s.serial for s, _, b in items if b.batch_id in changed})
-            alerts += self._rejudge(subset, changed)
-        return alerts
+            late = self._rejudge(subset, changed)
+            alerts += late
+            last = {s.gtin + "/" + s.serial: p for p, (s, _, _) in enumerate(items)}
+            for alert in late:  # to the last scan of the item in this chunk
+                position = last.get(f"{alert.gtin}/{alert.serial}")
+                if position is not None:
+                    per[position].append(alert)
+        return alerts, per
 
-    def _volume_alerts(
+    def _volume_pairs(
         self, counted: list[tuple[Scan, Location, BatchProfile]], totals: dict[tuple[str, str], int]
-    ) -> list[Alert]:
+    ) -> list[tuple[int, Alert]]:
         """The store numbered this chunk's distinct items per (batch, market) consecutively,
-        ending at `totals`: each one beyond the released quantity is an alert."""
+        ending at `totals`: each one beyond the released quantity is an alert (with the
+        position in `counted` of the scan that raised it)."""
         per: Counter[tuple[str, str]] = Counter((b.batch_id, loc.country) for _, loc, b in counted)
         done: Counter[tuple[str, str]] = Counter()
         alerts = []
-        for scan, loc, batch in counted:
+        for position, (scan, loc, batch) in enumerate(counted):
             k = (batch.batch_id, loc.country)
             n = totals[k] - per[k] + 1 + done[k]
             done[k] += 1
             released = batch.released[loc.country]
             if n > released:
                 alerts.append(
-                    Alert(
-                        AlertReason.VOLUME_EXCEEDED,
-                        scan.gtin,
-                        None,
-                        batch.batch_id,
-                        scan.location,
-                        scan.at,
-                        (scan.scan_id,),
-                        f"{n} distinct items of batch {batch.batch_id} seen in {loc.country}, "
-                        f"{released} released there (this one: serial {scan.serial})",
+                    (
+                        position,
+                        Alert(
+                            AlertReason.VOLUME_EXCEEDED,
+                            scan.gtin,
+                            None,
+                            batch.batch_id,
+                            scan.location,
+                            scan.at,
+                            (scan.scan_id,),
+                            f"{n} distinct items of batch {batch.batch_id} seen in {loc.country}, "
+                            f"{released} released there (this one: serial {scan.serial})",
+                        ),
                     )
                 )
         return alerts

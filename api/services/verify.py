@@ -54,10 +54,11 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         # The detector judges the scan against the item's route policy and earlier sightings.
         # Only a serial proven in its batch is attributed to the batch; any other read is an
         # unknown serial of the GTIN (input to the probing rule).
-        # Its state is in the database: run it in the threadpool, off the event loop.
+        # Its state is in the database: judged off the event loop by the detector's
+        # group-commit thread, with the scans of concurrent requests (one transaction each
+        # group, `GatewayDetector.judge`).
         in_batch = Reason.SERIAL_IN_BATCH in judgement.reasons
-        found = await run_in_threadpool(
-            gateway.detection.ingest,
+        found = await gateway.detection.judge(
             gateway.catalog.snapshot(),
             Scan(
                 scan_id,

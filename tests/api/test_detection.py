@@ -3,7 +3,9 @@ same sightings; batch statuses learnt late re-judge earlier-ingested sightings, 
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,6 +162,73 @@ def test_two_gateways_scanning_one_item_store_each_finding_once(
         assert sorted(s[2] for s in state.sightings) == sorted(
             f"g{w}-{n}" for w in range(2) for n in range(8)
         )
+    finally:
+        second.stop()
+        engine.dispose()
+
+
+def test_concurrent_located_scans_are_judged_in_groups_each_with_its_own_findings(
+    stack: Stack, world: Any, database: tuple[str, str | None]
+) -> None:
+    """Concurrent requests' scans are judged in groups, one transaction each (the gateway's
+    group commit, `GatewayDetector.judge`), by two gateway processes at once: every pair of
+    sightings too far apart is alerted exactly once (whichever process judged the second
+    one), each finding goes to the scan that raised it and is stored once, and a scan the
+    detector cannot judge (a time in the future) loses only its own findings."""
+    url, schema = database
+    engine = make_engine(url, schema)
+    second = Gateway.from_settings(stack.gateway.settings, engine)
+    try:
+        detections = [stack.gateway.detection, second.detection]
+        sizes: list[int] = []
+        for detection in detections:
+            judge_group = detection.detector.ingest_each
+
+            def counted(scans: list[Scan], judge_group: Any = judge_group) -> Any:
+                sizes.append(len(scans))
+                return judge_group(scans)
+
+            detection.detector.ingest_each = counted  # type: ignore[method-assign]
+        snap = stack.gateway.catalog.snapshot()
+        t0 = (datetime.now(UTC) - timedelta(hours=3)).timestamp()
+        ports = ("NLRTM", "CNSHA", "USLAX")
+        scans = [
+            Scan(f"c{n}", GTIN, "SN0001", ports[n % 3], t0 + n * 60, world["batchId"])
+            for n in range(12)
+        ]
+        future = Scan("late", GTIN, "SN0002", "NLRTM", time.time() + 40 * 86400, world["batchId"])
+
+        async def judge_all() -> list[Any]:
+            return await asyncio.gather(
+                *(detections[n % 2].judge(snap, s) for n, s in enumerate(scans)),
+                detections[0].judge(snap, future),
+            )
+
+        *found, late = asyncio.run(judge_all())
+        assert late == []
+        assert max(sizes) > 1  # judged in groups, not one by one
+        for scan, findings in zip(scans, found, strict=True):
+            assert all(scan.scan_id in f.alert.evidence for f in findings)
+        travel = sorted(
+            f.alert.evidence
+            for findings in found
+            for f in findings
+            if f.alert.reason.value == "CLONE_IMPOSSIBLE_TRAVEL"
+        )
+        assert travel == sorted(
+            tuple(sorted((a.scan_id, b.scan_id)))
+            for i, a in enumerate(scans)
+            for b in scans[i + 1 :]
+            if a.location != b.location
+        )
+        with Session(stack.gateway.engine) as session:
+            rows = session.exec(select(AlertRow)).all()
+        assert sorted(r.alert_id for r in rows) == sorted(
+            f.alert_id for findings in found for f in findings
+        )
+        state = stack.gateway.detection.store.get_item(f"{GTIN}/SN0001")
+        assert state is not None
+        assert sorted(s[2] for s in state.sightings) == sorted(s.scan_id for s in scans)
     finally:
         second.stop()
         engine.dispose()

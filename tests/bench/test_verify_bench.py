@@ -56,7 +56,52 @@ def test_bench_verify_prints_one_json_object_with_the_figures() -> None:
         "verify_per_second",
         "p99_ms_at_500_per_second",
         "ratio_vs_naive",
+        "stored_exactly_once",
     }
+    # every answered verification stored once (counted after the server stopped)
+    stored = run["stored"]
+    assert stored["answered"] == stored["requests_sent"] == stored["scan_rows"] > 0
+    assert stored["distinct_scan_ids"] == stored["scan_rows"] and stored["exactly_once"]
+    assert "unlocated" not in run  # no --location: nothing to compare with
+
+
+def test_bench_verify_with_a_location_compares_with_the_same_run_without() -> None:
+    """`--location`: every scan also goes to the detector; the same server then serves the
+    same tags without a location, the ratio is reported, and the rows stored (scans of both
+    phases, alerts) are checked against the answers."""
+    result = bench_json(
+        "verify",
+        "--items",
+        "100",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0.5",
+        "--concurrency",
+        "4",
+        "--rate",
+        "50",
+        "--database",
+        "sqlite",
+        "--naive-seconds",
+        "0.5",
+        "--no-naive-http",
+        "--location",
+        "NLRTM",
+    )
+    [run] = result["runs"]
+    assert run["location"] == "NLRTM" and run["errors"] == 0
+    assert set(run["verdicts"]) == {"GENUINE"}
+    unlocated = run["unlocated"]
+    assert unlocated["verify_per_second"] > 0 and unlocated["errors"] == 0
+    assert run["ratio_vs_unlocated"] == round(
+        run["verify_per_second"] / unlocated["verify_per_second"], 2
+    )
+    stored = run["stored"]
+    assert stored["answered"] == stored["scan_rows"] == stored["distinct_scan_ids"] > 0
+    assert stored["alert_rows"] == stored["distinct_alerts_answered"] and stored["exactly_once"]
+    assert result["summary"]["sqlite"]["ratio_vs_unlocated"] == run["ratio_vs_unlocated"]
+    assert result["targets_met"]["sqlite"]["stored_exactly_once"] is True
 
 
 def test_percentile_is_nearest_rank() -> None:

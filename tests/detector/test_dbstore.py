@@ -333,3 +333,32 @@ def test_item_status_reports_commit_durably(db_store: DbStore) -> None:
     assert db_store.relaxed == before
     state = db_store.get_item(f"{GTIN}/S9")
     assert state is not None and "stolen" in state.status
+
+
+def _per_scan(alerts: list[list[Any]]) -> list[set[tuple[str, tuple[str, ...]]]]:
+    return [_final(a) for a in alerts]
+
+
+def test_a_group_of_scans_names_each_scans_alerts_as_one_by_one(db_store: DbStore) -> None:
+    """`ingest_each` (the gateway's group commit) judges a group in one transaction and
+    gives each scan the alerts `ingest` one by one gives it: pairwise alerts between scans
+    of the same group, volume over the released quantity, an unknown serial (probe)."""
+    group = [
+        *sorted(SEQUENCE, key=lambda s: s.at),
+        scan("v2", "NLRTM", 31 * D, serial="S2"),
+        scan("v3", "NLRTM", 31 * D, serial="S3"),  # the third item in NL: 2 released
+        Scan("p1", GTIN, "UNKNOWN1", "NLRTM", T0 + 31 * D),
+        scan("x", "USLAX", 30 * D + 2 * H),  # the same scan twice in one group: ignored
+    ]
+    single = make(released={"NL": 2})
+    one_by_one = [single.ingest(s) for s in group]
+    assert {r for alerts in _per_scan(one_by_one) for r, _ in alerts} >= {
+        "CLONE_IMPOSSIBLE_TRAVEL",
+        "DIVERSION_MARKET",
+        "VOLUME_EXCEEDED",
+    }
+    for store in (MemoryStore(), db_store):
+        det = make(store, released={"NL": 2})
+        grouped = det.ingest_each(group[:4]) + det.ingest_each(group[4:])
+        assert _per_scan(grouped) == _per_scan(one_by_one)
+        assert det.ingest_each(group) == [[] for _ in group]  # the same scans again: nothing
