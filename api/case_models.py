@@ -10,6 +10,7 @@ which can be erased: the custody log holds a salted commitment to it instead.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import JSON, Field, SQLModel
@@ -63,7 +64,7 @@ class Case(SQLModel, table=True):
     line_count: int = 0
     #: What officers record beyond the shipment: images (redacted, unredacted), identifying
     #: marks, sample (bond, return), physical custody (storage, seals), notes, documents.
-    details: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     presented_at: datetime = Field(index=True)
     opened_at: datetime = Field(default_factory=utcnow)
     next_due_at: datetime | None = Field(default=None, index=True)
@@ -165,6 +166,9 @@ class CaseAction(SQLModel, table=True):
     stage_after: str | None = Field(default=None, max_length=32)
     approved_by: str | None = Field(default=None, max_length=80)
     log_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    #: The custody log entry's record exactly as hashed (no personal data: commitments), so
+    #: an auditor recomputes the leaf from it and the log's links.
+    record: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     applied_at: datetime | None = None
 

@@ -134,6 +134,17 @@ class Calendar:
                 left -= 1
         return day
 
+    def sub_days(self, end: date, days: int, unit: DayUnit) -> date:
+        """The day `days` days (of `unit`) before `end`: when a reminder falls due."""
+        if unit is DayUnit.CALENDAR:
+            return end - timedelta(days=days)
+        day, left = end, days
+        while left:
+            day -= timedelta(days=1)
+            if self.is_business_day(day):
+                left -= 1
+        return day
+
     def business_days_between(self, start: date, end: date) -> int:
         """Business days after `start` up to and including `end` (negative when end < start)."""
         sign, lo, hi = (1, start, end) if end >= start else (-1, end, start)
@@ -165,13 +176,15 @@ def _aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Deadline:
-    """A clock's due day and the instant it runs out."""
+    """A clock's due day, the instant it runs out, and when to remind (the start of the day
+    `remind_before` days before the due day, port time)."""
 
     start: date
     due: date
     due_at: datetime
     unit: DayUnit
     days: int
+    remind_at: datetime
 
     def days_left(self, calendar: Calendar, now: datetime, zone: str | None = None) -> int:
         """Days (of the clock's unit) from today, port time, to the due day; 0 on the due
@@ -183,12 +196,19 @@ class Deadline:
 
 
 def deadline(
-    calendar: Calendar, started: datetime, days: int, unit: DayUnit, zone: str | None = None
+    calendar: Calendar,
+    started: datetime,
+    days: int,
+    unit: DayUnit,
+    zone: str | None = None,
+    remind_before: int = 1,
 ) -> Deadline:
     """The deadline of a clock started at `started` (any time of day 0) for `days` days."""
     start = calendar.local_date(started, zone)
     due = calendar.add_days(start, days, unit)
-    return Deadline(start, due, calendar.end_of_day(due, zone), unit, days)
+    remind = calendar.sub_days(due, min(remind_before, days), unit)
+    remind_at = calendar.end_of_day(remind - timedelta(days=1), zone)
+    return Deadline(start, due, calendar.end_of_day(due, zone), unit, days, remind_at)
 
 
 @cache

@@ -3,6 +3,7 @@
 from api.routes import (
     alerts,
     batches,
+    cases,
     custody,
     devices,
     gs1,
@@ -26,4 +27,5 @@ ROUTERS = [
     trust.router,
     devices.router,
     custody.router,
+    cases.router,
 ]
