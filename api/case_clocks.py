@@ -24,17 +24,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
+from sqlmodel import select as select_model
 
 from api import jobs
 from api.case_models import Case, CaseAction, CaseClock, CaseHolder, CaseNotice
+from api.custody import store as log_store
 from api.models import Alert, Job, WebhookEndpoint, utcnow
-from api.services.cases import APPLIED, _log, _record, _refresh_next_due, utc
+from api.services.cases import APPLIED, utc
 from api.webhook_delivery import new_delivery
 from cases.machine import expire
 from cases.profiles import get_profile
+from custody import entries
 from ledger.errors import Conflict
 
 log = logging.getLogger("borderledger.cases")
@@ -62,7 +65,7 @@ def alert_id_of(clock_id: int) -> str:
 
 
 def _due(now: datetime, agency_id: int | None) -> Any:
-    query = select(CaseClock.id, CaseClock.due_at).where(
+    query = select_model(CaseClock.id, CaseClock.due_at).where(
         CaseClock.status == "running",
         or_(
             col(CaseClock.due_at) <= now,
@@ -119,6 +122,13 @@ def _mark(session: Session, ids: list[int], values: dict[str, Any], *where: Any)
     return [int(r[0]) for r in won]
 
 
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_CLOCKS = CaseClock.__table__  # type: ignore[attr-defined]
+_ACTIONS = CaseAction.__table__  # type: ignore[attr-defined]
+_NOTICES = CaseNotice.__table__  # type: ignore[attr-defined]
+_ALERTS = Alert.__table__  # type: ignore[attr-defined]
+
+
 def _remind(session: Session, ids: list[int], now: datetime) -> int:
     won = _mark(
         session,
@@ -129,13 +139,29 @@ def _remind(session: Session, ids: list[int], now: datetime) -> int:
     )
     if not won:
         return 0
-    clocks = session.exec(select(CaseClock).where(col(CaseClock.id).in_(won))).all()
-    cases = _cases(session, {c.case_pk for c in clocks})
+    connection = session.connection()
+    clocks = _clock_rows(connection, won)
+    cases = _case_rows(connection, {c["case_pk"] for c in clocks})
     _notices(session, clocks, cases, "reminder", now)
     return len(won)
 
 
+def _clock_rows(connection: Any, ids: list[int]) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        select(_CLOCKS).where(_CLOCKS.c.id.in_(ids)).order_by(_CLOCKS.c.due_at, _CLOCKS.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _case_rows(connection: Any, pks: set[int]) -> dict[int, dict[str, Any]]:
+    rows = connection.execute(select(_CASES).where(_CASES.c.id.in_(list(pks))))
+    return {int(r.id): dict(r._mapping) for r in rows}
+
+
 def _expire(session: Session, ids: list[int], now: datetime) -> int:
+    """Expire the clocks `ids` this call wins: notices, alerts, webhook deliveries, each
+    case's flag and state (the profile's `expire` map), the clocks the new state stops, one
+    system action per expiry, logged. Batched statements: 10,000 expiries in seconds."""
     won = _mark(
         session,
         ids,
@@ -144,101 +170,154 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
     )
     if not won:
         return 0
-    clocks = session.exec(
-        select(CaseClock).where(col(CaseClock.id).in_(won)).order_by(col(CaseClock.due_at))
-    ).all()
-    cases = _cases(session, {c.case_pk for c in clocks})
+    connection = session.connection()
+    clocks = _clock_rows(connection, won)
+    cases = _case_rows(connection, {c["case_pk"] for c in clocks})
     _notices(session, clocks, cases, "expired", now)
-    logged: list[tuple[CaseAction, dict[str, Any]]] = []
+    before = {pk: (case["state"], case["version"]) for pk, case in cases.items()}
+    actions: list[dict[str, Any]] = []
+    pending: list[log_store.Pending] = []
+    stops: dict[tuple[str, str], list[int]] = {}
     for clock in clocks:
-        case = cases[clock.case_pk]
-        profile = get_profile(case.profile)
-        after = expire(profile, clock.name, case.state) or case.state
-        flags = [*case.flags, f"{clock.name}_expired"]
-        values: dict[str, Any] = {
-            "flags": flags,
-            "state": after,
-            "version": case.version + 1,
-            "updated_at": now,
-        }
+        case = cases[clock["case_pk"]]
+        profile = get_profile(case["profile"])
+        state = case["state"]
+        after = expire(profile, clock["name"], state) or state
+        case["flags"] = [*case["flags"], f"{clock['name']}_expired"]
+        case["state"] = after
         outcome = profile.outcomes.get(after)
-        if outcome is not None and after != case.state:
-            values["outcome"] = outcome
-            if case.outcome_at is None:
-                values["outcome_at"] = now
-        row = CaseAction(
-            action_id=str(uuid.uuid5(_NAMESPACE, f"case-clock:{clock.id}:action")),
-            case_pk=clock.case_pk,
-            idempotency_key=f"clock:{clock.id}:expired",
-            action=f"expire:{clock.name}",
-            by="system",
-            actor="system:clock",
-            params={},
-            status=APPLIED,
-            state_before=case.state,
-            state_after=after,
-            stage_after=case.stage,
-            created_at=now,
-            applied_at=now,
+        if outcome is not None and after != state:
+            case["outcome"] = outcome
+            case["outcome_at"] = case["outcome_at"] or now
+        if after != state:
+            stops.setdefault((case["profile"], after), []).append(case["id"])
+        action_id = str(uuid.uuid5(_NAMESPACE, f"case-clock:{clock['id']}:action"))
+        record = {
+            "case_id": case["case_id"],
+            "action_id": action_id,
+            "action": f"expire:{clock['name']}",
+            "status": APPLIED,
+            "by": "system",
+            "actor": "system:clock",
+            "organization_id": None,
+            "state_before": state,
+            "state_after": after,
+            "stage": case["stage"],
+            "approved_by": None,
+            "params": None,
+            "at": entries.iso_utc(now),
+        }
+        pending.append(
+            log_store.Pending(entries.CASE, action_id, record, [entries.case_key(case["case_id"])])
         )
-        changed = session.execute(
-            update(Case)
-            .where(col(Case.id) == case.id, col(Case.version) == case.version)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        actions.append(
+            {
+                "action_id": action_id,
+                "case_pk": case["id"],
+                "idempotency_key": f"clock:{clock['id']}:expired",
+                "action": record["action"],
+                "by": "system",
+                "actor": "system:clock",
+                "organization_id": None,
+                "params": {},
+                "salt": None,
+                "status": APPLIED,
+                "state_before": state,
+                "state_after": after,
+                "stage_after": case["stage"],
+                "approved_by": None,
+                "record": record,
+                "created_at": now,
+                "applied_at": now,
+            }
         )
-        if getattr(changed, "rowcount", 0) != 1:  # an officer acted meanwhile: next round
-            raise Conflict(f"case {case.case_id} changed while its clock ran out")
-        for name, value in values.items():
-            setattr(case, name, value)
-        session.add(row)
-        if after != row.state_before:
-            # clocks that do not run in the new state stop with the change
-            stop = [r.name for r in profile.clocks.values() if after not in r.runs_in]
-            session.execute(
-                update(CaseClock)
-                .where(
-                    col(CaseClock.case_pk) == case.id,
-                    col(CaseClock.name).in_(stop),
-                    col(CaseClock.status) == "running",
-                )
-                .values(status="stopped", stopped_at=now)
-                .execution_options(synchronize_session=False)
+    changed = connection.execute(
+        update(_CASES)
+        .where(_CASES.c.id == bindparam("pk"), _CASES.c.version == bindparam("old_version"))
+        .values(
+            state=bindparam("new_state"),
+            flags=bindparam("new_flags"),
+            outcome=bindparam("new_outcome"),
+            outcome_at=bindparam("new_outcome_at"),
+            version=bindparam("new_version"),
+            updated_at=now,
+        ),
+        [
+            {
+                "pk": pk,
+                "old_version": before[pk][1],
+                "new_state": case["state"],
+                "new_flags": case["flags"],
+                "new_outcome": case["outcome"],
+                "new_outcome_at": case["outcome_at"],
+                "new_version": before[pk][1] + 1,
+            }
+            for pk, case in cases.items()
+        ],
+    )
+    if changed.rowcount != len(cases):  # an officer acted meanwhile: this chunk again
+        raise Conflict("a case changed while its clock ran out")
+    for (profile_id, after), pks in stops.items():
+        stop = [r.name for r in get_profile(profile_id).clocks.values() if after not in r.runs_in]
+        connection.execute(
+            update(_CLOCKS)
+            .where(
+                _CLOCKS.c.case_pk.in_(pks),
+                _CLOCKS.c.name.in_(stop),
+                _CLOCKS.c.status == "running",
             )
-        logged.append((row, _record(case, row, now)))
-    session.flush()
-    _log(session, logged)
-    for case in cases.values():
-        _refresh_next_due(session, case)
+            .values(status="stopped", stopped_at=now)
+        )
+    indexes = log_store.append(connection, pending)
+    for action, index in zip(actions, indexes, strict=True):
+        action["log_index"] = index
+    connection.execute(insert(_ACTIONS), actions)
+    refresh_next_due(connection, list(cases))
     return len(won)
 
 
-def _cases(session: Session, pks: set[int]) -> dict[int, Case]:
-    rows = session.exec(select(Case).where(col(Case.id).in_(pks))).all()
-    return {c.id: c for c in rows if c.id is not None}
+def refresh_next_due(connection: Any, pks: list[int]) -> None:
+    """`next_due_at` of cases `pks` from their running clocks: one grouped read, one
+    executemany (a correlated subquery made SQLite scan every running clock per case)."""
+    soonest = dict.fromkeys(pks)
+    for chunk in range(0, len(pks), 500):
+        rows = connection.execute(
+            select(_CLOCKS.c.case_pk, func.min(_CLOCKS.c.due_at))
+            .where(_CLOCKS.c.case_pk.in_(pks[chunk : chunk + 500]), _CLOCKS.c.status == "running")
+            .group_by(_CLOCKS.c.case_pk)
+        )
+        soonest.update({int(pk): due for pk, due in rows})
+    if soonest:
+        connection.execute(
+            update(_CASES)
+            .where(_CASES.c.id == bindparam("pk"))
+            .values(next_due_at=bindparam("due")),
+            [{"pk": pk, "due": due} for pk, due in soonest.items()],
+        )
 
 
 def _notices(
     session: Session,
-    clocks: Any,
-    cases: dict[int, Case],
+    clocks: list[dict[str, Any]],
+    cases: dict[int, dict[str, Any]],
     kind: str,
     now: datetime,
 ) -> None:
     """The officer's inbox notice, the officers' alert (expiries) and the rights holders'
     webhook deliveries, which carry only what every stage discloses (case, clock, due)."""
+    connection = session.connection()
     holders: dict[int, list[int]] = {}
-    for case_pk, org in session.exec(
-        select(CaseHolder.case_pk, CaseHolder.organization_id).where(
+    for case_pk, org in connection.execute(
+        select(col(CaseHolder.case_pk), col(CaseHolder.organization_id)).where(
             col(CaseHolder.case_pk).in_(list(cases))
         )
-    ).all():
+    ):
         holders.setdefault(case_pk, []).append(org)
     orgs = {o for os in holders.values() for o in os}
     endpoints = (
         set(
             session.exec(
-                select(WebhookEndpoint.organization_id).where(
+                select_model(WebhookEndpoint.organization_id).where(
                     col(WebhookEndpoint.organization_id).in_(orgs)
                 )
             ).all()
@@ -246,36 +325,42 @@ def _notices(
         if orgs
         else set()
     )
+    notices, alerts = [], []
     for clock in clocks:
-        case = cases[clock.case_pk]
-        due = utc(clock.due_at)
-        session.add(
-            CaseNotice(
-                clock_id=clock.id,
-                case_pk=clock.case_pk,
-                agency_id=case.agency_id,
-                kind=kind,
-                clock=clock.name,
-                due_at=due,
-                created_at=now,
-            )
+        case = cases[clock["case_pk"]]
+        due = utc(clock["due_at"])
+        notices.append(
+            {
+                "clock_id": clock["id"],
+                "case_pk": case["id"],
+                "agency_id": case["agency_id"],
+                "kind": kind,
+                "clock": clock["name"],
+                "due_at": due,
+                "created_at": now,
+            }
         )
         if kind == "expired":
-            session.add(
-                Alert(
-                    alert_id=alert_id_of(clock.id),
-                    rule="case_clock",
-                    reason_code="CASE_DEADLINE_EXPIRED",
-                    severity="high",
-                    gtin="",
-                    location=case.port,
-                    evidence=[case.case_id, clock.name],
-                    detail=f"case {case.case_id}: {clock.name} ran out at {due.isoformat()}",
-                    created_at=now,
-                    updated_at=now,
-                )
+            alerts.append(
+                {
+                    "alert_id": alert_id_of(clock["id"]),
+                    "rule": "case_clock",
+                    "reason_code": "CASE_DEADLINE_EXPIRED",
+                    "severity": "high",
+                    "batch_id": None,
+                    "gtin": "",
+                    "serial": None,
+                    "location": case["port"],
+                    "evidence": [case["case_id"], clock["name"]],
+                    "detail": f"case {case['case_id']}: {clock['name']} ran out at {due.isoformat()}",
+                    "status": "open",
+                    "note": None,
+                    "organization_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-        for org in holders.get(case.id or 0, []):
+        for org in holders.get(case["id"], []):
             if org in endpoints:
                 session.add(
                     new_delivery(
@@ -283,13 +368,16 @@ def _notices(
                         EVENT_REMINDER if kind == "reminder" else EVENT_EXPIRED,
                         None,
                         {
-                            "caseId": case.case_id,
-                            "clock": clock.name,
+                            "caseId": case["case_id"],
+                            "clock": clock["name"],
                             "dueAt": due.isoformat(),
-                            "dueDay": clock.due_day,
+                            "dueDay": clock["due_day"],
                         },
                     )
                 )
+    connection.execute(insert(_NOTICES), notices)
+    if alerts:
+        connection.execute(insert(_ALERTS), alerts)
 
 
 # ------------------------------------------------------------------------------- the jobs
@@ -310,7 +398,7 @@ def schedule(engine: Engine, now: datetime | None = None) -> list[str]:
     with Session(engine) as session:
         agencies = set(
             session.exec(
-                select(Case.agency_id)
+                select_model(Case.agency_id)
                 .join(CaseClock, col(CaseClock.case_pk) == col(Case.id))
                 .where(
                     CaseClock.status == "running",
@@ -329,7 +417,7 @@ def schedule(engine: Engine, now: datetime | None = None) -> list[str]:
             return []
         busy = set(
             session.exec(
-                select(Job.organization_id).where(
+                select_model(Job.organization_id).where(
                     Job.kind == CLOCK_JOB, col(Job.status).in_(jobs.ACTIVE)
                 )
             ).all()

@@ -249,6 +249,16 @@ def test_list_puts_the_next_deadline_first(stack: Stack, world: Any) -> None:
         for c in stack.client.get("/v1/cases", headers=stack.headers(world["officer"])).json()
     ]
     assert ids.index(late) < ids.index(fresh) < ids.index(done)
+    pages = [
+        c["id"]
+        for offset in range(len(ids))
+        for c in stack.client.get(
+            "/v1/cases",
+            params={"limit": 1, "offset": offset},
+            headers=stack.headers(world["officer"]),
+        ).json()
+    ]
+    assert pages == ids  # paging crosses from the cases with a deadline to those without
     overdue = next(
         c for c in _get(stack, world["officer"], late).json()["clocks"] if c["name"] == "decide"
     )
