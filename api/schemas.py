@@ -748,6 +748,16 @@ class CasePublic(BaseModel):
     actionsAllowed: list[str] | None = None
 
 
+class CaseNoticePublic(BaseModel):
+    """A reminder before a case's deadline, or the deadline's expiry (the officer's inbox)."""
+
+    caseId: str
+    clock: str
+    kind: Literal["reminder", "expired"]
+    dueAt: datetime
+    createdAt: datetime
+
+
 class StatisticsRow(BaseModel):
     group: dict[str, str | None]
     seizures: int

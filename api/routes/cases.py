@@ -19,6 +19,7 @@ from api.schemas import (
     CaseActionRequest,
     CaseApprovalRequest,
     CaseCreate,
+    CaseNoticePublic,
     CasePartyAnswer,
     CasePublic,
     ErrorResponse,
@@ -113,6 +114,20 @@ def list_cases(
     return JSONResponse(
         [CasePublic.model_validate(r).model_dump(mode="json", exclude_unset=True) for r in rows]
     )
+
+
+@router.get("/case-notices", response_model=list[CaseNoticePublic], responses=ERRORS)
+def list_notices(
+    principal: OfficerDep,
+    session: SessionDep,
+    kind: Literal["reminder", "expired"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CaseNoticePublic]:
+    """The officer's inbox: clock reminders and expiries of the agency's cases, newest first."""
+    return [
+        CaseNoticePublic.model_validate(n)
+        for n in cases.list_notices(session, principal, kind, limit)
+    ]
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, responses=ERRORS)

@@ -24,6 +24,7 @@ from api.case_models import (
     CaseHolder,
     CaseLine,
     CaseLink,
+    CaseNotice,
     CaseParty,
 )
 from api.custody import store as log_store
@@ -84,6 +85,8 @@ def open_case(
     calendar.zone(zone)
     if body.presentedAt > now + timedelta(minutes=5):
         raise InvalidInput("presentedAt is in the future")
+    if body.presentedAt < now - timedelta(days=3660):
+        raise InvalidInput("presentedAt is more than ten years ago")
     holders = set(body.rightsHolders)
     port, source_ref, gtin = body.port, None, None
     if body.source == "scan":
@@ -944,3 +947,25 @@ def erase_party(session: Session, principal: Principal, case_id: str, role: str)
     party.erased_at = utcnow()
     session.add(party)
     session.commit()
+
+
+def list_notices(
+    session: Session, principal: Principal, kind: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The officer's inbox: reminders and expiries of its agency's cases, newest first."""
+    query = select(CaseNotice, Case.case_id).join(Case, col(Case.id) == col(CaseNotice.case_pk))
+    if principal.role != Role.ADMIN:
+        query = query.where(CaseNotice.agency_id == principal.organization_id)
+    if kind is not None:
+        query = query.where(CaseNotice.kind == kind)
+    rows = session.exec(query.order_by(col(CaseNotice.id).desc()).limit(limit)).all()
+    return [
+        {
+            "caseId": case_id,
+            "clock": notice.clock,
+            "kind": notice.kind,
+            "dueAt": utc(notice.due_at),
+            "createdAt": utc(notice.created_at),
+        }
+        for notice, case_id in rows
+    ]

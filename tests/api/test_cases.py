@@ -217,6 +217,13 @@ def test_clocks_remind_and_expire_once(stack: Stack, world: Any) -> None:
         assert sorted(n.kind for n in notices) == ["expired", "expired", "reminder"]
         alerts = session.exec(select(Alert).where(Alert.rule == "case_clock")).all()
         assert len([a for a in alerts if cid in a.evidence]) == 2
+    inbox = stack.client.get("/v1/case-notices", headers=stack.headers(world["officer"])).json()
+    assert sorted((n["kind"], n["clock"]) for n in inbox if n["caseId"] == cid) == [
+        ("expired", "decide"),
+        ("expired", "determination"),
+        ("reminder", "decide"),
+    ]
+    assert stack.client.get("/v1/case-notices", headers=stack.headers(world["agency"])).json() == []
     listed = stack.client.get("/v1/cases", headers=stack.headers(world["officer"])).json()
     assert any(c["id"] == cid and "decide_expired" in c["flags"] for c in listed)
 
@@ -341,6 +348,21 @@ def test_bad_case_input(stack: Stack, world: Any) -> None:
         headers=stack.headers(key),
     )
     api_error(r, 422, "invalid_input", "99999")
+    for when, word in (("0001-01-02T00:00:00Z", "ten years"), ("2999-01-01T00:00:00Z", "future")):
+        r = stack.client.post(
+            "/v1/cases",
+            json={"profile": "us-trademark", "mode": "mail", "port": "USLAX", "presentedAt": when},
+            headers=stack.headers(key),
+        )
+        api_error(r, 422, "invalid_input", word)
+    cid = _open(stack, key)["id"]
+    r = stack.client.post(
+        f"/v1/cases/{cid}/actions",
+        content=b'{"action": "note", "idempotencyKey": "n", "params": {"text": NaN}}',
+        headers={**stack.headers(key), "content-type": "application/json"},
+    )
+    api_error(r, 422, "invalid_input", "params")
+    api_error(_act(stack, key, cid, "custody", "c"), 422, "invalid_input", "storage")
     r = stack.client.post(
         "/v1/cases",
         json={
