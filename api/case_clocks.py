@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from api import jobs
-from api.case_models import Case, CaseAction, CaseClock, CaseHolder, CaseNotice
+from api.case_models import Case, CaseAction, CaseClock, CaseHolder, CaseLine, CaseNotice
 from api.custody import store as log_store
 from api.models import Alert, Job, WebhookEndpoint, utcnow
 from api.services.cases import APPLIED, utc
@@ -126,6 +126,7 @@ _CASES = Case.__table__  # type: ignore[attr-defined]
 _CLOCKS = CaseClock.__table__  # type: ignore[attr-defined]
 _ACTIONS = CaseAction.__table__  # type: ignore[attr-defined]
 _NOTICES = CaseNotice.__table__  # type: ignore[attr-defined]
+_LINES = CaseLine.__table__  # type: ignore[attr-defined]
 _ALERTS = Alert.__table__  # type: ignore[attr-defined]
 
 
@@ -257,6 +258,18 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
     )
     if changed.rowcount != len(cases):  # an officer acted meanwhile: this chunk again
         raise Conflict("a case changed while its clock ran out")
+    outcomes = [
+        {"pk": pk, "new_outcome": case["outcome"], "new_outcome_at": case["outcome_at"]}
+        for pk, case in cases.items()
+        if case["outcome"] is not None
+    ]
+    if outcomes:  # the lines' copies of the outcome, for the statistics
+        connection.execute(
+            update(_LINES)
+            .where(_LINES.c.case_pk == bindparam("pk"))
+            .values(outcome=bindparam("new_outcome"), outcome_at=bindparam("new_outcome_at")),
+            outcomes,
+        )
     for (profile_id, after), pks in stops.items():
         stop = [r.name for r in get_profile(profile_id).clocks.values() if after not in r.runs_in]
         connection.execute(

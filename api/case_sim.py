@@ -130,6 +130,12 @@ def insert_year(engine: Engine, year: SimulatedYear, agency_id: int) -> dict[str
                         "quantity": line["quantity"],
                         "unit_msrp_cents": line["unit_msrp_cents"],
                         "msrp_cents": line["msrp_cents"],
+                        "agency_id": agency_id,
+                        "origin": row["origin"],
+                        "mode": row["mode"],
+                        "port": row["port"],
+                        "outcome": row["outcome"],
+                        "outcome_at": row["outcome_at"],
                     }
                 )
                 line_pk += 1

@@ -165,6 +165,10 @@ def open_case(
             quantity=line.quantity,
             unit_msrp_cents=line.unitMsrpCents,
             msrp_cents=line.quantity * line.unitMsrpCents,
+            agency_id=case.agency_id,
+            origin=case.origin,
+            mode=case.mode,
+            port=case.port,
         )
         for line in body.lines
     )
@@ -814,6 +818,13 @@ def _apply(
         raise Conflict(f"case {case.case_id} changed meanwhile; read it again and retry")
     for name, value in values.items():
         setattr(case, name, value)
+    if outcome is not None:
+        session.execute(
+            update(CaseLine)
+            .where(col(CaseLine.case_pk) == case.id)
+            .values(outcome=case.outcome, outcome_at=case.outcome_at)
+            .execution_options(synchronize_session=False)
+        )
     calendar = calendar_of(case)
     for rule in step.start:
         _start_clock(session, case, calendar, rule, now, now)

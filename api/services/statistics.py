@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Connection
-from sqlmodel import col
 
 from api.case_models import Case, CaseLine
 from api.models import Role
@@ -44,10 +43,10 @@ def parse_by(text: str) -> list[str]:
     return by
 
 
-def _month(connection: Connection) -> Any:
+def _month(connection: Connection, column: Any) -> Any:
     if connection.dialect.name == "sqlite":
-        return func.strftime("%Y-%m", col(Case.outcome_at))
-    return func.to_char(col(Case.outcome_at), literal_column("'YYYY-MM'"))
+        return func.strftime("%Y-%m", column)
+    return func.to_char(column, literal_column("'YYYY-MM'"))
 
 
 def _roll(month: str | None, period: str) -> str | None:
@@ -75,40 +74,36 @@ def seizures(
     if start is not None and end is not None and end <= start:
         raise InvalidInput("'to' must be after 'from'")
     lines = bool(LINE_DIMENSIONS & set(by))
-    columns = {
-        "category": col(CaseLine.category),
-        "right": col(CaseLine.right),
-        "origin": col(Case.origin),
-        "mode": col(Case.mode),
-        "outcome": col(Case.outcome),
-        "port": col(Case.port),
-        "period": _month(connection),
-    }
-    keys = [columns[b].label(b) for b in by]
+    # By a line's dimension: the lines alone (they carry copies of the case's dimensions and
+    # outcome), an index-only scan of ix_case_lines_statistics; otherwise the cases alone,
+    # an index-only scan of ix_cases_statistics. No join either way.
+    table: Any = CaseLine.__table__ if lines else Case.__table__  # type: ignore[attr-defined]
+    t = table.c
+    keys = [
+        _month(connection, t.outcome_at).label(b) if b == "period" else t[b].label(b) for b in by
+    ]
     if lines:
         measures = [
-            func.count(func.distinct(col(Case.id))).label("seizures"),
-            func.count(col(CaseLine.id)).label("lines"),
-            func.coalesce(func.sum(col(CaseLine.quantity)), 0).label("quantity"),
-            func.coalesce(func.sum(col(CaseLine.msrp_cents)), 0).label("msrp"),
+            func.count(func.distinct(t.case_pk)).label("seizures"),
+            func.count().label("lines"),
+            func.coalesce(func.sum(t.quantity), 0).label("quantity"),
+            func.coalesce(func.sum(t.msrp_cents), 0).label("msrp"),
         ]
     else:
         measures = [
             func.count().label("seizures"),
-            func.coalesce(func.sum(col(Case.line_count)), 0).label("lines"),
-            func.coalesce(func.sum(col(Case.quantity)), 0).label("quantity"),
-            func.coalesce(func.sum(col(Case.msrp_cents)), 0).label("msrp"),
+            func.coalesce(func.sum(t.line_count), 0).label("lines"),
+            func.coalesce(func.sum(t.quantity), 0).label("quantity"),
+            func.coalesce(func.sum(t.msrp_cents), 0).label("msrp"),
         ]
-    query = select(*keys, *measures).select_from(Case.__table__)  # type: ignore[attr-defined]
-    if lines:
-        query = query.join(CaseLine.__table__, col(CaseLine.case_pk) == col(Case.id))  # type: ignore[attr-defined]
-    query = query.where(col(Case.outcome).is_not(None), col(Case.outcome).not_in(NOT_SEIZED))
+    query = select(*keys, *measures).select_from(table)
+    query = query.where(t.outcome.is_not(None), t.outcome.not_in(NOT_SEIZED))
     if start is not None:
-        query = query.where(col(Case.outcome_at) >= start)
+        query = query.where(t.outcome_at >= start)
     if end is not None:
-        query = query.where(col(Case.outcome_at) < end)
+        query = query.where(t.outcome_at < end)
     if principal is not None and principal.role == Role.CUSTOMS:
-        query = query.where(col(Case.agency_id) == principal.organization_id)
+        query = query.where(t.agency_id == principal.organization_id)
     if keys:
         query = query.group_by(*keys)
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])

@@ -2,7 +2,7 @@
 
 Revision ID: 0010_cases
 Revises: 0009
-Create Date: 2026-12-06 03:09:50.593216
+Create Date: 2026-12-06 03:29:56.817192
 """
 
 from __future__ import annotations
@@ -66,11 +66,33 @@ def upgrade() -> None:
         sa.Column("quantity", sa.BigInteger(), nullable=False),
         sa.Column("unit_msrp_cents", sa.BigInteger(), nullable=False),
         sa.Column("msrp_cents", sa.BigInteger(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.Column("origin", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
+        sa.Column("mode", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("port", sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("outcome_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("case_lines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_lines_case_pk"), ["case_pk"], unique=False)
-        batch_op.create_index(batch_op.f("ix_case_lines_category"), ["category"], unique=False)
+        batch_op.create_index(
+            "ix_case_lines_statistics",
+            [
+                "outcome_at",
+                "outcome",
+                "category",
+                "right",
+                "origin",
+                "mode",
+                "port",
+                "agency_id",
+                "case_pk",
+                "quantity",
+                "msrp_cents",
+            ],
+            unique=False,
+        )
 
     op.create_table(
         "case_links",
@@ -251,22 +273,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_mode"), ["mode"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_next_due_at"), ["next_due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_origin"), ["origin"], unique=False)
-        batch_op.create_index(
-            "ix_cases_outcome_at_outcome", ["outcome_at", "outcome"], unique=False
-        )
         batch_op.create_index(batch_op.f("ix_cases_port"), ["port"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_presented_at"), ["presented_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_profile"), ["profile"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "ix_cases_statistics",
+            [
+                "outcome_at",
+                "outcome",
+                "origin",
+                "mode",
+                "port",
+                "agency_id",
+                "line_count",
+                "quantity",
+                "msrp_cents",
+            ],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_statistics")
         batch_op.drop_index(batch_op.f("ix_cases_state"))
         batch_op.drop_index(batch_op.f("ix_cases_profile"))
         batch_op.drop_index(batch_op.f("ix_cases_presented_at"))
         batch_op.drop_index(batch_op.f("ix_cases_port"))
-        batch_op.drop_index("ix_cases_outcome_at_outcome")
         batch_op.drop_index(batch_op.f("ix_cases_origin"))
         batch_op.drop_index(batch_op.f("ix_cases_next_due_at"))
         batch_op.drop_index(batch_op.f("ix_cases_mode"))
@@ -300,7 +334,7 @@ def downgrade() -> None:
 
     op.drop_table("case_links")
     with op.batch_alter_table("case_lines", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_case_lines_category"))
+        batch_op.drop_index("ix_case_lines_statistics")
         batch_op.drop_index(batch_op.f("ix_case_lines_case_pk"))
 
     op.drop_table("case_lines")

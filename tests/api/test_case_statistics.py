@@ -173,3 +173,62 @@ def test_a_simulated_year_is_shaped_like_fy2023() -> None:
         small.totals()
         == simulate_year(2023, YearShape(seizures=50, items=500, msrp_cents=10**6), seed=1).totals()
     )
+
+
+def test_cases_decided_through_the_api_are_counted(stack: Stack) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from api import case_clocks
+    from api.models import Organization
+    from api.orgs import new_api_key
+
+    org = stack.org("CBP ORD", "customs")
+    key = org["apiKey"]
+    with Session(stack.gateway.engine) as session:
+        row = session.get(Organization, org["id"])
+        assert row is not None
+        second = new_api_key(session, row)
+        session.commit()
+    now = datetime.now(UTC)
+    ids = []
+    for category, quantity in (("footwear", 30), ("toys", 4)):
+        r = stack.client.post(
+            "/v1/cases",
+            json={
+                "profile": "us-trademark",
+                "mode": "mail",
+                "port": "USORD",
+                "origin": "HK",
+                "presentedAt": (now - timedelta(hours=1)).isoformat(),
+                "lines": [{"category": category, "quantity": quantity, "unitMsrpCents": 1_000}],
+            },
+            headers=stack.headers(key),
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    seized = ids[0]
+    for action in ("detain", "seize"):
+        r = stack.client.post(
+            f"/v1/cases/{seized}/actions",
+            json={"action": action, "idempotencyKey": action},
+            headers=stack.headers(key),
+        )
+        assert r.status_code in (201, 202), r.text
+    approve = f"/v1/cases/{seized}/actions/{r.json()['actionId']}/approve"
+    r = stack.client.post(approve, json={"idempotencyKey": "a"}, headers=stack.headers(second))
+    assert r.status_code == 201, r.text
+    window = {
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=60)).isoformat(),
+    }
+    body = _stats(stack, key, by="category,outcome", **window).json()
+    assert _rows(body) == {
+        ("footwear", "seized"): {"seizures": 1, "lines": 1, "quantity": 30, "msrpCents": 30_000}
+    }
+    # the other case's determination clock runs out: undecided goods count as excluded
+    case_clocks.process_due(stack.gateway.engine, now=now + timedelta(days=40))
+    window["to"] = (now + timedelta(days=60)).isoformat()
+    rows = _rows(_stats(stack, key, by="category,outcome", **window).json())
+    assert rows[("toys", "excluded")]["quantity"] == 4
