@@ -374,3 +374,24 @@ def test_bad_case_input(stack: Stack, world: Any) -> None:
         headers=stack.headers(world["holder"]),
     )
     api_error(r, 403, "forbidden")
+
+
+def test_clock_webhooks_carry_nothing_the_stage_hides(stack: Stack, world: Any) -> None:
+    from api.models import WebhookDelivery
+
+    r = stack.client.put(
+        f"/v1/organizations/{world['holder_id']}/webhook",
+        json={"url": "https://hooks.watchmaker.example/bl"},
+        headers=stack.headers(world["holder"]),
+    )
+    assert r.status_code in (200, 201), r.text
+    cid = _open(stack, world["officer"], rightsHolders=[world["holder_id"]])["id"]
+    case_clocks.process_due(stack.gateway.engine, now=datetime.now(UTC) + timedelta(days=40))
+    with Session(stack.gateway.engine) as session:
+        rows = session.exec(
+            select(WebhookDelivery).where(WebhookDelivery.organization_id == world["holder_id"])
+        ).all()
+    sent = [r.payload for r in rows if r.event == case_clocks.EVENT_EXPIRED]
+    assert sorted(p["data"]["clock"] for p in sent) == ["decide", "determination"]
+    assert all(p["data"]["caseId"] == cid for p in sent)
+    assert NAME not in str(sent) and "quantity" not in str(sent)
