@@ -220,12 +220,13 @@ class CaseClock(SQLModel, table=True):
         UniqueConstraint("case_pk", "name", "started_at", name="uq_case_clocks_case_name_start"),
         Index("ix_case_clocks_status_remind_at", "status", "remind_at"),
         Index("ix_case_clocks_status_due_at", "status", "due_at"),
+        Index("ix_case_clocks_case_status_due", "case_pk", "status", "due_at"),
     )
 
     id: int | None = Field(
         default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
     )
-    case_pk: int = Field(sa_column=Column(BIG_ID, nullable=False, index=True))
+    case_pk: int = Field(sa_column=Column(BIG_ID, nullable=False))
     name: str = Field(max_length=40)
     days: int
     unit: str = Field(max_length=10)

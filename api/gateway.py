@@ -26,6 +26,7 @@ from api.outbox import ChainWriter, OutboxThread
 from api.registrations import Registrations
 from api.scans import ScanWriter
 from api.webhook_delivery import WebhookSender, WebhookThread
+from cases.calendar import add_calendars
 from chain.contract import connect
 from ledger.config import Settings
 from ledger.errors import InvalidInput
@@ -54,6 +55,8 @@ class Gateway:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if self.settings.case_calendars is not None:
+            add_calendars(self.settings.case_calendars.read_text())
         self.catalog = Catalog(self.engine, self.settings.secret_key)
         self.registrations = Registrations(self.engine)
         self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged

@@ -212,9 +212,56 @@ def deadline(
 
 
 @cache
-def _calendar_data() -> dict[str, Any]:
+def _shipped() -> dict[str, Any]:
     text = resources.files("cases").joinpath("data/calendars.toml").read_text()
     return tomllib.loads(text)
+
+
+#: Calendars a deployment added or replaced (`add_calendars`), over the shipped ones.
+_ADDED: dict[str, Any] = {}
+
+
+def _calendar_data() -> dict[str, Any]:
+    return {**_shipped(), **_ADDED}
+
+
+def add_calendars(text: str) -> list[str]:
+    """Add or replace calendars from TOML in the format of `data/calendars.toml` (a
+    deployment's own closed days; the gateway reads `BORDERLEDGER_CASE_CALENDARS` at start).
+    Every calendar is checked before any is used; returns their names."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"calendars: not TOML: {exc}") from None
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"calendars: {name!r} must be a table")
+        _build(name, entry)
+    _ADDED.update({name.upper(): entry for name, entry in data.items()})
+    get_calendar.cache_clear()
+    return sorted(name.upper() for name in data)
+
+
+def reset_calendars() -> None:
+    """Back to the shipped calendars (tests)."""
+    _ADDED.clear()
+    get_calendar.cache_clear()
+
+
+def _build(name: str, data: dict[str, Any]) -> Calendar:
+    try:
+        return Calendar(
+            name=name.upper(),
+            timezone=data.get("timezone", "UTC"),
+            weekend=frozenset(data.get("weekend", [6, 7])),
+            fixed=tuple(data.get("fixed", ())),
+            nth_weekday=tuple(data.get("nth_weekday", ())),
+            easter=tuple(data.get("easter", ())),
+            extra=frozenset(date.fromisoformat(d) for d in data.get("extra", ())),
+            observed=data.get("observed"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"calendar {name}: {exc}") from None
 
 
 def calendar_names() -> list[str]:
@@ -227,13 +274,4 @@ def get_calendar(name: str) -> Calendar:
     data = _calendar_data().get(name.upper())
     if data is None:
         raise InvalidInput(f"no calendar for {name!r}; known: {', '.join(calendar_names())}")
-    return Calendar(
-        name=name.upper(),
-        timezone=data.get("timezone", "UTC"),
-        weekend=frozenset(data.get("weekend", [6, 7])),
-        fixed=tuple(data.get("fixed", ())),
-        nth_weekday=tuple(data.get("nth_weekday", ())),
-        easter=tuple(data.get("easter", ())),
-        extra=frozenset(date.fromisoformat(d) for d in data.get("extra", ())),
-        observed=data.get("observed"),
-    )
+    return _build(name, data)

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="a background job's lease; a runner that stops heartbeating loses the job "
         "to another gateway process after this long",
     )
+    case_calendars: Path | None = Field(
+        None,
+        description="TOML file of working-day calendars adding to or replacing the shipped "
+        "ones (cases/data/calendars.toml format): a deployment's own holidays and closures",
+    )
     case_clock_interval: float = Field(
         30.0,
         gt=0,

@@ -2,7 +2,7 @@
 
 Revision ID: 0010_cases
 Revises: 0009
-Create Date: 2026-12-06 03:29:56.817192
+Create Date: 2026-12-06 03:39:13.701096
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("case_pk", "name", "started_at", name="uq_case_clocks_case_name_start"),
     )
     with op.batch_alter_table("case_clocks", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_case_clocks_case_pk"), ["case_pk"], unique=False)
+        batch_op.create_index(
+            "ix_case_clocks_case_status_due", ["case_pk", "status", "due_at"], unique=False
+        )
         batch_op.create_index("ix_case_clocks_status_due_at", ["status", "due_at"], unique=False)
         batch_op.create_index(
             "ix_case_clocks_status_remind_at", ["status", "remind_at"], unique=False
@@ -341,6 +343,6 @@ def downgrade() -> None:
     with op.batch_alter_table("case_clocks", schema=None) as batch_op:
         batch_op.drop_index("ix_case_clocks_status_remind_at")
         batch_op.drop_index("ix_case_clocks_status_due_at")
-        batch_op.drop_index(batch_op.f("ix_case_clocks_case_pk"))
+        batch_op.drop_index("ix_case_clocks_case_status_due")
 
     op.drop_table("case_clocks")

@@ -179,3 +179,25 @@ def test_unknown_calendar_and_zone_are_named() -> None:
         get_calendar("XX")
     with pytest.raises(InvalidInput, match="Mars/Olympus"):
         get_calendar("US").zone("Mars/Olympus")
+
+
+def test_a_deployment_adds_and_replaces_calendars() -> None:
+    from cases.calendar import add_calendars, reset_calendars
+
+    try:
+        names = add_calendars(
+            'XX = { timezone = "Asia/Tokyo", fixed = ["01-02"] }\n'
+            'US = { timezone = "America/New_York", fixed = ["12-25"], extra = ["2024-12-24"] }\n'
+        )
+        assert names == ["US", "XX"]
+        assert get_calendar("XX").add_days(date(2024, 1, 1), 1, DayUnit.BUSINESS) == date(
+            2024, 1, 3
+        )
+        assert date(2024, 12, 24) in get_calendar("US").holidays(2024)
+        with pytest.raises(InvalidInput, match="YY"):
+            add_calendars('YY = { timezone = "Nowhere/Land" }')
+        with pytest.raises(InvalidInput, match="TOML"):
+            add_calendars("not = toml = at all")
+    finally:
+        reset_calendars()
+    assert date(2024, 12, 24) not in get_calendar("US").holidays(2024)
