@@ -395,3 +395,42 @@ def test_clock_webhooks_carry_nothing_the_stage_hides(stack: Stack, world: Any) 
     assert sorted(p["data"]["clock"] for p in sent) == ["decide", "determination"]
     assert all(p["data"]["caseId"] == cid for p in sent)
     assert NAME not in str(sent) and "quantity" not in str(sent)
+
+
+def test_a_case_opens_from_a_scan_with_the_batch_holder(stack: Stack, world: Any) -> None:
+    from tests.stack import GTIN
+
+    stack.enroll(world["holder"])
+    stack.sync()
+    scan = stack.verify(
+        world["officer"], gtin=GTIN, serial="SN0003", location={"unlocode": "USLAX"}
+    )
+    stack.sync()
+    r = stack.client.post(
+        "/v1/cases",
+        json={
+            "profile": "us-trademark",
+            "source": "scan",
+            "scanId": scan["scanId"],
+            "mode": "cargo",
+            "presentedAt": datetime.now(UTC).isoformat(),
+        },
+        headers=stack.headers(world["officer"]),
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["port"] == "USLAX" and case["rightsHolders"] == [world["holder_id"]]
+    assert _get(stack, world["holder"], case["id"]).json()["state"] == "presented"
+    missing = {
+        "profile": "us-trademark",
+        "source": "scan",
+        "scanId": "00000000-0000-0000-0000-000000000000",
+        "mode": "cargo",
+        "presentedAt": datetime.now(UTC).isoformat(),
+    }
+    api_error(
+        stack.client.post("/v1/cases", json=missing, headers=stack.headers(world["officer"])),
+        404,
+        "not_found",
+        "scan",
+    )
