@@ -391,7 +391,9 @@ def test_clock_webhooks_carry_nothing_the_stage_hides(stack: Stack, world: Any) 
         rows = session.exec(
             select(WebhookDelivery).where(WebhookDelivery.organization_id == world["holder_id"])
         ).all()
-    sent = [r.payload for r in rows if r.event == case_clocks.EVENT_EXPIRED]
+    sent: list[dict[str, Any]] = [
+        dict(r.payload) for r in rows if r.event == case_clocks.EVENT_EXPIRED
+    ]
     assert sorted(p["data"]["clock"] for p in sent) == ["decide", "determination"]
     assert all(p["data"]["caseId"] == cid for p in sent)
     assert NAME not in str(sent) and "quantity" not in str(sent)
