@@ -33,6 +33,7 @@ from api import jobs
 from api.case_models import Case, CaseAction, CaseClock, CaseHolder, CaseLine, CaseNotice
 from api.custody import store as log_store
 from api.models import Alert, Job, WebhookEndpoint, utcnow
+from api.services import statistics
 from api.services.cases import APPLIED, utc
 from api.webhook_delivery import new_delivery
 from cases.machine import expire
@@ -260,6 +261,7 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
         raise Conflict("a case changed while its clock ran out")
     decided = [pk for pk, case in cases.items() if case["outcome"] is not None]
     if decided:  # the lines' copies of the outcome, for the statistics: one UPDATE … FROM
+        statistics.bump(connection)
         connection.execute(
             update(_LINES)
             .where(_LINES.c.case_pk == _CASES.c.id, _CASES.c.id.in_(decided))

@@ -257,3 +257,14 @@ class CaseNotice(SQLModel, table=True):
     clock: str = Field(max_length=40)
     due_at: datetime
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class CaseStatsVersion(SQLModel, table=True):
+    """One row counting changes to seizure outcomes, bumped in the transaction of each
+    change: a process caches statistics answers under it and recomputes only after a change
+    (outcomes change a few times a minute; the statistics are read far more often)."""
+
+    __tablename__ = "case_stats_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -19,6 +19,7 @@ from sqlmodel import select as select_model
 
 from api.case_models import Case, CaseClock, CaseLine
 from api.models import Organization, Role
+from api.services import statistics
 from cases.simulate import SimulatedYear, cases_by_index
 
 CHUNK = 5_000
@@ -149,6 +150,7 @@ def insert_year(engine: Engine, year: SimulatedYear, agency_id: int) -> dict[str
         for chunk in _chunks(lines):
             connection.execute(_LINES.insert(), chunk)
         _fix_sequences(connection, ("cases", "case_lines"))
+        statistics.bump(connection)
     return year.totals()
 
 

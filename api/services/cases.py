@@ -31,6 +31,7 @@ from api.custody import store as log_store
 from api.models import Alert, GatewayBatch, IndexedBatch, Organization, Role, ScanEvent, utcnow
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
+from api.services import statistics
 from cases import commitments
 from cases.calendar import Calendar, DayUnit, deadline, get_calendar
 from cases.disclosure import Viewer, redact
@@ -819,6 +820,7 @@ def _apply(
     for name, value in values.items():
         setattr(case, name, value)
     if outcome is not None:
+        statistics.bump(session.connection())
         session.execute(
             update(CaseLine)
             .where(col(CaseLine.case_pk) == case.id)

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, insert, literal_column, select, update
 from sqlalchemy.engine import Connection
 
-from api.case_models import Case, CaseLine
+from api.case_models import Case, CaseLine, CaseStatsVersion
 from api.models import Role
 from api.principal import Principal
 from ledger.errors import InvalidInput
@@ -60,7 +61,56 @@ def _roll(month: str | None, period: str) -> str | None:
     return str(year)
 
 
+_VERSION = CaseStatsVersion.__table__  # type: ignore[attr-defined]
+_CACHE: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+_CACHE_LOCK = threading.Lock()
+CACHE_SIZE = 256
+
+
+def bump(connection: Connection) -> None:
+    """In the caller's transaction: seizure outcomes changed; cached answers are stale."""
+    changed = connection.execute(
+        update(_VERSION).where(_VERSION.c.id == 1).values(version=_VERSION.c.version + 1)
+    )
+    if changed.rowcount == 0:
+        connection.execute(insert(_VERSION).values(id=1, version=1))
+
+
+def _version(connection: Connection) -> int:
+    value = connection.execute(select(_VERSION.c.version).where(_VERSION.c.id == 1)).scalar()
+    return int(value or 0)
+
+
 def seizures(
+    connection: Connection,
+    principal: Principal | None,
+    by: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    period: str = "month",
+) -> dict[str, Any]:
+    """`compute`, answered from this process's cache while no outcome changed since (one
+    primary-key read of `case_stats_version` per request)."""
+    agency = (
+        principal.organization_id
+        if principal is not None and principal.role == Role.CUSTOMS
+        else None
+    )
+    key = (connection.engine, agency, tuple(by), start, end, period)
+    version = _version(connection)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    answer = compute(connection, principal, by, start, end, period)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = (version, answer)
+    return answer
+
+
+def compute(
     connection: Connection,
     principal: Principal | None,
     by: list[str],
@@ -146,7 +196,7 @@ def _totals(
 ) -> dict[str, Any]:
     """Totals counted per seizure (grouped rows by category overlap when a seizure has
     lines in several categories)."""
-    answer = seizures(connection, principal, [], start, end)
+    answer = compute(connection, principal, [], start, end)
     return dict(answer["rows"][0]) if answer["rows"] else _sum([])
 
 

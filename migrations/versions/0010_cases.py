@@ -2,7 +2,7 @@
 
 Revision ID: 0010_cases
 Revises: 0009
-Create Date: 2026-12-06 03:39:13.701096
+Create Date: 2026-12-06 03:46:07.920499
 """
 
 from __future__ import annotations
@@ -138,6 +138,12 @@ def upgrade() -> None:
     with op.batch_alter_table("case_parties", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_parties_case_pk"), ["case_pk"], unique=False)
 
+    op.create_table(
+        "case_stats_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.create_table(
         "case_actions",
         sa.Column(
@@ -326,6 +332,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_actions_action_id"))
 
     op.drop_table("case_actions")
+    op.drop_table("case_stats_version")
     with op.batch_alter_table("case_parties", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_parties_case_pk"))
 

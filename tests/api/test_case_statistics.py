@@ -209,6 +209,11 @@ def test_cases_decided_through_the_api_are_counted(stack: Stack) -> None:
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     seized = ids[0]
+    before = {
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=60)).isoformat(),
+    }
+    assert _stats(stack, key, by="category,outcome", **before).json()["rows"] == []
     for action in ("detain", "seize"):
         r = stack.client.post(
             f"/v1/cases/{seized}/actions",
@@ -229,6 +234,6 @@ def test_cases_decided_through_the_api_are_counted(stack: Stack) -> None:
     }
     # the other case's determination clock runs out: undecided goods count as excluded
     case_clocks.process_due(stack.gateway.engine, now=now + timedelta(days=40))
-    window["to"] = (now + timedelta(days=60)).isoformat()
+    assert window == before  # the same query, answered afresh after each change
     rows = _rows(_stats(stack, key, by="category,outcome", **window).json())
     assert rows[("toys", "excluded")]["quantity"] == 4
