@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from api.case_clocks import CLOCK_JOB, ClockScheduler, run_clock_job
 from api.catalog import Catalog
 from api.custody import CustodyService
 from api.custody.store import append_scans
@@ -25,6 +26,7 @@ from api.outbox import ChainWriter, OutboxThread
 from api.registrations import Registrations
 from api.scans import ScanWriter
 from api.webhook_delivery import WebhookSender, WebhookThread
+from cases.calendar import add_calendars
 from chain.contract import connect
 from ledger.config import Settings
 from ledger.errors import InvalidInput
@@ -48,10 +50,13 @@ class Gateway:
     indexer_thread: IndexerThread | None = None
     outbox_thread: OutboxThread | None = None
     webhook_thread: WebhookThread | None = None
+    clock_thread: ClockScheduler | None = None
     _started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if self.settings.case_calendars is not None:
+            add_calendars(self.settings.case_calendars.read_text())
         self.catalog = Catalog(self.engine, self.settings.secret_key)
         self.registrations = Registrations(self.engine)
         self.scans = ScanWriter(self.engine, on_insert=append_scans)  # scans are logged
@@ -72,7 +77,10 @@ class Gateway:
             start_block=self.settings.index_start_block,
         )
         #: Job kinds and their handlers: later kinds (label files, imports) are added here.
-        handlers: dict[str, Handler] = {ENROLL_JOB: lambda job: run_enrollment_job(self, job)}
+        handlers: dict[str, Handler] = {
+            ENROLL_JOB: lambda job: run_enrollment_job(self, job),
+            CLOCK_JOB: lambda job: run_clock_job(self.engine, job),
+        }
         self.jobs = JobRunner(
             self.engine,
             handlers,
@@ -115,12 +123,19 @@ class Gateway:
                 )
                 self.webhook_thread.start()
                 self.jobs.start()
+                self.clock_thread = ClockScheduler(
+                    self.engine, self.jobs, self.settings.case_clock_interval
+                )
+                self.clock_thread.start()
 
     def stop(self) -> None:
         with self._lock:
             if not self._started:
                 return
             self._started = False
+            if self.clock_thread is not None:
+                self.clock_thread.stop()
+                self.clock_thread = None
             self.jobs.stop()  # first: a running job is handed back to another process
             for thread in (self.indexer_thread, self.outbox_thread, self.webhook_thread):
                 if thread is not None:

@@ -635,3 +635,9 @@ class CustodyLocation(SQLModel, table=True):
     glns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     organization_id: int | None = Field(default=None, foreign_key="organizations.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# ----------------------------------------------------------------------------------- cases
+# The case tables are in their own module; importing it here registers them with every
+# importer of `api.models` (the engine, the migrations, the tests).
+from api import case_models as _case_models  # noqa: E402, F401

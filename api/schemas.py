@@ -614,3 +614,184 @@ class AuditorGrantPublic(BaseModel):
     organizationId: int
     all: bool
     holders: list[int]
+
+
+# ------------------------------------------------------------------------------------ cases
+
+CATEGORY = r"^[a-z][a-z0-9_]{0,39}$"
+COUNTRY = r"^[A-Z]{2}$"
+
+
+class CaseLineCreate(Strict):
+    """One product under one right: quantity and unit MSRP (cents of the case's currency)."""
+
+    category: str = Field(pattern=CATEGORY, description="product category, e.g. watches_jewelry")
+    quantity: int = Field(ge=1, le=1_000_000_000)
+    unitMsrpCents: int = Field(0, ge=0, le=10**12)
+    gtin: str | None = Field(None, pattern=r"^\d{14}$")
+    description: str = Field("", max_length=300, pattern=PRINTABLE)
+    right: Literal["trademark", "copyright", "design", "patent", "itc_exclusion"] | None = None
+
+
+class CasePartyCreate(Strict):
+    """An importer, declarant, exporter, manufacturer or consignee (personal data)."""
+
+    role: Literal["importer", "declarant", "exporter", "manufacturer", "consignee"]
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    address: str = Field("", max_length=500, pattern=PRINTABLE)
+    country: str | None = Field(None, pattern=COUNTRY)
+
+
+class CaseCreate(Strict):
+    """Open a case for a shipment: from a scan's verdict, an alert, or by hand."""
+
+    profile: str = Field(pattern=r"^[a-z0-9-]{1,40}$", description="jurisdiction profile id")
+    memberState: str | None = Field(
+        None, pattern=COUNTRY, description="EU profiles: the member state holding the goods"
+    )
+    source: Literal["scan", "alert", "manual"] = "manual"
+    scanId: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$")
+    alertId: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$")
+    reference: str = Field("", max_length=64, pattern=PRINTABLE, description="entry / AWB number")
+    mode: Literal["express", "mail", "cargo", "passenger", "other"]
+    port: str | None = Field(None, pattern=UNLOCODE)
+    timezone: str | None = Field(None, max_length=64, description="the port's IANA time zone")
+    origin: str | None = Field(None, pattern=COUNTRY)
+    departure: str | None = Field(None, pattern=COUNTRY)
+    hsCode: str | None = Field(None, pattern=r"^\d{4,10}$")
+    description: str = Field("", max_length=500, pattern=PRINTABLE)
+    currency: Literal["USD", "EUR"] = "USD"
+    presentedAt: datetime
+    perishable: bool = False
+    rightsHolders: list[int] = Field(default_factory=list, max_length=20)
+    lines: list[CaseLineCreate] = Field(default_factory=list, max_length=1000)
+    parties: list[CasePartyCreate] = Field(default_factory=list, max_length=5)
+    identifyingMarks: list[Annotated[str, Field(max_length=100, pattern=PRINTABLE)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+    @field_validator("presentedAt")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("presentedAt needs a time zone (e.g. 2024-03-01T09:00:00Z)")
+        return value.astimezone(UTC)
+
+
+class CaseActionRequest(Strict):
+    """An action on a case; replaying the same idempotency key applies it once."""
+
+    action: str = Field(pattern=r"^[a-z_]{1,40}$")
+    idempotencyKey: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,80}$")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseApprovalRequest(Strict):
+    idempotencyKey: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,80}$")
+
+
+class CasePartyAnswer(Strict):
+    """A party's answer through its single-use link (answer, consent, object, abandon)."""
+
+    action: str = Field(pattern=r"^[a-z_]{1,40}$")
+    text: str = Field("", max_length=4000, pattern=r"^[^\x00]*$")
+
+
+class CaseActionPublic(BaseModel):
+    actionId: str
+    action: str
+    status: Literal["applied", "pending_approval", "approved"]
+    by: str
+    actor: str
+    stateBefore: str
+    stateAfter: str | None
+    stageAfter: str | None
+    approvedBy: str | None
+    logIndex: int | None
+    createdAt: datetime
+    appliedAt: datetime | None
+    replayed: bool = False
+    partyLink: str | None = Field(None, description="single-use link token (shown once)")
+
+
+class CaseClockPublic(BaseModel):
+    name: str
+    unit: str
+    days: int
+    startedAt: datetime
+    dueDay: str
+    dueAt: datetime
+    remindAt: datetime
+    daysLeft: int | None
+    status: str
+    overdue: bool
+
+
+class CasePublic(BaseModel):
+    """A case as one viewer may read it: fields its stage does not disclose are absent."""
+
+    id: str | None = None
+    profile: str | None = None
+    jurisdiction: str | None = None
+    state: str | None = None
+    stage: str | None = None
+    outcome: str | None = None
+    perishable: bool | None = None
+    presentedAt: datetime | None = None
+    openedAt: datetime | None = None
+    clocks: list[CaseClockPublic] | None = None
+    history: list[dict[str, Any]] | None = None
+    flags: list[str] | None = None
+    nextDueAt: datetime | None = None
+    reference: str | None = None
+    dateOfImport: str | None = None
+    port: str | None = None
+    description: str | None = None
+    quantity: int | None = None
+    origin: str | None = None
+    mode: str | None = None
+    hsCode: str | None = None
+    lines: list[dict[str, Any]] | None = None
+    msrp: dict[str, Any] | None = None
+    imagesRedacted: list[dict[str, Any]] | None = None
+    imagesUnredacted: list[dict[str, Any]] | None = None
+    identifyingMarks: list[str] | None = None
+    sample: dict[str, Any] | None = None
+    limitedUseNotice: str | None = None
+    manufacturer: dict[str, Any] | None = None
+    exporter: dict[str, Any] | None = None
+    importer: dict[str, Any] | None = None
+    declarant: dict[str, Any] | None = None
+    consignee: dict[str, Any] | None = None
+    rightsHolders: list[int] | None = None
+    custody: dict[str, Any] | None = None
+    notes: list[dict[str, Any]] | None = None
+    timeline: list[dict[str, Any]] | None = None
+    documents: list[dict[str, Any]] | None = None
+    actionsAllowed: list[str] | None = None
+
+
+class CaseNoticePublic(BaseModel):
+    """A reminder before a case's deadline, or the deadline's expiry (the officer's inbox)."""
+
+    caseId: str
+    clock: str
+    kind: Literal["reminder", "expired"]
+    dueAt: datetime
+    createdAt: datetime
+
+
+class StatisticsRow(BaseModel):
+    group: dict[str, str | None]
+    seizures: int
+    lines: int
+    quantity: int
+    msrpCents: int
+
+
+class StatisticsResponse(BaseModel):
+    by: list[str]
+    start: datetime | None
+    end: datetime | None
+    rows: list[StatisticsRow]
+    totals: StatisticsRow

@@ -258,3 +258,30 @@ def custody(
         raise typer.BadParameter("--database must be sqlite or postgresql")
     result = run_custody_bench(entries, item_events, requests, database, postgres_url)
     print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("cases")
+def cases(
+    database: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "both",
+    total: Annotated[int, typer.Option(help="cases in the database")] = 100_000,
+    open_cases: Annotated[int, typer.Option(help="of which open, with a running clock")] = 20_000,
+    due: Annotated[int, typer.Option(help="of which with a clock already due")] = 10_000,
+    runs: Annotated[int, typer.Option(help="timed runs of each query")] = 40,
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL database (a fresh schema is used and dropped)")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Customs cases at 100,000: case list by next deadline p95, a year's statistics by three
+    dimensions p95, and 10,000 clocks falling due at once (each stored once)."""
+    from bench.cases import run_cases_bench
+
+    kinds = {"both": ["sqlite", "postgresql"], "sqlite": ["sqlite"], "postgresql": ["postgresql"]}
+    if database not in kinds:
+        raise typer.BadParameter("--database: sqlite, postgresql or both")
+    if not 0 <= due <= open_cases < total or runs < 1:
+        raise typer.BadParameter("need 0 <= --due <= --open-cases < --total and --runs >= 1")
+    result = run_cases_bench(kinds[database], total, open_cases, due, runs, postgres_url)
+    print(json.dumps(result, separators=(",", ":")))

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from api import cli as gateway_cli
+from api.case_cli import simulate_app
 from bench.cli import bench_app
 from chain import cli as chain_cli
 from custody import cli as custody_cli
@@ -48,6 +49,8 @@ app.command("scan")(scan)
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(device_app, name="device")
 app.command("sync")(sync)
+# Simulated data (a year of customs cases).
+app.add_typer(simulate_app, name="simulate")
 # Benchmarks.
 app.add_typer(bench_app, name="bench")
 

@@ -40,6 +40,8 @@ ENTRY_VERSION = 2
 ENCODERS: dict[int, Callable[[Any], bytes]] = {1: LEGACY["python-utf8"], 2: canonical_json}
 SCAN = "scan"
 EPCIS = "epcis"
+#: An action on a customs case (`cases`): personal data only as salted commitments.
+CASE = "case"
 #: The columns of a scan that go into its entry (what a timeline shows of a border scan).
 SCAN_FIELDS = (
     "scan_id",
@@ -72,6 +74,11 @@ def item_key(gtin: str, serial: str) -> str:
     """The log key of a serialised item: its canonical GS1 Digital Link (the same string
     `epcis.Identifier.key` gives for an SGTIN, so scans and EPCIS events share one chain)."""
     return f"https://id.gs1.org/01/{gtin}/21/{quote(serial, safe='')}"
+
+
+def case_key(case_id: str) -> str:
+    """The log key of a customs case: its actions form one chain in the log."""
+    return f"urn:borderledger:case:{case_id}"
 
 
 def scan_record(scan: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def entry(
     previous: Mapping[str, int | None],
     version: int | None = None,
 ) -> dict[str, Any]:
-    if kind not in (SCAN, EPCIS):
+    if kind not in (SCAN, EPCIS, CASE):
         raise InvalidInput(f"unknown log entry kind {kind!r}")
     version = ENTRY_VERSION if version is None else version
     return {"v": version, "kind": kind, "record": dict(record), "previous": dict(previous)}

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
         description="a background job's lease; a runner that stops heartbeating loses the job "
         "to another gateway process after this long",
     )
+    case_calendars: Path | None = Field(
+        None,
+        description="TOML file of working-day calendars adding to or replacing the shipped "
+        "ones (cases/data/calendars.toml format): a deployment's own holidays and closures",
+    )
+    case_clock_interval: float = Field(
+        30.0,
+        gt=0,
+        description="seconds between looks for case clocks due (reminders, expiries); a "
+        "gateway catches up on everything that fell due while it was down at start-up",
+    )
     job_max_attempts: int = Field(
         5, ge=1, description="claims of one job (crashed runners included) before it fails"
     )

@@ -3,6 +3,7 @@
 from api.routes import (
     alerts,
     batches,
+    cases,
     custody,
     devices,
     grants,
@@ -28,4 +29,5 @@ ROUTERS = [
     trust.router,
     devices.router,
     custody.router,
+    cases.router,
 ]

@@ -1,6 +1,6 @@
 """scopes: auditor grants, and which organization's scan raised an alert
 
-Revision ID: 0010_scopes
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06 03:00:00
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0010_scopes"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,225 @@
+"""Customs cases (docs/cases.md): open, list by next deadline, read as the stage discloses,
+act (seizure and destruction with a second officer's approval), the parties' single-use
+links, and the seizure statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.case_models import CaseAction
+from api.deps import OfficerDep, ReaderDep, SessionDep, VerifierDep, role_rule
+from api.models import Role
+from api.principal import Principal
+from api.schemas import (
+    CaseActionPublic,
+    CaseActionRequest,
+    CaseApprovalRequest,
+    CaseCreate,
+    CaseNoticePublic,
+    CasePartyAnswer,
+    CasePublic,
+    ErrorResponse,
+    StatisticsResponse,
+)
+from api.services import cases, statistics
+from api.services.cases import utc
+from cases.profiles import all_profiles
+from ledger.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+CaseId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="the case's id")]
+Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{20,100}$", description="link token")]
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
+}
+StatisticsDep = Annotated[Principal, Depends(role_rule(Role.CUSTOMS, Role.ADMIN, Role.AUDITOR))]
+
+
+def _case(data: dict[str, Any]) -> JSONResponse:
+    body = CasePublic.model_validate(data).model_dump(mode="json", exclude_unset=True)
+    return JSONResponse(body)
+
+
+def _action(row: CaseAction, replayed: bool, link: str | None = None) -> CaseActionPublic:
+    return CaseActionPublic(
+        actionId=row.action_id,
+        action=row.action,
+        status=row.status,
+        by=row.by,
+        actor=row.actor,
+        stateBefore=row.state_before,
+        stateAfter=row.state_after,
+        stageAfter=row.stage_after,
+        approvedBy=row.approved_by,
+        logIndex=row.log_index,
+        createdAt=utc(row.created_at),
+        appliedAt=utc(row.applied_at) if row.applied_at else None,
+        replayed=replayed,
+        partyLink=link,
+    )
+
+
+def _answer(row: CaseAction, replayed: bool, link: str | None = None) -> JSONResponse:
+    status = 200 if replayed else (202 if row.status == cases.PENDING else 201)
+    return JSONResponse(_action(row, replayed, link).model_dump(mode="json"), status_code=status)
+
+
+@router.get("/case-profiles", response_model=list[dict[str, Any]], responses=ERRORS)
+def list_profiles(principal: ReaderDep) -> list[dict[str, Any]]:
+    """The jurisdiction profiles: states, actions, clocks, stages and documents (data)."""
+    return [
+        {
+            "id": p.id,
+            "title": p.title,
+            "jurisdiction": p.jurisdiction,
+            "right": p.right,
+            "procedure": p.procedure,
+            "states": list(p.states),
+            "stages": list(p.stages),
+            "actions": {name: list(rule.sources) for name, rule in p.actions.items()},
+            "clocks": {
+                name: {"days": c.days, "unit": c.unit.value, "starts": c.starts}
+                for name, c in p.clocks.items()
+            },
+            "documents": p.documents(),
+        }
+        for p in all_profiles().values()
+    ]
+
+
+@router.post("/cases", response_model=CasePublic, status_code=201, responses=ERRORS)
+def open_case(body: CaseCreate, principal: OfficerDep, session: SessionDep) -> JSONResponse:
+    """Open a case for a shipment (from a scan, an alert or by hand); its clocks start."""
+    case = cases.open_case(session, principal, body)
+    response = _case(cases.get_case(session, principal, case.case_id))
+    response.status_code = 201
+    return response
+
+
+@router.get("/cases", response_model=list[CasePublic], responses=ERRORS)
+def list_cases(
+    principal: ReaderDep,
+    session: SessionDep,
+    state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> JSONResponse:
+    """Next deadline first, overdue on top; each case as the caller may read it."""
+    rows = cases.list_cases(session, principal, state, open_only, limit, offset)
+    return JSONResponse(
+        [CasePublic.model_validate(r).model_dump(mode="json", exclude_unset=True) for r in rows]
+    )
+
+
+@router.get("/case-notices", response_model=list[CaseNoticePublic], responses=ERRORS)
+def list_notices(
+    principal: OfficerDep,
+    session: SessionDep,
+    kind: Literal["reminder", "expired"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CaseNoticePublic]:
+    """The officer's inbox: clock reminders and expiries of the agency's cases, newest first."""
+    return [
+        CaseNoticePublic.model_validate(n)
+        for n in cases.list_notices(session, principal, kind, limit)
+    ]
+
+
+@router.get("/cases/{case_id}", response_model=CasePublic, responses=ERRORS)
+def get_case(case_id: CaseId, principal: ReaderDep, session: SessionDep) -> JSONResponse:
+    """The case, redacted to what its disclosure stage lets the caller read."""
+    return _case(cases.get_case(session, principal, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/actions",
+    response_model=CaseActionPublic,
+    status_code=201,
+    responses={**ERRORS, 200: {"model": CaseActionPublic}, 202: {"model": CaseActionPublic}},
+)
+def apply_action(
+    case_id: CaseId, body: CaseActionRequest, principal: VerifierDep, session: SessionDep
+) -> JSONResponse:
+    """Apply an action (201), or request one that needs a second officer (202); a replayed
+    idempotency key answers the stored action (200). Not allowed in the case's state: 409."""
+    row, replayed, link = cases.apply_action(session, principal, case_id, body)
+    return _answer(row, replayed, link)
+
+
+@router.post(
+    "/cases/{case_id}/actions/{action_id}/approve",
+    response_model=CaseActionPublic,
+    status_code=201,
+    responses=ERRORS,
+)
+def approve_action(
+    case_id: CaseId,
+    action_id: CaseId,
+    body: CaseApprovalRequest,
+    principal: OfficerDep,
+    session: SessionDep,
+) -> JSONResponse:
+    """A second officer (another actor than the requester) approves a seizure or destruction."""
+    row, replayed = cases.approve(session, principal, case_id, action_id, body.idempotencyKey)
+    return _answer(row, replayed)
+
+
+@router.delete("/cases/{case_id}/parties/{role}", status_code=204, responses=ERRORS)
+def erase_party(
+    case_id: CaseId,
+    role: Literal["importer", "declarant", "exporter", "manufacturer", "consignee"],
+    principal: OfficerDep,
+    session: SessionDep,
+) -> Response:
+    """Erase a party's personal data; the custody log's commitment (and its proofs) stay."""
+    cases.erase_party(session, principal, case_id, role)
+    return Response(status_code=204)
+
+
+@router.get("/case-links/{token}", response_model=CasePublic, responses=ERRORS)
+def read_by_link(token: Token, session: SessionDep) -> JSONResponse:
+    """The importer's / declarant's view through the link sent with the notice (no account)."""
+    return _case(cases.link_view(session, token))
+
+
+@router.post(
+    "/case-links/{token}/answer",
+    response_model=CaseActionPublic,
+    status_code=201,
+    responses=ERRORS,
+)
+def answer_by_link(token: Token, body: CasePartyAnswer, session: SessionDep) -> JSONResponse:
+    """The party's answer (answer, consent, object, abandon): once; the link is spent."""
+    return _answer(cases.link_answer(session, token, body), False)
+
+
+@router.get(
+    "/statistics/seizures",
+    response_model=StatisticsResponse,
+    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+)
+def seizure_statistics(
+    principal: StatisticsDep,
+    session: SessionDep,
+    by: Annotated[str, Query(max_length=200, description="comma list of dimensions")] = "",
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    period: Literal["month", "quarter", "year", "fiscal_year"] = "month",
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """Seizures, lines, quantity and MSRP value by category, origin, mode, right, outcome,
+    port and period (of the first outcome), in [from, to)."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"'{name}' needs a time zone (e.g. 2023-01-01T00:00:00Z)")
+    answer = statistics.seizures(
+        session.connection(), principal, statistics.parse_by(by), start, end, period
+    )
+    if format == "csv":
+        return Response(statistics.to_csv(answer), media_type="text/csv")
+    return JSONResponse(StatisticsResponse.model_validate(answer).model_dump(mode="json"))
