@@ -118,7 +118,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _body(exc.status_code, "http_error", str(exc.detail))
+        # Its headers too: a 405 says which methods the path has (`Allow`, RFC 9110 15.5.6).
+        answer = _body(exc.status_code, "http_error", str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

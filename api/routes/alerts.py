@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import OfficerDep, ReaderDep, SessionDep
 from api.models import Alert, AlertStatus
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import AlertPublic, AlertUpdate, ErrorResponse
 from api.services import alerts
 from ledger.errors import InvalidInput
@@ -60,7 +61,7 @@ def list_alerts(
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> list[AlertPublic]:
     """Newest first. Rights holders see only alerts on their own batches."""
     rows = alerts.list_alerts(

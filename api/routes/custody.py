@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import GatewayDep, OfficerDep, ReaderDep, SessionDep, VerifierDep
 from api.models import CustodyLocation
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import (
     CaptureResponse,
     CheckpointListPublic,
@@ -113,7 +114,7 @@ def checkpoints(
     session: SessionDep,
     gateway: GatewayDep,
     status: Annotated[Literal["queued", "anchored", "failed"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> dict[str, Any]:
     """The custody log's size and the checkpoints of the anchoring agency, newest first.
     `matchesLog` is false for a root the agency anchored that is not this log's at that size
@@ -144,6 +145,8 @@ def add_location(
 
 
 @router.get("/locations", response_model=list[LocationPublic], responses=ERRORS)
-def list_locations(principal: ReaderDep, gateway: GatewayDep) -> list[LocationPublic]:
-    """The places agencies registered (every role)."""
-    return [_location_out(r) for r in gateway.custody.locations.all()]
+def list_locations(
+    principal: ReaderDep, gateway: GatewayDep, limit: PageLimit = DEFAULT_PAGE
+) -> list[LocationPublic]:
+    """The places agencies registered (every role), at most `limit`."""
+    return [_location_out(r) for r in gateway.custody.locations.all()[:limit]]
