@@ -35,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ledger.errors import (
     BorderLedgerError,
@@ -102,6 +103,17 @@ def unexpected_error(method: str, path: str) -> JSONResponse:
     return _body(500, "internal_error", "internal error; the gateway logged it")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, over all its routes (Starlette names only
+    those of the first route matching the path, and each method may be a route of its own)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})
+        if match == Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BorderLedgerError)
     async def _domain(_: Request, exc: BorderLedgerError) -> JSONResponse:
@@ -117,10 +129,12 @@ def install(app: FastAPI) -> None:
         return _body(422, "invalid_input", f"{first['field']}: {first['problem']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Its headers too: a 405 says which methods the path has (`Allow`, RFC 9110 15.5.6).
         answer = _body(exc.status_code, "http_error", str(exc.detail))
         answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            answer.headers["Allow"] = allowed_methods(request)
         return answer
 
     @app.exception_handler(Exception)

@@ -46,6 +46,31 @@ class Location(Strict):
 class VerifyRequest(Strict):
     """Either `tag` (the scanned QR payload) or `gtin` + `serial` typed from a label."""
 
+    # The rule of `_one_input`, for the OpenAPI document: a null counts as absent.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["tag"],
+                    "properties": {
+                        "tag": {"type": "string"},
+                        "gtin": {"type": "null"},
+                        "serial": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["gtin", "serial"],
+                    "properties": {
+                        "tag": {"type": "null"},
+                        "gtin": {"type": "string"},
+                        "serial": {"type": "string"},
+                    },
+                },
+            ]
+        },
+    )
+
     tag: str | None = Field(None, max_length=2048, description="GS1 Digital Link tag URI")
     gtin: str | None = Field(None, max_length=14)
     serial: str | None = Field(None, max_length=20)
@@ -259,6 +284,12 @@ class AlertPublic(BaseModel):
 
 class AlertUpdate(Strict):
     note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class AlertResolve(Strict):
+    """Resolving needs a note saying what was found: some text that is not all blank."""
+
+    note: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 
 
 class WebhookEndpointUpdate(Strict):

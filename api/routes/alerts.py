@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import OfficerDep, ReaderDep, SessionDep
 from api.models import Alert, AlertStatus
 from api.openapi import DEFAULT_PAGE, PageLimit
-from api.schemas import AlertPublic, AlertUpdate, ErrorResponse
+from api.schemas import AlertPublic, AlertResolve, AlertUpdate, ErrorResponse
 from api.services import alerts
 from ledger.errors import InvalidInput
 
@@ -80,7 +80,7 @@ def acknowledge_alert(
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic, responses=ERRORS)
 def resolve_alert(
-    alert_id: AlertId, body: AlertUpdate, principal: OfficerDep, session: SessionDep
+    alert_id: AlertId, body: AlertResolve, principal: OfficerDep, session: SessionDep
 ) -> AlertPublic:
     """Close the alert with a note saying what was found (customs, admin)."""
     if not body.note or not body.note.strip():
