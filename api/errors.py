@@ -30,12 +30,12 @@ bug (an exception outside this tree) does, through `unexpected_error`.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from ledger.errors import (
     BorderLedgerError,
@@ -104,13 +104,21 @@ def unexpected_error(method: str, path: str) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method the request's path answers, over all its routes (Starlette names only
-    those of the first route matching the path, and each method may be a route of its own)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match == Match.PARTIAL:
-            methods |= set(getattr(route, "methods", None) or ())
+    """Every method the request's path answers, as the OpenAPI document lists them (Starlette
+    names only those of the first route matching the path, and each method may be a route of
+    its own)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                [m.upper() for m in item if m in ("get", "put", "post", "patch", "delete")],
+            )
+            for path, item in app.openapi()["paths"].items()
+        ]
+        app.state.allow_table = table
+    methods = {m for pattern, names in table if pattern.match(request.url.path) for m in names}
     return ", ".join(sorted(methods))
 
 

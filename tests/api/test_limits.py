@@ -222,3 +222,7 @@ def test_405_says_which_methods_are_allowed(stack: Stack) -> None:
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
     assert r.json()["error"]["code"] == "http_error"
+    # a path whose methods are routes of their own: all of them, not the first one's
+    r = stack.client.options("/v1/organizations/2/webhook", headers=stack.headers(stack.admin_key))
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, PUT"
