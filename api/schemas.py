@@ -29,6 +29,10 @@ from api.models import PendingWrite, Role
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+#: A GTIN's digits: GTIN-8, -12, -13 or -14 (its check digit is a rule no pattern states).
+GTIN_DIGITS = r"^([0-9]{8}|[0-9]{12,14})$"
+#: A GS1 serial or lot: 1 to 20 characters of GS1 CSET 82.
+CSET82_20 = r"^[!\"%-?A-Z_a-z]{1,20}$"
 
 
 class Strict(BaseModel):

@@ -18,6 +18,8 @@ from api.deps import GatewayDep, OfficerDep, ReaderDep, SessionDep, VerifierDep
 from api.models import CustodyLocation
 from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import (
+    CSET82_20,
+    GTIN_DIGITS,
     CaptureResponse,
     CheckpointListPublic,
     ConsistencyProofPublic,
@@ -111,8 +113,8 @@ def item_custody(
     principal: ReaderDep,
     gateway: GatewayDep,
     session: SessionDep,
-    gtin: Annotated[str, Path(min_length=8, max_length=14, pattern=r"^[0-9]+$")],
-    serial: Annotated[str, Path(min_length=1, max_length=20)],
+    gtin: Annotated[str, Path(min_length=8, max_length=14, pattern=GTIN_DIGITS)],
+    serial: Annotated[str, Path(min_length=1, max_length=20, pattern=CSET82_20)],
     format: Annotated[Literal["json", "epcis"], Query(description="epcis: EPCIS 2.0")] = "json",
 ) -> JSONResponse:
     """An item's chain of custody (officers, admins, auditors; rights holders for their own

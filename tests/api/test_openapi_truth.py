@@ -84,4 +84,6 @@ def test_every_role_every_check_no_failures(tmp_path: Path, monkeypatch: object)
         if code != 0:
             failed[role] = output[-6000:]
         assert summary, output[-3000:]
+        cases = re.findall(r"^\s*([0-9]+) generated.*$", output, re.MULTILINE)
+        print(f"schemathesis {role}: {summary[-1]}; {cases[-1] if cases else '?'} test cases")
     assert not failed, "\n\n".join(f"--- {role}\n{out}" for role, out in failed.items())
