@@ -20,6 +20,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from bench.limits import bench_limit_env
 from ledger.config import PROJECT_ROOT
 from tests.api.test_up import Up, _start
@@ -53,13 +55,12 @@ def _schemathesis(url: str, key: str, report: Path) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def test_every_role_every_check_no_failures(tmp_path: Path, monkeypatch: object) -> None:
-    os.environ.update(bench_limit_env())  # `_start` copies the environment
-    try:
-        up: Up = _start(tmp_path, "--port", "0", "--rpc-port", "0", "--items", "20")
-    finally:
-        for name in bench_limit_env():
-            os.environ.pop(name, None)
+def test_every_role_every_check_no_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in bench_limit_env().items():  # `_start` passes the environment on
+        monkeypatch.setenv(name, value)
+    up: Up = _start(tmp_path, "--port", "0", "--rpc-port", "0", "--items", "20")
     try:
         dev = up.wait_for_dev_json()
         with ThreadPoolExecutor(len(ROLES)) as pool:
