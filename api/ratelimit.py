@@ -136,21 +136,26 @@ class RateLimiter:
             self._loop = loop
         return self._strategy
 
-    async def check(self, cls: str, address: str, principal: Principal | None) -> Refusal | None:
-        """Count one request; a `Refusal` when it is over a limit (it is then not counted)."""
-        limiter = self._limiter()
-        checks: list[tuple[str, Sequence[RateLimitItem], str]] = [
-            ("client address", self.per_address[cls], f"ip:{address}")
-        ]
-        if principal is not None:
-            checks.append(("API key", self.per_key[cls], caller_key(principal)))
+    async def check_address(self, cls: str, address: str) -> Refusal | None:
+        """Count one request against its client address (before authentication, so a flood
+        of wrong keys is refused without a key lookup each)."""
+        return await self._hit(cls, "client address", self.per_address[cls], f"ip:{address}")
+
+    async def check_caller(self, cls: str, principal: Principal) -> Refusal | None:
+        """Count one request against the caller that authenticated it."""
+        return await self._hit(cls, "API key", self.per_key[cls], caller_key(principal))
+
+    async def _hit(
+        self, cls: str, counted_on: str, items: Sequence[RateLimitItem], who: str
+    ) -> Refusal | None:
+        """Count a request on each of `items`; a `Refusal` for the first one over its limit."""
         try:
-            for counted_on, items, who in checks:
-                for item in items:
-                    if not await limiter.hit(item, cls, who):
-                        stats = await limiter.get_window_stats(item, cls, who)
-                        retry = max(1, math.ceil(stats.reset_time - time.time()))
-                        return Refusal(cls, counted_on, item, min(retry, item.get_expiry()))
+            limiter = self._limiter()
+            for item in items:
+                if not await limiter.hit(item, cls, who):
+                    stats = await limiter.get_window_stats(item, cls, who)
+                    retry = max(1, math.ceil(stats.reset_time - time.time()))
+                    return Refusal(cls, counted_on, item, min(retry, item.get_expiry()))
         except Exception as exc:  # the counter store is down: serve, and say so in the log
             now = time.monotonic()
             if now - self._last_warning > STORAGE_WARNING_EVERY:
@@ -193,17 +198,19 @@ async def refused(
     """Apply the limits to one HTTP request; True when it was answered 429 here."""
     if not limiter.enabled:
         return False
-    authorization, x_api_key = _headers(scope)
-    principal: Principal | None = None
-    if authorization is not None or x_api_key is not None:
+    cls = route_class(scope["method"], scope["path"])
+    refusal = await limiter.check_address(cls, client_address(scope))
+    if refusal is None:
+        authorization, x_api_key = _headers(scope)
+        if authorization is None and x_api_key is None:
+            return False  # the route answers 401
         try:  # the same function and per-process cache the routes use
             principal = authenticate(gateway, cache, authorization, x_api_key)
         except BorderLedgerError:
-            principal = None  # the route answers 401; the address limit still counts it
-    cls = route_class(scope["method"], scope["path"])
-    refusal = await limiter.check(cls, client_address(scope), principal)
-    if refusal is None:
-        return False
+            return False  # the route answers 401; the address limit counted it
+        refusal = await limiter.check_caller(cls, principal)
+        if refusal is None:
+            return False
     body = refusal.body()
     await send(
         {
