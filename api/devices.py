@@ -81,13 +81,13 @@ def register_device(session: Session, org: Organization, name: str, public_key: 
     return device
 
 
-def list_devices(session: Session, principal: Principal) -> list[Device]:
-    """The agency's devices (an admin sees every device)."""
+def list_devices(session: Session, principal: Principal, limit: int | None = None) -> list[Device]:
+    """The agency's devices (an admin sees every device), oldest first, at most `limit`."""
     query = scope_of(principal, Role.ADMIN).confine(
         select(Device).order_by(col(Device.id)), Device.organization_id
     )
     assert query is not None
-    return list(session.exec(query).all())
+    return list(session.exec(query.limit(limit)).all())
 
 
 def device_of(session: Session, principal: Principal, device_id: str) -> Device:

@@ -30,6 +30,7 @@ bug (an exception outside this tree) does, through `unexpected_error`.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -102,6 +103,25 @@ def unexpected_error(method: str, path: str) -> JSONResponse:
     return _body(500, "internal_error", "internal error; the gateway logged it")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, as the OpenAPI document lists them (Starlette
+    names only those of the first route matching the path, and each method may be a route of
+    its own)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                [m.upper() for m in item if m in ("get", "put", "post", "patch", "delete")],
+            )
+            for path, item in app.openapi()["paths"].items()
+        ]
+        app.state.allow_table = table
+    methods = {m for pattern, names in table if pattern.match(request.url.path) for m in names}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BorderLedgerError)
     async def _domain(_: Request, exc: BorderLedgerError) -> JSONResponse:
@@ -117,8 +137,13 @@ def install(app: FastAPI) -> None:
         return _body(422, "invalid_input", f"{first['field']}: {first['problem']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _body(exc.status_code, "http_error", str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Its headers too: a 405 says which methods the path has (`Allow`, RFC 9110 15.5.6).
+        answer = _body(exc.status_code, "http_error", str(exc.detail))
+        answer.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            answer.headers["Allow"] = allowed_methods(request)
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

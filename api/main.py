@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api import errors
+from api import errors, openapi, ratelimit
 from api.gateway import Gateway
+from api.ratelimit import RateLimiter
 from api.routes import ROUTERS
 from api.routes.verify import PATH as VERIFY_PATH
 from api.routes.verify import VerifyFastPath
@@ -51,12 +52,28 @@ class GatewayApp(FastAPI):
     False` sends every request through FastAPI (the reference the tests compare against)."""
 
     fast_verify = True
+    #: Set by `create_app`: the per-caller limits every HTTP request passes first.
+    limiter: RateLimiter | None = None
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._verify = VerifyFastPath(self, partial(FastAPI.__call__, self))
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document plus the answers every operation shares (`api.openapi`)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = openapi.complete(super().openapi())
+        return self.openapi_schema
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.limiter is not None
+            and await ratelimit.refused(
+                self.limiter, self.state.gateway, self.state.key_cache, scope, receive, send
+            )
+        ):
+            return
         if (
             scope["type"] == "http"
             and scope["path"] == VERIFY_PATH
@@ -94,6 +111,8 @@ def create_app(
     )
     app.state.gateway = gw
     app.state.key_cache = {}
+    # A gateway stand-in (the OpenAPI document alone, tests/api/test_fuzz.py) has no settings.
+    app.limiter = RateLimiter(getattr(gw, "settings", None) or settings or Settings())
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

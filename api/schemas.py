@@ -29,6 +29,10 @@ from api.models import PendingWrite, Role
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+#: A GTIN's digits: GTIN-8, -12, -13 or -14 (its check digit is a rule no pattern states).
+GTIN_DIGITS = r"^([0-9]{8}|[0-9]{12,14})$"
+#: A GS1 serial or lot: 1 to 20 characters of GS1 CSET 82.
+CSET82_20 = r"^[!\"%-?A-Z_a-z]{1,20}$"
 
 
 class Strict(BaseModel):
@@ -45,6 +49,31 @@ class Location(Strict):
 
 class VerifyRequest(Strict):
     """Either `tag` (the scanned QR payload) or `gtin` + `serial` typed from a label."""
+
+    # The rule of `_one_input`, for the OpenAPI document: a null counts as absent.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["tag"],
+                    "properties": {
+                        "tag": {"type": "string"},
+                        "gtin": {"type": "null"},
+                        "serial": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["gtin", "serial"],
+                    "properties": {
+                        "tag": {"type": "null"},
+                        "gtin": {"type": "string"},
+                        "serial": {"type": "string"},
+                    },
+                },
+            ]
+        },
+    )
 
     tag: str | None = Field(None, max_length=2048, description="GS1 Digital Link tag URI")
     gtin: str | None = Field(None, max_length=14)
@@ -259,6 +288,12 @@ class AlertPublic(BaseModel):
 
 class AlertUpdate(Strict):
     note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class AlertResolve(Strict):
+    """Resolving needs a note saying what was found: some text that is not all blank."""
+
+    note: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
 
 
 class WebhookEndpointUpdate(Strict):

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.limits import bench_limit_settings
+
 GTIN = "09506000134352"
 AGENCY = "Bench Customs"
 
@@ -88,6 +90,7 @@ def _run(
             anchor_organization=AGENCY,
             anchor_every_entries=10**12,
             stale_after_seconds=10**9,
+            **bench_limit_settings(),
         )
         engine = make_engine(settings.sqlalchemy_url, schema)
         gateway = Gateway.from_settings(settings, engine)

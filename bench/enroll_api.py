@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.limits import bench_limit_env
 from bench.verify import BENCH_GTIN, DEFAULT_POSTGRES_URL, Server, _loadavg, _postgres_schema
 
 Database = Literal["sqlite", "postgresql"]
@@ -169,6 +170,7 @@ def _admin(node_url: str, database_url: str, schema: str | None, home: Path) -> 
         "BORDERLEDGER_INDEX_START_BLOCK": str(start_block),
         "DATABASE_URL": database_url,
         "BORDERLEDGER_BENCH_SCHEMA": schema or "",
+        **bench_limit_env(),
         "BORDERLEDGER_ADMIN_KEY": admin_key,  # for this bench only; the gateway ignores it
     }
 

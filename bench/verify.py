@@ -67,6 +67,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from bench.limits import bench_limit_env, bench_limit_settings
 from ledger.config import PROJECT_ROOT
 
 Database = Literal["sqlite", "postgresql"]
@@ -563,6 +564,7 @@ def _prepare(
         database_url=database_url,
         secret_key=secret_key,
         index_start_block=start_block,
+        **bench_limit_settings(),
     )
     engine = make_engine(settings.sqlalchemy_url, schema)
     try:
@@ -625,6 +627,7 @@ def _prepare(
         "BORDERLEDGER_INDEX_START_BLOCK": str(start_block),
         "DATABASE_URL": database_url,
         "BORDERLEDGER_BENCH_SCHEMA": schema or "",
+        **bench_limit_env(),
     }
     return Prepared(env, officer["apiKey"], tags, {k: round(v, 2) for k, v in timings.items()})
 

@@ -6,6 +6,7 @@ development setup: a local chain started for the user, files under `.borderledge
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,45 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
 from ledger.webhooks import parse_allowlist
+
+#: Route classes the gateway's rate limits are set for (api/ratelimit.py, docs/limits.md).
+ROUTE_CLASSES = ("verify", "enroll", "capture", "sync", "reads", "writes")
+
+#: Per API key (later: per signed-in person), in the `limits` notation ("N/second;M/minute",
+#: every part must hold). Sized for the heaviest legitimate caller of each class (docs/limits.md).
+DEFAULT_RATE_LIMITS = {
+    "verify": "50/second",  # one window: the hot path pays for each (docs/limits.md)
+    "enroll": "5/second;120/minute",
+    "capture": "20/second;600/minute",
+    "sync": "10/second;120/minute",
+    "reads": "30/second;1200/minute",
+    "writes": "5/second;120/minute",
+}
+#: Per client address: several keys (officers of one post behind one NAT) add up here.
+DEFAULT_RATE_LIMITS_PER_ADDRESS = {
+    "verify": "200/second",
+    "enroll": "20/second;480/minute",
+    "capture": "50/second;2000/minute",
+    "sync": "40/second;600/minute",
+    "reads": "100/second;4000/minute",
+    "writes": "20/second;480/minute",
+}
+
+
+def _limits_by_class(value: object, defaults: dict[str, str]) -> dict[str, str]:
+    """A partial mapping (say only `{"verify": "..."}`) on top of the defaults; an unknown
+    class or an empty limit is refused at startup, not at the first request."""
+    if not isinstance(value, dict):
+        raise ValueError("rate limits are a JSON object: route class -> limit, e.g. 10/second")
+    unknown = set(value) - set(ROUTE_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown route classes {sorted(unknown)}; known: {list(ROUTE_CLASSES)}")
+    merged = {**defaults, **{str(k): str(v) for k, v in value.items()}}
+    for cls, limit in merged.items():
+        if not re.fullmatch(r"\s*\d+\s*(/|per)\s*.+", limit.split(";")[0]):
+            raise ValueError(f"rate limit of {cls!r} is not like '10/second': {limit!r}")
+    return merged
+
 
 #: The checkout this package lives in: node binaries and compiled contracts are found here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +201,36 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    # --- limits per caller (api/ratelimit.py, docs/limits.md) -----------------------------
+    rate_limits_enabled: bool = Field(True, description="apply the rate limits below")
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="per API key, by route class (JSON; classes not named keep their default)",
+    )
+    rate_limits_per_address: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS_PER_ADDRESS),
+        description="per client address, by route class (JSON; as rate_limits)",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db: rate-limit counters shared by every gateway process "
+        "(unset: each process counts in memory)",
+    )
+    redis_key_prefix: str = Field(
+        "borderledger",
+        description="prefix of the gateway's Redis keys (with the registry address after it)",
+    )
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _per_key(cls, value: object) -> dict[str, str]:
+        return _limits_by_class(value, DEFAULT_RATE_LIMITS)
+
+    @field_validator("rate_limits_per_address", mode="before")
+    @classmethod
+    def _per_address(cls, value: object) -> dict[str, str]:
+        return _limits_by_class(value, DEFAULT_RATE_LIMITS_PER_ADDRESS)
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

@@ -7,6 +7,7 @@ sends those scans again and the gateway answers `duplicate` for the ones it alre
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,11 @@ from scanner.online import CLEARED, GatewayError, GatewayUnreachable, _message
 from scanner.queue import QueuedScan, ScanQueue
 
 DEFAULT_BATCH = 100
+#: A sync burst (a long queue, or a batch the gateway refused sent again scan by scan) may
+#: meet the gateway's `sync` rate limit (docs/limits.md): the device waits out each 429 for
+#: its `Retry-After` (at most MAX_RETRY_AFTER seconds), up to RATE_LIMIT_WAITS times a request.
+RATE_LIMIT_WAITS = 30
+MAX_RETRY_AFTER = 60.0
 
 
 @dataclass
@@ -78,12 +84,23 @@ def _post(
         "scans": [{"record": s.record, "signature": s.signature} for s in batch],
     }
     try:
+        for _ in range(RATE_LIMIT_WAITS):
+            response = client.post("/v1/scans/sync", json=body)
+            if response.status_code != 429:
+                return response
+            time.sleep(_retry_after(response))
         return client.post("/v1/scans/sync", json=body)
     except httpx.HTTPError as exc:
         raise GatewayUnreachable(
             f"cannot reach the gateway at {url}: {exc}; "
             f"{queue.counts()['pending']} scans stay queued, run sync again"
         ) from None
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds a 429 asks to wait (RFC 9110 delay-seconds; 1 when absent or unreadable)."""
+    value = response.headers.get("retry-after", "")
+    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else 1.0
 
 
 def _answer(

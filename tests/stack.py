@@ -31,9 +31,13 @@ from api.orgs import create_dev_admin
 from chain.contract import RegistryClient, connect
 from chain.node import LocalNode, dev_private_key
 from chain.tx import TransactionSender
-from ledger.config import Settings
+from ledger.config import ROUTE_CLASSES, Settings
 
 GTIN = "09506000134352"
+
+#: Limits of the test stack: on, as in production, so every test goes through the limiter,
+#: but far above what one test sends (tests/api/test_limits.py sets its own).
+TEST_LIMITS = dict.fromkeys(ROUTE_CLASSES, "100000/second")
 
 
 @contextmanager
@@ -162,6 +166,8 @@ def running_stack(
         "secret_key": "test-secret-key",
         "index_start_block": int(w3.eth.block_number),
         "stale_after_seconds": 3600,
+        "rate_limits": TEST_LIMITS,
+        "rate_limits_per_address": TEST_LIMITS,
         **overrides,
     }
     settings = Settings(**options)

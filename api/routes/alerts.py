@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import OfficerDep, ReaderDep, SessionDep
 from api.models import Alert, AlertStatus
-from api.schemas import AlertPublic, AlertUpdate, ErrorResponse
+from api.openapi import DEFAULT_PAGE, PageLimit
+from api.schemas import AlertPublic, AlertResolve, AlertUpdate, ErrorResponse
 from api.services import alerts
 from ledger.errors import InvalidInput
 
@@ -60,7 +61,7 @@ def list_alerts(
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> list[AlertPublic]:
     """Newest first, within the caller's view: rights holders their own products' alerts,
     auditors the holders they were granted, customs agencies the alerts their scans raised
@@ -83,7 +84,7 @@ def acknowledge_alert(
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic, responses=ERRORS)
 def resolve_alert(
-    alert_id: AlertId, body: AlertUpdate, principal: OfficerDep, session: SessionDep
+    alert_id: AlertId, body: AlertResolve, principal: OfficerDep, session: SessionDep
 ) -> AlertPublic:
     """Close the alert with a note saying what was found (customs, admin)."""
     if not body.note or not body.note.strip():

@@ -17,6 +17,7 @@ from api.devices import (
     syncing_device,
 )
 from api.models import Device
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import (
     DeviceCreate,
     DevicePublic,
@@ -53,9 +54,11 @@ def create_device(body: DeviceCreate, principal: OfficerDep, session: SessionDep
 
 
 @router.get("/devices", response_model=list[DevicePublic], responses=ERRORS)
-def get_devices(principal: OfficerDep, session: SessionDep) -> list[DevicePublic]:
-    """The calling agency's devices, revoked ones included (an admin sees all)."""
-    return [_out(d) for d in list_devices(session, principal)]
+def get_devices(
+    principal: OfficerDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
+) -> list[DevicePublic]:
+    """The calling agency's devices, revoked ones included (an admin sees all), oldest first."""
+    return [_out(d) for d in list_devices(session, principal, limit)]
 
 
 @router.get("/devices/{device_id}", response_model=DevicePublic, responses=ERRORS)

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from api import jobs
 from api.deps import GatewayDep, ReaderDep, SessionDep
 from api.models import Job, Role
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.principal import Principal
 from api.schemas import ErrorResponse, JobPublic
 from api.scoping import scope_of
@@ -61,7 +62,7 @@ def list_jobs(
     session: SessionDep,
     status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> list[JobPublic]:
     """Newest first: the caller's organization's jobs (the registry admin sees all)."""
     scope = scope_of(principal, Role.ADMIN)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from api.deps import GatewayDep, HolderOrAdminDep, SessionDep
 from api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import (
     ErrorResponse,
     WebhookDeliveryPublic,
@@ -171,7 +172,7 @@ def list_deliveries(
     status: Literal["pending", "failing", "delivered", "failed", "cancelled"] | None = None,
     alert: Annotated[str | None, Query(pattern=r"^[0-9a-f-]{36}$")] = None,
     event: Literal["alert.created", "webhook.test"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> list[WebhookDeliveryPublic]:
     """Newest first. Rights holders see only their own deliveries."""
     rows = webhooks.list_deliveries(session, principal, organization, status, alert, event, limit)

@@ -248,3 +248,30 @@ def test_offline_verdicts_travel_in_the_record_and_disagreements_are_flagged(
     assert second["verdictDisagrees"] is True and second["verdict"] == "COUNTERFEIT_SUSPECT"
     [row] = stored(served, str(wrong.queued))
     assert row.offline_verdict == "GENUINE_UNSIGNED" and row.verdict == "COUNTERFEIT_SUSPECT"
+
+
+def test_a_sync_burst_waits_out_the_rate_limit(served: Served, tmp_path: Path) -> None:
+    """A device syncing faster than the gateway's `sync` limit waits for each 429's
+    Retry-After and sends on: every scan arrives, none is lost or refused."""
+    from limits import parse_many
+
+    from scanner.device import init_device
+    from scanner.payload import typed
+    from scanner.queue import ScanQueue
+    from scanner.sync import sync_queue
+    from tests.stack import GTIN
+
+    device, _ = init_device(tmp_path / "device")
+    served.stack.client.post(
+        "/v1/devices",
+        json={"name": "h", "publicKey": device.public_key},
+        headers=served.stack.headers(served.officer_key),
+    )
+    limiter = served.stack.client.app.limiter  # type: ignore[attr-defined]
+    limiter.per_key["sync"] = parse_many("2/second")
+    with ScanQueue(tmp_path / "device" / "queue.db") as queue:
+        scans = [queue.append(device, typed(GTIN, s), "NLRTM") for s in SERIALS[:5]]
+        report = sync_queue(queue, device, served.url, served.officer_key, batch_size=1)
+        assert report.counts == {"accepted": 5, "duplicate": 0, "rejected": 0}
+        assert queue.counts()["pending"] == 0
+    assert all(len(stored(served, s.scan_id)) == 1 for s in scans)
