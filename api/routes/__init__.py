@@ -1,5 +1,7 @@
-"""One module per resource; `api.main` includes every router listed in ROUTERS."""
+"""One module per resource; `api.main` includes every router listed in ROUTERS (the pages
+for people, `api.pages`, last)."""
 
+from api import pages
 from api.routes import (
     alerts,
     batches,
@@ -9,6 +11,7 @@ from api.routes import (
     jobs,
     meta,
     organizations,
+    people,
     trust,
     verify,
     webhooks,
@@ -26,4 +29,6 @@ ROUTERS = [
     trust.router,
     devices.router,
     custody.router,
+    people.router,
+    pages.router,
 ]

@@ -74,7 +74,9 @@ def acknowledge_alert(
     alert_id: AlertId, body: AlertUpdate, principal: OfficerDep, session: SessionDep
 ) -> AlertPublic:
     """An officer takes the alert up (customs, admin); the note is optional."""
-    return _out(alerts.transition(session, alert_id, AlertStatus.ACKNOWLEDGED, body.note))
+    return _out(
+        alerts.transition(session, principal, alert_id, AlertStatus.ACKNOWLEDGED, body.note)
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic, responses=ERRORS)
@@ -84,4 +86,4 @@ def resolve_alert(
     """Close the alert with a note saying what was found (customs, admin)."""
     if not body.note or not body.note.strip():
         raise InvalidInput("resolving an alert needs a note saying what was found")
-    return _out(alerts.transition(session, alert_id, AlertStatus.RESOLVED, body.note))
+    return _out(alerts.transition(session, principal, alert_id, AlertStatus.RESOLVED, body.note))

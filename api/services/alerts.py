@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from api import audit
 from api.models import Alert, AlertStatus, Role
 from api.principal import Principal
 from api.scoping import scope_of
@@ -49,8 +50,11 @@ def list_alerts(
     return list(rows)
 
 
-def transition(session: Session, alert_id: str, to: AlertStatus, note: str | None) -> Alert:
-    """Move an alert on (open → acknowledged → resolved); 409 from any other state."""
+def transition(
+    session: Session, principal: Principal, alert_id: str, to: AlertStatus, note: str | None
+) -> Alert:
+    """Move an alert on (open → acknowledged → resolved); 409 from any other state. The
+    audit trail records who did it, in the same transaction."""
     row = session.exec(select(Alert).where(Alert.alert_id == alert_id)).first()
     if row is None:
         raise NotFound(f"no alert {alert_id!r}")
@@ -65,6 +69,7 @@ def transition(session: Session, alert_id: str, to: AlertStatus, note: str | Non
         row.note = note
     row.updated_at = datetime.now(UTC)
     session.add(row)
+    audit.record(session, principal, f"alert.{to.value}", alert_id, {"note": note})
     session.commit()
     session.refresh(row)
     return row
