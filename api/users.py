@@ -184,18 +184,18 @@ def sign_in(session: Session, settings: Settings, email: str, password: str) -> 
     try:
         email = normalize_email(email)
     except InvalidInput:
-        raise SignInRefused("wrong email or password") from None
+        raise SignInRefused("Wrong email or password.") from None
     user = session.exec(select(User).where(User.email == email)).first()
     now = datetime.now(UTC)
     if user is None or user.password_hash is None:
         with contextlib.suppress(VerificationError):
             _HASHER.verify(_DUMMY_HASH, password)
-        raise SignInRefused("wrong email or password")
+        raise SignInRefused("Wrong email or password.")
     locked = _utc(user.locked_until)
     if locked is not None and locked > now:
         minutes = max(1, round((locked - now).total_seconds() / 60))
         raise SignInRefused(
-            f"too many wrong passwords: this account is locked for {minutes} more minute(s)",
+            f"Too many wrong passwords: this account is locked for {minutes} more minute(s).",
             locked=True,
             failures=user.failed_logins,
         )
@@ -211,14 +211,14 @@ def sign_in(session: Session, settings: Settings, email: str, password: str) -> 
         session.commit()
         if lock:
             raise SignInRefused(
-                "too many wrong passwords: this account is now locked for "
-                f"{max(1, round(settings.login_lockout_seconds / 60))} minute(s)",
+                "Too many wrong passwords: this account is now locked for "
+                f"{max(1, round(settings.login_lockout_seconds / 60))} minute(s).",
                 locked=True,
                 failures=settings.login_max_failures,
             ) from None
-        raise SignInRefused("wrong email or password", failures=user.failed_logins) from None
+        raise SignInRefused("Wrong email or password.", failures=user.failed_logins) from None
     if user.disabled_at is not None:
-        raise SignInRefused("this account is disabled; ask your organization's admin")
+        raise SignInRefused("This account is disabled; ask your organization's admin.")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
     user.failed_logins = 0
