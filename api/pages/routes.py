@@ -20,7 +20,7 @@ from api import principal as roles
 from api import users
 from api.deps import SESSION_COOKIE
 from api.gateway import Gateway
-from api.models import Role
+from api.models import Role, UserRole
 from api.pages.i18n import LANGUAGES, translations
 from api.schemas import VerifyRequest
 from api.services.verify import answer_scan
@@ -190,7 +190,7 @@ async def logout(request: Request) -> Response:
     form = await _form(request)
     if not users.csrf_matches(signed_in.csrf_token, form.get("csrf_token")):
         return _refused_csrf(request, signed_in.user.language)
-    with Session(_gateway(request).engine) as session:
+    with Session(_gateway(request).engine, expire_on_commit=False) as session:
         users.end_session(session, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -220,7 +220,7 @@ async def accept_invitation(request: Request) -> Response:
         error = "The two passwords differ."
     else:
         try:
-            with Session(_gateway(request).engine) as session:
+            with Session(_gateway(request).engine, expire_on_commit=False) as session:
                 await asyncio.to_thread(users.accept_invitation, session, token, password)
             return RedirectResponse("/login", status_code=303)
         except BorderLedgerError as exc:
@@ -246,7 +246,8 @@ def home(request: Request) -> Response:
         user=signed_in.user,
         org=org,
         csrf_token=signed_in.csrf_token,
-        links=HOME_LINKS[org.role],
+        links=HOME_LINKS[org.role]
+        + ([("/people", "People")] if signed_in.user.role == UserRole.ADMIN else []),
     )
 
 
@@ -268,7 +269,7 @@ async def set_language(request: Request) -> Response:
             title="Language",
             message="Choose one of the languages offered.",
         )
-    with Session(_gateway(request).engine) as session:
+    with Session(_gateway(request).engine, expire_on_commit=False) as session:
         user = session.merge(signed_in.user)
         users.set_language(session, user, language)
     return RedirectResponse("/", status_code=303)
@@ -351,6 +352,111 @@ async def scan(request: Request) -> Response:
         result=result,
         error=error,
     )
+
+
+# --- people (an organization's admin) ---------------------------------------------------
+
+
+def _org_admin(request: Request) -> users.SignedIn | Response:
+    signed_in = _signed_in(request)
+    if signed_in is None:
+        return _to_login(request, ended=SESSION_COOKIE in request.cookies)
+    if signed_in.user.role != UserRole.ADMIN:
+        return render(
+            request,
+            "error.html",
+            signed_in.user.language,
+            403,
+            title="Not for your role",
+            message="This page is for your organization's admins.",
+        )
+    return signed_in
+
+
+def _people(
+    request: Request,
+    admin: users.SignedIn,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    with Session(_gateway(request).engine, expire_on_commit=False) as session:
+        people = users.list_users(session, admin.principal)
+    org = admin.principal.organization
+    return render(
+        request,
+        "people.html",
+        admin.user.language,
+        status_code,
+        user=admin.user,
+        csrf_token=admin.csrf_token,
+        people=people,
+        roles=[r.value for r in users.ROLES_BY_KIND[org.role]],
+        org=org,
+        **context,
+    )
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_page(request: Request) -> Response:
+    admin = _org_admin(request)
+    if isinstance(admin, Response):
+        return admin
+    return _people(request, admin, form={"email": "", "name": "", "role": ""})
+
+
+@router.post("/people/invite", response_class=HTMLResponse)
+async def invite(request: Request) -> Response:
+    admin = _org_admin(request)
+    if isinstance(admin, Response):
+        return admin
+    form = await _form(request)
+    if not users.csrf_matches(admin.csrf_token, form.get("csrf_token")):
+        return _refused_csrf(request, admin.user.language)
+    fields = {k: form.get(k, "").strip()[:254] for k in ("email", "name", "role", "language")}
+    try:
+        role = UserRole(fields["role"])
+    except ValueError:
+        return _people(request, admin, 422, form=fields, error="Choose a role.")
+    try:
+        with Session(_gateway(request).engine, expire_on_commit=False) as session:
+            invited, token = users.invite(
+                session,
+                _gateway(request).settings,
+                admin.principal,
+                fields["email"],
+                fields["name"],
+                role,
+                fields["language"] or "en",
+            )
+    except BorderLedgerError as exc:
+        return _people(request, admin, 422, form=fields, error=str(exc))
+    link = str(request.url_for("invitation_page")) + f"?token={token}"
+    return _people(
+        request,
+        admin,
+        form={"email": "", "name": "", "role": ""},
+        invited={"email": invited.email, "link": link},
+    )
+
+
+@router.post("/people/{user_id}/{action}")
+async def enable_or_disable(request: Request, user_id: int, action: str) -> Response:
+    admin = _org_admin(request)
+    if isinstance(admin, Response):
+        return admin
+    form = await _form(request)
+    if not users.csrf_matches(admin.csrf_token, form.get("csrf_token")):
+        return _refused_csrf(request, admin.user.language)
+    if action not in ("disable", "enable"):
+        return Response("not found", status_code=404, media_type="text/plain")
+    try:
+        with Session(_gateway(request).engine, expire_on_commit=False) as session:
+            users.set_disabled(session, admin.principal, user_id, action == "disable")
+    except BorderLedgerError as exc:
+        return _people(
+            request, admin, 422, form={"email": "", "name": "", "role": ""}, error=str(exc)
+        )
+    return RedirectResponse("/people", status_code=303)
 
 
 # --- static files (esbuild's output) ------------------------------------------------------

@@ -403,3 +403,32 @@ def test_failed_sign_in_delay_grows_and_is_capped() -> None:
     assert failure_delay(settings, 1) == 0.5
     assert failure_delay(settings, 4) == 2.0
     assert failure_delay(settings, 50) == 3.0
+
+
+def test_people_page_is_the_org_admins_and_bad_input_is_a_message(fast: Stack) -> None:
+    customs = _customs(fast)
+    make_user(fast, customs["apiKey"], "ada@customs.example", "admin")
+    make_user(fast, customs["apiKey"], "o@example.org", "officer")
+    officer = _fresh_client(fast)
+    sign_in(officer, "o@example.org")
+    assert officer.get("/people").status_code == 403
+    admin = _fresh_client(fast)
+    sign_in(admin, "ada@customs.example")
+    page = admin.get("/people")
+    assert page.status_code == 200 and "o@example.org" in page.text
+    csrf = csrf_of(page.text)
+    for data, words in (
+        ({"email": "nope", "name": "N", "role": "officer"}, "not an email address"),
+        ({"email": "n@x.example", "name": "N", "role": "analyst"}, "admin, officer"),
+        ({"email": "n@x.example", "name": "N", "role": "pilot"}, "Choose a role"),
+        ({"email": "o@example.org", "name": "N", "role": "officer"}, "already exists"),
+    ):
+        r = admin.post("/people/invite", data={**data, "csrf_token": csrf})
+        assert r.status_code == 422 and words in r.text and "Traceback" not in r.text, data
+    me = admin.get("/v1/users").json()
+    ada = next(u for u in me if u["email"] == "ada@customs.example")
+    r = admin.post(f"/people/{ada['id']}/disable", data={"csrf_token": csrf})
+    assert r.status_code == 422 and "cannot disable yourself" in r.text
+    assert admin.post("/people/999/disable", data={}).status_code == 403  # no CSRF token
+    csv_export = admin.get("/v1/audit?format=csv")
+    assert csv_export.status_code == 200 and "user.invite" in csv_export.text

@@ -165,3 +165,46 @@ def test_a_form_without_its_csrf_token_is_refused(stack: Stack, live: str, page:
     assert page.get_by_role("heading", level=1).inner_text() == "Form refused"
     page.goto(live + "/")  # still signed in: the refusal changed nothing
     assert page.get_by_role("button", name="Sign out").count() == 1
+
+
+def test_an_org_admin_invites_and_disables_people_from_the_people_page(
+    stack: Stack, live: str, chromium: Any, page: Any, shots: Path | None
+) -> None:
+    customs = stack.org("Customs NL", "customs")
+    make_user(stack, customs["apiKey"], "ada@customs.example", "admin")
+    make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
+    officer_context = chromium.new_context(viewport=PHONE)
+    officer = officer_context.new_page()
+    _sign_in(officer, live, "olivia@customs.example")
+    officer.wait_for_url(live + "/")
+
+    _sign_in(page, live, "ada@customs.example")
+    page.get_by_role("link", name="People").click()
+    page.wait_for_url(live + "/people")
+    page.get_by_label("Email").fill("new@customs.example")
+    page.get_by_label("Name").fill("Noah New")
+    page.get_by_label("Role").select_option("officer")
+    page.get_by_role("button", name="Invite").click()
+    link = page.locator(".notice code").inner_text()
+    assert link.startswith(live + "/invite?token=")
+    assert page.get_by_role("cell", name="invited").count() == 1
+    page.get_by_role("button", name="Disable olivia@customs.example").click()
+    page.wait_for_url(live + "/people")
+    assert page.get_by_role("button", name="Enable olivia@customs.example").count() == 1
+    _no_axe_violations(page)
+    _shoot(page, shots, "people-admin")
+    # The officer's next page load finds the session gone.
+    officer.goto(live + "/scan")
+    assert officer.url == live + "/login?ended=1"
+    officer_context.close()
+    # The invitee sets a password through the link and signs in.
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(link)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    _no_axe_violations(page)
+    page.get_by_role("button", name="Set password").click()
+    page.wait_for_url(live + "/login")
+    _sign_in(page, live, "new@customs.example")
+    page.wait_for_url(live + "/")
+    assert page.get_by_role("link", name="Scan").count() == 1
