@@ -432,3 +432,18 @@ def test_people_page_is_the_org_admins_and_bad_input_is_a_message(fast: Stack) -
     assert admin.post("/people/999/disable", data={}).status_code == 403  # no CSRF token
     csv_export = admin.get("/v1/audit?format=csv")
     assert csv_export.status_code == 200 and "user.invite" in csv_export.text
+
+
+def test_verify_api_with_a_session_needs_the_csrf_header(fast: Stack) -> None:
+    """POST /v1/verify's lean front passes a key-less request to FastAPI, where the session
+    cookie is a principal like a key (and its CSRF token is required)."""
+    customs = _customs(fast)
+    make_user(fast, customs["apiKey"], "o@example.org", "officer")
+    client = _fresh_client(fast)
+    sign_in(client, "o@example.org")
+    csrf = csrf_of(client.get("/").text)
+    body = {"gtin": GTIN, "serial": "SN0001"}
+    api_error(client.post("/v1/verify", json=body), 403, "forbidden", "csrf")
+    r = client.post("/v1/verify", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["verdict"] == "COUNTERFEIT_SUSPECT", r.text
+    api_error(_fresh_client(fast).post("/v1/verify", json=body), 401, "unauthenticated")
