@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 from typing import Any
 
@@ -119,10 +120,18 @@ def trail(
     return rows[:limit]
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading `= + - @` (a serial may start with
+    one) would make it a formula, so such text gets a leading apostrophe (OWASP)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     """The trail as CSV (RFC 4180), `detail` as compact JSON text."""
-    import json
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -130,7 +139,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         detail = row["detail"]
         writer.writerow(
             [
-                *(("" if row[c] is None else row[c]) for c in COLUMNS[:-1]),
+                *(_cell(row[c]) for c in COLUMNS[:-1]),
                 "" if detail is None else json.dumps(detail, separators=(",", ":"), sort_keys=True),
             ]
         )

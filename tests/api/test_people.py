@@ -447,3 +447,19 @@ def test_verify_api_with_a_session_needs_the_csrf_header(fast: Stack) -> None:
     r = client.post("/v1/verify", json=body, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200 and r.json()["verdict"] == "COUNTERFEIT_SUSPECT", r.text
     api_error(_fresh_client(fast).post("/v1/verify", json=body), 401, "unauthenticated")
+
+
+def test_audit_csv_cells_never_start_a_formula() -> None:
+    from api.audit import to_csv
+
+    row = {
+        "at": "2026-12-06T00:00:00+00:00",
+        "actor": "user:o@example.org",
+        "actorKind": "user",
+        "actorId": 1,
+        "action": "status.change",
+        "subject": "=HYPERLINK(1)",
+        "detail": {"serial": "=1"},
+    }
+    [_, line] = to_csv([row]).splitlines()
+    assert ",'=HYPERLINK(1)," in line and line.endswith('"{""serial"":""=1""}"')
