@@ -463,3 +463,16 @@ def test_audit_csv_cells_never_start_a_formula() -> None:
     }
     [_, line] = to_csv([row]).splitlines()
     assert ",'=HYPERLINK(1)," in line and line.endswith('"{""serial"":""=1""}"')
+
+
+def test_an_expired_session_sends_back_to_sign_in(fast: Stack) -> None:
+    customs = _customs(fast)
+    make_user(fast, customs["apiKey"], "o@example.org", "officer")
+    fast.gateway.settings.session_hours = 1e-9  # expired as soon as made
+    client = _fresh_client(fast)
+    assert sign_in(client, "o@example.org").status_code == 303
+    r = client.get("/scan", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?ended=1"
+    page = client.get("/login?ended=1")
+    assert "Your session has ended" in page.text
+    api_error(client.get("/v1/organizations/me"), 401, "unauthenticated")
