@@ -390,7 +390,8 @@ def _people(
         user=admin.user,
         csrf_token=admin.csrf_token,
         people=people,
-        roles=[r.value for r in users.ROLES_BY_KIND[org.role]],
+        # The kind's own role first (the usual invitation), admin last.
+        roles=sorted((r.value for r in users.ROLES_BY_KIND[org.role]), key=lambda r: r == "admin"),
         org=org,
         **context,
     )
