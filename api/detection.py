@@ -329,15 +329,18 @@ class GatewayDetector:
                 self._status_checkpoint = change.id
             return len(alerts)  # stored by `_store_alerts`, in the detector's transactions
 
-    def ingest(self, snap: Snapshot, scan: Scan) -> list[Finding]:
+    def ingest(self, snap: Snapshot, scan: Scan, raised_by: int | None = None) -> list[Finding]:
         """Judge one scan; store and return the alerts it raised (empty when the detector
-        cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands)."""
+        cannot judge it, e.g. a time before 2000 or in the future: the verdict still stands).
+        `raised_by`: the organization that made the scan (or captured the custody event),
+        stored on the alerts so a customs agency sees the alerts its own scans raised."""
         batch_id = scan.batch_id
         if batch_id is not None and self.detector.find_batch(batch_id) is None:
             scan = Scan(scan.scan_id, scan.gtin, scan.serial, scan.location, scan.at, None)
             batch_id = None
         ids: dict[int, str] = {}
         self._ids.current = ids
+        self._ids.raised_by = raised_by
         try:
             if batch_id:  # statuses learnt late: their alerts are stored, not findings
                 with Session(self.engine) as session:
@@ -351,6 +354,7 @@ class GatewayDetector:
             return []
         finally:
             self._ids.current = None
+            self._ids.raised_by = None
         return [Finding(ids[id(a)], a) for a in raised]
 
     def _store_alerts(self, tx: Connection, alerts: list[Alert]) -> None:
@@ -383,6 +387,7 @@ class GatewayDetector:
             detail=a.detail[:500],
             status=AlertStatus.OPEN.value,
             organization_id=self._owner(a.batch_id) if a.batch_id else None,
+            raised_by=getattr(self._ids, "raised_by", None),
             created_at=now,
             updated_at=now,
         )

@@ -349,6 +349,7 @@ def _judge(
                 record.scanned_at.timestamp(),
                 judgement.batch_id if in_batch else None,
             ),
+            raised_by=org.id,
         )
         findings = [f.to_dict() for f in found]
         added = finding_reasons(reasons, (f.alert.alert_class for f in found))

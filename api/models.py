@@ -385,8 +385,25 @@ class Alert(SQLModel, table=True):
     status: str = Field(default=AlertStatus.OPEN.value, index=True, max_length=16)
     note: str | None = None
     organization_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
+    #: The organization whose scan (or captured custody event) raised it; None for alerts the
+    #: chain index raised (a batch status change) and for alerts stored before it was kept.
+    raised_by: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditorGrant(SQLModel, table=True):
+    """What the registry admin let an auditor read: every rights holder's records
+    (`holder_id` None) or one named holder's (one row each). No row: nothing beyond the
+    auditor's own organization (`api.scoping`)."""
+
+    __tablename__ = "auditor_grants"
+    __table_args__ = (UniqueConstraint("auditor_id", "holder_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    auditor_id: int = Field(foreign_key="organizations.id", index=True)
+    holder_id: int | None = Field(default=None, foreign_key="organizations.id")
+    granted_at: datetime = Field(default_factory=utcnow)
 
 
 # --------------------------------------------------------------------------- alert webhooks

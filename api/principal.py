@@ -86,6 +86,8 @@ ADMINS = (Role.ADMIN,)
 HOLDERS = (Role.RIGHTS_HOLDER,)
 OFFICERS = (Role.CUSTOMS, Role.ADMIN)
 HOLDERS_AND_ADMINS = (Role.ADMIN, Role.RIGHTS_HOLDER)
+#: The registry admin and auditors (an auditor's grants).
+ADMINS_AND_AUDITORS = (Role.ADMIN, Role.AUDITOR)
 #: Those who verify products and record their custody: officers, admins and rights holders.
 VERIFIERS = (Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER)
 #: Every role: reads open to all, each scoped where records belong to an organization.

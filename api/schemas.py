@@ -461,20 +461,25 @@ class CustodyLog(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    """A log-backed step of the item's history, with its inclusion proof when anchored."""
+    """A log-backed step of the item's history, with its inclusion proof when anchored.
+
+    `withheld`: recorded by a party whose records the reader may not read; only its log
+    index, leaf hash, proof and its link about this item are shown (the proof still
+    verifies), `kind` is "withheld" and `v`, `time`, `record` are null."""
 
     logIndex: int
     kind: str
-    v: int = Field(
+    v: int | None = Field(
         description="the entry format version whose canonical bytes hash to `leafHash` "
         "(1: legacy JSON, 2: RFC 8785); an auditor re-encodes the record with it"
     )
-    time: str
+    time: str | None
     summary: str
     via: str | None = Field(description="the container the item travelled in, if any")
-    record: dict[str, Any] = Field(description="the logged record, as hashed")
+    record: dict[str, Any] | None = Field(description="the logged record, as hashed")
     previous: dict[str, Any]
     leafHash: str | None
+    withheld: bool = Field(False, description="shown as its leaf hash only")
     anchoring: Literal["pending", "anchored"]
     checkpointSize: int | None
     inclusionProof: list[str] = Field(description="RFC 9162 inclusion proof, hex")
@@ -591,3 +596,21 @@ class TagFormatPublic(BaseModel):
     digitalLink: str
     batchId: str
     itemKey: str
+
+
+class AuditorGrantUpdate(BaseModel):
+    """What an auditor may read: every rights holder's records (`all`), or those of the
+    holders named (organization ids). An empty grant withdraws everything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    all: bool = False
+    holders: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class AuditorGrantPublic(BaseModel):
+    organizationId: int
+    all: bool
+    holders: list[int]

@@ -207,6 +207,8 @@ def _start(
             if failed:
                 raise UpError(f"setting up {name} on chain failed: {failed}")
         holder, officer = orgs["rights_holder"], orgs["officer"]
+        # The demo auditor reads every holder's records (the admin's grant).
+        api.put(f"/v1/organizations/{orgs['auditor']['id']}/grants", admin_key, {"all": True})
         _step(
             err,
             f"[bold]4.[/] organizations: rights holder {holder['address']} (signer "
@@ -417,6 +419,12 @@ class _Api:
     ) -> dict[str, Any]:
         response = self.client.post(path, json=body, headers=_auth(key))
         self._check(response, expect)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def put(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.put(path, json=body, headers=_auth(key))
+        self._check(response, (200,))
         data: dict[str, Any] = response.json()
         return data
 

@@ -17,20 +17,32 @@ Life of a delivery (docs/webhooks.md has the receiver's side):
    dropped, until the holder enables it again.
 4. A sender that dies after posting but before recording loses its lease; the row is sent
    again under the same delivery id (at-least-once; receivers dedupe on the id).
+
+Where it connects (server-side request forgery): an endpoint's host is resolved when a
+delivery is sent, every address it resolves to is checked (`ledger.webhooks.refused_address`:
+loopback, private, link-local, cloud metadata, unspecified, multicast, reserved), and the
+connection goes to the address checked — the transport's network backend resolves once and
+connects to that IP (`GuardedBackend`), so a name that resolves to a public address for the
+check and to an internal one for the connection (DNS rebinding) cannot slip through. TLS
+still verifies the certificate against the host name. `BORDERLEDGER_WEBHOOK_ALLOWED_HOSTS`
+lists networks and host names allowed all the same (development, tests). A refused address
+is a failed attempt whose `last_error` says why, retried like any other.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
@@ -45,6 +57,8 @@ from ledger.config import Settings
 from ledger.webhooks import (
     SIGNATURE_HEADER,
     backoff_delay,
+    parse_allowlist,
+    refused_address,
     signature_header,
 )
 
@@ -147,6 +161,77 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return canonical_json(delivery.payload)
 
 
+# ------------------------------------------------------------- where a delivery may connect
+
+#: host, port -> the IP addresses it resolves to (tests put their own in place).
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The host's addresses, as the operating system resolves them."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with the webhook address rule: each connection resolves the
+    host once, refuses it when any address is not allowed, and connects to the checked IP
+    (never resolving again). Refusals are `httpcore.ConnectError`s naming the address."""
+
+    def __init__(self, allowed: str, resolver: Callable[[], Resolver]) -> None:
+        self.networks, self.hosts = parse_allowlist(allowed)
+        self.resolver = resolver
+        self.inner = httpcore.SyncBackend()
+
+    def address_for(self, host: str, port: int) -> str:
+        """The IP to connect to for `host`, or `httpcore.ConnectError` saying why none."""
+        name = host.lower().rstrip(".")
+        try:
+            addresses = self.resolver()(name, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from None
+        if not addresses:
+            raise httpcore.ConnectError(f"{host!r} resolves to no address")
+        if name not in self.hosts:
+            for address in addresses:
+                why = refused_address(address, self.networks)
+                if why is not None:
+                    raise httpcore.ConnectError(
+                        f"refused to deliver to {host!r}: {why}; webhooks go to public "
+                        "addresses only (BORDERLEDGER_WEBHOOK_ALLOWED_HOSTS lists exceptions)"
+                    )
+        return addresses[0]
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = self.address_for(host, port)
+        return self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("webhooks are not delivered over unix sockets")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def guarded_transport(allowed: str, resolver: Callable[[], Resolver]) -> httpx.HTTPTransport:
+    """An httpx transport whose connections go through `GuardedBackend` (no proxy: a proxy
+    from the environment would connect on the gateway's behalf, unchecked)."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    pool = transport._pool
+    assert isinstance(pool, httpcore.ConnectionPool)
+    pool._network_backend = GuardedBackend(allowed, resolver)
+    return transport
+
+
 # ----------------------------------------------------------------------------- the sender
 
 
@@ -183,6 +268,8 @@ class WebhookSender:
         self.worker = uuid.uuid4().hex[:12]
         #: Longer than one send can take, so a live sender never loses its lease mid-send.
         self.lease = timedelta(seconds=2 * settings.webhook_timeout + 5)
+        #: How endpoint hosts are resolved at delivery time (tests point it elsewhere).
+        self.resolver: Resolver = system_resolver
         self._client: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # one pass at a time
@@ -197,6 +284,10 @@ class WebhookSender:
                 timeout=self.settings.webhook_timeout,
                 follow_redirects=False,
                 headers={"User-Agent": USER_AGENT},
+                trust_env=False,
+                transport=guarded_transport(
+                    self.settings.webhook_allowed_hosts, lambda: self.resolver
+                ),
             )
             self._pool = ThreadPoolExecutor(
                 max_workers=self.settings.webhook_workers,

@@ -12,7 +12,8 @@ and a `ChainView` (the auditor's own RPC connection) and checks:
    entry format version the timeline names (`custody.entries`; the version is inside the
    hashed bytes, so naming another one only makes the entry fail), and its inclusion proof
    leads to its anchored checkpoint's root; an entry not yet covered by a checkpoint is
-   reported as pending (a failure with `strict`);
+   reported as pending (a failure with `strict`). An entry withheld from the reader (another
+   party's record) shows its leaf hash only: its proof is checked from that hash;
 4. the item's chain of entries: each entry's `previous` link about the item must point at an
    entry the timeline shows, so an entry deleted from the middle of the history is noticed;
 5. the enrollment: the item's leaf (GTIN, serial, salt) is in the batch's Merkle root, the
@@ -221,16 +222,25 @@ def _check_entries(
     for entry in timeline.get("entries") or []:
         index = _int(entry.get("logIndex"))
         subject = f"entry {index} ({entry.get('kind')}: {entry.get('summary', '')})"
-        try:
-            leaf = entries.entry_leaf(
-                str(entry.get("kind")),
-                entry.get("record") or {},
-                entry.get("previous") or {},
-                entry.get("v", 1),  # timelines before versions were shown held version 1 only
-            )
-        except InvalidInput as exc:
-            report.add(subject, False, f"cannot recompute the entry: {exc}")
-            continue
+        if entry.get("withheld") is True:
+            # Withheld from this reader: only its leaf hash is shown, so the proof shows
+            # the entry is in the anchored log, not what it says.
+            withheld = _hash(entry.get("leafHash"))
+            if withheld is None:
+                report.add(subject, False, "withheld entry without a leaf hash")
+                continue
+            leaf = withheld
+        else:
+            try:
+                leaf = entries.entry_leaf(
+                    str(entry.get("kind")),
+                    entry.get("record") or {},
+                    entry.get("previous") or {},
+                    entry.get("v", 1),  # timelines before versions were shown held version 1
+                )
+            except InvalidInput as exc:
+                report.add(subject, False, f"cannot recompute the entry: {exc}")
+                continue
         if index is None:
             report.add(subject, False, "no log index")
             continue
@@ -252,7 +262,8 @@ def _check_entries(
             report.add(subject, False, f"malformed inclusion proof: {exc}")
             continue
         if verify_inclusion(leaf, index, size, proof, roots[size]):
-            report.add(subject, True, f"in checkpoint {size} anchored on chain")
+            shown = "its leaf hash" if entry.get("withheld") is True else "it"
+            report.add(subject, True, f"{shown} in checkpoint {size} anchored on chain")
         else:
             report.add(
                 subject,

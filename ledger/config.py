@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.errors import InvalidInput
+from ledger.webhooks import parse_allowlist
 
 #: The checkout this package lives in: node binaries and compiled contracts are found here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +123,12 @@ class Settings(BaseSettings):
         None,
         description="allow loopback/private webhook hosts; default: yes in dev, no in production",
     )
+    webhook_allowed_hosts: str = Field(
+        "",
+        description="comma-separated CIDRs and host names webhooks may be delivered to although "
+        "they resolve to loopback, private, link-local or otherwise non-public addresses "
+        "(development and tests: '127.0.0.1/32'); empty: public addresses only",
+    )
     anchor_organization: str | None = Field(
         None,
         description="name of the customs organization whose chain key anchors the custody "
@@ -152,6 +161,16 @@ class Settings(BaseSettings):
     invitation_hours: float = Field(
         72.0, gt=0, description="an invitation link stays valid this long"
     )
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowlist_parses(cls, value: str) -> str:
+        """A bad allow-list is refused at start-up, not at the first delivery."""
+        try:
+            parse_allowlist(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

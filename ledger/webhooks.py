@@ -152,6 +152,66 @@ def validate_endpoint_url(url: str, allow_private: bool = True) -> str:
     return url
 
 
+#: Cloud instance-metadata services, named in refusals (they are link-local or private too).
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_allowlist(text: str) -> tuple[tuple[Network, ...], frozenset[str]]:
+    """(networks, host names) of an allow-list: comma-separated CIDRs or addresses
+    (``127.0.0.0/8``, ``::1``) and host names (``hooks.internal``); `InvalidInput` naming a
+    bad element."""
+    networks: list[Network] = []
+    hosts: set[str] = set()
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = item.lower().rstrip(".")
+        if not name or not all(c.isalnum() or c in "-." for c in name) or "/" in item:
+            raise InvalidInput(f"webhook allow-list element {item!r} is no CIDR, address or host")
+        hosts.add(name)
+    return tuple(networks), frozenset(hosts)
+
+
+def refused_address(address: str, allowed: Iterable[Network] = ()) -> str | None:
+    """Why the gateway must not connect to `address` for a webhook (None: it may): loopback,
+    private, link-local, cloud metadata, unspecified, multicast, reserved or otherwise
+    non-public addresses, unless an `allowed` network holds it. An IPv4 address mapped or
+    embedded in IPv6 is judged as the IPv4 address it reaches."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"{address!r} is not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None:
+            return refused_address(str(inner), allowed)
+    if any(ip in network for network in allowed):
+        return None
+    kinds = [
+        ("a cloud metadata service address", ip in METADATA_ADDRESSES),
+        ("a loopback address", ip.is_loopback),
+        ("the unspecified address", ip.is_unspecified),
+        ("a link-local address", ip.is_link_local),
+        ("a multicast address", ip.is_multicast),
+        ("a private address", ip.is_private),
+        ("a reserved address", ip.is_reserved),
+        ("not a public address", not ip.is_global),
+    ]
+    for kind, applies in kinds:
+        if applies:
+            return f"{ip} is {kind}"
+    return None
+
+
 def _private_host(host: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
@@ -169,7 +229,9 @@ __all__ = [
     "backoff_delay",
     "compute_signature",
     "generate_secret",
+    "parse_allowlist",
     "parse_signature_header",
+    "refused_address",
     "signature_header",
     "validate_endpoint_url",
     "verify_signature",

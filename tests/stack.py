@@ -100,6 +100,17 @@ class Stack:
         body: dict[str, Any] = r.json()
         return body
 
+    def grant(self, auditor: dict[str, Any], holders: list[int] | None = None) -> None:
+        """The registry admin lets `auditor` read every rights holder's records, or those of
+        the `holders` named (organization ids)."""
+        body: dict[str, Any] = {"all": True} if holders is None else {"holders": holders}
+        r = self.client.put(
+            f"/v1/organizations/{auditor['id']}/grants",
+            json=body,
+            headers=self.headers(self.admin_key),
+        )
+        assert r.status_code == 200, r.text
+
     def enroll(
         self, key: str, lot: str = "L1", serials: list[str] | None = None, **extra: Any
     ) -> dict[str, Any]:

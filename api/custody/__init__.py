@@ -16,7 +16,7 @@ from api.custody.anchor import Anchorer, AnchorThread
 from api.custody.capture import Captured, capture, feed_detector, unknown_gtins
 from api.custody.locations import LocationBook
 from api.custody.store import LogMirror
-from api.custody.timeline import TimelineBuilder, export_document
+from api.custody.timeline import Reader, TimelineBuilder, export_document
 from api.detection import GatewayDetector
 from api.outbox import ChainWriter
 from ledger.config import Settings
@@ -60,7 +60,7 @@ class CustodyService:
 
     def capture(self, document: dict[str, Any], organization_id: int | None) -> dict[str, Any]:
         results, new = capture(self.engine, document, organization_id, self.locations)
-        findings = feed_detector(self.detection, self.catalog, self.locations, new)
+        findings = feed_detector(self.detection, self.catalog, self.locations, new, organization_id)
         return {
             "stored": sum(1 for r in results if r.status == "stored"),
             "duplicates": sum(1 for r in results if r.status == "duplicate"),
@@ -69,15 +69,17 @@ class CustodyService:
             "findings": findings,
         }
 
-    def timeline(self, gtin: str, serial: str, epcis: bool = False) -> dict[str, Any]:
+    def timeline(
+        self, gtin: str, serial: str, epcis: bool = False, reader: Reader | None = None
+    ) -> dict[str, Any]:
         with Session(self.engine) as session:
             builder = TimelineBuilder(
                 session, self.catalog, self.mirror, self.anchorer.agency_address()
             )
-            answer, exported = builder.build(gtin, serial, epcis)
+            answer, exported = builder.build(gtin, serial, epcis, reader)
             if not epcis:
                 return answer
-            indexes = [e["logIndex"] for e in answer["entries"]]
+            indexes = [e["logIndex"] for e in answer["entries"] if not e["withheld"]]
             return export_document(session, exported, indexes)
 
 
@@ -91,4 +93,4 @@ def _captured(result: Captured) -> dict[str, Any]:
     }
 
 
-__all__ = ["CustodyService"]
+__all__ = ["CustodyService", "Reader"]

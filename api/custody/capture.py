@@ -209,8 +209,10 @@ def feed_detector(
     catalog: Catalog,
     locations: LocationBook,
     events: list[CustodyEvent],
+    captured_by: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Sightings of custody events for the detector; returns the findings raised."""
+    """Sightings of custody events for the detector; returns the findings raised (each
+    alert marked as raised by `captured_by`, the capturing organization)."""
     findings: list[dict[str, Any]] = []
     for event in events:
         if event.is_error_declaration:
@@ -236,6 +238,7 @@ def feed_detector(
                     event.event_time.timestamp(),
                     judgement.batch_id,
                 ),
+                captured_by,
             )
             findings += [f.to_dict() for f in found]
     return findings

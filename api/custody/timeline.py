@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from sqlalchemy import true
 from sqlmodel import Session, col, select
 
 from api.catalog import Catalog
@@ -161,6 +162,21 @@ class LogStep:
     record: dict[str, Any]
     via: str | None
     title: str
+    #: the organization that made the scan or captured the event (None: unknown)
+    recorded_by: int | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What of a timeline its reader may read in full (`api.scoping` decides): entries
+    recorded by `only_recorded_by` (None: every entry), and alerts meeting `alerts` (None:
+    every alert of the item). An entry it may not read is shown as its leaf hash only."""
+
+    only_recorded_by: int | None = None
+    alerts: Any = None
+
+    def reads(self, step: LogStep) -> bool:
+        return self.only_recorded_by is None or step.recorded_by == self.only_recorded_by
 
 
 class TimelineBuilder:
@@ -177,9 +193,12 @@ class TimelineBuilder:
         self.agency = agency
 
     def build(
-        self, gtin: str, serial: str, epcis: bool = False
+        self, gtin: str, serial: str, epcis: bool = False, reader: Reader | None = None
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """(timeline answer, EPCIS event objects of its log-backed steps if `epcis`)."""
+        """(timeline answer, EPCIS event objects of its log-backed steps if `epcis`). Steps
+        `reader` may not read are withheld: their leaf hash and proof only, so every proof
+        still verifies, and they are left out of the EPCIS export."""
+        reader = reader or Reader()
         scanned = Scanned.from_fields(gtin, serial)  # 422 on a bad GTIN or serial
         gtin, serial = scanned.gtin, scanned.serial
         key = entries.item_key(gtin, serial)
@@ -197,7 +216,7 @@ class TimelineBuilder:
                 "registeredAt": batch.registered_at if batch else None,
             }
         steps = self._steps(key)
-        answer = self._prove(steps)
+        answer = self._prove(steps, reader, key)
         status_changes = self._status_changes(judgement.batch_id, gtin, serial)
         alerts = [
             {
@@ -213,6 +232,7 @@ class TimelineBuilder:
             for a in self.session.exec(
                 select(Alert)
                 .where(Alert.gtin == gtin, Alert.serial == serial)
+                .where(true() if reader.alerts is None else reader.alerts)
                 .order_by(col(Alert.created_at))
             )
         ]
@@ -231,7 +251,7 @@ class TimelineBuilder:
             "checkpoints": answer["checkpoints"],
             "consistency": answer["consistency"],
         }
-        exported = [self._epcis_of(step) for step in steps] if epcis else []
+        exported = [self._epcis_of(s) for s in steps if reader.reads(s)] if epcis else []
         return timeline, exported
 
     # ------------------------------------------------------------------ gathering
@@ -260,6 +280,7 @@ class TimelineBuilder:
                     record,
                     None,
                     f"border scan at {scan.location or 'an unnamed place'}: {scan.verdict}",
+                    scan.organization_id,
                 )
         direct = [e for _, e in _events_of(session, [key])]
         for event in direct:
@@ -287,7 +308,15 @@ class TimelineBuilder:
             what = "error declaration: " + what
         if via:
             what += f" of container {via}"
-        return LogStep(event.log_index, entries.EPCIS, _utc(event.event_time), record, via, what)
+        return LogStep(
+            event.log_index,
+            entries.EPCIS,
+            _utc(event.event_time),
+            record,
+            via,
+            what,
+            event.captured_by,
+        )
 
     def _status_changes(self, batch_id: str | None, gtin: str, serial: str) -> list[dict[str, Any]]:
         if batch_id is None:
@@ -314,7 +343,7 @@ class TimelineBuilder:
 
     # ------------------------------------------------------------------ proofs
 
-    def _prove(self, steps: list[LogStep]) -> dict[str, Any]:
+    def _prove(self, steps: list[LogStep], reader: Reader, key: str) -> dict[str, Any]:
         mirror = self.mirror
         size = mirror.catch_up()
         indexes = [s.index for s in steps]
@@ -356,7 +385,24 @@ class TimelineBuilder:
                 "record": step.record,
                 "previous": links,
                 "leafHash": "0x" + leaf.hex() if leaf is not None else None,
+                "withheld": False,
             }
+            if not reader.reads(step):
+                # Recorded by a party whose records the reader may not read: the leaf hash
+                # proves the entry is there (and unchanged); the item's own link is kept so
+                # its chain of entries still shows nothing missing between.
+                item.update(
+                    {
+                        "kind": "withheld",
+                        "v": None,
+                        "time": None,
+                        "summary": "recorded by another party",
+                        "via": None,
+                        "record": None,
+                        "previous": {key: links[key]} if key in links else {},
+                        "withheld": True,
+                    }
+                )
             if covering is None or step.index >= size:
                 item.update({"anchoring": "pending", "checkpointSize": None, "inclusionProof": []})
             else:

@@ -7,6 +7,7 @@ from api.routes import (
     batches,
     custody,
     devices,
+    grants,
     gs1,
     jobs,
     meta,
@@ -20,6 +21,7 @@ from api.routes import (
 ROUTERS = [
     meta.router,
     organizations.router,
+    grants.router,
     batches.router,
     jobs.router,
     verify.router,

@@ -62,7 +62,9 @@ def list_alerts(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertPublic]:
-    """Newest first. Rights holders see only alerts on their own batches."""
+    """Newest first, within the caller's view: rights holders their own products' alerts,
+    auditors the holders they were granted, customs agencies the alerts their scans raised
+    and those on items they scanned, admins every alert."""
     rows = alerts.list_alerts(
         session, principal, rights_holder, batch, port, rule, severity, status, since, until, limit
     )

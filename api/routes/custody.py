@@ -97,10 +97,12 @@ def item_custody(
     serial: Annotated[str, Path(min_length=1, max_length=20)],
     format: Annotated[Literal["json", "epcis"], Query(description="epcis: EPCIS 2.0")] = "json",
 ) -> JSONResponse:
-    """An item's chain of custody (officers, admins, auditors; rights holders for their own
-    products): enrollment, custody events (and those of containers it was packed in), border
-    scans, status changes and alerts, each log-backed step with an inclusion proof to an
-    anchored checkpoint. `?format=epcis` gives the same history as an EPCIS 2.0 document
+    """An item's chain of custody, within the caller's view: admins any item's; rights
+    holders their own products' and auditors those of the holders they were granted (any
+    other item: 404); customs agencies any item's, with the entries other parties recorded
+    withheld (leaf hash and proof only) until the agency has scanned the item. Enrollment,
+    custody events (and those of containers it was packed in), border scans, status changes
+    and alerts, each log-backed step with an inclusion proof to an anchored checkpoint. `?format=epcis` gives the same history as an EPCIS 2.0 document
     (scans as ObjectEvents, bizStep inspecting)."""
     answer = custody.timeline(gateway, session, principal, gtin, serial, format == "epcis")
     media = "application/ld+json" if format == "epcis" else "application/json"

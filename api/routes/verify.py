@@ -50,6 +50,7 @@ PATH = "/v1/verify"
     responses={
         401: {"model": ErrorResponse},
         403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse, "description": "a rights holder's scan of another brand"},
         422: {"model": ErrorResponse},
     },
 )

@@ -1,5 +1,5 @@
-"""Detector alerts for the routes: listing them within the caller's scope, and moving
-them through their states."""
+"""Detector alerts for the routes: listing them within the caller's view
+(`api.scoping.alert_clause`), and moving them through their states."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from api import audit
-from api.models import Alert, AlertStatus, Role
+from api.models import Alert, AlertStatus
 from api.principal import Principal
-from api.scoping import scope_of
+from api.scoping import alert_clause, view_of
 from ledger.errors import Conflict, InvalidInput, NotFound
 
 
@@ -27,11 +27,18 @@ def list_alerts(
     until: datetime | None,
     limit: int,
 ) -> list[Alert]:
-    """Newest first, filtered; a rights holder's only on its own batches."""
-    scope = scope_of(principal, Role.CUSTOMS, Role.ADMIN, Role.AUDITOR)
-    query = scope.confine(select(Alert), Alert.organization_id, rights_holder)
-    if query is None:
+    """Newest first, filtered, within the caller's view: a rights holder's on its own
+    products, an auditor's on the holders it was granted, a customs agency's raised by its
+    scans or on items it scanned."""
+    view = view_of(session, principal)
+    if rights_holder is not None and view.holders and not view.reads_holder(rights_holder):
         return []
+    query = select(Alert)
+    clause = alert_clause(session, view)
+    if clause is not None:
+        query = query.where(clause)
+    if rights_holder is not None:
+        query = query.where(Alert.organization_id == rights_holder)
     if batch is not None:
         query = query.where(Alert.batch_id == batch)
     if port is not None:
@@ -53,9 +60,14 @@ def list_alerts(
 def transition(
     session: Session, principal: Principal, alert_id: str, to: AlertStatus, note: str | None
 ) -> Alert:
-    """Move an alert on (open → acknowledged → resolved); 409 from any other state. The
-    audit trail records who did it, in the same transaction."""
-    row = session.exec(select(Alert).where(Alert.alert_id == alert_id)).first()
+    """Move an alert on (open → acknowledged → resolved); 409 from any other state. An alert
+    outside the caller's view is not found, as an unknown one is. The audit trail records
+    who did it, in the same transaction."""
+    query = select(Alert).where(Alert.alert_id == alert_id)
+    clause = alert_clause(session, view_of(session, principal))
+    if clause is not None:
+        query = query.where(clause)
+    row = session.exec(query).first()
     if row is None:
         raise NotFound(f"no alert {alert_id!r}")
     allowed = {

@@ -21,7 +21,7 @@ from api.models import BatchTree, GatewayBatch, IndexedBatch, Organization, Pend
 from api.outbox import enqueue
 from api.principal import Principal
 from api.schemas import BatchCreate
-from api.scoping import scope_of
+from api.scoping import scope_of, view_of
 from ledger.batch import BatchInput, item_key_of
 from ledger.errors import (
     BatchNotFound,
@@ -29,7 +29,6 @@ from ledger.errors import (
     InvalidBatchFile,
     InvalidInput,
     NotFound,
-    PermissionDenied,
 )
 from ledger.issuance import TaggingJob
 from ledger.merkle import item_salt, leaf_hash
@@ -105,15 +104,18 @@ def own_batch(
     session: Session, principal: Principal, batch_id: str, *, read: bool = False
 ) -> GatewayBatch:
     """A batch enrolled through this gateway that the caller may act on: its own, any for an
-    admin, and any for an auditor when only reading it."""
+    admin; when only reading it, also those of the holders an auditor was granted. Another
+    party's batch is not found, as an unknown one is."""
     well_formed = _BATCH_ID.fullmatch(batch_id) is not None
     batch = session.get(GatewayBatch, batch_id.lower()) if well_formed else None
-    if batch is None:
-        raise BatchNotFound(f"no batch {batch_id} enrolled through this gateway")
-    sees_all = (Role.ADMIN, Role.AUDITOR) if read else (Role.ADMIN,)
-    if not scope_of(principal, *sees_all).allows(batch.organization_id):
-        raise PermissionDenied(f"batch {batch_id} belongs to another organization")
-    return batch
+    if batch is not None:
+        if read:
+            visible = view_of(session, principal).reads_holder(batch.organization_id)
+        else:
+            visible = scope_of(principal, Role.ADMIN).allows(batch.organization_id)
+        if visible:
+            return batch
+    raise BatchNotFound(f"no batch {batch_id} enrolled through this gateway")
 
 
 def registration(

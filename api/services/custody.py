@@ -1,5 +1,4 @@
-"""Chain of custody for the routes: capture, an item's timeline (scoped to its holder for a
-rights holder), the log's checkpoints and consistency proofs, and the places agencies
+"""Chain of custody for the routes: capture, an item's timeline (within the caller's view), the log's checkpoints and consistency proofs, and the places agencies
 register. The work itself is `api.custody`; this is what a caller may ask of it."""
 
 from __future__ import annotations
@@ -9,16 +8,17 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from api.custody import Reader
 from api.custody.locations import NewLocation
 from api.custody.timeline import matches_log
 from api.gateway import Gateway
-from api.models import Checkpoint, CustodyLocation, GatewayBatch, Role
+from api.models import Checkpoint, CustodyLocation
 from api.principal import Principal
 from api.schemas import LocationCreate
-from api.scoping import scope_of
+from api.scoping import alert_clause, reads_gtin, scanned_item, view_of
 from api.verification import Scanned
 from custody.log import proof_to_hex
-from ledger.errors import InvalidEpcisDocument, InvalidInput, PermissionDenied
+from ledger.errors import InvalidEpcisDocument, InvalidInput, NotFound
 
 
 def capture(gateway: Gateway, principal: Principal, raw: bytes) -> dict[str, Any]:
@@ -40,20 +40,23 @@ def capture(gateway: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
 def timeline(
     gateway: Gateway, session: Session, principal: Principal, gtin: str, serial: str, epcis: bool
 ) -> dict[str, Any]:
-    """An item's chain of custody. Officers, admins and auditors read any item's; a rights
-    holder the items of the GTINs it enrolled batches of."""
-    scope = scope_of(principal, Role.CUSTOMS, Role.ADMIN, Role.AUDITOR)
-    if scope.organization_id is not None:
-        normalized = Scanned.from_fields(gtin, serial).gtin  # 422 on a bad GTIN or serial
-        owners = session.exec(
-            select(GatewayBatch.organization_id).where(GatewayBatch.gtin == normalized).distinct()
-        ).all()
-        if not any(scope.allows(owner) for owner in owners):
-            raise PermissionDenied(
-                f"organization {principal.organization.name!r} may read the custody of its own "
-                f"products only; it enrolled no batch of GTIN {normalized}"
-            )
-    return gateway.custody.timeline(gtin, serial, epcis=epcis)
+    """An item's chain of custody, as far as the caller's view reaches (`api.scoping`).
+
+    Admins (and auditors granted every holder) read every item's in full; rights holders
+    (and auditors granted named holders) the items of their GTINs, in full, any other item
+    is not found (404). A customs agency reads any item's: in full once it scanned the item,
+    otherwise the entries it recorded itself, the others withheld (leaf hash and proof only),
+    and only the alerts its view holds."""
+    scanned = Scanned.from_fields(gtin, serial)  # 422 on a bad GTIN or serial
+    view = view_of(session, principal)
+    if not reads_gtin(session, view, scanned.gtin):
+        raise NotFound(f"no item {scanned.gtin}/{scanned.serial} among the products you may read")
+    reader = Reader()
+    if view.agency and not scanned_item(
+        session, view.organization_id, scanned.gtin, scanned.serial
+    ):
+        reader = Reader(view.organization_id, alert_clause(session, view))
+    return gateway.custody.timeline(gtin, serial, epcis=epcis, reader=reader)
 
 
 def checkpoints(

@@ -10,12 +10,15 @@ from api.gateway import Gateway
 from api.gs1 import Assessment, Gs1Request, assess
 from api.models import ScanEvent
 from api.principal import Principal
+from api.scoping import may_verify
 
 
 def assess_and_record(
     gateway: Gateway, principal: Principal, request: Gs1Request, now: datetime
 ) -> Assessment:
-    """Judge the request and record it as a scan of the caller's organization."""
+    """Judge the request and record it as a scan of the caller's organization. A rights
+    holder asks about its own products only (`NotFound` for another brand's GTIN)."""
+    may_verify(gateway.engine, principal, request.scanned.gtin)
     assessment = assess(
         gateway.catalog,
         request,

@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api import audit
 from api.gateway import Gateway
+from api.models import Role
 from api.principal import Principal
 from api.schemas import VerifyRequest
+from api.scoping import may_verify
 from api.verification import Scanned, verify
 from detector import Scan
 from detector.findings import finding_facts
@@ -23,8 +25,8 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
     """The verification of one request, as the JSON bytes of the answer (both fronts of
     POST /v1/verify, which check the caller's role first).
 
-    Everything that can refuse the request (unknown port, malformed tag) is checked before
-    anything is recorded."""
+    Everything that can refuse the request (unknown port, malformed tag, a rights holder's
+    scan of another brand's product: 404) is checked before anything is recorded."""
     location = body.location
     locode = location.unlocode if location else None
     if locode is not None:
@@ -34,6 +36,8 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
     else:
         assert body.gtin is not None and body.serial is not None
         scanned = Scanned.from_fields(body.gtin, body.serial, body.lot)
+    if principal.role == Role.RIGHTS_HOLDER:  # its own products only (a database look-up)
+        await run_in_threadpool(may_verify, gateway.engine, principal, scanned.gtin)
     judgement = verify(
         gateway.catalog,
         scanned,
@@ -64,6 +68,7 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
                 scanned_at.timestamp(),
                 judgement.batch_id if in_batch else None,
             ),
+            principal.organization_id,
         )
         findings = [f.to_dict() for f in found]
         reasons += finding_reasons(reasons, (f.alert.alert_class for f in found))

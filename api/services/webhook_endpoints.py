@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, update
@@ -19,8 +21,13 @@ from api.scoping import scope_of
 from api.webhook_delivery import DUE, EVENT_TEST, RULE_NAMES, SEVERITY_RANK, new_delivery
 from detector.rules import AlertClass
 from ledger.config import Settings
-from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ledger.webhooks import generate_secret, validate_endpoint_url
+from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.webhooks import (
+    generate_secret,
+    parse_allowlist,
+    refused_address,
+    validate_endpoint_url,
+)
 
 
 def validate_filter(min_severity: str, rules: Sequence[str]) -> tuple[str, list[str]]:
@@ -53,6 +60,23 @@ def webhook_owner(session: Session, organization_id: int) -> Organization:
     return org
 
 
+def _allowlisted(settings: Settings, url: str) -> bool:
+    """Whether the URL's host is on the delivery allow-list (a literal address in one of its
+    networks, or a host it names): then it is accepted even when private."""
+    try:
+        host = (urlsplit(url.strip()).hostname or "").rstrip(".")
+        networks, hosts = parse_allowlist(settings.webhook_allowed_hosts)
+    except (ValueError, InvalidInput):
+        return False
+    if host in hosts:
+        return True
+    return (
+        bool(host)
+        and refused_address(host, networks) is None
+        and any(ip_address(host) in n for n in networks)
+    )
+
+
 def get_endpoint(session: Session, organization_id: int) -> WebhookEndpoint:
     endpoint = session.exec(
         select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
@@ -75,7 +99,9 @@ def put_endpoint(
     only when the endpoint is new (it is never readable again; rotate to get a new one).
     Enabling an endpoint the gateway disabled (410 Gone) lets its held deliveries go."""
     webhook_owner(session, organization_id)
-    url = validate_endpoint_url(url, settings.webhook_private_hosts_allowed)
+    url = validate_endpoint_url(
+        url, settings.webhook_private_hosts_allowed or _allowlisted(settings, url)
+    )
     try:
         httpx.URL(url)  # what the sender will parse: refuse now what it could never send
     except (httpx.InvalidURL, ValueError) as exc:
@@ -201,12 +227,10 @@ def wake_sender(gateway: Gateway) -> None:
 
 
 def may_manage(principal: Principal, organization_id: int) -> None:
-    """Admins manage any holder's endpoint; a rights holder only its own."""
+    """Admins manage any holder's endpoint; a rights holder only its own: another's is
+    answered as absent (404), its existence not the caller's to learn."""
     if not scope_of(principal, Role.ADMIN).allows(organization_id):
-        raise PermissionDenied(
-            f"organization {principal.organization.name!r} may only manage its own webhook, "
-            f"not {organization_id}'s"
-        )
+        raise NotFound(f"organization {organization_id} has no webhook endpoint")
 
 
 def backlog(session: Session, organization_id: int) -> dict[str, int]:

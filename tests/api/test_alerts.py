@@ -19,6 +19,7 @@ def world(stack: Stack) -> dict[str, Any]:
     holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
     officer = stack.org("NL Customs", "customs")
     auditor = stack.org("Court of Audit", "auditor")
+    stack.grant(auditor)
     other = stack.org("Other Brand", "rights_holder", "TMK 20-2")
     batch = stack.enroll(holder["apiKey"], route_policy=POLICY)
     stack.sync()

@@ -43,6 +43,7 @@ def world(custody_stack: Stack) -> dict[str, Any]:
     holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
     officer = stack.org(AGENCY, "customs")
     auditor = stack.org("Court of Audit", "auditor")
+    stack.grant(auditor)
     batch = stack.enroll(holder["apiKey"])
     stack.sync()
     return {"holder": holder, "officer": officer, "auditor": auditor, **batch}

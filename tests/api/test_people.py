@@ -378,6 +378,7 @@ def test_alert_acknowledgement_names_the_user(fast: Stack) -> None:
                 serial="SN1",
                 location="NLRTM",
                 evidence=["s1"],
+                raised_by=customs["id"],  # the agency's own scan raised it: in its view
             )
         )
         session.commit()

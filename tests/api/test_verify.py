@@ -314,7 +314,7 @@ def test_every_verification_is_recorded(world: World) -> None:
         ),
         world.verify(gtin=GTIN, serial="SN0002", location={"unlocode": "DEHAM"}),
         world.verify(gtin=GTIN, serial="SN9999", scanned_at="2025-03-01T13:00:00"),
-        world.stack.verify(world.holder["apiKey"], gtin="00000000000017", serial="X"),
+        world.verify(gtin="00000000000017", serial="X"),  # nobody's GTIN
     ]
     stack.sync()
     with Session(stack.gateway.engine) as session:
@@ -324,7 +324,7 @@ def test_every_verification_is_recorded(world: World) -> None:
         ("GENUINE", "tag", "NLRTM", world.officer["id"], "SN0001", "L1"),
         ("GENUINE_UNSIGNED", "typed", "DEHAM", world.officer["id"], "SN0002", None),
         ("COUNTERFEIT_SUSPECT", "typed", None, world.officer["id"], "SN9999", None),
-        ("COUNTERFEIT_SUSPECT", "typed", None, world.holder["id"], "X", None),
+        ("COUNTERFEIT_SUSPECT", "typed", None, world.officer["id"], "X", None),
     ]
     for answer, (verdict, kind, location, org_id, serial, lot) in zip(
         answers, expected, strict=True

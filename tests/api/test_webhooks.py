@@ -22,11 +22,14 @@ from api.models import Alert, WebhookDelivery
 from api.webhook_delivery import WebhookSender, WebhookThread
 from chain.node import LocalNode
 from ledger.webhooks import verify_signature
-from tests.stack import GTIN, Stack, running_stack
+from tests.stack import GTIN, Stack, running_stack, scratch_database
 
 GTIN_B = "08712345000004"  # another company prefix: a GTIN belongs to one rights holder
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
 FAST = {
+    # The receiver listens on loopback: allowed explicitly (deliveries go to public addresses
+    # only otherwise).
+    "webhook_allowed_hosts": "127.0.0.1/32",
     "webhook_timeout": 2.0,
     "webhook_backoff_base": 0.05,
     "webhook_backoff_cap": 0.2,
@@ -394,7 +397,7 @@ def test_a_holder_never_receives_another_holders_alerts(hooked: Stack) -> None:
     ):
         r = stack.client.request(method, path, headers=stack.headers(key_a))
         assert r.status_code == 404, r.text
-    # a holder cannot read, point or remove another holder's endpoint
+    # a holder cannot read, point or remove another holder's endpoint: it is not found
     for method in ("get", "put", "delete"):
         r = stack.client.request(
             method,
@@ -402,7 +405,7 @@ def test_a_holder_never_receives_another_holders_alerts(hooked: Stack) -> None:
             json={"url": "https://evil.example/"} if method == "put" else None,
             headers=stack.headers(key_a),
         )
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
     got = stack.client.get(
         f"/v1/organizations/{holder_b['id']}/webhook", headers=stack.headers(stack.admin_key)
     )
@@ -587,3 +590,97 @@ def test_the_delivery_thread_drains_a_backlog_once_each(hooked: Stack, receiver:
     stack.gateway.stop()  # stops the thread; must not hang
     assert receiver.alert_ids(secret) == []  # test events only, all correctly signed
     assert len(receiver.ids()) == len(set(receiver.ids())) == 60
+
+
+# ------------------------------------------------------------- where deliveries may connect
+
+
+def _test_delivery(stack: Stack, holder: dict[str, Any]) -> dict[str, Any]:
+    """Queue a webhook.test event, let the sender make one attempt, return the delivery."""
+    r = stack.client.post(
+        f"/v1/organizations/{holder['id']}/webhook/test", headers=stack.headers(holder["apiKey"])
+    )
+    assert r.status_code == 202, r.text
+    assert stack.gateway.webhooks.process() == 1
+    r = stack.client.get(
+        f"/v1/webhook-deliveries/{r.json()['deliveryId']}", headers=stack.headers(holder["apiKey"])
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.mark.parametrize(
+    ("addresses", "words"),
+    [
+        (["127.0.0.1"], "127.0.0.1 is a loopback address"),
+        (["93.184.216.34", "169.254.169.254"], "169.254.169.254 is a cloud metadata"),
+        (["fd00:ec2::254"], "fd00:ec2::254 is a cloud metadata"),
+        (["10.0.0.7"], "10.0.0.7 is a private address"),
+        (["::ffff:127.0.0.1"], "127.0.0.1 is a loopback address"),
+        (["0.0.0.0"], "unspecified"),
+        (["224.0.0.251"], "multicast"),
+    ],
+)
+def test_a_host_resolving_to_an_internal_address_is_refused_at_delivery(
+    anvil: LocalNode,
+    database: tuple[str, str | None],
+    tmp_path: Path,
+    receiver: Receiver,
+    addresses: list[str],
+    words: str,
+) -> None:
+    """A host name passes the registration check (no literal address to judge); at delivery
+    it resolves (here: the sender's resolver hook) to an internal address and is refused with
+    the reason recorded, nothing sent: a failed attempt, not a 500."""
+    with running_stack(anvil, database, tmp_path, **{**FAST, "webhook_allowed_hosts": ""}) as stack:
+        receiver.start()
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+        register(
+            stack, holder["apiKey"], holder["id"], f"http://hooks.acme.example:{receiver.port}/h"
+        )
+        asked: list[tuple[str, int]] = []
+
+        def resolver(host: str, port: int) -> list[str]:
+            asked.append((host, port))
+            return addresses
+
+        stack.gateway.webhooks.resolver = resolver
+        delivery = _test_delivery(stack, holder)
+        assert delivery["status"] == "failing" and delivery["lastStatusCode"] is None
+        assert words in delivery["lastError"] and "hooks.acme.example" in delivery["lastError"]
+        assert asked == [("hooks.acme.example", receiver.port)]
+        assert receiver.requests == []
+
+
+def test_allowed_hosts_are_delivered_to_the_address_checked(
+    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path, receiver: Receiver
+) -> None:
+    """With the receiver's network allowed, a name no DNS knows is delivered to the address
+    the resolver gave, resolved once: the connection goes to the checked IP, so a second,
+    different answer (DNS rebinding) is never asked for. A host named in the allow-list is
+    delivered to whatever it resolves to."""
+    with running_stack(anvil, database, tmp_path, **FAST) as stack:
+        receiver.start()
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+        register(
+            stack, holder["apiKey"], holder["id"], f"http://hooks.acme.example:{receiver.port}/h"
+        )
+        answers = [["127.0.0.1"], ["10.1.2.3"]]
+        stack.gateway.webhooks.resolver = lambda host, port: answers.pop(0)
+        delivery = _test_delivery(stack, holder)
+        assert delivery["status"] == "delivered", delivery
+        assert answers == [["10.1.2.3"]]  # resolved once
+        assert receiver.requests[0].headers["Host"] == f"hooks.acme.example:{receiver.port}"
+    with (
+        scratch_database(tmp_path, "named.db", "webhook_named_") as other,
+        running_stack(
+            anvil, other, tmp_path, **{**FAST, "webhook_allowed_hosts": "hooks.acme.example"}
+        ) as stack,
+    ):
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+        register(
+            stack, holder["apiKey"], holder["id"], f"http://hooks.acme.example:{receiver.port}/h"
+        )
+        stack.gateway.webhooks.resolver = lambda host, port: ["127.0.0.1"]
+        assert _test_delivery(stack, holder)["status"] == "delivered"

@@ -73,6 +73,7 @@ def audited(
         holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
         officer = stack.org(AGENCY, "customs")
         auditor = stack.org("Court of Audit", "auditor")
+        stack.grant(auditor)
         batch = stack.enroll(holder["apiKey"])
         stack.sync()
         key = officer["apiKey"]
@@ -234,6 +235,7 @@ def test_entries_logged_before_jcs_still_audit(
         holder = stack.org("Acme Pharma", "rights_holder", "TMK 19-1")
         officer = stack.org(AGENCY, "customs")
         auditor = stack.org("Court of Audit", "auditor")
+        stack.grant(auditor)
         stack.enroll(holder["apiKey"])
         stack.sync()
         key = officer["apiKey"]

@@ -16,7 +16,9 @@ from ledger.webhooks import (
     backoff_delay,
     compute_signature,
     generate_secret,
+    parse_allowlist,
     parse_signature_header,
+    refused_address,
     signature_header,
     validate_endpoint_url,
     verify_signature,
@@ -199,3 +201,52 @@ def test_the_receiver_snippet_in_the_docs_agrees_with_verify_signature() -> None
     assert not verify("whsec_new", stale, body)
     with pytest.raises(InvalidSignature):
         verify_signature("whsec_new", stale, body)
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.2.3.4", "private"),
+        ("192.168.1.1", "private"),
+        ("172.16.0.9", "private"),
+        ("169.254.169.254", "cloud metadata"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("224.0.0.251", "multicast"),
+        ("ff02::1", "multicast"),
+        ("240.0.0.1", "private"),  # reserved; Python files 240/4 under private
+        ("100.64.0.1", "not a public"),  # carrier-grade NAT
+        ("::ffff:10.0.0.1", "private"),  # IPv4-mapped
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("fc00::1", "private"),
+        ("not-an-ip", "not an IP"),
+    ],
+)
+def test_internal_addresses_are_refused_with_the_reason(address: str, why: str) -> None:
+    reason = refused_address(address)
+    assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert refused_address(address) is None
+
+
+def test_the_allow_list_names_networks_and_hosts() -> None:
+    networks, hosts = parse_allowlist(" 127.0.0.1/32, 10.0.0.0/8 ,::1, Hooks.Internal. ,")
+    assert [str(n) for n in networks] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    assert hosts == {"hooks.internal"}
+    assert refused_address("127.0.0.1", networks) is None
+    assert refused_address("10.9.9.9", networks) is None
+    assert refused_address("::ffff:127.0.0.1", networks) is None
+    assert "loopback" in (refused_address("127.0.0.2", networks) or "")
+    assert parse_allowlist("") == ((), frozenset())
+    with pytest.raises(InvalidInput, match="no CIDR"):
+        parse_allowlist("10.0.0.0/33")
+    with pytest.raises(InvalidInput, match="no CIDR"):
+        parse_allowlist("hooks internal")

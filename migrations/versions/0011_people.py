@@ -1,7 +1,7 @@
 """people: users, their sessions, named API keys, and the audit trail (who did what)
 
-Revision ID: 0010_people
-Revises: 0009
+Revision ID: 0011_people
+Revises: 0010_scopes
 Create Date: 2026-12-06 03:05:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0010_people"
-down_revision: str | None = "0009"
+revision: str = "0011_people"
+down_revision: str | None = "0010_scopes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

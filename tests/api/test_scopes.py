@@ -1,0 +1,658 @@
+"""Each party sees only its own: every /v1 route, tried by every role on its own party's
+object and on another party's (docs/architecture.md, "What a caller sees").
+
+`ROUTES` is the registry every route under /v1 must be entered in: a `Case` (what each role
+gets on its own side's object and on the other side's) or `Unscoped` (why the route has no
+other party's object to hide). `test_every_v1_route_is_in_the_scope_registry` fails when a
+route is added without an entry, so each new route states its scope here.
+
+The two sides: "own" is Acme (rights holder), customs agency A and the auditor granted Acme;
+"other" is Rival (another rights holder) and customs agency B. Outcomes: `ok` (the route
+answered about the object: 2xx, or 409/422 for a state conflict), `hidden` (404, as for an
+unknown object), `denied` (403: the role may not use the route at all); for list routes
+`seen` / `unseen` (the side's object is listed or not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlmodel import Session, select
+
+from api.models import Alert, ScanEvent
+from api.routes import ROUTERS
+from chain.node import LocalNode
+from custody import entries
+from custody.audit import audit_timeline
+from custody.cli import Web3ChainView
+from custody.log import proof_from_hex, verify_inclusion
+from scanner.device import init_device
+from tests.stack import GTIN, Stack, running_stack
+from tests.worlds import OTHER_GTIN
+
+POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
+AGENCY_A, AGENCY_B = "NL Customs", "DE Zoll"
+ROLES = ("admin", "holder", "customs", "auditor")
+SIDES = ("own", "other")
+
+
+@dataclass
+class Party:
+    """One side's objects."""
+
+    holder: dict[str, Any]
+    agency: dict[str, Any]
+    auditor: dict[str, Any]
+    gtin: str
+    prefix: str
+    batch: str = ""
+    job: str = ""
+    alert: str = ""
+    device: str = ""
+    delivery: str = ""
+
+    def serial(self, n: int) -> str:
+        return f"{self.prefix}{n:04d}"
+
+
+@dataclass
+class World:
+    stack: Stack
+    keys: dict[str, str]
+    sides: dict[str, Party]
+
+    def endpoint(self, side: str) -> str:
+        return f"https://hooks.{side}.example/borderledger"
+
+
+Target = Callable[[World, Party], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scoped route: the request about a side's object, and each role's outcome on its own
+    side's object and on the other side's."""
+
+    target: Target
+    expect: dict[str, tuple[str, str]]
+    #: list routes: the side's object id, found in the answer's items under `field`
+    listed: Callable[[Party], str] | None = None
+    field: str = "id"
+    #: put back what the request changed (a removed endpoint), after each request
+    after: Callable[[World, Party], None] | None = None
+
+
+@dataclass(frozen=True)
+class Unscoped:
+    """A route with no other party's object: `why` says what it answers instead."""
+
+    why: str
+
+
+def req(method: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"method": method, "url": url, **extra}
+
+
+# Expectations shared by routes of one kind.
+HOLDER_OR_ADMIN = {
+    "admin": ("ok", "ok"),
+    "holder": ("ok", "hidden"),
+    "customs": ("denied", "denied"),
+    "auditor": ("denied", "denied"),
+}
+OFFICER_OBJECT = {
+    "admin": ("ok", "ok"),
+    "holder": ("denied", "denied"),
+    "customs": ("ok", "hidden"),
+    "auditor": ("denied", "denied"),
+}
+OWN_JOB = {
+    "admin": ("ok", "ok"),
+    "holder": ("ok", "hidden"),
+    "customs": ("hidden", "hidden"),
+    "auditor": ("hidden", "hidden"),
+}
+PRODUCT_VERIFY = {
+    "admin": ("ok", "ok"),
+    "holder": ("ok", "hidden"),
+    "customs": ("ok", "ok"),
+    "auditor": ("denied", "denied"),
+}
+
+
+def _restore_endpoint(world: World, party: Party) -> None:
+    r = world.stack.client.put(
+        f"/v1/organizations/{party.holder['id']}/webhook",
+        json={"url": world.endpoint(party.prefix)},
+        headers=world.stack.headers(world.keys["admin"]),
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+def _gs1(p: Party, serial: str) -> str:
+    return f"/v1/gs1/verify/gtin/{p.gtin}/lot/L1/ser/{serial}"
+
+
+#: Every route under /v1, in the order the matrix runs them (reads before changes).
+ROUTES: dict[tuple[str, str], Case | Unscoped] = {
+    ("GET", "/v1/organizations/me"): Unscoped("the calling organization itself"),
+    ("POST", "/v1/organizations"): Unscoped("the registry admin creates organizations"),
+    ("GET", "/v1/organizations/{organization_id}/grants"): Case(
+        lambda w, p: req("GET", f"/v1/organizations/{p.auditor['id']}/grants"),
+        {
+            "admin": ("ok", "ok"),
+            "holder": ("denied", "denied"),
+            "customs": ("denied", "denied"),
+            "auditor": ("ok", "hidden"),
+        },
+    ),
+    ("PUT", "/v1/organizations/{organization_id}/grants"): Case(
+        lambda w, p: req(
+            "PUT",
+            f"/v1/organizations/{p.auditor['id']}/grants",
+            json={"holders": [p.holder["id"]]},
+        ),
+        {
+            "admin": ("ok", "ok"),
+            "holder": ("denied", "denied"),
+            "customs": ("denied", "denied"),
+            "auditor": ("denied", "denied"),
+        },
+    ),
+    ("POST", "/v1/batches"): Unscoped("a rights holder enrolls its own batches"),
+    ("GET", "/v1/batches/{batch_id}"): Case(
+        lambda w, p: req("GET", f"/v1/batches/{p.batch}"),
+        {
+            "admin": ("ok", "ok"),
+            "holder": ("ok", "hidden"),
+            "customs": ("hidden", "hidden"),
+            "auditor": ("ok", "hidden"),
+        },
+    ),
+    ("GET", "/v1/batches/{batch_id}/tags"): Case(
+        lambda w, p: req("GET", f"/v1/batches/{p.batch}/tags"), HOLDER_OR_ADMIN
+    ),
+    ("GET", "/v1/jobs"): Case(
+        lambda w, p: req("GET", "/v1/jobs"),
+        {
+            "admin": ("seen", "seen"),
+            "holder": ("seen", "unseen"),
+            "customs": ("unseen", "unseen"),
+            "auditor": ("unseen", "unseen"),
+        },
+        listed=lambda p: p.job,
+    ),
+    ("GET", "/v1/jobs/{job_id}"): Case(lambda w, p: req("GET", f"/v1/jobs/{p.job}"), OWN_JOB),
+    ("GET", "/v1/alerts"): Case(
+        lambda w, p: req("GET", "/v1/alerts"),
+        {
+            "admin": ("seen", "seen"),
+            "holder": ("seen", "unseen"),
+            "customs": ("seen", "unseen"),
+            "auditor": ("seen", "unseen"),
+        },
+        listed=lambda p: p.alert,
+        field="alertId",
+    ),
+    ("GET", "/v1/items/{gtin}/{serial}/custody"): Case(
+        lambda w, p: req("GET", f"/v1/items/{p.gtin}/{p.serial(1)}/custody"),
+        {
+            "admin": ("ok", "ok"),
+            "holder": ("ok", "hidden"),
+            "customs": ("ok", "ok"),  # another agency's entries withheld: test below
+            "auditor": ("ok", "hidden"),
+        },
+    ),
+    ("POST", "/v1/epcis/capture"): Unscoped("each party records its own custody events"),
+    ("GET", "/v1/log/checkpoints"): Unscoped("the log's roots: what every party checks by"),
+    ("GET", "/v1/log/consistency"): Unscoped("proofs between the log's roots, for every party"),
+    ("POST", "/v1/locations"): Unscoped("places are shared reference data"),
+    ("GET", "/v1/locations"): Unscoped("places are shared reference data"),
+    ("GET", "/v1/trust-bundle"): Unscoped("the chain index, public on chain"),
+    ("GET", "/v1/trust-bundle/key"): Unscoped("the gateway's public key"),
+    ("GET", "/v1/tag-format"): Unscoped("the public tag format"),
+    ("POST", "/v1/devices"): Unscoped("an agency registers its own devices"),
+    ("GET", "/v1/devices"): Case(
+        lambda w, p: req("GET", "/v1/devices"),
+        {
+            "admin": ("seen", "seen"),
+            "holder": ("denied", "denied"),
+            "customs": ("seen", "unseen"),
+            "auditor": ("denied", "denied"),
+        },
+        listed=lambda p: p.device,
+        field="deviceId",
+    ),
+    ("GET", "/v1/devices/{device_id}"): Case(
+        lambda w, p: req("GET", f"/v1/devices/{p.device}"), OFFICER_OBJECT
+    ),
+    ("POST", "/v1/scans/sync"): Unscoped(
+        "syncs scans of a device of the calling agency; another agency's device is refused "
+        "(403, tests/api/test_devices.py)"
+    ),
+    ("GET", "/v1/organizations/{organization_id}/webhook"): Case(
+        lambda w, p: req("GET", f"/v1/organizations/{p.holder['id']}/webhook"), HOLDER_OR_ADMIN
+    ),
+    ("GET", "/v1/webhook-deliveries"): Case(
+        lambda w, p: req("GET", "/v1/webhook-deliveries"),
+        {
+            "admin": ("seen", "seen"),
+            "holder": ("seen", "unseen"),
+            "customs": ("denied", "denied"),
+            "auditor": ("denied", "denied"),
+        },
+        listed=lambda p: p.delivery,
+        field="deliveryId",
+    ),
+    ("GET", "/v1/webhook-deliveries/{delivery_id}"): Case(
+        lambda w, p: req("GET", f"/v1/webhook-deliveries/{p.delivery}"), HOLDER_OR_ADMIN
+    ),
+    # ---- changes, after the reads
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): Case(
+        lambda w, p: req("POST", f"/v1/alerts/{p.alert}/acknowledge", json={}), OFFICER_OBJECT
+    ),
+    ("POST", "/v1/alerts/{alert_id}/resolve"): Case(
+        lambda w, p: req("POST", f"/v1/alerts/{p.alert}/resolve", json={"note": "checked"}),
+        OFFICER_OBJECT,
+    ),
+    ("POST", "/v1/batches/{batch_id}/status"): Case(
+        lambda w, p: req(
+            "POST",
+            f"/v1/batches/{p.batch}/status",
+            json={"status": "recalled", "serial": p.serial(19)},
+        ),
+        HOLDER_OR_ADMIN,
+    ),
+    ("POST", "/v1/jobs/{job_id}/cancel"): Case(
+        lambda w, p: req("POST", f"/v1/jobs/{p.job}/cancel"), OWN_JOB
+    ),
+    ("POST", "/v1/jobs/{job_id}/retry"): Case(
+        lambda w, p: req("POST", f"/v1/jobs/{p.job}/retry"), OWN_JOB
+    ),
+    ("POST", "/v1/devices/{device_id}/revoke"): Case(
+        lambda w, p: req("POST", f"/v1/devices/{p.device}/revoke"), OFFICER_OBJECT
+    ),
+    ("PUT", "/v1/organizations/{organization_id}/webhook"): Case(
+        lambda w, p: req(
+            "PUT",
+            f"/v1/organizations/{p.holder['id']}/webhook",
+            json={"url": w.endpoint(p.prefix)},
+        ),
+        HOLDER_OR_ADMIN,
+    ),
+    ("POST", "/v1/organizations/{organization_id}/webhook/rotate-secret"): Case(
+        lambda w, p: req("POST", f"/v1/organizations/{p.holder['id']}/webhook/rotate-secret"),
+        HOLDER_OR_ADMIN,
+    ),
+    ("POST", "/v1/organizations/{organization_id}/webhook/test"): Case(
+        lambda w, p: req("POST", f"/v1/organizations/{p.holder['id']}/webhook/test"),
+        HOLDER_OR_ADMIN,
+    ),
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/redeliver"): Case(
+        lambda w, p: req("POST", f"/v1/webhook-deliveries/{p.delivery}/redeliver"),
+        HOLDER_OR_ADMIN,
+    ),
+    ("DELETE", "/v1/organizations/{organization_id}/webhook"): Case(
+        lambda w, p: req("DELETE", f"/v1/organizations/{p.holder['id']}/webhook"),
+        HOLDER_OR_ADMIN,
+        after=_restore_endpoint,
+    ),
+    # ---- verification records scans: last (other items than those read above)
+    ("POST", "/v1/verify"): Case(
+        lambda w, p: req("POST", "/v1/verify", json={"gtin": p.gtin, "serial": p.serial(2)}),
+        PRODUCT_VERIFY,
+    ),
+    ("GET", "/v1/gs1/verify/gtin/{gtin}/lot/{lot}/ser/{serial}"): Case(
+        lambda w, p: req("GET", _gs1(p, p.serial(2)), params={"exp": "281231"}),
+        PRODUCT_VERIFY,
+    ),
+    ("GET", "/v1/gs1/verify/gtin/{rest:path}"): Case(
+        lambda w, p: req("GET", _gs1(p, "A%2FB"), params={"exp": "281231"}), PRODUCT_VERIFY
+    ),
+}
+
+
+def test_every_v1_route_is_in_the_scope_registry(stack: Stack) -> None:
+    """A route added under /v1 without an entry in ROUTES fails here: state its scope.
+    Routes are taken from the routers the app includes (`api.routes.ROUTERS`, those hidden
+    from the schema too) and from the app's OpenAPI document."""
+    routes = {
+        (method, route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/v1")
+        for method in route.methods - {"HEAD", "OPTIONS"}
+    }
+    app: Any = stack.client.app
+    routes |= {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith("/v1")
+        for method in operations
+    }
+    assert len(routes) > 30
+    missing = sorted(routes - set(ROUTES))
+    stale = sorted(set(ROUTES) - routes)
+    assert not missing, f"routes without a scope entry in tests/api/test_scopes.py: {missing}"
+    assert not stale, f"scope entries for routes that do not exist: {stale}"
+
+
+# ------------------------------------------------------------------------------- the world
+
+
+def _party(stack: Stack, side: str, tmp: Path) -> Party:
+    own = side == "own"
+    holder = stack.org("Acme Pharma" if own else "Rival Inc", "rights_holder", f"TMK {side}")
+    agency = stack.org(AGENCY_A if own else AGENCY_B, "customs")
+    auditor = stack.org(f"Auditor {side}", "auditor")
+    party = Party(holder, agency, auditor, GTIN if own else OTHER_GTIN, "SN" if own else "RV")
+    key = holder["apiKey"]
+    party.batch = stack.enroll(
+        key,
+        gtin=party.gtin,
+        serials=[party.serial(n) for n in range(20)],
+        route_policy=POLICY,
+        expiry="281231",
+    )["batchId"]
+    job = stack.client.post(
+        "/v1/batches",
+        json={"gtin": party.gtin, "lot": "J1", "serials": [f"J{n}" for n in range(30)]},
+        headers=stack.headers(key),
+    )
+    assert job.status_code == 202, job.text
+    party.job = job.json()["jobId"]
+    stack.grant(auditor, [holder["id"]])
+    device, _ = init_device(tmp / side)
+    r = stack.client.post(
+        "/v1/devices",
+        json={"name": "handheld", "publicKey": device.public_key},
+        headers=stack.headers(agency["apiKey"]),
+    )
+    assert r.status_code == 201, r.text
+    party.device = r.json()["deviceId"]
+    r = stack.client.put(
+        f"/v1/organizations/{holder['id']}/webhook",
+        json={"url": f"https://hooks.{party.prefix}.example/borderledger"},
+        headers=stack.headers(key),
+    )
+    assert r.status_code == 201, r.text
+    r = stack.client.post(
+        f"/v1/organizations/{holder['id']}/webhook/test", headers=stack.headers(key)
+    )
+    assert r.status_code == 202, r.text
+    party.delivery = r.json()["deliveryId"]
+    return party
+
+
+def _divert(stack: Stack, party: Party, serial: str) -> str:
+    """The party's agency scans the party's item outside its markets: a diversion alert."""
+    answer = stack.verify(
+        party.agency["apiKey"],
+        gtin=party.gtin,
+        serial=serial,
+        location={"unlocode": "USLAX"},
+    )
+    [finding] = answer["findings"]
+    return str(finding["alertId"])
+
+
+@pytest.fixture
+def world(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[World]:
+    with running_stack(
+        anvil,
+        database,
+        tmp_path,
+        sync_enroll_limit=25,  # the 30-serial batches become jobs
+        anchor_organization=AGENCY_A,
+        anchor_every_entries=1,
+    ) as stack:
+        sides = {side: _party(stack, side, tmp_path) for side in SIDES}
+        stack.sync()
+        for party in sides.values():
+            party.alert = _divert(stack, party, party.serial(1))
+        stack.sync()
+        own = sides["own"]
+        keys = {
+            "admin": stack.admin_key,
+            "holder": own.holder["apiKey"],
+            "customs": own.agency["apiKey"],
+            "auditor": own.auditor["apiKey"],
+        }
+        yield World(stack, keys, sides)
+
+
+def _outcome(case: Case, party: Party, r: Any) -> str:
+    if r.status_code == 403:
+        return "denied"
+    if r.status_code == 404:
+        return "hidden"
+    if r.status_code >= 400 and r.status_code not in (409, 422):
+        return f"status {r.status_code}: {r.text[:200]}"
+    if case.listed is None:
+        return "ok"
+    wanted = case.listed(party)
+    return "seen" if any(item.get(case.field) == wanted for item in r.json()) else "unseen"
+
+
+def test_each_role_sees_only_its_own_on_every_route(world: World) -> None:
+    """Every role, every scoped route, its own side's object and the other side's (ROUTES)."""
+    stack = world.stack
+    failures: list[str] = []
+    tried = 0
+    for (method, path), case in ROUTES.items():
+        if isinstance(case, Unscoped):
+            continue
+        # Another party's object first: a refused request must change nothing there.
+        for side_index in (1, 0):
+            side = SIDES[side_index]
+            party = world.sides[side]
+            for role in ROLES:
+                request = case.target(world, party)
+                assert request["method"] == method, (method, path)
+                r = stack.client.request(
+                    request.pop("method"),
+                    request.pop("url"),
+                    headers=stack.headers(world.keys[role]),
+                    **request,
+                )
+                tried += 1
+                got = _outcome(case, party, r)
+                wanted = case.expect[role][side_index]
+                if got != wanted:
+                    failures.append(f"{method} {path} as {role} on {side}'s: {got}, not {wanted}")
+                if case.after is not None:
+                    case.after(world, party)
+    assert not failures, "\n".join(failures)
+    assert tried == 8 * sum(isinstance(c, Case) for c in ROUTES.values())
+
+
+# ----------------------------------------------------------------- what the matrix cannot show
+
+
+def test_another_agencys_entries_are_withheld_and_still_prove_inclusion(world: World) -> None:
+    """Agency B reads the timeline of an item only agency A scanned: A's scan is shown as its
+    leaf hash, and the custody audit still verifies it against the anchored checkpoint; once
+    B scanned the item itself, it reads the whole timeline."""
+    stack, own = world.stack, world.sides["own"]
+    b = world.sides["other"].agency["apiKey"]
+    serial = own.serial(3)
+    stack.verify(own.agency["apiKey"], gtin=GTIN, serial=serial, location={"unlocode": "NLRTM"})
+    stack.gateway.scans.flush()
+    stack.gateway.custody.anchorer.run_once(force=True)
+    stack.sync()
+
+    def timeline(key: str) -> dict[str, Any]:
+        r = stack.client.get(f"/v1/items/{GTIN}/{serial}/custody", headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    full = timeline(own.agency["apiKey"])
+    [shown] = full["entries"]
+    assert shown["withheld"] is False and shown["record"]["serial"] == serial
+    seen_by_b = timeline(b)
+    [withheld] = seen_by_b["entries"]
+    assert withheld["withheld"] is True and withheld["kind"] == "withheld"
+    assert withheld["record"] is None and withheld["time"] is None and withheld["v"] is None
+    assert withheld["leafHash"] == shown["leafHash"]
+    assert withheld["inclusionProof"] == shown["inclusionProof"] != []
+    assert withheld["previous"] == {full["item"]["key"]: None}
+    [checkpoint] = [c for c in seen_by_b["checkpoints"] if c["size"] == withheld["checkpointSize"]]
+    assert verify_inclusion(
+        bytes.fromhex(withheld["leafHash"][2:]),
+        withheld["logIndex"],
+        checkpoint["size"],
+        proof_from_hex(withheld["inclusionProof"]),
+        bytes.fromhex(checkpoint["root"][2:]),
+    )
+    leaf = entries.entry_leaf(shown["kind"], shown["record"], shown["previous"], shown["v"])
+    assert "0x" + leaf.hex() == withheld["leafHash"]
+    view = Web3ChainView(stack.node.url, stack.registry.address)
+    report = audit_timeline(seen_by_b, view, registry=stack.registry.address, strict=True)
+    assert report.ok, report.to_dict()
+    assert any("its leaf hash in checkpoint" in c.detail for c in report.checks)
+    # The EPCIS export leaves the withheld entry out.
+    r = stack.client.get(
+        f"/v1/items/{GTIN}/{serial}/custody", params={"format": "epcis"}, headers=stack.headers(b)
+    )
+    assert r.status_code == 200 and r.json()["epcisBody"]["eventList"] == []
+    # Once B scanned the item, everything about it is B's to read.
+    stack.verify(b, gtin=GTIN, serial=serial)
+    stack.gateway.scans.flush()
+    assert not any(e["withheld"] for e in timeline(b)["entries"])
+
+
+def test_an_agency_sees_alerts_on_items_it_scanned_and_those_its_scans_raised(
+    world: World,
+) -> None:
+    stack, own, other = world.stack, world.sides["own"], world.sides["other"]
+    b = other.agency["apiKey"]
+
+    def listed(key: str) -> set[str]:
+        r = stack.client.get("/v1/alerts", headers=stack.headers(key))
+        assert r.status_code == 200, r.text
+        return {a["alertId"] for a in r.json()}
+
+    assert listed(b) == {other.alert}
+    r = stack.client.post(f"/v1/alerts/{own.alert}/acknowledge", json={}, headers=stack.headers(b))
+    assert r.status_code == 404
+    stack.verify(b, gtin=GTIN, serial=own.serial(1))  # B scans the item A's alert is about
+    stack.gateway.scans.flush()
+    assert listed(b) == {other.alert, own.alert}
+    r = stack.client.post(f"/v1/alerts/{own.alert}/acknowledge", json={}, headers=stack.headers(b))
+    assert r.status_code == 200, r.text
+    with Session(stack.gateway.engine) as session:
+        raised = {a.alert_id: a.raised_by for a in session.exec(select(Alert)).all()}
+    assert raised == {own.alert: own.agency["id"], other.alert: other.agency["id"]}
+
+
+def test_rights_holders_verify_their_own_products_only(world: World) -> None:
+    stack, own, other = world.stack, world.sides["own"], world.sides["other"]
+    holder = own.holder["apiKey"]
+    r = stack.client.post(
+        "/v1/verify",
+        json={"gtin": OTHER_GTIN, "serial": other.serial(4)},
+        headers=stack.headers(holder),
+    )
+    assert r.status_code == 404 and OTHER_GTIN in r.json()["error"]["message"]
+    unknown = "00614141000012"
+    r = stack.client.post(
+        "/v1/verify", json={"gtin": unknown, "serial": "X1"}, headers=stack.headers(holder)
+    )
+    assert r.status_code == 404  # nobody's GTIN is not the holder's either
+    assert stack.verify(holder, gtin=GTIN, serial=own.serial(4))["verdict"]
+    stack.gateway.scans.flush()
+    with Session(stack.gateway.engine) as session:
+        mine = session.exec(
+            select(ScanEvent).where(ScanEvent.organization_id == own.holder["id"])
+        ).all()
+    assert [s.gtin for s in mine] == [GTIN]  # the refused scans were not recorded
+
+
+def test_auditor_grants_are_the_admins_to_set(world: World) -> None:
+    stack, own, other = world.stack, world.sides["own"], world.sides["other"]
+    admin = stack.headers(stack.admin_key)
+    url = f"/v1/organizations/{own.auditor['id']}/grants"
+    for body, words in [
+        ({"all": True, "holders": [own.holder["id"]]}, "not both"),
+        ({"holders": [own.agency["id"]]}, "not rights holders"),
+        ({"holders": [99999]}, "not rights holders"),
+        ({"everything": True}, "everything"),
+    ]:
+        r = stack.client.put(url, json=body, headers=admin)
+        assert r.status_code == 422 and words in r.text, (body, r.text)
+    r = stack.client.put(
+        f"/v1/organizations/{own.holder['id']}/grants", json={"all": True}, headers=admin
+    )
+    assert r.status_code == 422 and "not an auditor" in r.text
+    auditor = stack.headers(own.auditor["apiKey"])
+    assert stack.client.get(url, headers=auditor).json() == {
+        "organizationId": own.auditor["id"],
+        "all": False,
+        "holders": [own.holder["id"]],
+    }
+
+    def batch_status(batch: str) -> int:
+        return stack.client.get(f"/v1/batches/{batch}", headers=auditor).status_code
+
+    assert (batch_status(own.batch), batch_status(other.batch)) == (200, 404)
+    assert stack.client.put(url, json={"all": True}, headers=admin).json()["all"] is True
+    assert (batch_status(own.batch), batch_status(other.batch)) == (200, 200)
+    assert stack.client.put(url, json={}, headers=admin).json()["holders"] == []
+    assert (batch_status(own.batch), batch_status(other.batch)) == (404, 404)
+    r = stack.client.get("/v1/alerts", headers=auditor)
+    assert r.status_code == 200 and r.json() == []
+
+
+def test_alerts_stored_before_the_migration_keep_who_raised_them(
+    database: tuple[str, str | None],
+) -> None:
+    """0010_scopes fills `raised_by` of existing alerts from the newest scan in their
+    evidence, so an agency keeps seeing the alerts its scans raised before the upgrade."""
+    import sqlalchemy as sa
+
+    from api.db import make_engine
+    from api.migrate import upgrade
+
+    url, schema = database
+    engine = make_engine(url, schema)
+    upgrade(engine, "0009")
+    now = "2026-12-01 10:00:00"
+    with engine.begin() as c:
+        for org_id, name in ((1, "NL Customs"), (2, "DE Zoll")):
+            c.execute(
+                sa.text(
+                    "INSERT INTO organizations (id, name, role, created_at) "
+                    "VALUES (:id, :name, 'CUSTOMS', :now)"
+                ),
+                {"id": org_id, "name": name, "now": now},
+            )
+        for scan_id, org_id, at in (("s-a", 1, "2026-12-01 09:00:00"), ("s-b", 2, now)):
+            c.execute(
+                sa.text(
+                    "INSERT INTO scan_events (scan_id, organization_id, input_kind, scanned_at, "
+                    "recorded_at, verdict, reasons, index_block, origin) VALUES (:s, :o, "
+                    "'typed', :at, :at, 'GENUINE', '[]', 1, 'online')"
+                ),
+                {"s": scan_id, "o": org_id, "at": at},
+            )
+        for alert_id, evidence in (("a-1", '["s-a", "s-b"]'), ("a-2", '["s-a"]'), ("a-3", "[]")):
+            c.execute(
+                sa.text(
+                    "INSERT INTO alerts (alert_id, rule, reason_code, severity, gtin, location, "
+                    "evidence, detail, status, created_at, updated_at) VALUES (:a, 'clone', "
+                    "'CLONE_IMPOSSIBLE_TRAVEL', 'critical', :g, 'NLRTM', :e, '', 'open', :now, "
+                    ":now)"
+                ),
+                {"a": alert_id, "g": GTIN, "e": evidence, "now": now},
+            )
+    upgrade(engine)
+    with engine.connect() as c:
+        rows = dict(c.execute(sa.text("SELECT alert_id, raised_by FROM alerts")).all())
+    engine.dispose()
+    assert rows == {"a-1": 2, "a-2": 1, "a-3": None}
