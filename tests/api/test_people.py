@@ -477,3 +477,20 @@ def test_an_expired_session_sends_back_to_sign_in(fast: Stack) -> None:
     page = client.get("/login?ended=1")
     assert "Your session has ended" in page.text
     api_error(client.get("/v1/organizations/me"), 401, "unauthenticated")
+
+
+def test_another_organizations_user_is_not_found(fast: Stack) -> None:
+    customs = _customs(fast)
+    holder = fast.org("Acme", "rights_holder")
+    invitation = make_user(fast, customs["apiKey"], "o@example.org", "officer")
+    user_id = invitation["user"]["id"]
+    for action in ("disable", "enable"):
+        api_error(
+            fast.client.post(
+                f"/v1/users/{user_id}/{action}", headers=fast.headers(holder["apiKey"])
+            ),
+            404,
+            "not_found",
+        )
+    listed = fast.client.get("/v1/users", headers=fast.headers(holder["apiKey"])).json()
+    assert listed == []
