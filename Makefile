@@ -9,10 +9,13 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ARTIFACT := artifacts/contracts/BorderLedgerRegistry.sol/BorderLedgerRegistry.json
 CONTRACTS := $(shell find contracts -name '*.sol')
+# The pages' bundle (api/pages): htmx and our ES module, and the stylesheet, built by esbuild.
+PAGES_SRC := $(wildcard api/pages/web/*)
+PAGES_BUNDLE := api/pages/static/app.js
 
-.PHONY: setup run test test-db lint typecheck bench clean
+.PHONY: setup run test test-db lint typecheck bench clean browser
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT)
+setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT) $(PAGES_BUNDLE)
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,18 @@ $(ARTIFACT): $(NODE_STAMP) $(CONTRACTS) hardhat.config.js
 	$(NODE_BIN)/hardhat compile --quiet
 	touch $@
 
+$(PAGES_BUNDLE): $(NODE_STAMP) $(PAGES_SRC)
+	$(NODE_BIN)/esbuild api/pages/web/app.js api/pages/web/app.css --bundle --minify \
+		--format=esm --target=es2020 --log-level=warning --outdir=api/pages/static
+
+# The browser tests drive Debian's chromium (Playwright with executable_path; no
+# `playwright install`): installed here when missing, if we may (root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+		  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }; } \
+		|| { echo "chromium is missing and cannot be installed here (needs root and apt)"; exit 2; }
+
 run: setup
 	$(BIN)/borderledger up
 
@@ -38,7 +53,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest
 
 # The database-backed suites, against DATABASE_URL (CI: the local PostgreSQL).
@@ -50,4 +65,4 @@ bench: setup
 	$(BIN)/borderledger bench enroll --json
 
 clean:
-	rm -rf $(VENV) node_modules artifacts .hardhat-cache .borderledger .pytest_cache .mypy_cache
+	rm -rf $(VENV) node_modules artifacts api/pages/static .hardhat-cache .borderledger .pytest_cache .mypy_cache

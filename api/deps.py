@@ -15,11 +15,13 @@ from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
 from api import principal as roles
+from api import users
 from api.errors import Unauthenticated
 from api.gateway import Gateway
 from api.models import Role
 from api.orgs import principal_for_key
-from api.principal import Principal, require_role
+from api.principal import Principal, require_org_admin, require_role
+from ledger.errors import PermissionDenied
 
 KEY_CACHE_SECONDS = 10.0
 
@@ -40,13 +42,39 @@ def get_session(gateway: GatewayDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+#: The session cookie of signed-in people (api/users.py, api/pages/).
+SESSION_COOKIE = "bl_session"
+#: The header an unsafe request authenticated by the session cookie carries its CSRF token in
+#: (htmx sends it from the page's meta tag; forms send the `csrf_token` field instead).
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def current_principal(
     request: Request,
     gateway: GatewayDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="API key (alternative header)")] = None,
 ) -> Principal:
+    """The caller: an API key's principal, or, without a key, the person the session cookie
+    signs in — whose unsafe requests must carry the session's CSRF token in `X-CSRF-Token`."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if x_api_key is None and not authorization and token:
+        return session_principal(gateway, token, request.method, request.headers.get(CSRF_HEADER))
     return authenticate(gateway, request.app.state.key_cache, authorization, x_api_key)
+
+
+def session_principal(gateway: Gateway, token: str, method: str, csrf: str | None) -> Principal:
+    """The principal of a session cookie, looked up on every request (a disabled user is
+    signed out at once); `Unauthenticated` for an unknown or expired session, `Forbidden`
+    for an unsafe request without the session's CSRF token."""
+    with Session(gateway.engine, expire_on_commit=False) as session:
+        signed_in = users.session_for(session, token)
+    if signed_in is None:
+        raise Unauthenticated("your session has ended; sign in again")
+    if method not in SAFE_METHODS and not users.csrf_matches(signed_in.csrf_token, csrf):
+        raise PermissionDenied("missing or wrong CSRF token (X-CSRF-Token)")
+    return signed_in.principal
 
 
 def authenticate(
@@ -102,3 +130,12 @@ OfficerDep = Annotated[Principal, Depends(role_rule(*roles.OFFICERS))]
 HolderOrAdminDep = Annotated[Principal, Depends(role_rule(*roles.HOLDERS_AND_ADMINS))]
 VerifierDep = Annotated[Principal, Depends(role_rule(*roles.VERIFIERS))]
 ReaderDep = Annotated[Principal, Depends(role_rule(*roles.READERS))]
+
+
+async def _org_admin(principal: ReaderDep) -> Principal:
+    return require_org_admin(principal)
+
+
+#: The administrator of the caller's own organization (any role): an API key, or a user whose
+#: role in the organization is admin. Manages its users, keys and audit trail.
+OrgAdminDep = Annotated[Principal, Depends(_org_admin)]

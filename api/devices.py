@@ -24,9 +24,10 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.audit import scan_actor
 from api.custody.store import append_scans
 from api.gateway import Gateway
-from api.models import Device, Organization, Role, ScanEvent
+from api.models import Device, Organization, Role, ScanEvent, User
 from api.principal import Principal
 from api.scoping import scope_of
 from api.verification import Scanned, verify
@@ -160,11 +161,13 @@ def sync_scans(
     device: Device,
     items: list[tuple[str, str]],
     now: datetime | None = None,
+    principal: Principal | None = None,
 ) -> list[SyncResult]:
     """Check, store and judge a batch of (record text, signature) from `device`.
 
     Each scan is answered on its own: a bad one is rejected with a reason and the rest of the
-    batch still goes through."""
+    batch still goes through. Each stored scan names who made it: the user a schema 3 record
+    names, when that is a user of the organization, else the `principal` that synced it."""
     now = now or datetime.now(UTC)
     key, _ = decode_public_key(device.public_key)
     checked: list[tuple[int, ScanRecord, str, str] | SyncResult] = []
@@ -214,8 +217,21 @@ def sync_scans(
         if record.scan_id in known:
             results.append(_duplicate(index, record, text, known[record.scan_id]))
             continue
-        results.append(_judge(gateway, org, device, index, record, text, signature))
+        actor = _actor(gateway, org, record, principal)
+        results.append(_judge(gateway, org, device, index, record, text, signature, actor))
     return results
+
+
+def _actor(
+    gateway: Gateway, org: Organization, record: ScanRecord, principal: Principal | None
+) -> dict[str, Any]:
+    """The actor columns of a synced scan (see `sync_scans`)."""
+    if record.user is not None:
+        with Session(gateway.engine) as session:
+            user = session.exec(select(User).where(User.email == record.user.lower())).first()
+        if user is not None and user.organization_id == org.id:
+            return {"actor_kind": "user", "actor_id": user.id, "actor_name": user.email}
+    return scan_actor(principal) if principal is not None else {}
 
 
 def _scan_id_hint(text: str) -> str | None:
@@ -272,6 +288,7 @@ def _judge(
     record: ScanRecord,
     text: str,
     signature: str,
+    actor: dict[str, Any],
 ) -> SyncResult:
     try:
         scanned = _scanned(record)
@@ -305,6 +322,7 @@ def _judge(
         "offline_verdict": record.offline_verdict_name,
         "signed_record": text,
         "signature": signature,
+        **actor,
     }
     # Claim the scan id first: the loser of a concurrent retry stops here, before the detector.
     try:

@@ -57,6 +57,8 @@ class ApiKey(SQLModel, table=True):
     #: SHA-256 of the key: keys are 256-bit random, so a slow hash adds nothing.
     key_hash: str = Field(unique=True, index=True, max_length=64)
     prefix: str = Field(max_length=12)
+    #: What the key is for, chosen by the organization ("default" for the first one).
+    name: str = Field(default="default", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
 
@@ -124,6 +126,10 @@ class ScanEvent(SQLModel, table=True):
     #: evidence anyone can re-check with the device's public key.
     signed_record: str | None = None
     signature: str | None = Field(default=None, max_length=100)
+    #: Who scanned: "api_key" or "user", its id, and its name then (key prefix or email).
+    actor_kind: str | None = Field(default=None, max_length=8)
+    actor_id: int | None = Field(default=None, index=True)
+    actor_name: str | None = Field(default=None, max_length=254)
 
 
 class Device(SQLModel, table=True):
@@ -635,6 +641,74 @@ class CustodyLocation(SQLModel, table=True):
     glns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     organization_id: int | None = Field(default=None, foreign_key="organizations.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserRole(StrEnum):
+    """A person's role inside their organization: every organization has admins; the other
+    role is given by the organization's kind (`api.users.ROLES_BY_KIND`)."""
+
+    ADMIN = "admin"
+    OFFICER = "officer"
+    ANALYST = "analyst"
+    AUDITOR = "auditor"
+
+
+class User(SQLModel, table=True):
+    """A person of an organization who signs in (docs/people.md)."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True)
+    #: Lowercased: one account per address, whatever the spelling typed.
+    email: str = Field(unique=True, index=True, max_length=254)
+    name: str = Field(max_length=200)
+    role: UserRole
+    #: The language of the pages ("en", "fr").
+    language: str = Field(default="en", max_length=8)
+    #: Argon2id (argon2-cffi); None until the invitation is accepted.
+    password_hash: str | None = None
+    #: SHA-256 of the invitation token (the token itself is shown once).
+    invitation_hash: str | None = Field(default=None, index=True, max_length=64)
+    invitation_expires_at: datetime | None = None
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    disabled_at: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser: the cookie carries the token, the table keeps its SHA-256, so a
+    copy of the database signs nobody in. Deleted on sign-out and when the user is disabled."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    #: The synchronizer token every form and unsafe request of this session must carry.
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what in an organization (besides scans, which carry their actor in
+    `scan_events`): status changes, enrollments, alert transitions, user and key changes."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    organization_id: int = Field(index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_kind: str = Field(max_length=8)
+    actor_id: int
+    actor_name: str = Field(max_length=254)
+    action: str = Field(max_length=40, index=True)
+    subject: str | None = Field(default=None, max_length=300)
+    detail: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
 
 
 # ----------------------------------------------------------------------------------- cases

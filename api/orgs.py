@@ -1,23 +1,27 @@
 """Organizations and their API keys.
 
 An API key is 32 random bytes shown once; the database keeps its SHA-256 only. Keys are
-scoped by the organization's role (admin, rights holder, customs agency, auditor).
+scoped by the organization's role (admin, rights holder, customs agency, auditor). An
+organization has any number of named keys (one per machine or integration), which its
+admin lists, creates, rotates (a new key of the same name; the old one revoked) and revokes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime
 
 import coincurve
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from api import audit
 from api.crypto import seal
 from api.models import ApiKey, Organization, Role
-from api.principal import Actor, Principal
+from api.principal import Actor, Principal, require_org_admin
 from chain.node import dev_private_key
-from ledger.errors import Conflict, InvalidInput
+from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.tags import address_of
 
 KEY_PREFIX = "blk_"
@@ -27,12 +31,75 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def new_api_key(session: Session, org: Organization) -> str:
+def new_api_key(session: Session, org: Organization, name: str = "default") -> str:
     """Create and store a key for `org`; the plain key is returned once and never stored."""
+    name = name.strip()
+    if not 0 < len(name) <= 100:
+        raise InvalidInput("API key name must be 1-100 characters")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     assert org.id is not None
-    session.add(ApiKey(organization_id=org.id, key_hash=hash_key(key), prefix=key[:12]))
+    session.add(ApiKey(organization_id=org.id, key_hash=hash_key(key), prefix=key[:12], name=name))
     return key
+
+
+def list_keys(session: Session, principal: Principal) -> list[ApiKey]:
+    """The organization's keys, revoked ones included (they say when), oldest first."""
+    require_org_admin(principal)
+    return list(
+        session.exec(
+            select(ApiKey)
+            .where(ApiKey.organization_id == principal.organization_id)
+            .order_by(col(ApiKey.id))
+        ).all()
+    )
+
+
+def create_key(session: Session, principal: Principal, name: str) -> tuple[ApiKey, str]:
+    """A new named key of the caller's organization; the key is returned once."""
+    require_org_admin(principal)
+    key = new_api_key(session, principal.organization, name)
+    session.flush()
+    row = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one()
+    audit.record(session, principal, "api_key.create", row.prefix, {"name": row.name})
+    session.commit()
+    return row, key
+
+
+def _own_key(session: Session, principal: Principal, key_id: int) -> ApiKey:
+    require_org_admin(principal)
+    row = session.get(ApiKey, key_id)
+    if row is None or row.organization_id != principal.organization_id:
+        raise NotFound(f"no API key {key_id} in your organization")
+    if row.revoked_at is not None:
+        raise Conflict(f"API key {key_id} ({row.prefix}…) is already revoked")
+    return row
+
+
+def revoke_key(session: Session, principal: Principal, key_id: int) -> ApiKey:
+    """Revoke one of the organization's keys (it stops working within the key cache's 10 s
+    in other processes, at once in this one: the route clears its cache)."""
+    row = _own_key(session, principal, key_id)
+    row.revoked_at = datetime.now(UTC)
+    session.add(row)
+    audit.record(session, principal, "api_key.revoke", row.prefix, {"name": row.name})
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def rotate_key(session: Session, principal: Principal, key_id: int) -> tuple[ApiKey, str]:
+    """Replace a key: a new key of the same name, the old one revoked, in one transaction."""
+    old = _own_key(session, principal, key_id)
+    old.revoked_at = datetime.now(UTC)
+    session.add(old)
+    key = new_api_key(session, principal.organization, old.name)
+    session.flush()
+    row = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one()
+    audit.record(
+        session, principal, "api_key.rotate", row.prefix, {"name": row.name, "old": old.prefix}
+    )
+    session.commit()
+    return row, key
 
 
 def create_organization(

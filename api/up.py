@@ -214,6 +214,16 @@ def _start(
             f"[bold]4.[/] organizations: rights holder {holder['address']} (signer "
             f"{holder['signer']}), customs agency {officer['address']}, auditor (read-only)",
         )
+        demo_users = _demo_users(
+            api,
+            {
+                "admin": admin_key,
+                "rights_holder": holder["apiKey"],
+                "officer": officer["apiKey"],
+                "auditor": orgs["auditor"]["apiKey"],
+            },
+        )
+        _step(err, f"[bold]4b.[/] demo users: {', '.join(u['email'] for u in demo_users.values())}")
         batch = _enroll_demo_batch(api, holder["apiKey"], admin_key, items)
         sample_serial, sample_tag = _first_tag(api, holder["apiKey"], batch["batchId"])
         _step(
@@ -240,6 +250,9 @@ def _start(
             "officer": officer["apiKey"],
             "auditor": orgs["auditor"]["apiKey"],
         },
+        # One person per role, for the pages (sign in at login_url).
+        "login_url": gateway_url + "/login",
+        "users": demo_users,
         "organizations": {
             "admin": {"name": "Registry admin", "role": "admin", "address": admin.address},
             **{
@@ -319,6 +332,35 @@ def _serve(
             raise UpError(f"the gateway did not start on {url} within 60 s")
         time.sleep(0.05)
     return admin_key, thread
+
+
+#: The demo person of each dev.json slot: their role inside the organization and name.
+DEMO_USERS = {
+    "officer": ("officer", "Olivia Officer"),
+    "rights_holder": ("analyst", "Ravi Analyst"),
+    "auditor": ("auditor", "Aude Auditor"),
+    "admin": ("admin", "Ada Admin"),
+}
+
+
+def _demo_users(api: _Api, keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """One signed-up user per role, made as a real one is: invited through POST /v1/users
+    with the organization's key, then the invitation accepted with a random password."""
+    out = {}
+    for slot, (role, name) in DEMO_USERS.items():
+        email = f"{slot.replace('_', '-')}@demo.borderledger.example"
+        password = secrets.token_urlsafe(12)
+        invitation = api.post(
+            "/v1/users", keys[slot], {"email": email, "name": name, "role": role}, expect=(201,)
+        )
+        api.post(
+            "/v1/invitations/accept",
+            keys[slot],
+            {"token": invitation["token"], "password": password},
+            expect=(200,),
+        )
+        out[slot] = {"email": email, "password": password}
+    return out
 
 
 def _enroll_demo_batch(api: _Api, holder_key: str, admin_key: str, items: int) -> dict[str, Any]:
@@ -513,6 +555,9 @@ def _print_summary(info: dict[str, Any], dev_file: Path, seconds: float, out: Co
     table.add_row("sample tag", info["sample_tag"])
     for role in ("admin", "rights_holder", "officer", "auditor"):
         table.add_row(f"API key ({role})", keys[role])
+    table.add_row("sign in", info["login_url"])
+    for role, user in info["users"].items():
+        table.add_row(f"user ({role})", f"{user['email']}  password {user['password']}")
     table.add_row("client config", str(dev_file))
     out.print(table)
     body = json.dumps({"tag": info["sample_tag"], "location": {"unlocode": "NLRTM"}})

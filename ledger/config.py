@@ -192,6 +192,27 @@ class Settings(BaseSettings):
         60.0, gt=0, description="or once this much time passed with any new entry"
     )
 
+    # --- people: sign-in, sessions, pages (api/users.py, api/pages/, docs/people.md) --------
+    session_hours: float = Field(12.0, gt=0, description="a signed-in session lasts this long")
+    cookie_secure: bool | None = Field(
+        None, description="Secure flag of the session cookie; default: on outside development"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="wrong passwords in a row before an account is locked"
+    )
+    login_lockout_seconds: float = Field(
+        900.0, gt=0, description="how long a locked account refuses every password"
+    )
+    login_failure_delay: float = Field(
+        0.5,
+        ge=0,
+        description="seconds added to each failed sign-in (times the failures so far, "
+        "at most 3 s): slows guessing without locking anyone out",
+    )
+    invitation_hours: float = Field(
+        72.0, gt=0, description="an invitation link stays valid this long"
+    )
+
     @field_validator("webhook_allowed_hosts")
     @classmethod
     def _allowlist_parses(cls, value: str) -> str:
@@ -250,6 +271,12 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_hosts is not None:
             return self.webhook_allow_private_hosts
         return self.environment == "dev"
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment != "dev"
 
     @property
     def keystore_dir(self) -> Path:

@@ -5,7 +5,8 @@ record with its Ed25519 key and sends the records later (`borderledger sync`). B
 this module, so the bytes signed on the device are exactly the bytes checked by the gateway:
 
 * the record is a JSON object serialised canonically (`canonical_json`): RFC 8785 (JCS) for
-  schema `borderledger/offline-scan/2`, what devices write now; records of schema
+  schema `borderledger/offline-scan/3`, what devices write now (with `user`, the person
+  signed in on the device), and for schema 2 (the same without `user`); records of schema
   `borderledger/offline-scan/1` (sorted keys, no whitespace, non-ASCII as `\\u` escapes) are
   still read. The device signs those bytes and sends them as they are (a string), so the
   gateway never re-serialises anything to check a signature, whichever the version;
@@ -35,12 +36,13 @@ from ledger.canonical import LEGACY, read_int
 from ledger.canonical import canonical_json as jcs
 from ledger.errors import InvalidInput
 
-SCHEMA = "borderledger/offline-scan/2"
+SCHEMA = "borderledger/offline-scan/3"
+SCHEMA_2 = "borderledger/offline-scan/2"
 SCHEMA_1 = "borderledger/offline-scan/1"
 #: Every schema a record may name, and the encoding its signed text was written in.
-SCHEMAS = {SCHEMA: "jcs", SCHEMA_1: "python-ascii"}
-#: Fields of a record, all present (null where unknown).
-FIELDS = frozenset(
+SCHEMAS = {SCHEMA: "jcs", SCHEMA_2: "jcs", SCHEMA_1: "python-ascii"}
+#: Fields of a record of schema 1 or 2, all present (null where unknown).
+FIELDS_2 = frozenset(
     {
         "schema",
         "scanId",
@@ -56,6 +58,8 @@ FIELDS = frozenset(
         "offlineVerdict",
     }
 )
+#: Schema 3 adds `user`: the email of the person signed in on the device (null when none).
+FIELDS = FIELDS_2 | {"user"}
 CHECKABLE_KINDS = frozenset({"tag", "gs1", "typed"})
 #: A record larger than this (bytes) is refused: a tag URI is at most 2 KiB.
 MAX_RECORD_BYTES = 16_384
@@ -125,8 +129,10 @@ def build_record(
     scanned_at: datetime,
     offline_verdict: dict[str, Any] | None = None,
     scan_id: str | None = None,
+    user: str | None = None,
 ) -> str:
-    """A new record as canonical JSON text (a fresh UUID4 scan id unless given)."""
+    """A new record as canonical JSON text (a fresh UUID4 scan id unless given), naming the
+    `user` signed in on the device when there is one."""
     record = {
         "schema": SCHEMA,
         "scanId": scan_id or str(uuid.uuid4()),
@@ -140,6 +146,7 @@ def build_record(
         "serial": serial,
         "lot": lot,
         "offlineVerdict": offline_verdict,
+        "user": user,
     }
     parse_record(canonical_json(record))  # never queue what the gateway would refuse to read
     return canonical_json(record)
@@ -180,6 +187,8 @@ class ScanRecord:
     serial: str | None
     lot: str | None
     offline_verdict: dict[str, Any] | None
+    #: Who was signed in on the device (schema 3; None for older records or no one).
+    user: str | None = None
 
     @property
     def offline_verdict_name(self) -> str | None:
@@ -208,8 +217,14 @@ def parse_record(text: str) -> ScanRecord:
         raise InvalidInput(f"record is not JSON ({exc})") from None
     if not isinstance(record, dict):
         raise InvalidInput("record is not a JSON object")
-    missing = sorted(FIELDS - set(record))
-    extra = sorted(set(record) - FIELDS)
+    if "schema" in record and record["schema"] not in SCHEMAS:
+        raise InvalidInput(
+            f"record schema {record['schema']!r} is not {SCHEMA!r} "
+            f"(nor the older {SCHEMA_2!r} or {SCHEMA_1!r})"
+        )
+    expected = FIELDS if record.get("schema") == SCHEMA else FIELDS_2
+    missing = sorted(expected - set(record))
+    extra = sorted(set(record) - expected)
     if missing or extra:
         raise InvalidInput(
             "record fields: "
@@ -217,10 +232,6 @@ def parse_record(text: str) -> ScanRecord:
                 ([f"missing {', '.join(missing)}"] if missing else [])
                 + ([f"unknown {', '.join(extra)}"] if extra else [])
             )
-        )
-    if record["schema"] not in SCHEMAS:
-        raise InvalidInput(
-            f"record schema {record['schema']!r} is not {SCHEMA!r} (nor the older {SCHEMA_1!r})"
         )
     scan_id = record["scanId"]
     try:
@@ -253,9 +264,10 @@ def parse_record(text: str) -> ScanRecord:
     lot = _optional_str(record, "lot", 20)
     if tag is None and (gtin is None or serial is None):
         raise InvalidInput("a record needs tag, or gtin and serial")
+    user = _optional_str(record, "user", 254) if "user" in record else None
     verdict = record["offlineVerdict"]
     if verdict is not None and not isinstance(verdict, dict):
         raise InvalidInput("offlineVerdict must be null or a JSON object")
     return ScanRecord(
-        scan_id, device_id, at, location, payload, kind, tag, gtin, serial, lot, verdict
+        scan_id, device_id, at, location, payload, kind, tag, gtin, serial, lot, verdict, user
     )

@@ -1,5 +1,7 @@
-"""One module per resource; `api.main` includes every router listed in ROUTERS."""
+"""One module per resource; `api.main` includes every router listed in ROUTERS (the pages
+for people, `api.pages`, last)."""
 
+from api import pages
 from api.routes import (
     alerts,
     batches,
@@ -11,6 +13,7 @@ from api.routes import (
     jobs,
     meta,
     organizations,
+    people,
     trust,
     verify,
     webhooks,
@@ -30,4 +33,6 @@ ROUTERS = [
     devices.router,
     custody.router,
     cases.router,
+    people.router,
+    pages.router,
 ]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
 from api.deps import GatewayDep, HolderDep, HolderOrAdminDep, ReaderDep, SessionDep
 from api.detection import normalized_policy
 from api.enrollment import batch_out, domain_of, enroll_and_register, submit_enrollment
@@ -76,7 +77,11 @@ async def create_batch(
     def create() -> JSONResponse:
         with _ENROLLING:
             org = principal.organization
-            return _create_batch(gateway, org, raw, content_type, gtin, lot, expiry)
+            answer = _create_batch(gateway, org, raw, content_type, gtin, lot, expiry)
+        if answer.status_code in (201, 202):  # 200: the same batch again, nothing enrolled
+            batch_id = json.loads(bytes(answer.body)).get("batchId")
+            audit.record_now(gateway.engine, principal, "batch.enroll", batch_id)
+        return answer
 
     return await run_in_threadpool(create)
 

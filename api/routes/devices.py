@@ -80,7 +80,11 @@ def sync(body: SyncRequest, principal: OfficerDep, session: SessionDep, gateway:
     differs), `duplicate` when already synced, or `rejected` with a reason. Safe to retry."""
     device = syncing_device(session, principal.organization, body.deviceId)
     results = sync_scans(
-        gateway, principal.organization, device, [(s.record, s.signature) for s in body.scans]
+        gateway,
+        principal.organization,
+        device,
+        [(s.record, s.signature) for s in body.scans],
+        principal=principal,
     )
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for r in results:

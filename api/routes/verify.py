@@ -32,7 +32,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import GatewayDep, VerifierDep, authenticate
+from api.deps import SESSION_COOKIE, GatewayDep, VerifierDep, authenticate
 from api.errors import domain_error, unexpected_error
 from api.principal import VERIFIERS, require_role
 from api.schemas import ErrorResponse, VerifyRequest, VerifyResponse
@@ -97,12 +97,19 @@ class VerifyFastPath:
             await self.fallback(scope, _replay(raw, receive), send)
             return
         authorization = x_api_key = None
+        session_cookie = False
         for name, value in scope["headers"]:  # the first of each, as FastAPI's Header() takes
             if name == b"authorization":
                 if authorization is None:
                     authorization = value.decode("latin-1")
             elif name == b"x-api-key" and x_api_key is None:
                 x_api_key = value.decode("latin-1")
+            elif name == b"cookie" and SESSION_COOKIE.encode() + b"=" in value:
+                session_cookie = True
+        if authorization is None and x_api_key is None and session_cookie:
+            # A person signed in (no key): FastAPI's dependencies check the session and CSRF.
+            await self.fallback(scope, _replay(raw, receive), send)
+            return
         state = self.app.state
         try:
             principal = authenticate(state.gateway, state.key_cache, authorization, x_api_key)

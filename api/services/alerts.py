@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from api import audit
 from api.models import Alert, AlertStatus
 from api.principal import Principal
 from api.scoping import alert_clause, view_of
@@ -60,7 +61,8 @@ def transition(
     session: Session, principal: Principal, alert_id: str, to: AlertStatus, note: str | None
 ) -> Alert:
     """Move an alert on (open → acknowledged → resolved); 409 from any other state. An alert
-    outside the caller's view is not found, as an unknown one is."""
+    outside the caller's view is not found, as an unknown one is. The audit trail records
+    who did it, in the same transaction."""
     query = select(Alert).where(Alert.alert_id == alert_id)
     clause = alert_clause(session, view_of(session, principal))
     if clause is not None:
@@ -79,6 +81,7 @@ def transition(
         row.note = note
     row.updated_at = datetime.now(UTC)
     session.add(row)
+    audit.record(session, principal, f"alert.{to.value}", alert_id, {"note": note})
     session.commit()
     session.refresh(row)
     return row

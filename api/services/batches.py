@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from api import audit
 from api.crypto import unseal
 from api.enrollment import domain_of, serials_of, tagging_job
 from api.gateway import Gateway
@@ -193,6 +194,13 @@ def change_status(
     write = enqueue(session, owner.id, kind, payload, key)
     if write.kind != kind or write.payload != payload:
         raise Conflict("this Idempotency-Key was already used for another status change")
+    audit.record(
+        session,
+        principal,
+        "status.change",
+        batch.batch_id if serial is None else f"{batch.gtin}/{serial}",
+        {"batchId": batch.batch_id, "serial": serial, "status": new.name.lower()},
+    )
     session.commit()
     assert write.id is not None
     gateway.writer.process(only=write.id)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import orjson
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
 from api.gateway import Gateway
 from api.models import Role
 from api.principal import Principal
@@ -92,6 +93,7 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
             "verdict": verdict.value,
             "reasons": reasons,
             "index_block": judgement.index["block"],
+            **audit.scan_actor(principal),
         }
     )
     answer = {

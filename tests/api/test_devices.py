@@ -415,3 +415,46 @@ def test_records_signed_by_the_old_scanner_still_sync(
         assert row.signed_record == scan["record"] and row.signature == scan["signature"]
     again = sync(stack, officer, device, old["scans"]).json()
     assert again["counts"]["duplicate"] == 2
+
+
+def test_synced_scans_name_their_user_or_the_syncing_key(
+    stack: Stack, world: dict[str, Any]
+) -> None:
+    """Schema 3 records name the person signed in on the device: the stored scan is theirs
+    when they are a user of the agency; schema 2 records (no user) stay accepted and are the
+    syncing key's."""
+    from ledger.scan_record import SCHEMA_2, canonical_json
+    from tests.people import make_user
+
+    officer, device = world["officer"]["apiKey"], world["device"]
+    assert register(stack, officer, device).status_code == 201
+    invitation = make_user(stack, officer, "olivia@customs.example", "officer")
+    mine = build_record(
+        device_id=device.device_id,
+        payload=f"(01){GTIN}(21)SN0002",
+        kind="gs1",
+        tag=None,
+        gtin=GTIN,
+        serial="SN0002",
+        lot=None,
+        location="NLRTM",
+        scanned_at=datetime.now(UTC) - timedelta(hours=1),
+        user="olivia@customs.example",
+    )
+    v2 = json.loads(signed(device, serial="SN0003")["record"])
+    del v2["user"]
+    v2_text = canonical_json({**v2, "schema": SCHEMA_2}, SCHEMA_2)
+    scans = [
+        {"record": mine, "signature": device.sign(mine)},
+        {"record": v2_text, "signature": device.sign(v2_text)},
+    ]
+    body = sync(stack, officer, device, scans).json()
+    assert body["counts"]["accepted"] == 2, body
+    [by_user] = rows(stack, json.loads(mine)["scanId"])
+    assert (by_user.actor_kind, by_user.actor_id, by_user.actor_name) == (
+        "user",
+        invitation["user"]["id"],
+        "olivia@customs.example",
+    )
+    [by_key] = rows(stack, v2["scanId"])
+    assert by_key.actor_kind == "api_key" and by_key.actor_name == officer[:12]

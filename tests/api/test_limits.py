@@ -35,6 +35,42 @@ def _redis_up() -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """The machine's Redis (`.ci/run` starts it), or else one started here from the
+    `redis-server` on PATH; never a skip, so the shared-counter test always runs."""
+    if _redis_up():
+        yield REDIS_URL
+        return
+    import shutil
+    import socket
+    import time
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail(f"no Redis at {REDIS_URL} and no redis-server to start one")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _limited(**limits: str) -> dict[str, str]:
     return {**TEST_LIMITS, **limits}
 
@@ -113,15 +149,14 @@ def test_memory_counters_are_per_process(limited: Stack, database: tuple[str, st
         assert r.status_code == 200, r.text
 
 
-@pytest.mark.skipif(not _redis_up(), reason=f"no Redis at {REDIS_URL} (.ci/run starts one)")
 def test_redis_shares_the_limit_between_gateway_processes(
-    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
+    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path, redis_url: str
 ) -> None:
     with running_stack(
         anvil,
         database,
         tmp_path,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         redis_key_prefix=f"test-{uuid.uuid4().hex}",  # anvil deploys at the same address
         rate_limits=_limited(verify="4/minute"),
     ) as stack:

@@ -142,6 +142,20 @@ def _gs1(p: Party, serial: str) -> str:
 ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("GET", "/v1/organizations/me"): Unscoped("the calling organization itself"),
     ("POST", "/v1/organizations"): Unscoped("the registry admin creates organizations"),
+    # People and keys (tests/api/test_people.py): each answers about the caller's own
+    # organization only; another organization's user or key id is 404 there.
+    ("GET", "/v1/users"): Unscoped("the caller's own organization's users"),
+    ("POST", "/v1/users"): Unscoped(
+        "invites into the caller's organization (registry admin: another's first admin)"
+    ),
+    ("POST", "/v1/users/{user_id}/disable"): Unscoped("own users only; others' are 404"),
+    ("POST", "/v1/users/{user_id}/enable"): Unscoped("own users only; others' are 404"),
+    ("POST", "/v1/invitations/accept"): Unscoped("the invitation token is the proof"),
+    ("GET", "/v1/api-keys"): Unscoped("the caller's own organization's keys"),
+    ("POST", "/v1/api-keys"): Unscoped("a key of the caller's own organization"),
+    ("POST", "/v1/api-keys/{key_id}/rotate"): Unscoped("own keys only; others' are 404"),
+    ("DELETE", "/v1/api-keys/{key_id}"): Unscoped("own keys only; others' are 404"),
+    ("GET", "/v1/audit"): Unscoped("the caller's own organization's audit trail"),
     ("GET", "/v1/organizations/{organization_id}/grants"): Case(
         lambda w, p: req("GET", f"/v1/organizations/{p.auditor['id']}/grants"),
         {

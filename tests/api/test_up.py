@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -118,9 +119,23 @@ def test_up_serves_the_demo_stack_and_stops_cleanly(up: Up, signum: signal.Signa
         assert r.status_code == 200, r.text
         bundle = verify_bundle(r.json(), dev["gateway_key"]["publicKey"]).payload
         assert bundle["batches"][0]["batchId"] == dev["demo_batch"]["batch_id"]
+        # one demo person per role, who can sign in at login_url
+        assert set(dev["users"]) == {"officer", "rights_holder", "auditor", "admin"}
+        assert dev["login_url"] == dev["gateway_url"] + "/login"
+        officer = dev["users"]["officer"]
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        r = client.post(
+            "/login",
+            data={**officer, "csrf_token": csrf.group(1)},
+            cookies=page.cookies,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/", r.text
 
     out, _ = up.output()
     assert dev["gateway_url"] in out and "/v1/verify" in out and keys["officer"] in out
+    assert dev["login_url"] in out and dev["users"]["officer"]["password"] in out
     assert str(up.home.resolve() / "dev.json") in out.replace("\n", "")
 
     started = time.monotonic()

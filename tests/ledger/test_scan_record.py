@@ -207,3 +207,30 @@ def test_new_records_are_jcs_utf8() -> None:
     assert parse_record(text).offline_verdict == {"verdict": "GENUINE", "note": "東京", "c": 1}
     with pytest.raises(InvalidInput, match="not a JSON number"):
         record(offline_verdict={"x": float("inf")})
+
+
+def test_schema_3_names_the_user_and_schema_2_has_no_user_field() -> None:
+    from ledger.scan_record import SCHEMA_2, parse_record
+
+    text = build_record(
+        device_id="dev-" + "0" * 32,
+        payload="x",
+        kind="typed",
+        tag=None,
+        gtin="09506000134352",
+        serial="S1",
+        lot=None,
+        location=None,
+        scanned_at=datetime(2026, 12, 6, tzinfo=UTC),
+        user="olivia@customs.example",
+    )
+    assert parse_record(text).user == "olivia@customs.example"
+    record = json.loads(text)
+    old = {k: v for k, v in record.items() if k != "user"}
+    assert parse_record(canonical_json({**old, "schema": SCHEMA_2}, SCHEMA_2)).user is None
+    with pytest.raises(InvalidInput, match="unknown user"):
+        parse_record(canonical_json({**record, "schema": SCHEMA_2}, SCHEMA_2))
+    with pytest.raises(InvalidInput, match="missing user"):
+        parse_record(canonical_json(old))
+    with pytest.raises(InvalidInput, match="user"):
+        parse_record(canonical_json({**record, "user": ""}))

@@ -1,0 +1,104 @@
+"""Browser fixtures: the test stack's gateway served over HTTP by uvicorn in a thread, and
+Debian's chromium driven by Playwright (`executable_path`; no `playwright install`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.main import create_app
+from ledger.config import PROJECT_ROOT
+from tests.stack import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BUNDLE = PROJECT_ROOT / "api" / "pages" / "static" / "app.js"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless chromium for the session."""
+    if not Path(CHROMIUM).is_file():
+        # Not a skip: a suite that silently does not run hides failures (`make test` installs it).
+        pytest.fail(f"Debian chromium is not at {CHROMIUM}: run `make browser` (as root)")
+    if not BUNDLE.is_file():  # the pages' bundle: built by `make setup`, or here
+        subprocess.run(
+            ["make", "-C", str(PROJECT_ROOT), str(BUNDLE.relative_to(PROJECT_ROOT))],
+            check=True,
+            capture_output=True,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def live(stack: Stack) -> Iterator[str]:
+    """The stack's gateway at a real URL (the same gateway the test client talks to)."""
+    stack.gateway.settings.login_failure_delay = 0.0
+    app = create_app(stack.gateway, background=False, stop_gateway=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def shots() -> Path | None:
+    """Where screenshots go: SCREENSHOTS_DIR (docs/screenshots to refresh the docs), else
+    nowhere."""
+    where = os.environ.get("SCREENSHOTS_DIR")
+    if not where:
+        return None
+    path = Path(where)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page (axe injected from
+    node_modules, never a CDN)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
