@@ -164,27 +164,6 @@ def test_second_look_finds_nothing_that_is_not_there() -> None:
         assert [c.text for c in codes] == list(photo.expected)
 
 
-def test_outlines_from_the_rotated_pass_map_back_to_the_photo() -> None:
-    """Masking after the 45° pass needs the found code's place in the unrotated photo."""
-    from PIL import ImageDraw
-
-    from scanner.decode import _unrotate
-
-    for size, dot in (((300, 200), (50, 40)), ((201, 333), (180, 300))):
-        image = Image.new("L", size, 255)
-        ImageDraw.Draw(image).rectangle((dot[0] - 2, dot[1] - 2, dot[0] + 2, dot[1] + 2), fill=0)
-        rotated = image.rotate(45, Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-        px = rotated.load()
-        assert px is not None
-        dark = [
-            (x, y) for x in range(rotated.width) for y in range(rotated.height) if px[x, y] < 60
-        ]
-        cx = sum(p[0] for p in dark) / len(dark)
-        cy = sum(p[1] for p in dark) / len(dark)
-        x, y = _unrotate(image, 45)(cx, cy)
-        assert abs(x - dot[0]) < 1.5 and abs(y - dot[1]) < 1.5
-
-
 def fixed_tag(serial: str) -> str:
     """A signed-looking tag with a fixed signature: the same photo on every run."""
     return DigitalLink(GTIN, "L7", serial, bytes(range(65))).to_uri()
