@@ -30,6 +30,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+# The images here are small: OpenCV's thread pool would only compete with the decoding
+# processes (one per core) for the same cores.
+cv2.setNumThreads(1)
+
 #: (rows, columns) of every DataMatrix ECC 200 symbol: squares, rectangles, and DMRE.
 SIZES: tuple[tuple[int, int], ...] = (
     *((n, n) for n in (10, 12, 14, 16, 18, 20, 22, 24, 26, 32, 36, 40, 44, 48, 52, 64)),
