@@ -133,7 +133,7 @@ def _ordered(points: list[Point]) -> Quad:
 
 def candidates(gray: NDArray[np.uint8]) -> list[Candidate]:
     """Outlines in the photo that may be DataMatrix symbols, the largest first."""
-    found: list[tuple[float, Candidate]] = []
+    found: list[tuple[float, int, Candidate]] = []
     # Ink is darker than half the paper around it; the background beside a label and most
     # stickers and fingers are not (an adaptive threshold would outline the label itself).
     paper = cv2.dilate(
@@ -159,15 +159,19 @@ def candidates(gray: NDArray[np.uint8]) -> list[Candidate]:
             corners = _four_corners(hull)
             if corners is None:
                 continue
-            quad = _fitted(_ordered(corners), contour.reshape(-1, 2).astype(np.float64))
-            if any(_near(quad, c.quad) for _, c in found):
-                continue
-            long = float(np.hypot(quad[1][0] - quad[0][0], quad[1][1] - quad[0][1]))
-            short = float(np.hypot(quad[2][0] - quad[1][0], quad[2][1] - quad[1][1]))
-            if short >= 8 * MIN_MODULE and long / short <= 20:
-                found.append((area, Candidate(quad, long, short)))
-    found.sort(key=lambda f: -f[0])
-    return [c for _, c in found[:MAX_CANDIDATES]]
+            fitted = _fitted(_ordered(corners), contour.reshape(-1, 2).astype(np.float64))
+            # Also the smallest rectangle round the blob: right for a photo taken square on,
+            # whatever an occluder did to the sides' fit.
+            box = [(float(x), float(y)) for x, y in cv2.boxPoints(cv2.minAreaRect(contour))]
+            for rank, quad in enumerate((fitted, _ordered(box))):
+                if any(_near(quad, c.quad) for _, _, c in found):
+                    continue
+                long = float(np.hypot(quad[1][0] - quad[0][0], quad[1][1] - quad[0][1]))
+                short = float(np.hypot(quad[2][0] - quad[1][0], quad[2][1] - quad[1][1]))
+                if short >= 8 * MIN_MODULE and long / short <= 20:
+                    found.append((area, rank, Candidate(quad, long, short)))
+    found.sort(key=lambda f: (f[1], -f[0]))
+    return [c for _, _, c in found[: MAX_CANDIDATES * 2]]
 
 
 def _fitted(quad: Quad, points: NDArray[np.float64]) -> Quad:
@@ -185,11 +189,11 @@ def _fitted(quad: Quad, points: NDArray[np.float64]) -> Quad:
         rel = points - a
         t = rel @ unit
         off = np.abs(rel[:, 0] * unit[1] - rel[:, 1] * unit[0])
-        near = (off <= 3) & (t > 0.1 * length) & (t < 0.9 * length)
+        near = (off <= 2.5) & (t > 0.1 * length) & (t < 0.9 * length)
         if near.sum() < 4:
             lines.append((quad[i], quad[(i + 1) % 4]))
             continue
-        vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01)
+        vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
         p0 = (float(x0[0]), float(y0[0]))
         lines.append((p0, (p0[0] + float(vx[0]) * 100, p0[1] + float(vy[0]) * 100)))
     corners = []

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 import zxingcpp
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
 from scanner import datamatrix
@@ -261,6 +261,18 @@ def _deblurred(gray: Image.Image, nsr: float) -> Image.Image:
     return Image.fromarray(scaled.astype(np.uint8))
 
 
+def _deblur(stretched: Image.Image) -> _Found:
+    """Two Wiener deconvolutions; then a DataMatrix with a covered L, out of focus too (a
+    sticker and blur at once), through the DataMatrix repair on the first (its outline only
+    thresholds cleanly once sharpened)."""
+    sharp = _deblurred(stretched, DEBLUR_NSR)
+    return _first(
+        lambda: _read(sharp, "deblur"),
+        lambda: _read(_deblurred(stretched, DEBLUR_NSR / 2), "deblur"),
+        lambda: _datamatrix_repair(sharp, "deblur"),
+    )
+
+
 def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     longest = max(gray.size)
     stretched = ImageOps.autocontrast(gray, cutoff=1)
@@ -295,13 +307,11 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     yield "finder-repair", lambda: _finder_repair(stretched)
     yield "uncurl", lambda: _uncurl(stretched)
     yield (
-        "deblur",
-        lambda: _first(
-            lambda: _read(_deblurred(stretched, DEBLUR_NSR), "deblur"),
-            lambda: _read(_deblurred(stretched, DEBLUR_NSR / 2), "deblur"),
-        ),
+        "sharpen",
+        lambda: _read(stretched.filter(ImageFilter.UnsharpMask(3, 200, 2)), "sharpen"),
     )
     yield "datamatrix-repair", lambda: _datamatrix_repair(stretched)
+    yield "deblur", lambda: _deblur(stretched)
 
 
 #: Angles (degrees) of a bottle's circumference a curved code is assumed to span.
@@ -443,7 +453,7 @@ def _inside(point: Point, outline: Outline) -> bool:
     return x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad
 
 
-def _datamatrix_repair(gray: Image.Image) -> _Found:
+def _datamatrix_repair(gray: Image.Image, strategy: str = "datamatrix-repair") -> _Found:
     """DataMatrix symbols whose L a sticker or a finger breaks: scanner.datamatrix finds
     their outlines, resamples them and redraws the L; zxing reads the clean picture (only
     a symbol that passes its error correction, with some text, counts)."""
@@ -463,7 +473,7 @@ def _datamatrix_repair(gray: Image.Image) -> _Found:
     codes = []
     for r, quad in datamatrix.reads(np.asarray(gray), read):
         gs1 = r.content_type == zxingcpp.ContentType.GS1
-        code = DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, "datamatrix-repair")
+        code = DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, strategy)
         codes.append((code, quad))
     return _Found(_unique_found(codes), [])
 
