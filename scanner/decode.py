@@ -1,41 +1,50 @@
 """Decode barcodes from photos with zxing-cpp, retrying harder images with clean-ups.
 
-A first pass runs zxing-cpp on the image as it is (it already tries rotations by 90°,
-inverted codes and downscaled copies), or on a 2x upscale of a tiny image, with every
-barcode format. Photos of labels taken in bad light at a port often
-fail that pass, so the fallbacks below run in order, cheapest first, until one finds a code:
+A first look runs zxing-cpp on the image as it is (or on a 2x upscale of a tiny image) for
+QR and DataMatrix printed dark on light, without zxing's own 90° and inverted retries (the
+2D detectors find turned codes anyway): 1.5 ms on an 800x600 photo where every format with
+every retry took 15.6 ms for the same codes. Photos of labels taken in bad light at a port
+often fail it, so the passes below run in order until one finds a code. The order is by
+codes read per millisecond on the photos the first look missed (300 of `scanner.damage`'s,
+60 of bench/scenes.py's, each pass run alone):
 
-1. grayscale with a contrast stretch (low contrast, glare)
-2. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
-3. a 2x (or 3x) upscale of a small image (low resolution, blur)
-4. a sharpened copy (blur)
-5. a Wiener deconvolution of a 2 px Gaussian blur (blur with noise, low light: several
-   damages at once)
-6. a fixed-threshold binarization at the image's median (uneven light)
-7. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
-8. a 45° rotation (heavily rotated DataMatrix, whose finder pattern zxing handles less well)
-9. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
+1. every format with zxing's retries (inverted codes, linear codes turned 90°, and the
+   codes of other systems: an EAN-13 is reported as foreign)
+2. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
+3. a contrast stretch (low contrast, glare)
+4. a fixed-threshold binarization at the image's median (uneven light)
+5. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
+6. a 2x (or 3x) upscale of a small image (low resolution, blur)
+7. finder repair: a QR code whose third finder pattern a sticker, a finger or a
+   washed-out highlight hides: scanner.finders finds the two left, the missing one is
+   painted at each place a square code allows and, where zxing then locates the code but
+   cannot read it (a photo at an angle), at places up to 3 modules beside it (only a full
+   QR code is accepted: a lone painted pattern can pass for a Micro QR code)
+8. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
    round a bottle (a vertical cylinder), for a code spanning 70° and 100° of it
-10. finder repair: a QR code whose third finder pattern a sticker, a finger or a washed-out
-    highlight hides: scanner.finders finds the two left, the missing one is painted at each
-    place a square code allows and, where zxing then locates the code but cannot read it
-    (a photo at an angle), at places up to 3 modules beside it (only a full QR code is
-    accepted: a lone painted pattern can pass for a Micro QR code)
+9. a sharpened copy (blur)
+10. DataMatrix repair: a DataMatrix whose L a sticker or a finger breaks (zxing traces the
+    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
+    the L and timing edges and zxing reads the clean picture
+11. a Wiener deconvolution of a 2 px Gaussian blur (blur with noise, low light: several
+    damages at once), then the DataMatrix repair on the sharpened photo (a sticker and
+    blur at once)
 
-A median filter (speckle noise) was a pass too: it read 1 of 1,000 bench photos and cost
-50-350 ms on each photo nothing reads; without it, 360 generated photos and 80 independent
-ones decode the same and decoding CPU drops 15-30 %.
+A 45° rotation was a pass: it read 0 of 1,000 bench photos and cost 50-350 ms on each photo
+nothing reads. A median filter (speckle noise) read 1 of 1,000 at the same cost. Both are
+gone.
 
-The last two cost the most (20-400 ms) and run only when every other pass found nothing.
-
-Fallbacks look for QR and DataMatrix only. Several codes in one picture are all returned.
-When the first pass (as is) finds codes, a *second look* keeps a harder code in the same
+Passes after the every-format one look for QR and DataMatrix only. A code of another
+system beside a tag in the same photo is therefore not reported once the first look reads
+the tag (it would cost every photo the 15 ms every-format pass; the tag is what is judged).
+Several codes in one picture are all returned.
+When the first look (or the every-format pass) finds codes, a *second look* keeps a harder code in the same
 picture from being lost to an easy one (`_second_look`). (When only a fallback finds codes
 the whole photo is hard and that fallback already looked for every code in it; a second
 look there cost up to 200 ms on noisy photos and found nothing more.)
 
 * where the pass located a code it could not read (zxing reports it with `return_errors`),
-  that spot is cropped with a margin and run through the first passes on its own (crops
+  that spot is cropped with a margin and run through the cheap passes (CROP_PASSES) on its own (crops
   are small, so this is cheap);
 * the codes found so far are painted paper-white and the *later* passes (of MASKED_PASSES)
   run on what is left (the earlier passes already saw the whole picture), stopping after
