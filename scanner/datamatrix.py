@@ -189,11 +189,11 @@ def _fitted(quad: Quad, points: NDArray[np.float64]) -> Quad:
         rel = points - a
         t = rel @ unit
         off = np.abs(rel[:, 0] * unit[1] - rel[:, 1] * unit[0])
-        near = (off <= 2.5) & (t > 0.1 * length) & (t < 0.9 * length)
+        near = (off <= 3) & (t > 0.1 * length) & (t < 0.9 * length)
         if near.sum() < 4:
             lines.append((quad[i], quad[(i + 1) % 4]))
             continue
-        vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
+        vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01)
         p0 = (float(x0[0]), float(y0[0]))
         lines.append((p0, (p0[0] + float(vx[0]) * 100, p0[1] + float(vy[0]) * 100)))
     corners = []
