@@ -51,6 +51,8 @@ MAX_CANDIDATES = 4
 DRAW_SCALE = 4
 #: Outlines grown by these many pixels in turn (thresholding eats edge pixels).
 GROW = (0.0, 1.0, 2.0)
+#: zxing reads at most this many redrawn grids per outline, the best-scored first.
+MAX_READS = 8
 #: A symbol's share of dark modules lies between these (its data is scrambled).
 DARK_SHARE = (0.3, 0.7)
 QUIET = 2
@@ -288,13 +290,30 @@ def reads(
 def _read_candidate(
     gray: NDArray[np.uint8], candidate: Candidate, read: Callable[[NDArray[np.uint8]], list[T]]
 ) -> T | None:
+    """Every fitting size, growth and orientation is scored by how well the grid's edges
+    already look like an L and timing edges (an occluder spoils a few modules, a wrong size
+    or turn about half); zxing reads only the best few."""
+    scored: list[tuple[float, int, Grid]] = []
     for rows, cols in sizes_for(candidate):
         for pixels in GROW:
             grid = sample(gray, grown(candidate.quad, pixels), rows, cols)
             if not DARK_SHARE[0] < grid.mean() < DARK_SHARE[1]:
                 continue  # the inside of a label, a text block: not a symbol's mix
             for turned in orientations(grid):
-                found = read(render(with_finder(turned)))
-                if found:
-                    return found[0]
+                scored.append((edge_match(turned), len(scored), turned))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    for _, _, turned in scored[:MAX_READS]:
+        found = read(render(with_finder(turned)))
+        if found:
+            return found[0]
     return None
+
+
+def edge_match(grid: Grid) -> float:
+    """The share of edge modules that already are what the L and timing edges need."""
+    fixed = with_finder(grid)
+    edges = np.concatenate(
+        (grid[:, 0] == fixed[:, 0], grid[-1, :] == fixed[-1, :], grid[0, :] == fixed[0, :])
+    )
+    edges = np.concatenate((edges, grid[:, -1] == fixed[:, -1]))
+    return float(edges.mean())

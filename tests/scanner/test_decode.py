@@ -266,7 +266,7 @@ def _datamatrix_photo(kind: str, level: str, seed: int) -> tuple[bytes, str]:
     [
         ("occlusion", "moderate", 0),  # a corner of the L
         ("occlusion", "moderate", 2),
-        ("occlusion", "moderate", 11),  # a finger over the L's corner, reaching off the label
+        ("occlusion", "moderate", 4),
         ("occlusion", "severe", 3),  # 22 % of the side
         ("occlusion", "mild", 0),  # the corner where the timing edges meet
         # several damages at once: a sticker over the L, the camera at an angle, glare or
