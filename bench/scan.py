@@ -17,7 +17,8 @@
    wall time of this step.
 4. The command itself: the first min(N, 400) photos written to a folder and
    `borderledger scan FOLDER --json` run against the same gateway as a new process, timed
-   from start to exit (`cli_images_per_s`; `cli` holds its counts).
+   from start to exit (`cli_images_per_s`; `cli` holds its counts and the load average
+   around it).
 
 The last line of stdout is one JSON object.
 """
