@@ -17,7 +17,8 @@
    wall time of this step.
 4. The command itself: the first min(N, 400) photos written to a folder and
    `borderledger scan FOLDER --json` run against the same gateway as a new process, timed
-   from start to exit (`cli_images_per_s`; `cli` holds its counts).
+   from start to exit (`cli_images_per_s`; `cli` holds its counts and the load average
+   around it).
 
 The last line of stdout is one JSON object.
 """
@@ -206,9 +207,11 @@ def _cli_run(
             "--api-key",
             dev["api_keys"]["officer"],
         ]
+        load_before = os.getloadavg()
         t0 = time.perf_counter()
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         wall = time.perf_counter() - t0
+        load_after = os.getloadavg()
     try:
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         counts = report["counts"]
@@ -222,6 +225,8 @@ def _cli_run(
         "judged": counts["judged"],
         "unreadable_files": counts["unreadable_files"],
         "verdicts": counts["verdicts"],
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after],
     }
 
 

@@ -7,18 +7,14 @@ tracebacks are left for bugs.
 
 from __future__ import annotations
 
-import signal
-import sys
-
 import typer
-from rich.console import Console
 
 from api import cli as gateway_cli
 from api.case_cli import simulate_app
 from bench.cli import bench_app
+from borderledger.run import run
 from chain import cli as chain_cli
 from custody import cli as custody_cli
-from ledger.errors import BorderLedgerError, InvalidInput
 from scanner.bundle_cli import bundle_app
 from scanner.cli import scan
 from scanner.device_cli import device_app, sync
@@ -57,19 +53,7 @@ app.add_typer(bench_app, name="bench")
 
 def main() -> None:
     """Console entry point: domain errors become one clear line and a non-zero exit."""
-    err = Console(stderr=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        app()
-    except InvalidInput as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
-    except BorderLedgerError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    run(app)
 
 
 __all__ = ["app", "main"]

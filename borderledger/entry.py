@@ -8,7 +8,10 @@ import sys
 
 def main() -> None:
     try:
-        from borderledger.cli import main as cli_main
+        if sys.argv[1:2] == ["scan"]:
+            from borderledger.run import scan_main as cli_main
+        else:
+            from borderledger.cli import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
     cli_main()

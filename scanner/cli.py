@@ -14,7 +14,6 @@ from rich.text import Text
 from ledger.config import Settings
 from ledger.errors import InvalidInput
 from scanner.bundles import OfflineVerifier, open_bundle
-from scanner.chaincheck import ChainChecker
 from scanner.decode import expand_paths
 from scanner.device import has_device
 from scanner.device_cli import Judge
@@ -180,7 +179,12 @@ def scan(
     else:
         url, key = ("", "") if queue else resolve_gateway(gateway, api_key, settings.home)
         verifier = Verifier(url, key)
-    checker = ChainChecker(verify_chain, registry or settings.registry) if verify_chain else None
+    checker = None
+    if verify_chain:
+        # Imported here: it brings web3 (1-2 s of start-up) that a plain scan never uses.
+        from scanner.chaincheck import ChainChecker
+
+        checker = ChainChecker(verify_chain, registry or settings.registry)
     # Offline scans are also queued for `borderledger sync` when this handheld has a device key:
     # the offline verdict travels in the signed record and the gateway judges it again later.
     offline_judge = verifier if isinstance(verifier, OfflineVerifier) else None

@@ -21,9 +21,9 @@ low_contrast      65 % of the range           30 % of the range            12 % 
 occlusion         sticker/finger over 10 %    12 % of the symbol's side,   22 %, over a
                   of a corner with no finder  over a finder pattern        finder pattern
 curvature         code spans 50° of a bottle  80°                          110°
-combined          perspective + 1 other,      perspective + 2 others       as moderate, one of
-                  all mild                    (blur, noise, glare, low     them severe
-                                              light, occlusion), moderate
+combined          perspective + 1 other,      perspective + 2 others       strong perspective
+                  all mild                    (blur, noise, glare, low     (keystone) + 2 others,
+                                              light, occlusion), moderate  one of them severe
 ================  ==========================  ===========================  ======================
 
 `combined` is what phone photos do: damages stack in the order light and optics apply them
@@ -396,7 +396,10 @@ def _combination(level: str, rng: random.Random) -> list[tuple[str, str]]:
     steps = [("perspective", "mild" if level == "mild" else "moderate")]
     steps += [(kind, "mild" if level == "mild" else "moderate") for kind in others]
     if level == "severe":
-        i = rng.randrange(len(steps))
+        # A strong oblique view (the keystone) and one of the others severe as well: what
+        # a hurried shot of a glossy or covered label at a desk gives.
+        steps[0] = ("perspective", "severe")
+        i = 1 + rng.randrange(len(steps) - 1)
         steps[i] = (steps[i][0], "severe")
     order = ["occlusion", "perspective", "glare", "blur", "low_light", "noise"]
     return sorted(steps, key=lambda step: order.index(step[0]))

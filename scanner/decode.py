@@ -1,41 +1,50 @@
 """Decode barcodes from photos with zxing-cpp, retrying harder images with clean-ups.
 
-A first pass runs zxing-cpp on the image as it is (it already tries rotations by 90°,
-inverted codes and downscaled copies), or on a 2x upscale of a tiny image, with every
-barcode format. Photos of labels taken in bad light at a port often
-fail that pass, so the fallbacks below run in order, cheapest first, until one finds a code:
+A first look runs zxing-cpp on the image as it is (or on a 2x upscale of a tiny image) for
+QR and DataMatrix printed dark on light, without zxing's own 90° and inverted retries (the
+2D detectors find turned codes anyway): 1.5 ms on an 800x600 photo where every format with
+every retry took 15.6 ms for the same codes. Photos of labels taken in bad light at a port
+often fail it, so the passes below run in order until one finds a code. The order is by
+codes read per millisecond on the photos the first look missed (300 of `scanner.damage`'s,
+60 of bench/scenes.py's, each pass run alone):
 
-1. grayscale with a contrast stretch (low contrast, glare)
-2. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
-3. a 2x (or 3x) upscale of a small image (low resolution, blur)
-4. a sharpened copy (blur)
-5. a Wiener deconvolution of a 2 px Gaussian blur (blur with noise, low light: several
-   damages at once)
-6. a fixed-threshold binarization at the image's median (uneven light)
-7. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
-8. a 45° rotation (heavily rotated DataMatrix, whose finder pattern zxing handles less well)
-9. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
+1. every format with zxing's retries (inverted codes, linear codes turned 90°, and the
+   codes of other systems: an EAN-13 is reported as foreign)
+2. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
+3. a contrast stretch (low contrast, glare)
+4. a fixed-threshold binarization at the image's median (uneven light)
+5. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
+6. a 2x (or 3x) upscale of a small image (low resolution, blur)
+7. finder repair: a QR code whose third finder pattern a sticker, a finger or a
+   washed-out highlight hides: scanner.finders finds the two left, the missing one is
+   painted at each place a square code allows and, where zxing then locates the code but
+   cannot read it (a photo at an angle), at places up to 3 modules beside it (only a full
+   QR code is accepted: a lone painted pattern can pass for a Micro QR code)
+8. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
    round a bottle (a vertical cylinder), for a code spanning 70° and 100° of it
-10. finder repair: a QR code whose third finder pattern a sticker, a finger or a washed-out
-    highlight hides: scanner.finders finds the two left, the missing one is painted at each
-    place a square code allows and, where zxing then locates the code but cannot read it
-    (a photo at an angle), at places up to 3 modules beside it (only a full QR code is
-    accepted: a lone painted pattern can pass for a Micro QR code)
+9. a sharpened copy (blur)
+10. DataMatrix repair: a DataMatrix whose L a sticker or a finger breaks (zxing traces the
+    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
+    the L and timing edges and zxing reads the clean picture
+11. a Wiener deconvolution of a 2 px Gaussian blur (blur with noise, low light: several
+    damages at once), then the DataMatrix repair on the sharpened photo (a sticker and
+    blur at once)
 
-A median filter (speckle noise) was a pass too: it read 1 of 1,000 bench photos and cost
-50-350 ms on each photo nothing reads; without it, 360 generated photos and 80 independent
-ones decode the same and decoding CPU drops 15-30 %.
+A 45° rotation was a pass: it read 0 of 1,000 bench photos and cost 50-350 ms on each photo
+nothing reads. A median filter (speckle noise) read 1 of 1,000 at the same cost. Both are
+gone.
 
-The last two cost the most (20-400 ms) and run only when every other pass found nothing.
-
-Fallbacks look for QR and DataMatrix only. Several codes in one picture are all returned.
-When the first pass (as is) finds codes, a *second look* keeps a harder code in the same
+Passes after the every-format one look for QR and DataMatrix only. A code of another
+system beside a tag in the same photo is therefore not reported once the first look reads
+the tag (it would cost every photo the 15 ms every-format pass; the tag is what is judged).
+Several codes in one picture are all returned.
+When the first look (or the every-format pass) finds codes, a *second look* keeps a harder code in the same
 picture from being lost to an easy one (`_second_look`). (When only a fallback finds codes
 the whole photo is hard and that fallback already looked for every code in it; a second
 look there cost up to 200 ms on noisy photos and found nothing more.)
 
 * where the pass located a code it could not read (zxing reports it with `return_errors`),
-  that spot is cropped with a margin and run through the first passes on its own (crops
+  that spot is cropped with a margin and run through the cheap passes (CROP_PASSES) on its own (crops
   are small, so this is cheap);
 * the codes found so far are painted paper-white and the *later* passes (of MASKED_PASSES)
   run on what is left (the earlier passes already saw the whole picture), stopping after
@@ -64,6 +73,7 @@ import zxingcpp
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
+from scanner import datamatrix
 from scanner.finders import Place, nudges, places
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -133,6 +143,21 @@ MATRIX_FORMATS = (
 )
 
 
+#: The first look at a photo: QR and DataMatrix the way labels print them (dark on light),
+#: upright or turned by any angle (the 2D detectors find them turned; zxing's extra 90°
+#: pass is for linear codes). 1.5 ms on a 800x600 photo where every format, inverted and
+#: turned took 15.6 ms for the same codes (60 bench photos, load ~15).
+CHEAP: dict[str, Any] = {"formats": MATRIX_FORMATS, "try_invert": False, "try_rotate": False}
+#: The passes that look at the photo as it is (or a tiny one upscaled): the second look
+#: runs after them.
+FIRST_LOOK = frozenset({"as-is", "as-is-upscaled"})
+#: The pass for codes of other systems (an EAN-13 is reported as foreign), inverted codes
+#: and linear codes turned by 90°: zxing with every format and all its retries.
+EVERY_FORMAT = "every-format"
+
+#: DataMatrix alone (a clean picture redrawn by scanner.datamatrix).
+DATAMATRIX: Any = (zxingcpp.BarcodeFormat.DataMatrix,)
+
 #: A point in pixel coordinates, and a code's outline (4 corners) in the grayscale image.
 Point = tuple[float, float]
 Outline = tuple[Point, Point, Point, Point]
@@ -154,7 +179,11 @@ def _identity(x: float, y: float) -> Point:
 
 
 def _read(image: Image.Image, strategy: str, back: Back = _identity, **options: Any) -> _Found:
-    if not strategy.startswith("as-is"):
+    if strategy == EVERY_FORMAT:
+        pass  # zxing's defaults: every format, inverted, turned
+    elif strategy in FIRST_LOOK:
+        options = {**CHEAP, **options}
+    else:
         options = {"formats": MATRIX_FORMATS, "try_invert": False, **options}
     found = zxingcpp.read_barcodes(
         image, text_mode=zxingcpp.TextMode.Plain, return_errors=True, **options
@@ -195,22 +224,6 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
 
 def _unscale(factor: float) -> Back:
     return lambda x, y: (x / factor, y / factor)
-
-
-def _unrotate(image: Image.Image, degrees: float) -> Back:
-    """Inverse of `image.rotate(degrees, expand=True)` for points of the rotated image."""
-    width, height = image.size
-    rad = math.radians(degrees)
-    cos, sin = math.cos(rad), math.sin(rad)
-    new_w = abs(width * cos) + abs(height * sin)
-    new_h = abs(width * sin) + abs(height * cos)
-
-    def back(x: float, y: float) -> Point:
-        dx, dy = x - new_w / 2, y - new_h / 2
-        # PIL rotates counter-clockwise on screen (y down): undo with the opposite turn.
-        return (width / 2 + dx * cos - dy * sin, height / 2 + dx * sin + dy * cos)
-
-    return back
 
 
 def _median_threshold(image: Image.Image) -> Image.Image:
@@ -257,6 +270,18 @@ def _deblurred(gray: Image.Image, nsr: float) -> Image.Image:
     return Image.fromarray(scaled.astype(np.uint8))
 
 
+def _deblur(stretched: Image.Image) -> _Found:
+    """Two Wiener deconvolutions; then a DataMatrix with a covered L, out of focus too (a
+    sticker and blur at once), through the DataMatrix repair on the first (its outline only
+    thresholds cleanly once sharpened)."""
+    sharp = _deblurred(stretched, DEBLUR_NSR)
+    return _first(
+        lambda: _read(sharp, "deblur"),
+        lambda: _read(_deblurred(stretched, DEBLUR_NSR / 2), "deblur"),
+        lambda: _datamatrix_repair(sharp, "deblur"),
+    )
+
+
 def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     longest = max(gray.size)
     stretched = ImageOps.autocontrast(gray, cutoff=1)
@@ -268,7 +293,16 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             lambda: _read(_scaled(gray, 2.0), "as-is-upscaled", _unscale(2.0)),
         )
     yield "as-is", lambda: _read(gray, "as-is")
+    yield EVERY_FORMAT, lambda: _read(gray, EVERY_FORMAT)
     yield "contrast", lambda: _read(stretched, "contrast")
+    if longest > HUGE_SIDE:
+        yield (
+            "downscale",
+            lambda: _read(
+                _scaled(stretched, 1600 / longest), "downscale", _unscale(1600 / longest)
+            ),
+        )
+    yield "threshold", lambda: _read(_median_threshold(stretched), "threshold")
     yield (
         "global-binarizer",
         lambda: _read(stretched, "global-binarizer", binarizer=zxingcpp.Binarizer.GlobalHistogram),
@@ -279,35 +313,14 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             "upscale",
             lambda: _read(_scaled(stretched, factor), "upscale", _unscale(factor)),
         )
+    yield "finder-repair", lambda: _finder_repair(stretched)
+    yield "uncurl", lambda: _uncurl(stretched)
     yield (
         "sharpen",
         lambda: _read(stretched.filter(ImageFilter.UnsharpMask(3, 200, 2)), "sharpen"),
     )
-    yield (
-        "deblur",
-        lambda: _first(
-            lambda: _read(_deblurred(stretched, DEBLUR_NSR), "deblur"),
-            lambda: _read(_deblurred(stretched, DEBLUR_NSR / 2), "deblur"),
-        ),
-    )
-    yield "threshold", lambda: _read(_median_threshold(stretched), "threshold")
-    if longest > HUGE_SIDE:
-        yield (
-            "downscale",
-            lambda: _read(
-                _scaled(stretched, 1600 / longest), "downscale", _unscale(1600 / longest)
-            ),
-        )
-    yield (
-        "rotate45",
-        lambda: _read(
-            stretched.rotate(45, Image.Resampling.BICUBIC, expand=True, fillcolor=255),
-            "rotate45",
-            _unrotate(stretched, 45),
-        ),
-    )
-    yield "uncurl", lambda: _uncurl(stretched)
-    yield "finder-repair", lambda: _finder_repair(stretched)
+    yield "datamatrix-repair", lambda: _datamatrix_repair(stretched)
+    yield "deblur", lambda: _deblur(stretched)
 
 
 #: Angles (degrees) of a bottle's circumference a curved code is assumed to span.
@@ -449,6 +462,31 @@ def _inside(point: Point, outline: Outline) -> bool:
     return x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad
 
 
+def _datamatrix_repair(gray: Image.Image, strategy: str = "datamatrix-repair") -> _Found:
+    """DataMatrix symbols whose L a sticker or a finger breaks: scanner.datamatrix finds
+    their outlines, resamples them and redraws the L; zxing reads the clean picture (only
+    a symbol that passes its error correction, with some text, counts)."""
+
+    def read(picture: np.ndarray[Any, Any]) -> list[Any]:
+        found = zxingcpp.read_barcodes(
+            picture,
+            formats=DATAMATRIX,
+            text_mode=zxingcpp.TextMode.Plain,
+            is_pure=True,
+            try_rotate=False,
+            try_invert=False,
+            try_downscale=False,
+        )
+        return [r for r in found if r.valid and r.text]
+
+    codes = []
+    for r, quad in datamatrix.reads(np.asarray(gray), read):
+        gs1 = r.content_type == zxingcpp.ContentType.GS1
+        code = DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, strategy)
+        codes.append((code, quad))
+    return _Found(_unique_found(codes), [])
+
+
 def _read_repaired(place: Place, nudge: tuple[float, float]) -> _Found:
     found = _read(
         place.painted(nudge),
@@ -477,7 +515,7 @@ def decode_image(
     for index, (name, attempt) in enumerate(passes):
         found = attempt()
         if found.codes:
-            if not second_look or not name.startswith("as-is"):
+            if not second_look or name not in (*FIRST_LOOK, EVERY_FORMAT):
                 # A code that needed a fallback means the whole photo is hard: that pass
                 # already looked for every code in it, and a second look costs the most.
                 return _unique([code for code, _ in found.codes])
@@ -489,8 +527,8 @@ def decode_image(
 CROP_MARGIN = 0.35
 #: At most this many located-but-unread spots are cropped (noisy photos yield phantom ones).
 MAX_CROPS = 2
-#: A crop goes through the first this-many passes of the pipeline (the cheap, productive ones).
-CROP_PASSES = 5
+#: The passes a crop goes through (the cheap, productive ones; a crop is small, upscaled).
+CROP_PASSES = frozenset({"as-is-upscaled", "as-is", "contrast", "global-binarizer", "upscale"})
 #: A located-but-unread spot smaller than this share of the smallest code read is a phantom.
 MIN_MISS_SHARE = 0.15
 #: Masked passes run at most this many times in a row without finding a new code, and at
@@ -500,7 +538,16 @@ MASKED_MAX = 3
 #: The passes the masked search may run: the cheap ones, and those for photos damaged all
 #: over (the photo that hid one code from the first pass likely damaged the other too).
 MASKED_PASSES = frozenset(
-    {"contrast", "global-binarizer", "upscale", "deblur", "uncurl", "finder-repair"}
+    {
+        "contrast",
+        "threshold",
+        "global-binarizer",
+        "upscale",
+        "finder-repair",
+        "uncurl",
+        "deblur",
+        "datamatrix-repair",
+    }
 )
 
 
@@ -523,7 +570,9 @@ def _second_look(gray: Image.Image, first: _Found, later: list[str]) -> list[Dec
         if box is None:
             continue
         crop = gray.crop(box)
-        for _, attempt in list(_passes(crop))[:CROP_PASSES]:
+        for name, attempt in _passes(crop):
+            if name not in CROP_PASSES:
+                continue
             found = attempt()
             if found.codes:
                 add(

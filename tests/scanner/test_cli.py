@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,29 @@ def test_a_folder_is_decoded_in_parallel_and_reported_in_file_order(
     assert [Path(c["source"]).name for c in report["codes"]] == names
     assert [c["payload"]["serial"] for c in report["codes"]] == SERIALS
     assert report["counts"]["judged"] == len(SERIALS)
+
+
+def test_scan_starts_without_web3() -> None:
+    """`borderledger scan` over a folder is timed from start to exit: importing web3 (the
+    rest of the command line, or the chain check) cost it 1.1 s of CPU before the first
+    photo. The scan-only entry must not bring it in, nor lose the command's help and exit
+    codes."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['borderledger', 'scan', *sys.argv[1:]]\n"
+        "from borderledger.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('web3 imported:', 'web3' in sys.modules, file=sys.stderr)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0 and "Usage: borderledger scan" in shown.stdout
+    assert shown.stderr.strip().splitlines()[-1] == "web3 imported: False"
+    refused = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2 and "nothing to scan" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == "web3 imported: False"

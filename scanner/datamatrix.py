@@ -1,0 +1,319 @@
+"""Re-read a DataMatrix whose L-shaped finder a sticker, a finger or a highlight breaks.
+
+zxing-cpp finds a DataMatrix by tracing its solid L (the left and bottom edges) and gives
+up when a corner of it is covered, even when only one or two modules are: Reed-Solomon
+error correction would restore the data under the cover, but the symbol is never located.
+So the symbol is located here without the L, by its outline, and redrawn clean:
+
+1. dark pixels (adaptive threshold) closed into blobs; a blob that is a dense, convex-ish
+   quadrilateral is a candidate symbol. Its outline is the convex hull simplified to four
+   corners; a hull with a fifth corner (a corner cut off by the occluder) has its shortest
+   edge dropped and its neighbours extended to meet where the corner was.
+2. the quadrilateral is warped flat (a perspective warp, so a photo at an angle works too)
+   and sampled on the module grid of each symbol size (ISO/IEC 16022 squares, rectangles
+   and the rectangular extensions) whose shape and module size fit the outline;
+3. the L and the timing edges are painted in each orientation the shape allows, the grid
+   is rendered as a clean image, and zxing reads it. A wrong size or orientation does not
+   pass the error correction; only a full DataMatrix read counts.
+
+OpenCV (headless) does the thresholding, blobs, hulls and warps: a few milliseconds per
+photo, and it runs only when every other pass found nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+# The images here are small: OpenCV's thread pool would only compete with the decoding
+# processes (one per core) for the same cores.
+cv2.setNumThreads(1)
+
+#: (rows, columns) of every DataMatrix ECC 200 symbol: squares, rectangles, and DMRE.
+SIZES: tuple[tuple[int, int], ...] = (
+    *((n, n) for n in (10, 12, 14, 16, 18, 20, 22, 24, 26, 32, 36, 40, 44, 48, 52, 64)),
+    (8, 18), (8, 32), (12, 26), (12, 36), (16, 36), (16, 48),
+    (8, 48), (8, 64), (8, 80), (8, 96), (8, 120), (8, 144), (12, 64), (12, 88), (16, 64),
+    (20, 36), (20, 44), (20, 64), (22, 48), (24, 48), (24, 64), (26, 40), (26, 48), (26, 64),
+)  # fmt: skip
+#: Modules this many pixels wide (in the photo) or narrower are not sampled reliably.
+MIN_MODULE = 1.6
+#: The largest module looked for (pixels).
+MAX_MODULE = 14.0
+#: At most this many candidate outlines per photo (the largest first).
+MAX_CANDIDATES = 4
+#: Pixels per module of the redrawn symbol, and its quiet zone (modules).
+DRAW_SCALE = 4
+#: Outlines grown by these many pixels in turn (thresholding eats edge pixels).
+GROW = (0.0, 1.0, 2.0)
+#: zxing reads at most this many redrawn grids per outline, the best-scored first.
+MAX_READS = 8
+#: A symbol's share of dark modules lies between these (its data is scrambled).
+DARK_SHARE = (0.3, 0.7)
+QUIET = 2
+
+#: A pixel is ink when darker than this percentage (tried in turn: a finger is darker than
+#: half the paper and, merged with a code, hides its outline) of the brightest paper near it.
+INK_SHARES = (40, 28)
+#: The closing (pixels) that merges a code's modules into one blob, for each share.
+CLOSINGS = (5, 7)
+#: ... of the paper within this window (pixels): small, so that the background beside a
+#: label (darker than half the paper too) is dark only in a thin band, not merged with a code.
+PAPER_WINDOW = 9
+
+Point = tuple[float, float]
+Quad = tuple[Point, Point, Point, Point]
+Grid = NDArray[np.bool_]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A quadrilateral that may be a DataMatrix: corners in order round the outline, the
+    first edge (corner 0 to 1) along the longer side."""
+
+    quad: Quad
+    long: float
+    short: float
+
+
+def _intersect(a: Point, b: Point, c: Point, d: Point) -> Point | None:
+    """Where line a-b meets line c-d (None when nearly parallel)."""
+    x1, y1 = a
+    x2, y2 = b
+    x3, y3 = c
+    x4, y4 = d
+    den = (x1 - x2) * (y3 - y4) - (y1 - y2) * (x3 - x4)
+    if abs(den) < 1e-6:
+        return None
+    t = ((x1 - x3) * (y3 - y4) - (y1 - y3) * (x3 - x4)) / den
+    return (x1 + t * (x2 - x1), y1 + t * (y2 - y1))
+
+
+def _four_corners(hull: NDArray[Any]) -> list[Point] | None:
+    """The hull as a quadrilateral: simplified to 4 corners, or 5 with the cut-off corner
+    restored (the shortest edge dropped, its neighbours extended to meet)."""
+    perimeter = cv2.arcLength(hull, True)
+    for share in (0.02, 0.035, 0.05):
+        approx = cv2.approxPolyDP(hull, share * perimeter, True).reshape(-1, 2)
+        points = [(float(x), float(y)) for x, y in approx]
+        if len(points) == 4:
+            return points
+        if len(points) == 5:
+            edges = [
+                np.hypot(
+                    points[(i + 1) % 5][0] - points[i][0], points[(i + 1) % 5][1] - points[i][1]
+                )
+                for i in range(5)
+            ]
+            i = int(np.argmin(edges))
+            corner = _intersect(
+                points[(i - 1) % 5], points[i], points[(i + 1) % 5], points[(i + 2) % 5]
+            )
+            if corner is None:
+                continue
+            kept = [points[(i + k) % 5] for k in range(2, 5)]  # i+2, i+3, i+4
+            return [corner, *kept]
+    return None
+
+
+def _ordered(points: list[Point]) -> Quad:
+    """Corners clockwise on screen, starting so that the first edge is the longer side."""
+    centre = np.mean(points, axis=0)
+    points = sorted(points, key=lambda p: np.arctan2(p[1] - centre[1], p[0] - centre[0]))
+    a = np.hypot(points[1][0] - points[0][0], points[1][1] - points[0][1])
+    b = np.hypot(points[2][0] - points[1][0], points[2][1] - points[1][1])
+    if b > a:
+        points = points[1:] + points[:1]
+    return (points[0], points[1], points[2], points[3])
+
+
+def candidates(gray: NDArray[np.uint8]) -> list[Candidate]:
+    """Outlines in the photo that may be DataMatrix symbols, the largest first."""
+    found: list[tuple[float, int, Candidate]] = []
+    # Ink is darker than half the paper around it; the background beside a label and most
+    # stickers and fingers are not (an adaptive threshold would outline the label itself).
+    paper = cv2.dilate(
+        gray, cv2.getStructuringElement(cv2.MORPH_RECT, (PAPER_WINDOW, PAPER_WINDOW))
+    )
+    for share, close in zip(INK_SHARES, CLOSINGS, strict=True):
+        dark = np.where(gray.astype(np.int16) * 100 < paper.astype(np.int16) * share, 255, 0)
+        dark = dark.astype(np.uint8)
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (close, close))
+        merged = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, kernel)
+        # Outer boundaries at every depth: a code sits inside the outline of its label.
+        contours, tree = cv2.findContours(merged, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        parents = [] if tree is None else [int(node[3]) for node in tree[0]]
+        for contour, parent in zip(contours, parents, strict=True):
+            if parent != -1:
+                continue
+            area = cv2.contourArea(contour)
+            if area < 400:
+                continue
+            hull = cv2.convexHull(contour)
+            if area / max(cv2.contourArea(hull), 1.0) < 0.7:
+                continue
+            corners = _four_corners(hull)
+            if corners is None:
+                continue
+            fitted = _fitted(_ordered(corners), contour.reshape(-1, 2).astype(np.float64))
+            # Also the smallest rectangle round the blob: right for a photo taken square on,
+            # whatever an occluder did to the sides' fit.
+            box = [(float(x), float(y)) for x, y in cv2.boxPoints(cv2.minAreaRect(contour))]
+            for rank, quad in enumerate((fitted, _ordered(box))):
+                if any(_near(quad, c.quad) for _, _, c in found):
+                    continue
+                long = float(np.hypot(quad[1][0] - quad[0][0], quad[1][1] - quad[0][1]))
+                short = float(np.hypot(quad[2][0] - quad[1][0], quad[2][1] - quad[1][1]))
+                if short >= 8 * MIN_MODULE and long / short <= 20:
+                    found.append((area, rank, Candidate(quad, long, short)))
+    found.sort(key=lambda f: (f[1], -f[0]))
+    return [c for _, _, c in found[: MAX_CANDIDATES * 2]]
+
+
+def _fitted(quad: Quad, points: NDArray[np.float64]) -> Quad:
+    """`quad` with each side refitted (least squares) to the outline's points along it:
+    corners of a simplified hull sit on jagged pixels, and a corner cut off by an occluder
+    is where the fitted sides meet, not where the outline turns."""
+    lines = []
+    for i in range(4):
+        a, b = np.array(quad[i]), np.array(quad[(i + 1) % 4])
+        along = b - a
+        length = float(np.hypot(*along))
+        if length < 1:
+            return quad
+        unit = along / length
+        rel = points - a
+        t = rel @ unit
+        off = np.abs(rel[:, 0] * unit[1] - rel[:, 1] * unit[0])
+        near = (off <= 3) & (t > 0.1 * length) & (t < 0.9 * length)
+        if near.sum() < 4:
+            lines.append((quad[i], quad[(i + 1) % 4]))
+            continue
+        vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01)
+        p0 = (float(x0[0]), float(y0[0]))
+        lines.append((p0, (p0[0] + float(vx[0]) * 100, p0[1] + float(vy[0]) * 100)))
+    corners = []
+    for i in range(4):
+        corner = _intersect(*lines[(i - 1) % 4], *lines[i])
+        if corner is None:
+            return quad
+        corners.append(corner)
+    return (corners[0], corners[1], corners[2], corners[3])
+
+
+def _near(a: Quad, b: Quad) -> bool:
+    return all(abs(p[0] - q[0]) + abs(p[1] - q[1]) < 6 for p, q in zip(a, b, strict=True))
+
+
+def sizes_for(candidate: Candidate) -> Iterator[tuple[int, int]]:
+    """Symbol sizes (rows along the short side, columns along the long one) that fit the
+    outline's shape and give a plausible module size."""
+    ratio = candidate.long / candidate.short
+    for rows, cols in SIZES:
+        if not 0.75 <= (cols / rows) / ratio <= 1.33:
+            continue
+        module = candidate.short / rows
+        if MIN_MODULE <= module <= MAX_MODULE:
+            yield rows, cols
+
+
+def sample(gray: NDArray[np.uint8], quad: Quad, rows: int, cols: int) -> Grid:
+    """The symbol warped flat and read on a rows x cols grid: True where a module is dark."""
+    k = 5
+    target = np.array([(0, 0), (cols * k, 0), (cols * k, rows * k), (0, rows * k)], np.float32)
+    matrix = cv2.getPerspectiveTransform(np.array(quad, np.float32), target)
+    flat = cv2.warpPerspective(gray, matrix, (cols * k, rows * k), flags=cv2.INTER_LINEAR)
+    # Each module's centre 3x3 pixels.
+    cells = flat.reshape(rows, k, cols, k)[:, 1:4, :, 1:4].mean(axis=(1, 3))
+    lo, hi = np.percentile(cells, (5, 95))
+    return np.asarray(cells < (lo + hi) / 2)
+
+
+def with_finder(grid: Grid) -> Grid:
+    """`grid` with the L (left column, bottom row) solid and the timing edges (top row,
+    right column) alternating, as ISO/IEC 16022 draws them."""
+    rows, cols = grid.shape
+    fixed = grid.copy()
+    fixed[:, 0] = True
+    fixed[-1, :] = True
+    fixed[0, :] = np.arange(cols) % 2 == 0
+    fixed[:, -1] = (rows - 1 - np.arange(rows)) % 2 == 0
+    return fixed
+
+
+def orientations(grid: Grid) -> Iterator[Grid]:
+    """The grid as it may lie: rectangles upright or upside down; squares in all 4 turns."""
+    turns = (0, 1, 2, 3) if grid.shape[0] == grid.shape[1] else (0, 2)
+    for turn in turns:
+        yield np.rot90(grid, turn)
+
+
+def render(grid: Grid) -> NDArray[np.uint8]:
+    """A clean picture of `grid` (dark modules black on white, with a quiet zone)."""
+    padded = np.pad(grid, QUIET)
+    pixels = np.where(padded, 0, 255).astype(np.uint8)
+    return np.kron(pixels, np.ones((DRAW_SCALE, DRAW_SCALE), np.uint8))
+
+
+def grown(quad: Quad, pixels: float) -> Quad:
+    """`quad` with each side moved outwards by `pixels`: thresholding loses the outer
+    half-pixel of edge modules, which over 64 modules shifts the grid by a module."""
+    corners = []
+    for i in range(4):
+        here, before, after = quad[i], quad[(i - 1) % 4], quad[(i + 1) % 4]
+        x, y = here
+        for other in (before, after):
+            dx, dy = here[0] - other[0], here[1] - other[1]
+            norm = max(float(np.hypot(dx, dy)), 1e-6)
+            x, y = x + dx / norm * pixels, y + dy / norm * pixels
+        corners.append((x, y))
+    return (corners[0], corners[1], corners[2], corners[3])
+
+
+def reads(
+    gray: NDArray[np.uint8], read: Callable[[NDArray[np.uint8]], list[T]]
+) -> Iterator[tuple[T, Quad]]:
+    """Each symbol `read` (zxing on a clean picture, answering what it decodes) finds once
+    the outlines in `gray` are resampled and their finder patterns redrawn."""
+    for candidate in candidates(gray):
+        found = _read_candidate(gray, candidate, read)
+        if found is not None:
+            yield found, candidate.quad
+
+
+def _read_candidate(
+    gray: NDArray[np.uint8], candidate: Candidate, read: Callable[[NDArray[np.uint8]], list[T]]
+) -> T | None:
+    """Every fitting size, growth and orientation is scored by how well the grid's edges
+    already look like an L and timing edges (an occluder spoils a few modules, a wrong size
+    or turn about half); zxing reads only the best few."""
+    scored: list[tuple[float, int, Grid]] = []
+    for rows, cols in sizes_for(candidate):
+        for pixels in GROW:
+            grid = sample(gray, grown(candidate.quad, pixels), rows, cols)
+            if not DARK_SHARE[0] < grid.mean() < DARK_SHARE[1]:
+                continue  # the inside of a label, a text block: not a symbol's mix
+            for turned in orientations(grid):
+                scored.append((edge_match(turned), len(scored), turned))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    for _, _, turned in scored[:MAX_READS]:
+        found = read(render(with_finder(turned)))
+        if found:
+            return found[0]
+    return None
+
+
+def edge_match(grid: Grid) -> float:
+    """The share of edge modules that already are what the L and timing edges need."""
+    fixed = with_finder(grid)
+    edges = np.concatenate(
+        (grid[:, 0] == fixed[:, 0], grid[-1, :] == fixed[-1, :], grid[0, :] == fixed[0, :])
+    )
+    edges = np.concatenate((edges, grid[:, -1] == fixed[:, -1]))
+    return float(edges.mean())
