@@ -207,6 +207,16 @@ def _start(
             if failed:
                 raise UpError(f"setting up {name} on chain failed: {failed}")
         holder, officer = orgs["rights_holder"], orgs["officer"]
+        # The registry admin binds the demo GTIN to the holder (its recordation) first: only
+        # the holder a GTIN is bound to registers batches of it.
+        binding = api.post(
+            "/v1/gtin-bindings",
+            admin_key,
+            {"gtin": DEMO_GTIN, "organizationId": holder["id"]},
+            expect=(202,),
+        )
+        if binding["write"]["status"] != "done":
+            raise UpError(f"binding GTIN {DEMO_GTIN} on chain failed: {binding['write']}")
         _step(
             err,
             f"[bold]4.[/] organizations: rights holder {holder['address']} (signer "

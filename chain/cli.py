@@ -239,6 +239,37 @@ def accredit_holder(
     _emit({"holder": holder, "name": name, "recordation": recordation, "tx_hash": receipt.tx_hash})
 
 
+@accredit_app.command("revoke-holder")
+def accredit_revoke_holder(
+    account: Annotated[str, typer.Argument(help="address or keystore name of the rights holder")],
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+) -> None:
+    """Revoke a rights holder's accreditation, for good: its earlier batches stay as they
+    were; it registers no batch, adds no signer key and changes no status any more."""
+    holder = _resolve_address(account)
+    receipt = _client(key, password_file).revoke_rights_holder(holder)
+    _emit({"holder": holder, "revoked": True, "tx_hash": receipt.tx_hash})
+
+
+@accredit_app.command("bind-gtin")
+def accredit_bind_gtin(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14 to bind")],
+    account: Annotated[str, typer.Argument(help="address or keystore name of the rights holder")],
+    reassign: Annotated[
+        bool, typer.Option(help="move a GTIN bound to another holder (explicit)")
+    ] = False,
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+) -> None:
+    """Bind a GTIN to a rights holder (its recordation): only that holder registers batches
+    of it. A bound GTIN moves to another holder only with --reassign."""
+    holder = _resolve_address(account)
+    client = _client(key, password_file)
+    receipt = client.reassign_gtin(gtin, holder) if reassign else client.bind_gtin(gtin, holder)
+    _emit({"gtin": gtin, "holder": holder, "reassigned": reassign, "tx_hash": receipt.tx_hash})
+
+
 @accredit_app.command("agency")
 def accredit_agency(
     account: Annotated[str, typer.Argument(help="address or keystore name of the customs agency")],

@@ -9,6 +9,7 @@ from api.routes import (
     jobs,
     meta,
     organizations,
+    rights,
     trust,
     verify,
     webhooks,
@@ -17,6 +18,7 @@ from api.routes import (
 ROUTERS = [
     meta.router,
     organizations.router,
+    rights.router,
     batches.router,
     jobs.router,
     verify.router,
