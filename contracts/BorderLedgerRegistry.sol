@@ -545,11 +545,10 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     function isSignerValidFor(address signer, address holder, uint40 registeredAt) public view returns (bool) {
         SignerKey memory key = _signerKeys[signer];
         if (key.holder != holder || holder == address(0)) return false;
-        uint40 revokedAt = key.revokedAt;
-        uint40 holderRevokedAt = _rightsHolders[holder].revokedAt;
-        if (holderRevokedAt != 0 && (revokedAt == 0 || holderRevokedAt < revokedAt)) revokedAt = holderRevokedAt;
-        if (revokedAt == 0) return true;
-        return key.addedAt <= registeredAt && registeredAt < revokedAt;
+        // zero means "never revoked": the key's end is the earlier of the two revocations
+        uint40 end = _earlier(key.revokedAt, _rightsHolders[holder].revokedAt);
+        if (end > 0) return key.addedAt <= registeredAt && registeredAt < end;
+        return true;
     }
 
     /**
@@ -605,8 +604,12 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
         string calldata lot,
         bytes calldata signature
     ) private view returns (address) {
-        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(tagDigest(gtin, serial, lot), signature);
-        return err == ECDSA.RecoverError.NoError ? signer : address(0);
+        (address signer, ECDSA.RecoverError err, bytes32 errArg) = ECDSA.tryRecover(
+            tagDigest(gtin, serial, lot),
+            signature
+        );
+        // `errArg` only details an error (a bad length or s value): zero whenever there is none
+        return err == ECDSA.RecoverError.NoError && errArg == bytes32(0) ? signer : address(0);
     }
 
     /// @dev Only the batch's holder, while accredited, changes its statuses: never the admin.
@@ -616,6 +619,12 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
         if (holder == address(0)) revert UnknownBatch(batchId);
         if (msg.sender != holder) revert NotBatchHolder(batchId, msg.sender, holder);
         _requireActiveHolder(holder);
+    }
+
+    /// @dev The earlier of two revocation times, where zero means "not revoked".
+    function _earlier(uint40 a, uint40 b) private pure returns (uint40) {
+        if (a > 0 && b > 0) return a < b ? a : b;
+        return a > 0 ? a : b;
     }
 
     /// @dev `account` holds `RIGHTS_HOLDER_ROLE` (revocation takes it away for good).
@@ -659,7 +668,7 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     function _requireValidGtin(string calldata gtin) private pure {
         bytes calldata digits = bytes(gtin);
         if (digits.length != 14) revert InvalidGtin(gtin);
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i = 0; i < 14; ++i) {
             uint8 c = uint8(digits[i]);
             if (c < 0x30 || c > 0x39) revert InvalidGtin(gtin);
