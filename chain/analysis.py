@@ -29,7 +29,7 @@ ARTIFACT_DBG = (
     PROJECT_ROOT / "artifacts/contracts/BorderLedgerRegistry.sol/BorderLedgerRegistry.dbg.json"
 )
 REFUSED_IMPACTS = frozenset({"High", "Medium"})
-FILTER_PATHS = "node_modules|contracts/baseline"
+FILTER_PATHS = "node_modules|contracts/baseline|contracts/legacy"
 
 
 @dataclass(frozen=True)

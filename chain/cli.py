@@ -208,19 +208,44 @@ def keys_list() -> None:
 # ---------------------------------------------------------------------------- registry admin
 
 
-def deploy(key: KeyOption = "admin", password_file: Path | None = None) -> None:
-    """Deploy a registry administered by the --key account; remember it for later commands."""
+def deploy(
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            help="replace the deployed registry: the old one is kept under `previous`, so "
+            "its batches still verify"
+        ),
+    ] = False,
+) -> None:
+    """Deploy a registry administered by the --key account; remember it for later commands.
+
+    With --upgrade the deployment file keeps the registry it named before (and those before
+    it) under `previous`: batches stay on the registry they were registered on, with their
+    original block and time, and `borderledger check` looks a tag up there when the current
+    registry does not have its batch."""
     cfg = settings()
+    old = _deployment()
+    if upgrade and not old.get("registry"):
+        raise InvalidInput(f"--upgrade: {cfg.deployment_file} names no registry to upgrade")
     account = load_account(cfg.keystore_dir, key, _password(password_file))
     w3 = connect(_rpc_url())
     sender = TransactionSender(w3, account, lambda data: BorderLedgerError(data))  # type: ignore[arg-type,return-value]
     registry = RegistryClient.deploy(sender)
-    deployment = {
+    deployment: dict[str, Any] = {
         "rpc_url": _rpc_url(),
         "chain_id": registry.chain_id,
         "registry": registry.address,
         "admin": account.address,
     }
+    if upgrade:
+        retired = {
+            "registry": old["registry"],
+            "chain_id": old.get("chain_id", registry.chain_id),
+            "retired_at_block": int(w3.eth.block_number),
+        }
+        deployment["previous"] = [retired, *old.get("previous", [])]
     write_atomic(cfg.deployment_file, json.dumps(deployment, indent=2).encode())
     _emit(deployment)
 
@@ -390,6 +415,14 @@ def check(
 ) -> None:
     """Check a tag against the chain. Exit 0 if genuine, 3 if the chain does not vouch for it."""
     report = check_tag_uri(_client(), uri, batch_dir)
+    if not report.batch_registered:
+        # An upgraded deployment: the batch may be on a registry this one replaced.
+        for previous in _deployment().get("previous", []):
+            old = RegistryClient(connect(_rpc_url()), str(previous["registry"]))
+            earlier = check_tag_uri(old, uri, batch_dir)
+            if earlier.batch_registered:
+                report = earlier
+                break
     if as_json:
         _emit(report.to_json())
     else:
