@@ -132,6 +132,12 @@ class Stack:
             "serials": serials or [f"SN{i:04d}" for i in range(20)],
             **extra,
         }
+        gtin = str(body["gtin"]).zfill(14)
+        if len(gtin) == 14 and self.registry.gtin_holder(gtin) == ZERO_ADDRESS:
+            # a GTIN nobody holds yet: the admin binds it to the enrolling holder first
+            me = self.client.get("/v1/organizations/me", headers=self.headers(key)).json()
+            if me.get("role") == "rights_holder":
+                self.bind(me, gtin)
         r = self.client.post("/v1/batches", json=body, headers=self.headers(key))
         assert r.status_code in (200, 201), r.text
         data: dict[str, Any] = r.json()

@@ -192,7 +192,7 @@ def test_enrollment_with_plausible_input(stack: Stack) -> None:
     another holder's GTIN (403) or as a changed lot (409); anything it refuses is a 422 and
     writes nothing. JSON and CSV alike."""
     holder = stack.org("Acme", "rights_holder")
-    rival = stack.org("Rival", "rights_holder")
+    rival = stack.org("Rival", "rights_holder", gtins=(RIVAL_GTIN,))
     r = stack.client.post(
         "/v1/batches",
         json={"gtin": RIVAL_GTIN, "lot": "R", "serials": ["R1"]},
