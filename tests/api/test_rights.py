@@ -7,8 +7,10 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from api.models import IndexedGtinBinding, IndexedRightsHolder, PendingWrite
+from chain.node import rpc_request
 from ledger.models import ZERO_ADDRESS
 from ledger.trustbundle import verify_bundle
+from tests.api.test_gs1 import _data as _gs1_data
 from tests.stack import GTIN, Stack, api_error
 
 OTHER_GTIN = "00012345600012"
@@ -108,12 +110,15 @@ def test_reassignment_is_explicit_and_followed(stack: Stack) -> None:
 def test_revoked_holder_keeps_its_batches_and_loses_its_powers(stack: Stack) -> None:
     acme = stack.org("Acme", "rights_holder")
     officer = stack.org("NL Customs", "customs")
-    batch = stack.enroll(acme["apiKey"], serials=["A1", "A2"])
+    batch = stack.enroll(acme["apiKey"], serials=["A1", "A2"], expiry="281231")
     tag = stack.tags(acme["apiKey"], batch["batchId"])[0]["uri"]
     customs = stack.client.post(
         f"/v1/organizations/{officer['id']}/revocation", headers=stack.headers(stack.admin_key)
     )
     api_error(customs, 422, "invalid_input", "not a rights holder")
+    # times order registration and revocation: not in the same second (block times)
+    rpc_request(stack.node.url, "evm_increaseTime", [10])
+    rpc_request(stack.node.url, "evm_mine", [])
     r = stack.client.post(
         f"/v1/organizations/{acme['id']}/revocation", headers=stack.headers(stack.admin_key)
     )
@@ -130,6 +135,8 @@ def test_revoked_holder_keeps_its_batches_and_loses_its_powers(stack: Stack) -> 
     assert verdict["product"]["rightsHolder"]["revokedAt"] == record.revoked_at
     holders = {h["address"]: h for h in _bundle(stack, officer["apiKey"])["holders"]}
     assert holders[acme["address"]]["revokedAt"] == record.revoked_at
+    # ...and for GS1 verification requests
+    assert _gs1_data(stack, officer["apiKey"], "L1", "A1") == {"verified": True}
     # a new batch goes nowhere: the chain refuses the revoked holder's registration
     r = stack.client.post(
         "/v1/batches",
