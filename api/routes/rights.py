@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from api.deps import AdminDep, GatewayDep, SessionDep
 from api.schemas import ErrorResponse, GtinBindingCreate, GtinBindingPublic, WritePublic
 from api.services import rights
 
 router = APIRouter(prefix="/v1", tags=["rights"])
+OrgId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the rights holder's organization id")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse},
     403: {"model": ErrorResponse},
@@ -49,7 +50,7 @@ def bind_gtin(
     responses=ERRORS,
 )
 def revoke_holder(
-    organization_id: int, principal: AdminDep, session: SessionDep, gateway: GatewayDep
+    organization_id: OrgId, principal: AdminDep, session: SessionDep, gateway: GatewayDep
 ) -> WritePublic:
     """Revoke a rights holder's accreditation on chain, for good. Its batches registered
     before stay as they were; it registers no batch, adds no key, changes no status."""
