@@ -24,6 +24,7 @@ from api.models import (
     BatchTree,
     GatewayBatch,
     IndexedBatch,
+    IndexedGtinBinding,
     IndexedItemStatus,
     IndexedRightsHolder,
     IndexedSigner,
@@ -52,6 +53,8 @@ class Snapshot:
     batches_by_gtin: dict[str, list[IndexedBatch]] = field(default_factory=dict)
     signers: dict[str, IndexedSigner] = field(default_factory=dict)
     holders: dict[str, IndexedRightsHolder] = field(default_factory=dict)
+    #: GTIN -> the rights holder it is bound to on chain now
+    gtin_owners: dict[str, str] = field(default_factory=dict)
     item_statuses: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -121,6 +124,9 @@ class Catalog:
             snap.batches_by_gtin = dict(by_gtin)
             snap.signers = {s.address: s for s in session.exec(select(IndexedSigner)).all()}
             snap.holders = {h.address: h for h in session.exec(select(IndexedRightsHolder)).all()}
+            snap.gtin_owners = {
+                b.gtin: b.holder for b in session.exec(select(IndexedGtinBinding)).all()
+            }
             snap.item_statuses = {
                 (s.batch_id, s.item_key): s.status
                 for s in session.exec(select(IndexedItemStatus)).all()

@@ -25,6 +25,7 @@ from api.models import (
     BatchTree,
     GatewayBatch,
     IndexedBatch,
+    IndexedGtinBinding,
     Organization,
     PendingWrite,
     WriteStatus,
@@ -135,20 +136,29 @@ def enroll(
         raise Conflict(
             f"batch {batch.gtin}/{batch.lot} was already enrolled with other serials or expiry"
         )
-    owner = session.exec(
-        select(IndexedBatch.holder).where(IndexedBatch.gtin == batch.gtin).limit(1)
-    ).first()
-    if owner is not None and owner != org.address:
-        raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder ({owner})")
-    # The index may lag this gateway's own enrollments: another organization's batch of this
-    # GTIN enrolled here (registered or queued) makes the GTIN theirs all the same.
-    enrolled_by_other = session.exec(
-        select(GatewayBatch.batch_id)
-        .where(GatewayBatch.gtin == batch.gtin, GatewayBatch.organization_id != org.id)
-        .limit(1)
-    ).first()
-    if enrolled_by_other is not None:
-        raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder")
+    # A GTIN is the holder's the registry admin bound it to (GtinBound / GtinReassigned);
+    # the chain has the last word (a registration under a GTIN bound to nobody, or bound
+    # since, fails there with the owner named), this refuses what the index already knows.
+    binding = session.get(IndexedGtinBinding, batch.gtin)
+    if binding is not None and binding.holder != org.address:
+        raise PermissionDenied(
+            f"GTIN {batch.gtin} is bound to another rights holder ({binding.holder})"
+        )
+    if binding is None:
+        # Not bound in the index yet: a batch of another holder (registered, or enrolled
+        # here and queued) shows the GTIN is theirs all the same.
+        owner = session.exec(
+            select(IndexedBatch.holder).where(IndexedBatch.gtin == batch.gtin).limit(1)
+        ).first()
+        if owner is not None and owner != org.address:
+            raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder ({owner})")
+        enrolled_by_other = session.exec(
+            select(GatewayBatch.batch_id)
+            .where(GatewayBatch.gtin == batch.gtin, GatewayBatch.organization_id != org.id)
+            .limit(1)
+        ).first()
+        if enrolled_by_other is not None:
+            raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder")
 
     secret = secret or secrets.token_bytes(32)
     record = GatewayBatch(

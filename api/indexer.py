@@ -43,6 +43,7 @@ from api.models import (
     IndexedBatch,
     IndexedBlock,
     IndexedCustomsAgency,
+    IndexedGtinBinding,
     IndexedItemStatus,
     IndexedRightsHolder,
     IndexedSigner,
@@ -60,6 +61,7 @@ KEPT_BLOCK_HASHES = 256
 POLL_ROUNDS = 3
 DERIVED_TABLES = (
     IndexedRightsHolder,
+    IndexedGtinBinding,
     IndexedCustomsAgency,
     IndexedSigner,
     IndexedBatch,
@@ -341,6 +343,20 @@ def apply_log(session: Session, entry: ChainLog) -> None:
                 name=str(a["name"]),
                 recordation=str(a["recordation"]),
                 block_number=entry.block_number,
+            )
+        )
+    elif name == "RightsHolderRevoked":
+        holder = session.get(IndexedRightsHolder, str(a["holder"]))
+        if holder is not None:
+            holder.revoked_at = _int(a["revokedAt"])
+            session.add(holder)
+    elif name in ("GtinBound", "GtinReassigned"):
+        session.merge(
+            IndexedGtinBinding(
+                gtin=str(a["gtin"]),
+                holder=str(a["holder"]),
+                block_number=entry.block_number,
+                previous=str(a["previous"]) if name == "GtinReassigned" else None,
             )
         )
     elif name == "CustomsAgencyAccredited":

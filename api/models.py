@@ -291,6 +291,20 @@ class IndexedRightsHolder(SQLModel, table=True):
     name: str
     recordation: str
     block_number: int
+    #: block time of the holder's revocation (None while accredited); revocation is final
+    revoked_at: int | None = None
+
+
+class IndexedGtinBinding(SQLModel, table=True):
+    """Which rights holder a GTIN is bound to on chain (GtinBound, then GtinReassigned)."""
+
+    __tablename__ = "idx_gtin_bindings"
+
+    gtin: str = Field(primary_key=True, max_length=14)
+    holder: str = Field(max_length=42, index=True)
+    block_number: int
+    #: the holder before the latest reassignment (None if never reassigned)
+    previous: str | None = Field(default=None, max_length=42)
 
 
 class IndexedCustomsAgency(SQLModel, table=True):

@@ -364,6 +364,9 @@ class ChainWriter:
             ),
             "accredit_agency": lambda: f.accreditCustomsAgency(p["address"], p["name"]),
             "add_signer": lambda: f.addSigner(p["signer"]),
+            "bind_gtin": lambda: f.bindGtin(p["gtin"], p["holder"]),
+            "reassign_gtin": lambda: f.reassignGtin(p["gtin"], p["holder"]),
+            "revoke_holder": lambda: f.revokeRightsHolder(p["address"]),
             "revoke_signer": lambda: f.revokeSigner(p["signer"]),
             "register_batch": lambda: f.registerBatch(
                 p["gtin"],
@@ -400,6 +403,10 @@ class ChainWriter:
             return batch.registered and batch.root == p["root"]
         if write.kind == "accredit_holder":
             return client.rights_holder(str(p["address"])).accredited
+        if write.kind in ("bind_gtin", "reassign_gtin"):
+            return client.gtin_holder(str(p["gtin"])) == str(p["holder"])
+        if write.kind == "revoke_holder":
+            return client.rights_holder(str(p["address"])).revoked_at != 0
         if write.kind == "accredit_agency":
             return bool(client.customs_agency(str(p["address"])))
         if write.kind == "add_signer":

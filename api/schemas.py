@@ -222,6 +222,23 @@ class OrganizationCreate(Strict):
     )
 
 
+class GtinBindingCreate(Strict):
+    gtin: str = Field(min_length=8, max_length=14, description="GTIN-8/12/13/14")
+    organizationId: int = Field(
+        ge=1, le=2**31 - 1, description="the rights holder the GTIN is bound to"
+    )
+    reassign: bool = Field(
+        False, description="move a GTIN bound to another holder (an explicit admin act)"
+    )
+
+
+class GtinBindingPublic(BaseModel):
+    gtin: str
+    holder: str
+    previous: str | None = Field(None, description="the owner before a reassignment")
+    write: WritePublic
+
+
 class OrganizationPublic(BaseModel):
     id: int
     name: str

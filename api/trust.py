@@ -29,6 +29,7 @@ from api.models import (
     ChainLog,
     GatewayBatch,
     IndexedBatch,
+    IndexedGtinBinding,
     IndexedItemStatus,
     IndexedRightsHolder,
     IndexedSigner,
@@ -94,6 +95,7 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
         if state is None:
             raise ChainError("the gateway has not indexed the chain yet: try again shortly")
         holders = session.exec(select(IndexedRightsHolder)).all()
+        bindings = session.exec(select(IndexedGtinBinding)).all()
         signers = session.exec(select(IndexedSigner)).all()
         batches = session.exec(select(IndexedBatch)).all()
         items = session.exec(
@@ -109,9 +111,13 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
         block_time = _block_time(gateway, session, state)
         checked_at = state.updated_at
 
+    # A holder's GTINs: those bound to it now, and those of its batches (a reassigned GTIN's
+    # earlier batches stay its previous holder's).
     gtins: dict[str, set[str]] = {}
     for batch in batches:
         gtins.setdefault(batch.holder, set()).add(batch.gtin)
+    for binding in bindings:
+        gtins.setdefault(binding.holder, set()).add(binding.gtin)
     return {
         "format": PAYLOAD_FORMAT,
         "chainId": state.chain_id,
@@ -129,7 +135,9 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
                 "address": h.address,
                 "name": h.name,
                 "recordation": h.recordation,
+                "revokedAt": h.revoked_at,
                 "gtins": sorted(gtins.get(h.address, ())),
+                "boundGtins": sorted(b.gtin for b in bindings if b.holder == h.address),
             }
             for h in sorted(holders, key=lambda h: h.address)
         ],

@@ -209,6 +209,16 @@ def _start(
         holder, officer = orgs["rights_holder"], orgs["officer"]
         # The demo auditor reads every holder's records (the admin's grant).
         api.put(f"/v1/organizations/{orgs['auditor']['id']}/grants", admin_key, {"all": True})
+        # The registry admin binds the demo GTIN to the holder (its recordation) first: only
+        # the holder a GTIN is bound to registers batches of it.
+        binding = api.post(
+            "/v1/gtin-bindings",
+            admin_key,
+            {"gtin": DEMO_GTIN, "organizationId": holder["id"]},
+            expect=(202,),
+        )
+        if binding["write"]["status"] != "done":
+            raise UpError(f"binding GTIN {DEMO_GTIN} on chain failed: {binding['write']}")
         _step(
             err,
             f"[bold]4.[/] organizations: rights holder {holder['address']} (signer "

@@ -91,14 +91,18 @@ def verify(
         if not _pending(registrations, scanned, snap, judgement):
             reasons.insert(0, Reason.GTIN_UNKNOWN)
         return judgement
-    holder = snap.holders.get(candidates[0].holder)
+    # The product's rights holder is the one its GTIN is bound to now (a reassigned GTIN's
+    # earlier batches keep their own holder, whose keys sign their tags).
+    owner = snap.gtin_owners.get(scanned.gtin, candidates[0].holder)
+    holder = snap.holders.get(owner)
     judgement.holder = candidates[0].holder
     judgement.product = {
         "gtin": scanned.gtin,
         "rightsHolder": {
-            "address": candidates[0].holder,
+            "address": owner,
             "name": holder.name if holder else None,
             "recordation": holder.recordation if holder else None,
+            "revokedAt": holder.revoked_at if holder else None,
         },
     }
     if scanned.lot is not None:
@@ -212,7 +216,9 @@ def _judge_signature(
         reasons.insert(0, Reason.SIGNATURE_INVALID)
         return
     judgement.signer = signer
-    reason = signer_reason(snap.signers.get(signer), holder, registered_at)
+    holder_row = snap.holders.get(holder)
+    revoked = holder_row.revoked_at if holder_row is not None else None
+    reason = signer_reason(snap.signers.get(signer), holder, registered_at, revoked)
     if reason == Reason.SIGNATURE_VALID:
         reasons.append(reason)
     else:

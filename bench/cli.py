@@ -44,6 +44,32 @@ def enroll(
     print(json.dumps(result, separators=(",", ":")))
 
 
+@bench_app.command("contract")
+def contract(
+    sequences: Annotated[
+        int, typer.Option(help="random call sequences (Hypothesis examples)")
+    ] = 256,
+    depth: Annotated[int, typer.Option(help="steps per sequence (at most)")] = 100,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: derandomized)")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Stateful property run of the registry on Anvil: random sequences of every external
+    function from several accounts, the invariants checked after every step (bench/contract.py)."""
+    import os
+
+    from bench.contract import Deployment, run_state_machine
+    from chain.node import LocalNode
+
+    if sequences < 1 or depth < 1:
+        raise typer.BadParameter("--sequences and --depth must be positive")
+    with LocalNode("anvil") as node:
+        result = run_state_machine(Deployment.create(node.url), sequences, depth, seed)
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result, separators=(",", ":")))
+
+
 @bench_app.command("enroll-api")
 def enroll_api(
     items: Annotated[int, typer.Option(help="serials in the uploaded CSV")] = 1_000_000,

@@ -106,6 +106,11 @@ def _run(
                 officer = client.post(
                     "/v1/organizations", json={"name": AGENCY, "role": "customs"}, headers=auth
                 ).json()
+                client.post(
+                    "/v1/gtin-bindings",
+                    json={"gtin": GTIN, "organizationId": holder["id"]},
+                    headers=auth,
+                ).raise_for_status()
                 serials = [f"S{i:05d}" for i in range(1000)]
                 batch = client.post(
                     "/v1/batches",

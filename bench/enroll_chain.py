@@ -74,13 +74,14 @@ def run_enroll_bench(
         registry = RegistryClient.deploy(TransactionSender(w3, admin, lambda d: None))  # type: ignore[arg-type,return-value]
         registry.sender._decode_revert = registry.decode_revert  # type: ignore[union-attr]
         registry.accredit_rights_holder(holder.address, "Bench Brand", "BENCH-1")
+        registry.bind_gtin(BENCH_GTIN, holder.address)
         as_holder = registry.with_sender(TransactionSender(w3, holder, registry.decode_revert))
         signer = Account.from_key(signer_key)
         as_holder.add_signer(signer.address)
         work = Path(tmp)
 
-        # The first lot of a GTIN also claims the GTIN for its holder (one more storage slot);
-        # measured separately, then every size is a later lot, the usual case.
+        # The first lot is measured separately (cold storage of the holder's records), then
+        # every size is a later lot, the usual case.
         first = enroll_batch(
             BatchInput.create(BENCH_GTIN, "CLAIM", ["C1"]),
             as_holder,

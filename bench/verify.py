@@ -579,7 +579,7 @@ def _prepare(
 
             def post(path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
                 r = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
-                if r.status_code not in (200, 201):
+                if r.status_code not in (200, 201, 202):
                     raise RuntimeError(f"POST {path}: HTTP {r.status_code}: {r.text[:500]}")
                 answer: dict[str, Any] = r.json()
                 return answer
@@ -592,6 +592,10 @@ def _prepare(
             )
             officer = post(
                 "/v1/organizations", admin_key, {"name": "Bench Customs", "role": "customs"}
+            )
+            # the registry admin binds the GTIN to the holder before it registers batches of it
+            post(
+                "/v1/gtin-bindings", admin_key, {"gtin": BENCH_GTIN, "organizationId": holder["id"]}
             )
             timings["organizations"] = time.perf_counter() - clock
             clock = time.perf_counter()

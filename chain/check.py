@@ -169,7 +169,10 @@ def _signer(registry: RegistryClient, link: DigitalLink, check: TagCheck) -> tup
         return Reason.SIGNATURE_VALID, f"signed by {signer}, a key of the batch's holder"
     key = registry.signer_key(signer)
     batch = registry.get_batch(check.batch_id)
-    reason = signer_reason(key if key.registered else None, check.holder, batch.registered_at)
+    revoked = registry.rights_holder(check.holder).revoked_at
+    reason = signer_reason(
+        key if key.registered else None, check.holder, batch.registered_at, revoked
+    )
     if reason == Reason.SIGNER_UNKNOWN:
         return reason, f"the tag is signed by {signer}, which is not a registered signer key"
     if reason == Reason.SIGNER_FOREIGN:

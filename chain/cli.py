@@ -208,19 +208,44 @@ def keys_list() -> None:
 # ---------------------------------------------------------------------------- registry admin
 
 
-def deploy(key: KeyOption = "admin", password_file: Path | None = None) -> None:
-    """Deploy a registry administered by the --key account; remember it for later commands."""
+def deploy(
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            help="replace the deployed registry: the old one is kept under `previous`, so "
+            "its batches still verify"
+        ),
+    ] = False,
+) -> None:
+    """Deploy a registry administered by the --key account; remember it for later commands.
+
+    With --upgrade the deployment file keeps the registry it named before (and those before
+    it) under `previous`: batches stay on the registry they were registered on, with their
+    original block and time, and `borderledger check` looks a tag up there when the current
+    registry does not have its batch."""
     cfg = settings()
+    old = _deployment()
+    if upgrade and not old.get("registry"):
+        raise InvalidInput(f"--upgrade: {cfg.deployment_file} names no registry to upgrade")
     account = load_account(cfg.keystore_dir, key, _password(password_file))
     w3 = connect(_rpc_url())
     sender = TransactionSender(w3, account, lambda data: BorderLedgerError(data))  # type: ignore[arg-type,return-value]
     registry = RegistryClient.deploy(sender)
-    deployment = {
+    deployment: dict[str, Any] = {
         "rpc_url": _rpc_url(),
         "chain_id": registry.chain_id,
         "registry": registry.address,
         "admin": account.address,
     }
+    if upgrade:
+        retired = {
+            "registry": old["registry"],
+            "chain_id": old.get("chain_id", registry.chain_id),
+            "retired_at_block": int(w3.eth.block_number),
+        }
+        deployment["previous"] = [retired, *old.get("previous", [])]
     write_atomic(cfg.deployment_file, json.dumps(deployment, indent=2).encode())
     _emit(deployment)
 
@@ -237,6 +262,37 @@ def accredit_holder(
     holder = _resolve_address(account)
     receipt = _client(key, password_file).accredit_rights_holder(holder, name, recordation)
     _emit({"holder": holder, "name": name, "recordation": recordation, "tx_hash": receipt.tx_hash})
+
+
+@accredit_app.command("revoke-holder")
+def accredit_revoke_holder(
+    account: Annotated[str, typer.Argument(help="address or keystore name of the rights holder")],
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+) -> None:
+    """Revoke a rights holder's accreditation, for good: its earlier batches stay as they
+    were; it registers no batch, adds no signer key and changes no status any more."""
+    holder = _resolve_address(account)
+    receipt = _client(key, password_file).revoke_rights_holder(holder)
+    _emit({"holder": holder, "revoked": True, "tx_hash": receipt.tx_hash})
+
+
+@accredit_app.command("bind-gtin")
+def accredit_bind_gtin(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14 to bind")],
+    account: Annotated[str, typer.Argument(help="address or keystore name of the rights holder")],
+    reassign: Annotated[
+        bool, typer.Option(help="move a GTIN bound to another holder (explicit)")
+    ] = False,
+    key: KeyOption = "admin",
+    password_file: Path | None = None,
+) -> None:
+    """Bind a GTIN to a rights holder (its recordation): only that holder registers batches
+    of it. A bound GTIN moves to another holder only with --reassign."""
+    holder = _resolve_address(account)
+    client = _client(key, password_file)
+    receipt = client.reassign_gtin(gtin, holder) if reassign else client.bind_gtin(gtin, holder)
+    _emit({"gtin": gtin, "holder": holder, "reassigned": reassign, "tx_hash": receipt.tx_hash})
 
 
 @accredit_app.command("agency")
@@ -359,6 +415,14 @@ def check(
 ) -> None:
     """Check a tag against the chain. Exit 0 if genuine, 3 if the chain does not vouch for it."""
     report = check_tag_uri(_client(), uri, batch_dir)
+    if not report.batch_registered:
+        # An upgraded deployment: the batch may be on a registry this one replaced.
+        for previous in _deployment().get("previous", []):
+            old = RegistryClient(connect(_rpc_url()), str(previous["registry"]))
+            earlier = check_tag_uri(old, uri, batch_dir)
+            if earlier.batch_registered:
+                report = earlier
+                break
     if as_json:
         _emit(report.to_json())
     else:

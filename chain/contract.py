@@ -211,6 +211,18 @@ class RegistryClient:
     def accredit_customs_agency(self, agency: str, name: str) -> Receipt:
         return self._transact(self.contract.functions.accreditCustomsAgency(agency, name))
 
+    def revoke_rights_holder(self, holder: str) -> Receipt:
+        """Revoke `holder`'s accreditation for good (its earlier batches stay as they were)."""
+        return self._transact(self.contract.functions.revokeRightsHolder(holder))
+
+    def bind_gtin(self, gtin: str, holder: str) -> Receipt:
+        """Bind the unbound `gtin` to the accredited rights holder `holder` (admin only)."""
+        return self._transact(self.contract.functions.bindGtin(gtin, holder))
+
+    def reassign_gtin(self, gtin: str, holder: str) -> Receipt:
+        """Move the bound `gtin` to the rights holder `holder` (admin only)."""
+        return self._transact(self.contract.functions.reassignGtin(gtin, holder))
+
     def add_signer(self, signer: str) -> Receipt:
         return self._transact(self.contract.functions.addSigner(signer))
 
@@ -279,9 +291,11 @@ class RegistryClient:
         return bytes(self._call(self.contract.functions.domainSeparator()))
 
     def rights_holder(self, holder: str) -> RightsHolderRecord:
-        name, recordation = self._call(self.contract.functions.rightsHolder(holder))
+        name, recordation, revoked_at = self._call(self.contract.functions.rightsHolder(holder))
         accredited = self.has_role(RIGHTS_HOLDER_ROLE, holder)
-        return RightsHolderRecord(Web3.to_checksum_address(holder), name, recordation, accredited)
+        return RightsHolderRecord(
+            Web3.to_checksum_address(holder), name, recordation, accredited, int(revoked_at)
+        )
 
     def customs_agency(self, agency: str) -> str:
         return str(self._call(self.contract.functions.customsAgency(agency)))
@@ -291,6 +305,7 @@ class RegistryClient:
         return SignerKeyRecord(Web3.to_checksum_address(signer), holder, added_at, revoked_at)
 
     def gtin_holder(self, gtin: str) -> str:
+        """The rights holder `gtin` is bound to (the zero address if unbound)."""
         return str(self._call(self.contract.functions.gtinHolder(gtin)))
 
     def get_batch(self, batch_id: str | bytes) -> BatchRecord:

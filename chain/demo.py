@@ -54,6 +54,7 @@ def run_demo(items: int, node_kind: str, keep_running: bool, out: Console, err: 
         err.print(f"[bold]2.[/] registry deployed at {registry.address}")
         registry.accredit_rights_holder(holder.address, "Acme Pharma GmbH", "CBP TMK 19-00123")
         registry.accredit_customs_agency(agency.address, "Port of Rotterdam Customs")
+        registry.bind_gtin(DEMO_GTIN, holder.address)
         as_holder = registry.with_sender(TransactionSender(w3, holder, registry.decode_revert))
         signer = TagSigner(signer_key, TagDomain(registry.chain_id, registry.address))
         as_holder.add_signer(signer.address)

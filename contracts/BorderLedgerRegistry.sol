@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
@@ -18,7 +18,19 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  *
  * A batch is one lot of one GTIN: its id is `keccak256(abi.encode(gtin, lot))`, so anyone
  * holding a tag can find its batch without an index, and a tag's lot is bound to its batch.
- * A GTIN belongs to the first rights holder that registers a batch of it.
+ * A GTIN belongs to the rights holder the registry admin bound it to (`bindGtin`, as customs
+ * recordation of the brand's trademark does); only that holder registers batches of it, and
+ * only the admin moves it to another holder (`reassignGtin`). Batches already registered keep
+ * their holder when their GTIN moves.
+ *
+ * A rights holder whose accreditation is revoked (`revokeRightsHolder`) loses every power it
+ * had: it registers no batch, adds no signer key and changes no status. Its batches stay as
+ * they were, like batches signed before a key was revoked: its keys keep vouching for tags of
+ * batches registered before the revocation and for nothing later. Revocation is final for
+ * the account; a brand that comes back is accredited under a new account.
+ *
+ * Only a batch's holder changes the statuses of the batch and its items; the registry admin
+ * cannot. The admin role moves in two steps with a delay (`AccessControlDefaultAdminRules`).
  *
  * Each customs agency keeps an append-only custody log of scans and custody events (RFC 6962
  * Merkle tree, SHA-256) off chain and anchors its checkpoints `(size, root)` here, one
@@ -28,7 +40,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  * Design rules: custom errors carry the offending values, every state change emits an event,
  * no unbounded loops over storage, checks-effects-interactions (there are no interactions).
  */
-contract BorderLedgerRegistry is AccessControl, EIP712 {
+contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     /// @notice Role of accredited rights holders (brand owners) who register batches.
     bytes32 public constant RIGHTS_HOLDER_ROLE = keccak256("RIGHTS_HOLDER_ROLE");
     /// @notice Role of accredited customs agencies.
@@ -46,10 +58,14 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         Decommissioned
     }
 
-    /// @notice Accreditation record of a rights holder.
+    /// @notice Delay before an accepted admin transfer takes effect (and before a delay change).
+    uint48 public constant ADMIN_TRANSFER_DELAY = 2 days;
+
+    /// @notice Accreditation record of a rights holder; `revokedAt` is zero while accredited.
     struct RightsHolder {
         string name;
         string recordation;
+        uint40 revokedAt;
     }
 
     /// @notice A tag-signing key and the window in which it was active.
@@ -113,11 +129,21 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     error InvalidItemCount(uint256 itemCount);
     /// @notice A batch with this id (this GTIN and lot) is already registered.
     error BatchAlreadyRegistered(bytes32 batchId, address holder);
-    /// @notice The GTIN belongs to another rights holder.
-    error GtinOwnedByAnotherHolder(string gtin, address owner);
+    /// @notice The GTIN belongs to another rights holder (`owner`) than `caller`.
+    error GtinOwnedByAnotherHolder(string gtin, address owner, address caller);
+    /// @notice The GTIN is bound to no rights holder yet: the registry admin binds it first.
+    error GtinNotBound(string gtin);
+    /// @notice The GTIN is already bound to `owner` (reassign it instead).
+    error GtinAlreadyBound(string gtin, address owner);
+    /// @notice The account is not an accredited (and unrevoked) rights holder.
+    error NotRightsHolder(address account);
+    /// @notice The rights holder's accreditation was revoked at `revokedAt` (revocation is final).
+    error RightsHolderIsRevoked(address holder, uint40 revokedAt);
+    /// @notice Accreditation roles are granted only through `accreditRightsHolder` / `accreditCustomsAgency`.
+    error GrantThroughAccreditation(bytes32 role);
     /// @notice No batch with this id is registered.
     error UnknownBatch(bytes32 batchId);
-    /// @notice The caller neither owns the batch nor is the registry admin.
+    /// @notice The caller does not own the batch.
     error NotBatchHolder(bytes32 batchId, address caller, address holder);
     /// @notice The proof does not show that `leaf` is in the batch.
     error ItemNotInBatch(bytes32 batchId, bytes32 leaf);
@@ -133,6 +159,12 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
 
     /// @notice A rights holder was accredited.
     event RightsHolderAccredited(address indexed holder, string name, string recordation);
+    /// @notice The accreditation of rights holder `holder` was revoked at `revokedAt`.
+    event RightsHolderRevoked(address indexed holder, uint40 revokedAt, address indexed by);
+    /// @notice `gtin` was bound to `holder` (its first binding).
+    event GtinBound(bytes32 indexed gtinHash, string gtin, address indexed holder);
+    /// @notice `gtin` moved from `previous` to `holder` by the registry admin.
+    event GtinReassigned(bytes32 indexed gtinHash, string gtin, address indexed previous, address indexed holder);
     /// @notice A customs agency was accredited.
     event CustomsAgencyAccredited(address indexed agency, string name);
     /// @notice A tag-signing key was added for `holder`.
@@ -165,10 +197,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     event CheckpointAnchored(address indexed agency, uint64 indexed size, bytes32 root);
 
     /// @param admin The account that accredits rights holders and customs agencies.
-    constructor(address admin) EIP712("BorderLedger", "1") {
-        if (admin == address(0)) revert ZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    constructor(address admin) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin) EIP712("BorderLedger", "1") {}
 
     // ------------------------------------------------------------------ accreditation
 
@@ -190,10 +219,63 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     ) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (holder == address(0)) revert ZeroAddress();
         if (bytes(name).length == 0) revert EmptyName(holder);
+        uint40 revokedAt = _rightsHolders[holder].revokedAt;
+        if (revokedAt != 0) revert RightsHolderIsRevoked(holder, revokedAt);
         if (hasRole(RIGHTS_HOLDER_ROLE, holder)) revert AlreadyAccredited(holder, RIGHTS_HOLDER_ROLE);
-        _rightsHolders[holder] = RightsHolder(name, recordation);
+        _rightsHolders[holder] = RightsHolder(name, recordation, 0);
         _grantRole(RIGHTS_HOLDER_ROLE, holder);
         emit RightsHolderAccredited(holder, name, recordation);
+    }
+
+    /**
+     * @notice Revokes the accreditation of rights holder `holder`, for good. From now on it
+     * registers no batch, adds no signer key and changes no status; its keys vouch only for
+     * tags of batches registered before now (see `isSignerValidFor`). `revokeRole` and
+     * `renounceRole` of `RIGHTS_HOLDER_ROLE` revoke the same way.
+     *
+     * Requirements:
+     * - the caller has `DEFAULT_ADMIN_ROLE`;
+     * - `holder` is an accredited rights holder.
+     */
+    function revokeRightsHolder(address holder) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (!hasRole(RIGHTS_HOLDER_ROLE, holder)) revert NotRightsHolder(holder);
+        _revokeRole(RIGHTS_HOLDER_ROLE, holder);
+    }
+
+    /**
+     * @notice Binds `gtin` to the rights holder `holder`, as the recordation of its trademark
+     * shows: only `holder` registers batches of it from now on.
+     *
+     * Requirements:
+     * - the caller has `DEFAULT_ADMIN_ROLE`;
+     * - `gtin` is a valid GTIN-14 bound to nobody yet; `holder` is an accredited rights holder.
+     */
+    function bindGtin(string calldata gtin, address holder) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _requireValidGtin(gtin);
+        _requireActiveHolder(holder);
+        bytes32 gtinHash = keccak256(bytes(gtin));
+        address owner = _gtinHolders[gtinHash];
+        if (owner != address(0)) revert GtinAlreadyBound(gtin, owner);
+        _gtinHolders[gtinHash] = holder;
+        emit GtinBound(gtinHash, gtin, holder);
+    }
+
+    /**
+     * @notice Moves `gtin` to the rights holder `holder` (a brand sold, a recordation
+     * corrected). Batches already registered keep their holder; new ones are `holder`'s.
+     *
+     * Requirements:
+     * - the caller has `DEFAULT_ADMIN_ROLE`;
+     * - `gtin` is bound, to another account than `holder`; `holder` is an accredited rights holder.
+     */
+    function reassignGtin(string calldata gtin, address holder) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _requireActiveHolder(holder);
+        bytes32 gtinHash = keccak256(bytes(gtin));
+        address previous = _gtinHolders[gtinHash];
+        if (previous == address(0)) revert GtinNotBound(gtin);
+        if (previous == holder) revert GtinAlreadyBound(gtin, holder);
+        _gtinHolders[gtinHash] = holder;
+        emit GtinReassigned(gtinHash, gtin, previous, holder);
     }
 
     /**
@@ -218,7 +300,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
      * @notice Adds `signer` as a tag-signing key of the calling rights holder.
      *
      * Requirements:
-     * - the caller has `RIGHTS_HOLDER_ROLE`;
+     * - the caller has `RIGHTS_HOLDER_ROLE` (a revoked holder adds no key);
      * - `signer` is not zero and has never been registered (by anyone).
      */
     function addSigner(address signer) external onlyRole(RIGHTS_HOLDER_ROLE) {
@@ -259,7 +341,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
      *
      * Requirements:
      * - the caller has `RIGHTS_HOLDER_ROLE`;
-     * - `gtin` is a valid GTIN-14, owned by the caller or by nobody yet; `lot` has 1-20 bytes;
+     * - `gtin` is a valid GTIN-14 bound to the caller (`bindGtin`); `lot` has 1-20 bytes;
      * - `root` is not zero; `itemCount` is in [1, 2^48);
      * - the batch `(gtin, lot)` is not registered yet.
      *
@@ -286,13 +368,9 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         Batch storage batch = _batches[batchId];
         if (batch.holder != address(0)) revert BatchAlreadyRegistered(batchId, batch.holder);
 
-        bytes32 gtinHash = keccak256(bytes(gtin));
-        address owner = _gtinHolders[gtinHash];
-        if (owner == address(0)) {
-            _gtinHolders[gtinHash] = msg.sender;
-        } else if (owner != msg.sender) {
-            revert GtinOwnedByAnotherHolder(gtin, owner);
-        }
+        address owner = _gtinHolders[keccak256(bytes(gtin))];
+        if (owner == address(0)) revert GtinNotBound(gtin);
+        if (owner != msg.sender) revert GtinOwnedByAnotherHolder(gtin, owner, msg.sender);
 
         batch.root = root;
         batch.holder = msg.sender;
@@ -305,7 +383,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
      * @notice Sets the status of a whole batch (recall, theft, destruction, decommissioning).
      *
      * Requirements:
-     * - the batch is registered; the caller owns it or has `DEFAULT_ADMIN_ROLE`;
+     * - the batch is registered; the caller owns it and is still an accredited rights holder;
      * - the batch is not `Destroyed` and `status` differs from its current status.
      */
     function setBatchStatus(bytes32 batchId, Status status) external {
@@ -322,7 +400,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
      * verifier holding only the tag (no salt) still sees that the item is stolen or recalled.
      *
      * Requirements:
-     * - the batch `(gtin, lot)` is registered; the caller owns it or has `DEFAULT_ADMIN_ROLE`;
+     * - the batch `(gtin, lot)` is registered; the caller owns it and is still accredited;
      * - `proof` shows the leaf `(gtin, serial, salt)` is in the batch;
      * - the item is not `Destroyed` and `status` differs from its current status.
      */
@@ -411,7 +489,8 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         return _domainSeparatorV4();
     }
 
-    /// @notice The accreditation record of `holder` (empty name if never accredited).
+    /// @notice The accreditation record of `holder` (empty name if never accredited; non-zero
+    /// `revokedAt` once revoked).
     function rightsHolder(address holder) external view returns (RightsHolder memory) {
         return _rightsHolders[holder];
     }
@@ -426,7 +505,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         return _signerKeys[signer];
     }
 
-    /// @notice The rights holder that owns `gtin` (zero if no batch of it is registered).
+    /// @notice The rights holder `gtin` is bound to (zero if unbound).
     function gtinHolder(string calldata gtin) external view returns (address) {
         return _gtinHolders[keccak256(bytes(gtin))];
     }
@@ -460,12 +539,16 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     /**
      * @notice Whether `signer` may sign tags of a batch of `holder` registered at `registeredAt`:
      * the key belongs to `holder` and is either still active or was active at registration.
+     * A key is revoked at the earlier of its own revocation and its holder's: a revoked
+     * holder's keys vouch for batches registered before the holder's revocation only.
      */
     function isSignerValidFor(address signer, address holder, uint40 registeredAt) public view returns (bool) {
         SignerKey memory key = _signerKeys[signer];
         if (key.holder != holder || holder == address(0)) return false;
-        if (key.revokedAt == 0) return true;
-        return key.addedAt <= registeredAt && registeredAt < key.revokedAt;
+        // zero means "never revoked": the key's end is the earlier of the two revocations
+        uint40 end = _earlier(key.revokedAt, _rightsHolders[holder].revokedAt);
+        if (end > 0) return key.addedAt <= registeredAt && registeredAt < end;
+        return true;
     }
 
     /**
@@ -521,16 +604,58 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
         string calldata lot,
         bytes calldata signature
     ) private view returns (address) {
-        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(tagDigest(gtin, serial, lot), signature);
-        return err == ECDSA.RecoverError.NoError ? signer : address(0);
+        (address signer, ECDSA.RecoverError err, bytes32 errArg) = ECDSA.tryRecover(
+            tagDigest(gtin, serial, lot),
+            signature
+        );
+        // `errArg` only details an error (a bad length or s value): zero whenever there is none
+        return err == ECDSA.RecoverError.NoError && errArg == bytes32(0) ? signer : address(0);
     }
 
+    /// @dev Only the batch's holder, while accredited, changes its statuses: never the admin.
     function _requireBatchAuthority(bytes32 batchId) private view returns (Batch storage batch) {
         batch = _batches[batchId];
         address holder = batch.holder;
         if (holder == address(0)) revert UnknownBatch(batchId);
-        if (msg.sender != holder && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
-            revert NotBatchHolder(batchId, msg.sender, holder);
+        if (msg.sender != holder) revert NotBatchHolder(batchId, msg.sender, holder);
+        _requireActiveHolder(holder);
+    }
+
+    /// @dev The earlier of two revocation times, where zero means "not revoked".
+    function _earlier(uint40 a, uint40 b) private pure returns (uint40) {
+        if (a > 0 && b > 0) return a < b ? a : b;
+        return a > 0 ? a : b;
+    }
+
+    /// @dev `account` holds `RIGHTS_HOLDER_ROLE` (revocation takes it away for good).
+    function _requireActiveHolder(address account) private view {
+        if (!hasRole(RIGHTS_HOLDER_ROLE, account)) {
+            uint40 revokedAt = _rightsHolders[account].revokedAt;
+            if (revokedAt != 0) revert RightsHolderIsRevoked(account, revokedAt);
+            revert NotRightsHolder(account);
+        }
+    }
+
+    /**
+     * @notice Grants `role` to `account`. The accreditation roles are refused here: they are
+     * granted with their records by `accreditRightsHolder` and `accreditCustomsAgency`.
+     */
+    function grantRole(
+        bytes32 role,
+        address account
+    ) public override {
+        if (role == RIGHTS_HOLDER_ROLE || role == CUSTOMS_ROLE) revert GrantThroughAccreditation(role);
+        super.grantRole(role, account);
+    }
+
+    /// @dev Losing `RIGHTS_HOLDER_ROLE` (revokeRightsHolder, revokeRole, renounceRole) is a
+    /// revocation: its time is recorded and it is final.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == RIGHTS_HOLDER_ROLE) {
+            uint40 now_ = uint40(block.timestamp);
+            _rightsHolders[account].revokedAt = now_;
+            emit RightsHolderRevoked(account, now_, msg.sender);
         }
     }
 
@@ -543,7 +668,7 @@ contract BorderLedgerRegistry is AccessControl, EIP712 {
     function _requireValidGtin(string calldata gtin) private pure {
         bytes calldata digits = bytes(gtin);
         if (digits.length != 14) revert InvalidGtin(gtin);
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i = 0; i < 14; ++i) {
             uint8 c = uint8(digits[i]);
             if (c < 0x30 || c > 0x39) revert InvalidGtin(gtin);

@@ -63,6 +63,8 @@ class RightsHolderRecord:
     name: str
     recordation: str
     accredited: bool
+    #: when the accreditation was revoked (0: never); revocation is final
+    revoked_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,17 +179,29 @@ class SignerKey(Protocol):
     def revoked_at(self) -> int | None: ...
 
 
-def signer_reason(key: SignerKey | None, batch_holder: str, registered_at: int) -> Reason:
+def signer_reason(
+    key: SignerKey | None,
+    batch_holder: str,
+    registered_at: int,
+    holder_revoked_at: int | None = None,
+) -> Reason:
     """SIGNATURE_VALID when `key` may sign for a batch of `batch_holder` registered at
     `registered_at`, else why not (None: the key was never registered).
 
     The registry's `isSignerValidFor`: a revoked key still vouches for batches registered
-    while it was active, so revoking a key does not turn tags already shipped into suspects."""
+    while it was active, so revoking a key does not turn tags already shipped into suspects.
+    A key counts as revoked at the earlier of its own revocation and its holder's
+    (`holder_revoked_at`, None or 0 while the holder is accredited): a revoked rights holder's
+    batches registered before its revocation stay as they were, and nothing later is vouched
+    for."""
     if key is None:
         return Reason.SIGNER_UNKNOWN
     if key.holder != batch_holder:
         return Reason.SIGNER_FOREIGN
-    if key.revoked_at and not (key.added_at <= registered_at < key.revoked_at):
+    revoked_at = key.revoked_at or 0
+    if holder_revoked_at and (not revoked_at or holder_revoked_at < revoked_at):
+        revoked_at = holder_revoked_at
+    if revoked_at and not (key.added_at <= registered_at < revoked_at):
         return Reason.SIGNER_REVOKED
     return Reason.SIGNATURE_VALID
 

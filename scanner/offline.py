@@ -106,6 +106,8 @@ class TrustBundle:
     index_block: int
     block_time: int | None
     holders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: GTIN -> the holder it is bound to (bundles before bindings have none)
+    gtin_owners: dict[str, str] = field(default_factory=dict)
     signers: dict[str, Signer] = field(default_factory=dict)
     batches: dict[str, BundleBatch] = field(default_factory=dict)
     batches_by_gtin: dict[str, list[BundleBatch]] = field(default_factory=dict)
@@ -131,6 +133,8 @@ class TrustBundle:
             )
             for h in payload["holders"]:
                 bundle.holders[str(h["address"])] = h
+                for gtin in h.get("boundGtins", ()):
+                    bundle.gtin_owners[str(gtin)] = str(h["address"])
             for s in payload["signers"]:
                 bundle.signers[str(s["address"])] = Signer(
                     str(s["address"]),
@@ -232,7 +236,7 @@ def judge(
     if not candidates:
         reasons.insert(0, Reason.GTIN_UNKNOWN)
         return done(Verdict.COUNTERFEIT_SUSPECT)
-    holder_address = candidates[0].holder
+    holder_address = bundle.gtin_owners.get(item.gtin, candidates[0].holder)
     holder = bundle.holders.get(holder_address, {})
     answer["product"] = {
         "gtin": item.gtin,
@@ -240,6 +244,7 @@ def judge(
             "address": holder_address,
             "name": holder.get("name"),
             "recordation": holder.get("recordation"),
+            "revokedAt": holder.get("revokedAt"),
         },
     }
     item_key = "0x" + item_key_of(item.gtin, item.serial).hex()
@@ -287,7 +292,13 @@ def _judge_signature(
         reasons.insert(0, Reason.SIGNATURE_INVALID)
         return
     answer["signer"] = signer
-    reason = signer_reason(bundle.signers.get(signer), batch.holder, batch.registered_at)
+    revoked = bundle.holders.get(batch.holder, {}).get("revokedAt")
+    reason = signer_reason(
+        bundle.signers.get(signer),
+        batch.holder,
+        batch.registered_at,
+        revoked if isinstance(revoked, int) else None,
+    )
     if reason == Reason.SIGNATURE_VALID:
         reasons.append(reason)
     else:

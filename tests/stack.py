@@ -32,6 +32,7 @@ from chain.contract import RegistryClient, connect
 from chain.node import LocalNode, dev_private_key
 from chain.tx import TransactionSender
 from ledger.config import ROUTE_CLASSES, Settings
+from ledger.models import ZERO_ADDRESS
 
 GTIN = "09506000134352"
 
@@ -94,13 +95,35 @@ class Stack:
         self.gateway.sync_index()
         self.gateway.scans.flush()
 
-    def org(self, name: str, role: str, recordation: str = "") -> dict[str, Any]:
+    def org(
+        self, name: str, role: str, recordation: str = "", gtins: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """Create an organization. A rights holder gets `gtins` bound to it on chain; by
+        default `GTIN`, if no other holder of this stack has it yet (the first holder of a
+        test owns the shared GTIN, as most tests want)."""
         r = self.client.post(
             "/v1/organizations",
             json={"name": name, "role": role, "recordation": recordation},
             headers=self.headers(self.admin_key),
         )
         assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        if role == "rights_holder":
+            if gtins is None:
+                unbound = self.registry.gtin_holder(GTIN) == ZERO_ADDRESS
+                gtins = (GTIN,) if unbound else ()
+            for gtin in gtins:
+                self.bind(body, gtin)
+        return body
+
+    def bind(self, holder: dict[str, Any], gtin: str, reassign: bool = False) -> dict[str, Any]:
+        """Bind `gtin` to the rights holder `holder` on chain, as the registry admin."""
+        r = self.client.post(
+            "/v1/gtin-bindings",
+            json={"gtin": gtin, "organizationId": holder["id"], "reassign": reassign},
+            headers=self.headers(self.admin_key),
+        )
+        assert r.status_code == 202 and r.json()["write"]["status"] == "done", r.text
         body: dict[str, Any] = r.json()
         return body
 
@@ -124,6 +147,12 @@ class Stack:
             "serials": serials or [f"SN{i:04d}" for i in range(20)],
             **extra,
         }
+        gtin = str(body["gtin"]).zfill(14)
+        if len(gtin) == 14 and self.registry.gtin_holder(gtin) == ZERO_ADDRESS:
+            # a GTIN nobody holds yet: the admin binds it to the enrolling holder first
+            me = self.client.get("/v1/organizations/me", headers=self.headers(key)).json()
+            if me.get("role") == "rights_holder":
+                self.bind(me, gtin)
         r = self.client.post("/v1/batches", json=body, headers=self.headers(key))
         assert r.status_code in (200, 201), r.text
         data: dict[str, Any] = r.json()

@@ -23,7 +23,7 @@ class VerdictWorld:
     def __init__(self, stack: Stack, serials: list[str]) -> None:
         self.stack = stack
         self.holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
-        self.rival = stack.org("Rival Inc", "rights_holder")
+        self.rival = stack.org("Rival Inc", "rights_holder", gtins=(OTHER_GTIN,))
         self.officer = stack.org("NL Customs", "customs")
         self.batch = stack.enroll(self.holder["apiKey"], serials=serials, expiry="281231")
         r = stack.client.post(

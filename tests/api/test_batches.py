@@ -488,7 +488,7 @@ def test_status_change_errors(stack: Stack, holder: dict[str, Any]) -> None:
 
 
 def test_status_idempotency_key_is_per_organization(stack: Stack, holder: dict[str, Any]) -> None:
-    rival = stack.org("Rival", "rights_holder")
+    rival = stack.org("Rival", "rights_holder", gtins=("00012345600012",))
     mine = stack.enroll(holder["apiKey"], serials=SERIALS)
     theirs = stack.client.post(
         "/v1/batches",

@@ -191,8 +191,8 @@ def test_enrollment_with_plausible_input(stack: Stack) -> None:
     """Any batch the ledger's validator accepts is enrolled (201), retried (200), refused as
     another holder's GTIN (403) or as a changed lot (409); anything it refuses is a 422 and
     writes nothing. JSON and CSV alike."""
-    holder = stack.org("Acme", "rights_holder")
-    rival = stack.org("Rival", "rights_holder")
+    holder = stack.org("Acme", "rights_holder", gtins=(GTIN, "04006381333931", "00000012345670"))
+    rival = stack.org("Rival", "rights_holder", gtins=(RIVAL_GTIN,))
     r = stack.client.post(
         "/v1/batches",
         json={"gtin": RIVAL_GTIN, "lot": "R", "serials": ["R1"]},

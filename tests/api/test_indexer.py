@@ -34,6 +34,7 @@ from api.models import (
     IndexedBatch,
     IndexedBlock,
     IndexedCustomsAgency,
+    IndexedGtinBinding,
     IndexedItemStatus,
     IndexedRightsHolder,
     IndexedSigner,
@@ -137,6 +138,7 @@ def deploy(node: LocalNode) -> Parties:
     parties.count(
         parties.client(admin).accredit_rights_holder(parties.holder.address, "Acme Pharma", "TMK 1")
     )
+    parties.count(parties.client(admin).bind_gtin(GTIN, parties.holder.address))
     parties.count(parties.client(parties.holder).add_signer(parties.signer.address))
     return parties
 
@@ -213,6 +215,7 @@ def derived_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     for model in (
         IndexedRightsHolder,
+        IndexedGtinBinding,
         IndexedCustomsAgency,
         IndexedSigner,
         IndexedBatch,
@@ -850,3 +853,31 @@ def test_refuses_a_database_that_indexes_another_registry(
     assert other.registry in str(refused.value)
     assert (log_count(engine), state(engine).last_block) == before
     assert state(engine).registry_address == parties.registry
+
+
+def test_follows_bindings_reassignments_and_revocations(engine: Engine, parties: Parties) -> None:
+    """GtinBound, GtinReassigned and RightsHolderRevoked reach the index, and a rebuild from
+    the raw logs (what a reorganization does) gives the same tables."""
+    successor = Account.from_key(dev_private_key(7))
+    admin = parties.client(parties.admin)
+    parties.register("L1")
+    parties.count(admin.accredit_rights_holder(successor.address, "Successor", "TMK 2"))
+    parties.count(admin.reassign_gtin(GTIN, successor.address))
+    revoked = parties.count(admin.revoke_rights_holder(parties.holder.address))
+    indexer = Indexer(engine, parties.w3, parties.registry, start_block=parties.start_block)
+    indexer.poll_once()
+    (binding,) = rows(engine, IndexedGtinBinding)
+    assert (binding.gtin, binding.holder, binding.previous) == (
+        GTIN,
+        successor.address,
+        parties.holder.address,
+    )
+    holders = {h.address: h for h in rows(engine, IndexedRightsHolder)}
+    assert holders[parties.holder.address].revoked_at == parties.timestamp(revoked.block_number)
+    assert holders[successor.address].revoked_at is None
+    assert batches(engine)[bid("L1")].holder == parties.holder.address  # the batch stays
+    before = derived_snapshot(engine)
+    with Session(engine) as session:
+        rebuild_index(session)
+        session.commit()
+    assert derived_snapshot(engine) == before

@@ -119,7 +119,7 @@ def _runner(stack: Stack, **options: Any) -> JobRunner:
 
 
 def test_jobs_are_listed_per_organization(stack: Stack, holder: dict[str, Any]) -> None:
-    rival = stack.org("Rival", "rights_holder")
+    rival = stack.org("Rival", "rights_holder", gtins=("08712345000004",))
     officer = stack.org("NL Customs", "customs")
     mine = _submit(stack, holder["apiKey"], "LIST1")
     theirs = _submit(stack, rival["apiKey"], "LIST2", gtin="08712345000004")
@@ -474,6 +474,12 @@ def test_sigkill_during_a_large_enrollment(anvil: LocalNode, tmp_path: Path, kin
                 officer = client.post(
                     "/v1/organizations", json={"name": "Customs", "role": "customs"}, headers=admin
                 ).json()
+                bound = client.post(
+                    "/v1/gtin-bindings",
+                    json={"gtin": GTIN, "organizationId": holder["id"]},
+                    headers=admin,
+                )
+                assert bound.status_code == 202, bound.text
                 key = {"Authorization": f"Bearer {holder['apiKey']}"}
                 r = client.post(
                     "/v1/batches",

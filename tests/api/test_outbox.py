@@ -127,17 +127,19 @@ def test_a_lost_reply_after_broadcast_does_not_send_twice(proxied: tuple[Stack, 
 
 
 def test_a_registration_the_chain_refused_can_be_enrolled_again(stack: Stack) -> None:
-    """Another holder registers the GTIN on chain before the index shows it: the chain refuses
-    our registration. The lot is not stuck: a retry is a fresh attempt, and once the index
-    knows the GTIN's owner the gateway refuses upfront with 403."""
+    """The registry admin moves the GTIN to another holder on chain before the index shows
+    it: the chain refuses our registration. The lot is not stuck: a retry is a fresh attempt,
+    and once the index knows the GTIN's owner the gateway refuses upfront with 403."""
     holder = stack.org("Acme", "rights_holder")["apiKey"]
     rival = stack.org("Rival", "rights_holder")
     rival_account = Account.from_key(dev_private_key(6))
-    stack.registry.with_sender(
+    admin = stack.registry.with_sender(
         TransactionSender(
             stack.registry.w3, Account.from_key(dev_private_key(0)), stack.registry.decode_revert
         )
-    ).accredit_rights_holder(rival_account.address, "Squatter", "")
+    )
+    admin.accredit_rights_holder(rival_account.address, "Successor", "")
+    admin.reassign_gtin(GTIN, rival_account.address)
     squatter = stack.registry.with_sender(
         TransactionSender(stack.registry.w3, rival_account, stack.registry.decode_revert)
     )
@@ -159,7 +161,7 @@ def test_a_registration_the_chain_refused_can_be_enrolled_again(stack: Stack) ->
     refused = stack.client.post("/v1/batches", json=body, headers=stack.headers(holder))
     assert (
         refused.status_code == 403
-        and "belongs to another rights holder" in refused.json()["error"]["message"]
+        and "is bound to another rights holder" in refused.json()["error"]["message"]
     )
 
 

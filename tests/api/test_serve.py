@@ -76,6 +76,12 @@ def test_serve_tls_and_graceful_sigterm(anvil: LocalNode, tmp_path: Path) -> Non
                     json={"name": "Acme", "role": "rights_holder", "recordation": "R1"},
                     headers=admin,
                 ).json()
+                bound = client.post(
+                    "/v1/gtin-bindings",
+                    json={"gtin": GTIN, "organizationId": holder["id"]},
+                    headers=admin,
+                )
+                assert bound.status_code == 202, bound.text
             # plain HTTP is not served on a TLS port
             with pytest.raises(httpx.HTTPError):
                 httpx.get(f"http://127.0.0.1:{served.port}/healthz", timeout=5)

@@ -94,6 +94,7 @@ def test_genuine_tag_with_a_proof_anyone_can_check(world: World) -> None:
         "address": world.holder["address"],
         "name": "Acme Pharma",
         "recordation": "TMK 1",
+        "revokedAt": None,
     }
     assert result["index"]["stale"] is False and result["index"]["block"] >= world.batch["block"]
     assert result["location"] == {"unlocode": "NLRTM", "latitude": None, "longitude": None}

@@ -69,6 +69,8 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(
     cli: Cli, chain: Chain, tmp_path: Path
 ) -> None:
     cli.json("accredit", "holder", "holder", "--name", "Acme Pharma", "--recordation", "TMK 19-1")
+    bound = cli.json("accredit", "bind-gtin", "09506000134352", "holder")
+    assert chain.registry.gtin_holder("09506000134352") == bound["holder"]
     cli.json("accredit", "agency", chain.agency.address, "--name", "NL Customs")
     assert chain.registry.customs_agency(chain.agency.address) == "NL Customs"
     added = cli.json("signer", "add", "signer")
@@ -124,11 +126,18 @@ def test_full_flow_accredit_sign_enroll_check_revoke_steal(
     assert "the item is stolen" in stolen["details"]
     assert stolen["verdict"] == "STOLEN" and "ITEM_STOLEN" in stolen["reasons"]
 
+    # Revoking the holder leaves its earlier batch as it was; it changes no status any more.
+    cli.json("accredit", "revoke-holder", "holder")
+    assert cli.json("check", rows[0]["uri"], "--json")["genuine"] is True
+    refused = cli("status", "item", str(out), "A1", "stolen", expect=1)
+    assert "RightsHolderIsRevoked" in refused.stderr
+
 
 def test_forged_and_tampered_tags_are_potential_suspects(
     cli: Cli, chain: Chain, tmp_path: Path
 ) -> None:
     cli("accredit", "holder", "holder", "--name", "Acme")
+    cli("accredit", "bind-gtin", "09506000134352", "holder")
     cli("signer", "add", "signer")
     out = tmp_path / "out"
     cli(
@@ -171,6 +180,7 @@ def test_bad_input_exits_2_with_a_message(cli: Cli, args: list[str], message: st
 
 def test_bad_batch_files_write_nothing(cli: Cli, chain: Chain, tmp_path: Path) -> None:
     cli("accredit", "holder", "holder", "--name", "Acme")
+    cli("accredit", "bind-gtin", "09506000134352", "holder")
     cli("signer", "add", "signer")
     out = tmp_path / "out"
     dup = cli(
@@ -222,15 +232,16 @@ def test_bad_batch_files_write_nothing(cli: Cli, chain: Chain, tmp_path: Path) -
     )
     assert "cannot read" in missing.stderr
     assert not out.exists()
-    assert (
-        chain.registry.gtin_holder("09506000134352") == "0x0000000000000000000000000000000000000000"
-    )
+    assert not chain.registry.get_batch(
+        chain.registry.batch_id_of("09506000134352", "L")
+    ).registered
 
 
 def test_wrong_role_and_unknown_signer_are_refused(cli: Cli, chain: Chain, tmp_path: Path) -> None:
     proc = cli("accredit", "holder", "stranger", "--name", "X", "--key", "holder", expect=1)
     assert "AccessControlUnauthorizedAccount" in proc.stderr
     cli("accredit", "holder", "holder", "--name", "Acme")
+    cli("accredit", "bind-gtin", "09506000134352", "holder")
     out = tmp_path / "out"
     proc = cli(
         "enroll",

@@ -25,6 +25,7 @@ GTIN = "09506000134352"
 
 def _ready(chain: Chain):
     chain.registry.accredit_rights_holder(chain.holder.address, "Acme", "TMK-1")
+    chain.registry.bind_gtin(GTIN, chain.holder.address)
     holder = chain.client(chain.holder)
     holder.add_signer(chain.tag_signer().address)
     return holder

@@ -1,0 +1,57 @@
+"""Rights on chain (admin): binding GTINs to rights holders, revoking a rights holder."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+
+from api.deps import AdminDep, GatewayDep, SessionDep
+from api.schemas import ErrorResponse, GtinBindingCreate, GtinBindingPublic, WritePublic
+from api.services import rights
+
+router = APIRouter(prefix="/v1", tags=["rights"])
+OrgId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the rights holder's organization id")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+}
+
+
+@router.post(
+    "/gtin-bindings",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=GtinBindingPublic,
+    responses=ERRORS,
+)
+def bind_gtin(
+    body: GtinBindingCreate, principal: AdminDep, session: SessionDep, gateway: GatewayDep
+) -> GtinBindingPublic:
+    """Bind a GTIN to a rights holder on chain (its recordation): only that holder registers
+    batches of it. A GTIN bound to another holder moves only with `reassign: true`."""
+    gtin, previous, write = rights.bind_gtin(
+        session, gateway, principal, body.gtin, body.organizationId, body.reassign
+    )
+    return GtinBindingPublic(
+        gtin=gtin,
+        holder=str(write.payload["holder"]),
+        previous=previous,
+        write=WritePublic.of(write),
+    )
+
+
+@router.post(
+    "/organizations/{organization_id}/revocation",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WritePublic,
+    responses=ERRORS,
+)
+def revoke_holder(
+    organization_id: OrgId, principal: AdminDep, session: SessionDep, gateway: GatewayDep
+) -> WritePublic:
+    """Revoke a rights holder's accreditation on chain, for good. Its batches registered
+    before stay as they were; it registers no batch, adds no key, changes no status."""
+    return WritePublic.of(rights.revoke_holder(session, gateway, principal, organization_id))
