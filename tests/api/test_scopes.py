@@ -142,6 +142,12 @@ def _gs1(p: Party, serial: str) -> str:
 ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("GET", "/v1/organizations/me"): Unscoped("the calling organization itself"),
     ("POST", "/v1/organizations"): Unscoped("the registry admin creates organizations"),
+    # Rights on chain (tests/api/test_rights.py): the registry admin's acts, refused to
+    # every other role there.
+    ("POST", "/v1/gtin-bindings"): Unscoped("the registry admin binds GTINs (admin only)"),
+    ("POST", "/v1/organizations/{organization_id}/revocation"): Unscoped(
+        "the registry admin revokes a holder (admin only)"
+    ),
     # People and keys (tests/api/test_people.py): each answers about the caller's own
     # organization only; another organization's user or key id is 404 there.
     ("GET", "/v1/users"): Unscoped("the caller's own organization's users"),
