@@ -432,6 +432,16 @@ def test_a_case_opens_from_a_scan_with_the_batch_holder(stack: Stack, world: Any
     case = r.json()
     assert case["port"] == "USLAX" and case["rightsHolders"] == [world["holder_id"]]
     assert _get(stack, world["holder"], case["id"]).json()["state"] == "presented"
+    # another agency's scan is not its to open a case from (nor to learn whose item it was)
+    theirs = {
+        "profile": "us-trademark",
+        "source": "scan",
+        "scanId": scan["scanId"],
+        "mode": "cargo",
+        "presentedAt": datetime.now(UTC).isoformat(),
+    }
+    r = stack.client.post("/v1/cases", json=theirs, headers=stack.headers(world["agency"]))
+    api_error(r, 404, "not_found", "scan")
     missing = {
         "profile": "us-trademark",
         "source": "scan",
