@@ -25,6 +25,10 @@ __all__ = ["CORE", "FIELDS", "Viewer", "readable", "redact"]
 
 
 class Viewer(StrEnum):
+    """Who reads a case. `OTHER_AGENCY` is the no-personal-data view (`viewers.other_agency`
+    of a profile): the gateway gives it to auditors granted the case's holder; officers of
+    another agency do not see the case at all (`OTHER_HOLDER`: 404; docs/cases.md)."""
+
     OWN_AGENCY = "own_agency"
     OTHER_AGENCY = "other_agency"
     RIGHTS_HOLDER = "rights_holder"

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from api.case_models import CaseAction
 from api.deps import OfficerDep, ReaderDep, SessionDep, VerifierDep, role_rule
 from api.models import Role
+from api.openapi import DEFAULT_PAGE, PageLimit, errors
 from api.principal import Principal
 from api.schemas import (
     CaseActionPublic,
@@ -22,7 +23,6 @@ from api.schemas import (
     CaseNoticePublic,
     CasePartyAnswer,
     CasePublic,
-    ErrorResponse,
     StatisticsResponse,
 )
 from api.services import cases, statistics
@@ -33,9 +33,9 @@ from ledger.errors import InvalidInput
 router = APIRouter(prefix="/v1", tags=["cases"])
 CaseId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="the case's id")]
 Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{20,100}$", description="link token")]
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
-}
+#: A case answers 404 to a caller it is not visible to (docs/cases.md, "Who reads a case"),
+#: 403 to a role that may not act, 409 when its state does not allow the action.
+ERRORS = errors(401, 403, 404, 409, 422)
 StatisticsDep = Annotated[Principal, Depends(role_rule(Role.CUSTOMS, Role.ADMIN, Role.AUDITOR))]
 
 
@@ -68,9 +68,10 @@ def _answer(row: CaseAction, replayed: bool, link: str | None = None) -> JSONRes
     return JSONResponse(_action(row, replayed, link).model_dump(mode="json"), status_code=status)
 
 
-@router.get("/case-profiles", response_model=list[dict[str, Any]], responses=ERRORS)
-def list_profiles(principal: ReaderDep) -> list[dict[str, Any]]:
+@router.get("/case-profiles", response_model=list[dict[str, Any]], responses=errors(401, 422))
+def list_profiles(principal: ReaderDep, limit: PageLimit = DEFAULT_PAGE) -> list[dict[str, Any]]:
     """The jurisdiction profiles: states, actions, clocks, stages and documents (data)."""
+    profiles = list(all_profiles().values())[:limit]
     return [
         {
             "id": p.id,
@@ -87,7 +88,7 @@ def list_profiles(principal: ReaderDep) -> list[dict[str, Any]]:
             },
             "documents": p.documents(),
         }
-        for p in all_profiles().values()
+        for p in profiles
     ]
 
 
@@ -106,7 +107,7 @@ def list_cases(
     session: SessionDep,
     state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: PageLimit = DEFAULT_PAGE,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JSONResponse:
     """Next deadline first, overdue on top; each case as the caller may read it."""
@@ -121,7 +122,7 @@ def list_notices(
     principal: OfficerDep,
     session: SessionDep,
     kind: Literal["reminder", "expired"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = DEFAULT_PAGE,
 ) -> list[CaseNoticePublic]:
     """The officer's inbox: clock reminders and expiries of the agency's cases, newest first."""
     return [

@@ -31,6 +31,7 @@ from api.custody import store as log_store
 from api.models import Alert, GatewayBatch, IndexedBatch, Organization, Role, ScanEvent, utcnow
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
+from api.scoping import alert_clause, view_of
 from api.services import statistics
 from cases import commitments
 from cases.calendar import Calendar, DayUnit, deadline, get_calendar
@@ -94,7 +95,10 @@ def open_case(
         if body.scanId is None:
             raise InvalidInput("source 'scan' needs scanId")
         scan = session.exec(select(ScanEvent).where(ScanEvent.scan_id == body.scanId)).first()
-        if scan is None:
+        # Another agency's scan is not the caller's to know of (nor the holder it names).
+        if scan is None or not (
+            principal.role == Role.ADMIN or scan.organization_id == principal.organization_id
+        ):
             raise NotFound(f"no scan {body.scanId!r}")
         source_ref, port, gtin = scan.scan_id, port or scan.location, scan.gtin
         holder = _holder_of_batch(session, scan.batch_id)
@@ -103,7 +107,10 @@ def open_case(
     elif body.source == "alert":
         if body.alertId is None:
             raise InvalidInput("source 'alert' needs alertId")
-        alert = session.exec(select(Alert).where(Alert.alert_id == body.alertId)).first()
+        # An alert outside the caller's view (api.scoping.alert_clause) is answered as absent.
+        query = select(Alert).where(Alert.alert_id == body.alertId)
+        clause = alert_clause(session, view_of(session, principal))
+        alert = session.exec(query if clause is None else query.where(clause)).first()
         if alert is None:
             raise NotFound(f"no alert {body.alertId!r}")
         source_ref, port, gtin = alert.alert_id, port or alert.location, alert.gtin or None
@@ -292,13 +299,29 @@ def _refresh_next_due(session: Session, case: Case) -> None:
 
 
 def viewer_of(session: Session, principal: Principal, case: Case) -> Viewer:
-    role = principal.role
-    if role == Role.ADMIN or (role == Role.CUSTOMS and principal.organization_id == case.agency_id):
+    """Who the caller is to the case, from its view (`api.scoping.view_of`), so cases follow
+    the rule every other party's record does (docs/cases.md, "Who reads a case"):
+
+    - the registry admin and the officers of the case's agency: everything (`OWN_AGENCY`);
+    - a rights holder named on the case: what the disclosure stage reveals (`RIGHTS_HOLDER`);
+    - an auditor granted every holder, or one of the case's holders: the no-personal-data
+      view (`OTHER_AGENCY`), read only;
+    - anyone else (another agency, another holder, an auditor without the grant): not theirs
+      to know of (`OTHER_HOLDER`, answered 404)."""
+    view = view_of(session, principal)
+    if principal.role == Role.ADMIN or (view.agency and view.organization_id == case.agency_id):
         return Viewer.OWN_AGENCY
-    if role == Role.RIGHTS_HOLDER:
-        held = session.get(CaseHolder, (case.id, principal.organization_id))
-        return Viewer.RIGHTS_HOLDER if held is not None else Viewer.OTHER_HOLDER
-    return Viewer.OTHER_AGENCY
+    if view.agency:
+        return Viewer.OTHER_HOLDER
+    holders = session.exec(
+        select(CaseHolder.organization_id).where(CaseHolder.case_pk == case.id)
+    ).all()
+    if principal.role == Role.RIGHTS_HOLDER:
+        named = principal.organization_id in holders
+        return Viewer.RIGHTS_HOLDER if named else Viewer.OTHER_HOLDER
+    if view.everything or any(view.reads_holder(h) for h in holders):
+        return Viewer.OTHER_AGENCY
+    return Viewer.OTHER_HOLDER
 
 
 def load(session: Session, principal: Principal, case_id: str) -> tuple[Case, Viewer]:
@@ -480,7 +503,8 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     """Next deadline first (overdue ones are the earliest, so on top), then cases without a
     running clock, newest first. An officer sees its agency's cases, a rights holder the cases
-    on its rights (redacted by stage), an admin all, anyone else none."""
+    on its rights (redacted by stage), an auditor those of the holders it was granted (without
+    personal data), an admin all (`viewer_of`)."""
     rows = list_rows(session, principal, state, open_only, limit, offset)
     now = utcnow()
     clocks: dict[int, list[CaseClock]] = {}
@@ -491,7 +515,10 @@ def list_cases(
             .order_by(col(CaseClock.due_at))
         ):
             clocks.setdefault(clock.case_pk, []).append(clock)
-    viewer = Viewer.RIGHTS_HOLDER if principal.role == Role.RIGHTS_HOLDER else Viewer.OWN_AGENCY
+    viewer = {
+        Role.RIGHTS_HOLDER: Viewer.RIGHTS_HOLDER,
+        Role.AUDITOR: Viewer.OTHER_AGENCY,
+    }.get(principal.role, Viewer.OWN_AGENCY)
     out = []
     for case in rows:
         profile = get_profile(case.profile)
@@ -535,13 +562,24 @@ def list_rows(
     offset: int,
 ) -> Sequence[Case]:
     query = select(Case)
-    if principal.role == Role.CUSTOMS:
+    view = view_of(session, principal)
+    if principal.role == Role.ADMIN:
+        pass
+    elif view.agency:
         query = query.where(Case.agency_id == principal.organization_id)
-    elif principal.role == Role.RIGHTS_HOLDER:
-        query = query.join(CaseHolder, col(CaseHolder.case_pk) == col(Case.id)).where(
-            CaseHolder.organization_id == principal.organization_id
+    elif view.everything:
+        pass  # an auditor granted every holder
+    elif view.holders:
+        named = (
+            select(CaseHolder.case_pk)
+            .where(
+                col(CaseHolder.case_pk) == col(Case.id),
+                col(CaseHolder.organization_id).in_(sorted(view.holders)),
+            )
+            .exists()
         )
-    elif principal.role != Role.ADMIN:
+        query = query.where(named)
+    else:
         return []
     if state is not None:
         query = query.where(Case.state == state)

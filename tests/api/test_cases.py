@@ -87,8 +87,17 @@ def test_a_us_case_discloses_by_stage_and_acts_once(stack: Stack, world: Any) ->
     holder = _get(stack, world["holder"], cid).json()
     assert holder["state"] == "presented" and "quantity" not in holder and "importer" not in holder
     api_error(_get(stack, world["other"], cid), 404, "not_found")
-    other_agency = _get(stack, world["agency"], cid).json()
-    assert other_agency["quantity"] == 50 and "importer" not in other_agency
+    # another agency's case is not its to know of; an auditor reads it through its grant of
+    # the case's holder, without personal data
+    api_error(_get(stack, world["agency"], cid), 404, "not_found")
+    auditor = stack.org("Auditor", "auditor")
+    api_error(_get(stack, auditor["apiKey"], cid), 404, "not_found")
+    stack.grant(auditor, [world["holder_id"]])
+    audited = _get(stack, auditor["apiKey"], cid).json()
+    assert audited["quantity"] == 50 and "importer" not in audited
+    assert "actionsAllowed" not in audited
+    listed = stack.client.get("/v1/cases", headers=stack.headers(auditor["apiKey"])).json()
+    assert [c["id"] for c in listed] == [cid]
 
     r = _act(stack, world["officer"], cid, "detain", "k1")
     assert r.status_code == 201 and r.json()["stateAfter"] == "detained"
@@ -98,7 +107,7 @@ def test_a_us_case_discloses_by_stage_and_acts_once(stack: Stack, world: Any) ->
     api_error(_act(stack, world["officer"], cid, "release", "k1"), 409, "conflict", "k1")
     api_error(_act(stack, world["officer"], cid, "detain", "k2"), 409, "conflict", "'detained'")
     api_error(_act(stack, world["officer"], cid, "fly", "k3"), 422, "invalid_input", "fly")
-    api_error(_act(stack, world["agency"], cid, "note", "k4", text="x"), 403, "forbidden")
+    api_error(_act(stack, world["agency"], cid, "note", "k4", text="x"), 404, "not_found")
 
     notice = _act(stack, world["officer"], cid, "send_notice", "k5")
     assert notice.status_code == 201, notice.text
@@ -423,6 +432,16 @@ def test_a_case_opens_from_a_scan_with_the_batch_holder(stack: Stack, world: Any
     case = r.json()
     assert case["port"] == "USLAX" and case["rightsHolders"] == [world["holder_id"]]
     assert _get(stack, world["holder"], case["id"]).json()["state"] == "presented"
+    # another agency's scan is not its to open a case from (nor to learn whose item it was)
+    theirs = {
+        "profile": "us-trademark",
+        "source": "scan",
+        "scanId": scan["scanId"],
+        "mode": "cargo",
+        "presentedAt": datetime.now(UTC).isoformat(),
+    }
+    r = stack.client.post("/v1/cases", json=theirs, headers=stack.headers(world["agency"]))
+    api_error(r, 404, "not_found", "scan")
     missing = {
         "profile": "us-trademark",
         "source": "scan",

@@ -199,6 +199,14 @@ def test_route_classes() -> None:
     assert route_class("POST", "/v1/scans/sync") == "sync"
     assert route_class("GET", "/v1/batches/0xab/tags") == "reads"
     assert route_class("PUT", "/v1/webhook") == "writes"
+    # customs cases: reading (and the statistics) are reads, every action a write
+    assert route_class("GET", "/v1/cases") == "reads"
+    assert route_class("GET", "/v1/statistics/seizures") == "reads"
+    assert route_class("GET", "/v1/case-links/abc") == "reads"
+    assert route_class("POST", "/v1/cases") == "writes"
+    assert route_class("POST", "/v1/cases/c/actions/a/approve") == "writes"
+    assert route_class("POST", "/v1/case-links/abc/answer") == "writes"
+    assert route_class("DELETE", "/v1/cases/c/parties/importer") == "writes"
 
 
 def test_limit_settings_are_checked_at_startup() -> None:
@@ -245,9 +253,12 @@ def test_every_list_route_caps_its_page(stack: Stack) -> None:
         "/v1/devices",
         "/v1/locations",
         "/v1/webhook-deliveries",
+        "/v1/cases",
+        "/v1/case-notices",
+        "/v1/case-profiles",
     } <= set(lists)
     officer = stack.org("Customs", "customs")["apiKey"]
-    for path in ("/v1/alerts", "/v1/jobs", "/v1/devices", "/v1/locations"):
+    for path in ("/v1/alerts", "/v1/jobs", "/v1/devices", "/v1/locations", "/v1/cases"):
         r = stack.client.get(path, params={"limit": MAX_PAGE + 1}, headers=stack.headers(officer))
         api_error(r, 422, "invalid_input", "limit")
 

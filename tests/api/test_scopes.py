@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlmodel import Session, select
 
-from api.models import Alert, ScanEvent
+from api import case_clocks
+from api.case_models import CaseClock
+from api.models import Alert, Organization, ScanEvent
+from api.orgs import new_api_key
 from api.routes import ROUTERS
 from chain.node import LocalNode
 from custody import entries
@@ -55,6 +59,9 @@ class Party:
     alert: str = ""
     device: str = ""
     delivery: str = ""
+    case: str = ""  # a customs case of the side's agency on the side's holder's rights
+    port: str = ""  # the case's port: its row in the seizure statistics by port
+    seizure: str = ""  # the case's seizure, requested and approved by two of its officers
 
     def serial(self, n: int) -> str:
         return f"{self.prefix}{n:04d}"
@@ -85,6 +92,8 @@ class Case:
     field: str = "id"
     #: put back what the request changed (a removed endpoint), after each request
     after: Callable[[World, Party], None] | None = None
+    #: list routes answering an object: where its items are (default: the answer itself)
+    items: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,24 @@ OWN_JOB = {
     "customs": ("hidden", "hidden"),
     "auditor": ("hidden", "hidden"),
 }
+CASE_READ = {
+    "admin": ("ok", "ok"),
+    "holder": ("ok", "hidden"),
+    "customs": ("ok", "hidden"),
+    "auditor": ("ok", "hidden"),
+}
+CASE_LIST = {
+    "admin": ("seen", "seen"),
+    "holder": ("seen", "unseen"),
+    "customs": ("seen", "unseen"),
+    "auditor": ("seen", "unseen"),
+}
+CASE_ACT = {
+    "admin": ("ok", "ok"),
+    "holder": ("ok", "hidden"),
+    "customs": ("ok", "hidden"),
+    "auditor": ("denied", "denied"),
+}
 PRODUCT_VERIFY = {
     "admin": ("ok", "ok"),
     "holder": ("ok", "hidden"),
@@ -132,6 +159,22 @@ def _restore_endpoint(world: World, party: Party) -> None:
         headers=world.stack.headers(world.keys["admin"]),
     )
     assert r.status_code in (200, 201), r.text
+
+
+def _case_body(p: Party, **extra: Any) -> dict[str, Any]:
+    return {
+        "profile": "us-trademark",
+        "mode": "express",
+        "port": p.port,
+        "origin": "CN",
+        "presentedAt": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "lines": [{"category": "watches_jewelry", "quantity": 40, "unitMsrpCents": 25_000}],
+        "parties": [{"role": "importer", "name": "Example Trading", "country": "HK"}],
+        **extra,
+    }
+
+
+LINK = "a party without an account, authorised by its single-use link token alone"
 
 
 def _gs1(p: Party, serial: str) -> str:
@@ -228,6 +271,36 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
             "auditor": ("ok", "hidden"),
         },
     ),
+    ("GET", "/v1/case-profiles"): Unscoped("the jurisdiction profiles are shared reference data"),
+    ("GET", "/v1/cases"): Case(
+        lambda w, p: req("GET", "/v1/cases"), CASE_LIST, listed=lambda p: p.case
+    ),
+    ("GET", "/v1/cases/{case_id}"): Case(lambda w, p: req("GET", f"/v1/cases/{p.case}"), CASE_READ),
+    ("GET", "/v1/case-notices"): Case(
+        lambda w, p: req("GET", "/v1/case-notices"),
+        {
+            "admin": ("seen", "seen"),
+            "holder": ("denied", "denied"),
+            "customs": ("seen", "unseen"),
+            "auditor": ("denied", "denied"),
+        },
+        listed=lambda p: p.case,
+        field="caseId",
+    ),
+    ("GET", "/v1/statistics/seizures"): Case(
+        lambda w, p: req("GET", "/v1/statistics/seizures", params={"by": "port"}),
+        {  # aggregates without parties or holders: an auditor reads every agency's
+            "admin": ("seen", "seen"),
+            "holder": ("denied", "denied"),
+            "customs": ("seen", "unseen"),
+            "auditor": ("seen", "seen"),
+        },
+        listed=lambda p: p.port,
+        field="port",
+        items=lambda body: [row["group"] for row in body["rows"]],
+    ),
+    ("GET", "/v1/case-links/{token}"): Unscoped(LINK),
+    ("POST", "/v1/case-links/{token}/answer"): Unscoped(LINK),
     ("POST", "/v1/epcis/capture"): Unscoped("each party records its own custody events"),
     ("GET", "/v1/log/checkpoints"): Unscoped("the log's roots: what every party checks by"),
     ("GET", "/v1/log/consistency"): Unscoped("proofs between the log's roots, for every party"),
@@ -287,6 +360,29 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
             json={"status": "recalled", "serial": p.serial(19)},
         ),
         HOLDER_OR_ADMIN,
+    ),
+    ("POST", "/v1/cases"): Case(  # from the side's alert: another agency's is not known
+        lambda w, p: req("POST", "/v1/cases", json=_case_body(p, source="alert", alertId=p.alert)),
+        OFFICER_OBJECT,
+    ),
+    ("POST", "/v1/cases/{case_id}/actions"): Case(
+        lambda w, p: req(
+            "POST",
+            f"/v1/cases/{p.case}/actions",
+            json={"action": "note", "idempotencyKey": "scopes", "params": {"text": "seen"}},
+        ),
+        CASE_ACT,
+    ),
+    ("POST", "/v1/cases/{case_id}/actions/{action_id}/approve"): Case(
+        lambda w, p: req(
+            "POST",
+            f"/v1/cases/{p.case}/actions/{p.seizure}/approve",
+            json={"idempotencyKey": "scopes"},
+        ),
+        OFFICER_OBJECT,
+    ),
+    ("DELETE", "/v1/cases/{case_id}/parties/{role}"): Case(
+        lambda w, p: req("DELETE", f"/v1/cases/{p.case}/parties/importer"), OFFICER_OBJECT
     ),
     ("POST", "/v1/jobs/{job_id}/cancel"): Case(
         lambda w, p: req("POST", f"/v1/jobs/{p.job}/cancel"), OWN_JOB
@@ -409,6 +505,35 @@ def _party(stack: Stack, side: str, tmp: Path) -> Party:
     return party
 
 
+def _open_case(stack: Stack, party: Party) -> None:
+    """The party's agency opens a case on the party's holder's rights."""
+    body = _case_body(party, rightsHolders=[party.holder["id"]])
+    r = stack.client.post("/v1/cases", json=body, headers=stack.headers(party.agency["apiKey"]))
+    assert r.status_code == 201, r.text
+    party.case = r.json()["id"]
+
+
+def _seize(stack: Stack, party: Party) -> None:
+    """Detained, and seized by two officers of the agency: a seizure the statistics count,
+    approved by the agency's key the matrix uses (so its approval is a replay)."""
+    with Session(stack.gateway.engine) as session:
+        org = session.get(Organization, party.agency["id"])
+        assert org is not None
+        second = new_api_key(session, org)
+        session.commit()
+    key = party.agency["apiKey"]
+    url = f"/v1/cases/{party.case}/actions"
+    for k, action, status in ((key, "detain", 201), (second, "seize", 202)):
+        body = {"action": action, "idempotencyKey": action}
+        r = stack.client.post(url, json=body, headers=stack.headers(k))
+        assert r.status_code == status, r.text
+    party.seizure = r.json()["actionId"]
+    r = stack.client.post(
+        f"{url}/{party.seizure}/approve", json={"idempotencyKey": "a"}, headers=stack.headers(key)
+    )
+    assert r.status_code == 201, r.text
+
+
 def _divert(stack: Stack, party: Party, serial: str) -> str:
     """The party's agency scans the party's item outside its markets: a diversion alert."""
     answer = stack.verify(
@@ -436,6 +561,15 @@ def world(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) ->
         for party in sides.values():
             party.alert = _divert(stack, party, party.serial(1))
         stack.sync()
+        for party, port in zip(sides.values(), ("USLAX", "USJFK"), strict=True):
+            party.port = port
+            _open_case(stack, party)
+        engine = stack.gateway.engine
+        with Session(engine) as session:  # each agency's inbox gets its case's reminder
+            due = session.exec(select(CaseClock.remind_at).where(CaseClock.name == "decide")).all()
+        assert case_clocks.process_due(engine, now=max(due).replace(tzinfo=UTC)).reminders >= 2
+        for party in sides.values():
+            _seize(stack, party)
         own = sides["own"]
         keys = {
             "admin": stack.admin_key,
@@ -456,7 +590,8 @@ def _outcome(case: Case, party: Party, r: Any) -> str:
     if case.listed is None:
         return "ok"
     wanted = case.listed(party)
-    return "seen" if any(item.get(case.field) == wanted for item in r.json()) else "unseen"
+    found = case.items(r.json()) if case.items is not None else r.json()
+    return "seen" if any(item.get(case.field) == wanted for item in found) else "unseen"
 
 
 def test_each_role_sees_only_its_own_on_every_route(world: World) -> None:
