@@ -42,7 +42,7 @@ def new_api_key(session: Session, org: Organization, name: str = "default") -> s
     return key
 
 
-def list_keys(session: Session, principal: Principal) -> list[ApiKey]:
+def list_keys(session: Session, principal: Principal, limit: int = 100) -> list[ApiKey]:
     """The organization's keys, revoked ones included (they say when), oldest first."""
     require_org_admin(principal)
     return list(
@@ -50,6 +50,7 @@ def list_keys(session: Session, principal: Principal) -> list[ApiKey]:
             select(ApiKey)
             .where(ApiKey.organization_id == principal.organization_id)
             .order_by(col(ApiKey.id))
+            .limit(limit)
         ).all()
     )
 

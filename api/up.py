@@ -417,6 +417,18 @@ class _Api:
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
+    def _send(
+        self, method: str, path: str, key: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """One call; a `429` is waited out (its `Retry-After`, a few times): `up` makes its
+        demo data in a burst, under the same rate limits as every other caller."""
+        for _ in range(30):
+            response = self.client.request(method, path, json=body, headers=_auth(key))
+            if response.status_code != 429:
+                return response
+            time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 10.0))
+        return response
+
     def _check(self, response: httpx.Response, expect: tuple[int, ...]) -> None:
         if response.status_code not in expect:
             raise UpError(
@@ -427,25 +439,25 @@ class _Api:
     def post(
         self, path: str, key: str, body: dict[str, Any], expect: tuple[int, ...]
     ) -> dict[str, Any]:
-        response = self.client.post(path, json=body, headers=_auth(key))
+        response = self._send("POST", path, key, body)
         self._check(response, expect)
         data: dict[str, Any] = response.json()
         return data
 
     def put(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.put(path, json=body, headers=_auth(key))
+        response = self._send("PUT", path, key, body)
         self._check(response, (200,))
         data: dict[str, Any] = response.json()
         return data
 
     def get(self, path: str, key: str) -> dict[str, Any]:
-        response = self.client.get(path, headers=_auth(key))
+        response = self._send("GET", path, key)
         self._check(response, (200,))
         data: dict[str, Any] = response.json()
         return data
 
     def get_text(self, path: str, key: str) -> str:
-        response = self.client.get(path, headers=_auth(key))
+        response = self._send("GET", path, key)
         self._check(response, (200,))
         return response.text
 

@@ -324,12 +324,13 @@ def set_language(session: Session, user: User, language: str) -> User:
     return user
 
 
-def list_users(session: Session, principal: Principal) -> list[User]:
+def list_users(session: Session, principal: Principal, limit: int = 100) -> list[User]:
     require_org_admin(principal)
     return list(
         session.exec(
             select(User)
             .where(User.organization_id == principal.organization_id)
             .order_by(col(User.id))
+            .limit(limit)
         ).all()
     )

@@ -6,15 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import audit, orgs, users
 from api.deps import OrgAdminDep, SessionDep
 from api.models import ApiKey, User, UserRole
+from api.openapi import DEFAULT_PAGE, PageLimit
 from api.schemas import ErrorResponse
 
 router = APIRouter(tags=["people"])
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the user's id")]
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the API key's id")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
 }
@@ -25,8 +28,10 @@ class _Model(BaseModel):
 
 
 class UserCreate(_Model):
-    email: str = Field(max_length=254)
-    name: str = Field(max_length=200)
+    email: str = Field(
+        min_length=5, max_length=254, pattern=r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$"
+    )
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
     role: UserRole
     language: Literal["en", "fr"] = "en"
     organization_id: int | None = Field(
@@ -70,12 +75,12 @@ class Invitation(_Model):
 
 
 class InvitationAccept(_Model):
-    token: str = Field(max_length=100)
-    password: str = Field(max_length=256)
+    token: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=10, max_length=256)
 
 
 class ApiKeyCreate(_Model):
-    name: str = Field(max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
 
 
 class ApiKeyPublic(_Model):
@@ -100,9 +105,11 @@ class ApiKeyPublic(_Model):
 
 
 @router.get("/v1/users", response_model=list[UserPublic], responses=ERRORS)
-def list_users(principal: OrgAdminDep, session: SessionDep) -> list[UserPublic]:
-    """The organization's users (its admin only)."""
-    return [UserPublic.of(u) for u in users.list_users(session, principal)]
+def list_users(
+    principal: OrgAdminDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
+) -> list[UserPublic]:
+    """The organization's users (its admin only), oldest first."""
+    return [UserPublic.of(u) for u in users.list_users(session, principal, limit)]
 
 
 @router.post(
@@ -129,13 +136,13 @@ def invite_user(
 
 
 @router.post("/v1/users/{user_id}/disable", response_model=UserPublic, responses=ERRORS)
-def disable_user(user_id: int, principal: OrgAdminDep, session: SessionDep) -> UserPublic:
+def disable_user(user_id: UserId, principal: OrgAdminDep, session: SessionDep) -> UserPublic:
     """Disable a user of the organization: every session of theirs ends at once."""
     return UserPublic.of(users.set_disabled(session, principal, user_id, True))
 
 
 @router.post("/v1/users/{user_id}/enable", response_model=UserPublic, responses=ERRORS)
-def enable_user(user_id: int, principal: OrgAdminDep, session: SessionDep) -> UserPublic:
+def enable_user(user_id: UserId, principal: OrgAdminDep, session: SessionDep) -> UserPublic:
     """Re-enable a disabled user (and lift a lock-out)."""
     return UserPublic.of(users.set_disabled(session, principal, user_id, False))
 
@@ -148,9 +155,11 @@ def accept_invitation(body: InvitationAccept, session: SessionDep) -> UserPublic
 
 
 @router.get("/v1/api-keys", response_model=list[ApiKeyPublic], responses=ERRORS)
-def list_api_keys(principal: OrgAdminDep, session: SessionDep) -> list[ApiKeyPublic]:
+def list_api_keys(
+    principal: OrgAdminDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
+) -> list[ApiKeyPublic]:
     """The organization's API keys (never the keys themselves), revoked ones included."""
-    return [ApiKeyPublic.of(k) for k in orgs.list_keys(session, principal)]
+    return [ApiKeyPublic.of(k) for k in orgs.list_keys(session, principal, limit)]
 
 
 @router.post(
@@ -167,7 +176,7 @@ def create_api_key(body: ApiKeyCreate, principal: OrgAdminDep, session: SessionD
 
 @router.post("/v1/api-keys/{key_id}/rotate", response_model=ApiKeyPublic, responses=ERRORS)
 def rotate_api_key(
-    key_id: int, request: Request, principal: OrgAdminDep, session: SessionDep
+    key_id: KeyId, request: Request, principal: OrgAdminDep, session: SessionDep
 ) -> ApiKeyPublic:
     """Replace a key by a new one of the same name; the old one is revoked."""
     row, key = orgs.rotate_key(session, principal, key_id)
@@ -177,7 +186,7 @@ def rotate_api_key(
 
 @router.delete("/v1/api-keys/{key_id}", response_model=ApiKeyPublic, responses=ERRORS)
 def revoke_api_key(
-    key_id: int, request: Request, principal: OrgAdminDep, session: SessionDep
+    key_id: KeyId, request: Request, principal: OrgAdminDep, session: SessionDep
 ) -> ApiKeyPublic:
     """Revoke a key; it stops working at once in this process, within 10 s in others."""
     row = orgs.revoke_key(session, principal, key_id)

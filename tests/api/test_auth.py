@@ -269,6 +269,8 @@ PUBLIC = {
     "/v1/tag-format",
     "/v1/trust-bundle/key",
     "/v1/invitations/accept",  # the invitation's token is the proof
+    "/v1/case-links/{token}",  # a case party's single-use link is the proof (no account)
+    "/v1/case-links/{token}/answer",
 }
 
 

@@ -52,6 +52,7 @@ def test_cast_signature_matches_ours_byte_for_byte() -> None:
 
 def test_registry_accepts_a_cast_signed_tag(chain: Chain) -> None:
     chain.registry.accredit_rights_holder(chain.holder.address, "Acme", "T")
+    chain.registry.bind_gtin("09506000134352", chain.holder.address)
     holder = chain.client(chain.holder)
     holder.add_signer(chain.tag_signer().address)
     holder.register_batch("09506000134352", "L1", b"\x11" * 32, 1, b"\x00" * 32)

@@ -34,6 +34,7 @@ def test_writes_through_a_flaky_link_land_exactly_once(chain: Chain, flaky: RpcP
     nonce_before = chain.registry.w3.eth.get_transaction_count(chain.holder.address)
 
     admin.accredit_rights_holder(chain.holder.address, "Acme", "T-1")
+    admin.bind_gtin("09506000134352", chain.holder.address)
     holder.add_signer(chain.tag_signer().address)
     trees = []
     for lot in ("L1", "L2", "L3"):
