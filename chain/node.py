@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +30,8 @@ NodeKind = Literal["anvil", "hardhat"]
 #: The well-known development mnemonic; Anvil and Hardhat fund its first accounts.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 31337
+#: Past block states Anvil may keep on disk (see `LocalNode.cache_dir`).
+MAX_PERSISTED_STATES = 64
 
 
 class NodeError(BorderLedgerError):
@@ -72,6 +76,10 @@ class LocalNode:
     block_time: float | None = None
     bin_dir: Path = PROJECT_ROOT / "node_modules" / ".bin"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    #: Anvil's on-disk cache of past block states: this node's own directory, removed when it
+    #: stops. Left to itself Anvil writes every state it evicts from memory under
+    #: ~/.foundry/anvil/tmp and keeps it after a hard kill: a day of test runs filled 74 GB.
+    cache_dir: Path | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
@@ -83,6 +91,11 @@ class LocalNode:
             cmd += ["--chain-id", str(CHAIN_ID), "--silent", "--hardfork", "cancun"]
             if self.block_time:
                 cmd += ["--block-time", str(self.block_time)]
+            # Bounded history on disk: nothing here reads state older than a few blocks back
+            # (reorg tests go a handful deep), and an unbounded cache grows by GBs an hour.
+            cmd += ["--max-persisted-states", str(MAX_PERSISTED_STATES)]
+            if self.cache_dir is not None:
+                cmd += ["--cache-path", str(self.cache_dir)]
             return cmd
         if self.kind == "hardhat":
             cmd = [str(self.bin_dir / "hardhat"), "node", "--hostname", "127.0.0.1"]
@@ -92,6 +105,8 @@ class LocalNode:
     def start(self, timeout: float = 60) -> LocalNode:
         if self.port == 0:
             self.port = free_port()
+        if self.kind == "anvil" and self.cache_dir is None:
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="borderledger-anvil-"))
         executable = Path(self.command()[0])
         if not executable.exists():
             raise NodeError(f"{executable} not found: run `make setup` to install the node tools")
@@ -121,18 +136,24 @@ class LocalNode:
         raise NodeError(f"{self.kind} did not answer on {self.url} within {timeout:.0f} s")
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGINT first (both nodes shut down cleanly on it), SIGKILL if they hang."""
+        """SIGINT first (both nodes shut down cleanly on it), SIGKILL if they hang; then the
+        node's state cache goes."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGINT)
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            if process is None or process.poll() is not None:
+                return
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            if process.stderr:
+                process.stderr.close()
+        finally:
+            cache, self.cache_dir = self.cache_dir, None
+            if cache is not None:
+                shutil.rmtree(cache, ignore_errors=True)
 
     def __enter__(self) -> LocalNode:
         return self.start()
