@@ -9,8 +9,10 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ARTIFACT := artifacts/contracts/BorderLedgerRegistry.sol/BorderLedgerRegistry.json
 CONTRACTS := $(shell find contracts -name '*.sol')
-# The pages' bundle (api/pages): htmx and our ES module, and the stylesheet, built by esbuild.
-PAGES_SRC := $(wildcard api/pages/web/*)
+# The pages' bundle (api/pages): each api/pages/web/*.js and *.css is an entry point (its own
+# file in api/pages/static); modules they share live in api/pages/web/lib/. Built by esbuild.
+PAGES_ENTRIES := $(wildcard api/pages/web/*.js api/pages/web/*.css)
+PAGES_SRC := $(PAGES_ENTRIES) $(wildcard api/pages/web/lib/*)
 PAGES_BUNDLE := api/pages/static/app.js
 
 .PHONY: setup run test test-db lint typecheck bench clean browser
@@ -31,7 +33,7 @@ $(ARTIFACT): $(NODE_STAMP) $(CONTRACTS) hardhat.config.js
 	touch $@
 
 $(PAGES_BUNDLE): $(NODE_STAMP) $(PAGES_SRC)
-	$(NODE_BIN)/esbuild api/pages/web/app.js api/pages/web/app.css --bundle --minify \
+	$(NODE_BIN)/esbuild $(PAGES_ENTRIES) --bundle --minify \
 		--format=esm --target=es2020 --log-level=warning --outdir=api/pages/static
 
 # The browser tests drive Debian's chromium (Playwright with executable_path; no

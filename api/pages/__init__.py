@@ -1,13 +1,23 @@
 """The gateway's pages for people (docs/architecture.md, "Pages"): server-rendered Jinja2,
-htmx for partial updates, one small ES module bundled with esbuild at set-up.
+htmx for partial updates, small ES modules bundled with esbuild at set-up.
 
 Every page but sign-in and invitation needs a session (`bl_session` cookie, api/users.py);
 every form carries a CSRF token: the session's synchronizer token once signed in, a
 double-submit cookie (`bl_csrf`) before. Text goes through Babel message catalogs
 (`api.pages.i18n`), in the user's language. Bad input is a message on the page, never a
-stack trace.
+stack trace. Shared helpers live in `api.pages.kit`; each module below holds one area's
+routes, and a new area adds its router to `ROUTERS`.
 """
 
-from api.pages.routes import router
+from fastapi import APIRouter
 
-__all__ = ["router"]
+from api.pages import auth, home, people, scan
+
+#: Every page module's router, in the order FastAPI matches them.
+ROUTERS: list[APIRouter] = [auth.router, home.router, scan.router, people.router]
+
+router = APIRouter(include_in_schema=False)
+for _module_router in ROUTERS:
+    router.include_router(_module_router)
+
+__all__ = ["ROUTERS", "router"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.pages.routes import VERDICT_WORDS
+from api.pages.kit import VERDICT_WORDS
 from tests.people import PASSWORD, csrf_of, make_user, sign_in
 from tests.stack import GTIN, Stack, api_error
 

@@ -17,6 +17,7 @@ import uvicorn
 
 from api.main import create_app
 from ledger.config import PROJECT_ROOT
+from tests.people import PASSWORD
 from tests.stack import Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -102,3 +103,41 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A phone-sized page in a fresh context; fails the test on any script error."""
+    context = chromium.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, errors  # no script error on any page
+
+
+def sign_in(page: Any, live: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(live + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def shoot(page: Any, shots: Path | None, name: str) -> None:
+    if shots is None:
+        return
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+
+
+def no_axe_violations(page: Any) -> None:
+    """No serious or critical axe-core violation on the page."""
+    assert axe_violations(page) == []

@@ -5,50 +5,12 @@ at phone (390 x 844) and desktop (1280 x 800) size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.pages.conftest import axe_violations
+from tests.pages.conftest import PHONE, no_axe_violations, shoot, sign_in
 from tests.people import PASSWORD, make_user
 from tests.stack import GTIN, Stack
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, errors  # no script error on any page
-
-
-def _sign_in(page: Any, live: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(live + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def _shoot(page: Any, shots: Path | None, name: str) -> None:
-    if shots is None:
-        return
-    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
-        page.set_viewport_size(size)
-        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-
-
-def _no_axe_violations(page: Any) -> None:
-    assert axe_violations(page) == []
 
 
 def test_officer_signs_in_and_a_typed_serial_gets_its_verdict(
@@ -60,13 +22,13 @@ def test_officer_signs_in_and_a_typed_serial_gets_its_verdict(
     customs = stack.org("Customs NL", "customs")
     make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
     page.goto(live + "/login")
-    _no_axe_violations(page)
-    _shoot(page, shots, "login")
-    _sign_in(page, live, "olivia@customs.example")
+    no_axe_violations(page)
+    shoot(page, shots, "login")
+    sign_in(page, live, "olivia@customs.example")
     page.wait_for_url(live + "/")
     assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Olivia"
-    _no_axe_violations(page)
-    _shoot(page, shots, "home-officer")
+    no_axe_violations(page)
+    shoot(page, shots, "home-officer")
     page.get_by_role("link", name="Scan").click()
     page.wait_for_url(live + "/scan")
     page.get_by_label("GTIN").fill(GTIN)
@@ -78,13 +40,13 @@ def test_officer_signs_in_and_a_typed_serial_gets_its_verdict(
     assert word.inner_text() == "Genuine, unsigned"  # typed: the serial proven, no signature
     assert page.url == live + "/scan"  # htmx swapped the verdict in, no page load
     assert "SERIAL_IN_BATCH" in page.locator("#verdict").inner_text()
-    _no_axe_violations(page)
-    _shoot(page, shots, "scan-genuine")
+    no_axe_violations(page)
+    shoot(page, shots, "scan-genuine")
     page.get_by_label("Serial number").fill("FORGED1")
     page.get_by_role("button", name="Check").click()
     page.locator("#verdict .word", has_text="Potential suspect").wait_for()
-    _no_axe_violations(page)
-    _shoot(page, shots, "scan-suspect")
+    no_axe_violations(page)
+    shoot(page, shots, "scan-suspect")
     page.get_by_label("GTIN").fill("123")
     page.get_by_role("button", name="Check").click()
     page.locator("#verdict .error").wait_for()
@@ -102,16 +64,16 @@ def test_wrong_password_then_lock_out(
     stack.gateway.settings.login_max_failures = 3
     customs = stack.org("Customs NL", "customs")
     make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
-    _sign_in(page, live, "olivia@customs.example", "not my password")
+    sign_in(page, live, "olivia@customs.example", "not my password")
     alert = page.get_by_role("alert")
     assert alert.inner_text() == "Wrong email or password."
     assert page.get_by_label("Email").input_value() == "olivia@customs.example"
-    _no_axe_violations(page)
-    _shoot(page, shots, "login-wrong-password")
-    _sign_in(page, live, "olivia@customs.example", "not my password")
-    _sign_in(page, live, "olivia@customs.example", "not my password")
+    no_axe_violations(page)
+    shoot(page, shots, "login-wrong-password")
+    sign_in(page, live, "olivia@customs.example", "not my password")
+    sign_in(page, live, "olivia@customs.example", "not my password")
     assert "locked" in page.get_by_role("alert").inner_text()
-    _sign_in(page, live, "olivia@customs.example")  # the right one, while locked
+    sign_in(page, live, "olivia@customs.example")  # the right one, while locked
     assert "locked" in page.get_by_role("alert").inner_text()
     assert page.url == live + "/login"
 
@@ -119,7 +81,7 @@ def test_wrong_password_then_lock_out(
 def test_a_disabled_user_is_signed_out(stack: Stack, live: str, page: Any) -> None:
     customs = stack.org("Customs NL", "customs")
     invitation = make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
-    _sign_in(page, live, "olivia@customs.example")
+    sign_in(page, live, "olivia@customs.example")
     page.goto(live + "/scan")
     r = stack.client.post(
         f"/v1/users/{invitation['user']['id']}/disable", headers=stack.headers(customs["apiKey"])
@@ -138,22 +100,22 @@ def test_a_rights_holders_user_cannot_open_officer_pages(
 ) -> None:
     holder = stack.org("Acme", "rights_holder")
     make_user(stack, holder["apiKey"], "ravi@acme.example", "analyst", language="fr")
-    _sign_in(page, live, "ravi@acme.example")
+    sign_in(page, live, "ravi@acme.example")
     page.wait_for_url(live + "/")
     assert page.get_by_role("link", name="Contrôle").count() == 0  # French, and no Scan
     assert page.locator("html").get_attribute("lang") == "fr"
-    _no_axe_violations(page)
-    _shoot(page, shots, "home-analyst-fr")
+    no_axe_violations(page)
+    shoot(page, shots, "home-analyst-fr")
     response = page.goto(live + "/scan")
     assert response.status == 403
     assert "agents des douanes" in page.get_by_role("alert").inner_text()
-    _no_axe_violations(page)
+    no_axe_violations(page)
 
 
 def test_a_form_without_its_csrf_token_is_refused(stack: Stack, live: str, page: Any) -> None:
     customs = stack.org("Customs NL", "customs")
     make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
-    _sign_in(page, live, "olivia@customs.example")
+    sign_in(page, live, "olivia@customs.example")
     page.goto(live + "/")
     # A form posted from elsewhere has no token: remove it, and htmx's header too.
     page.evaluate(
@@ -175,10 +137,10 @@ def test_an_org_admin_invites_and_disables_people_from_the_people_page(
     make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
     officer_context = chromium.new_context(viewport=PHONE)
     officer = officer_context.new_page()
-    _sign_in(officer, live, "olivia@customs.example")
+    sign_in(officer, live, "olivia@customs.example")
     officer.wait_for_url(live + "/")
 
-    _sign_in(page, live, "ada@customs.example")
+    sign_in(page, live, "ada@customs.example")
     page.get_by_role("link", name="People").click()
     page.wait_for_url(live + "/people")
     page.get_by_label("Email").fill("new@customs.example")
@@ -191,8 +153,8 @@ def test_an_org_admin_invites_and_disables_people_from_the_people_page(
     page.get_by_role("button", name="Disable olivia@customs.example").click()
     page.wait_for_url(live + "/people")
     assert page.get_by_role("button", name="Enable olivia@customs.example").count() == 1
-    _no_axe_violations(page)
-    _shoot(page, shots, "people-admin")
+    no_axe_violations(page)
+    shoot(page, shots, "people-admin")
     # The officer's next page load finds the session gone.
     officer.goto(live + "/scan")
     assert officer.url == live + "/login?ended=1"
@@ -202,9 +164,9 @@ def test_an_org_admin_invites_and_disables_people_from_the_people_page(
     page.goto(link)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password again").fill(PASSWORD)
-    _no_axe_violations(page)
+    no_axe_violations(page)
     page.get_by_role("button", name="Set password").click()
     page.wait_for_url(live + "/login")
-    _sign_in(page, live, "new@customs.example")
+    sign_in(page, live, "new@customs.example")
     page.wait_for_url(live + "/")
     assert page.get_by_role("link", name="Scan").count() == 1
