@@ -4,7 +4,7 @@ admin), its named API keys, and its audit trail (docs/people.md)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,15 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import audit, orgs, users
 from api.deps import OrgAdminDep, SessionDep
 from api.models import ApiKey, User, UserRole
-from api.openapi import DEFAULT_PAGE, PageLimit
-from api.schemas import ErrorResponse
+from api.openapi import DEFAULT_PAGE, PageLimit, errors
 
 router = APIRouter(tags=["people"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the user's id")]
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the API key's id")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)
-}
+ERRORS = errors(401, 403, 404, 409, 422)
 
 
 class _Model(BaseModel):

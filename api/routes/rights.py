@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
 from api.deps import AdminDep, GatewayDep, SessionDep
-from api.schemas import ErrorResponse, GtinBindingCreate, GtinBindingPublic, WritePublic
+from api.openapi import errors
+from api.schemas import GtinBindingCreate, GtinBindingPublic, WritePublic
 from api.services import rights
 
 router = APIRouter(prefix="/v1", tags=["rights"])
 OrgId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the rights holder's organization id")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse},
-    404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+ERRORS = errors(401, 403, 404, 409, 422)
 
 
 @router.post(
