@@ -63,7 +63,7 @@ def test_serve_tls_and_graceful_sigterm(anvil: LocalNode, tmp_path: Path) -> Non
     trust = ssl.create_default_context(cafile=str(certfile))
     with deployment(anvil, "sqlite", tmp_path) as dep:
         served = Served(
-            dep.env, tmp_path, extra=("--certfile", str(certfile), "--keyfile", str(keyfile))
+            dep.env, tmp_path, extra=("--cert", str(certfile), "--key", str(keyfile))
         )
         try:
             served.start()
