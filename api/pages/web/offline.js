@@ -29,15 +29,17 @@ const TONES = {
 const texts = () => JSON.parse(document.getElementById("offline-texts")?.textContent || "{}");
 const t = (key, fallback) => texts()[key] ?? fallback;
 
-let verified = null; // {envelope, bundle}: the stored bundle, its signature checked once
+let verified = null; // {as, bundle}: the stored bundle, its signature checked once
 
 /** The stored bundle, verified against the pinned key (BundleRefused when tampered). */
 export async function currentBundle() {
   const stored = await device.storedBundle();
   if (!stored) return null;
-  if (verified && verified.envelope === stored.envelope.signature.value) return verified.bundle;
+  // The signed bytes, signature and pin as stored: anything changed is verified again.
+  const as = `${stored.pin}.${stored.envelope.payload}.${stored.envelope.signature?.value}`;
+  if (verified && verified.as === as) return verified.bundle;
   const bundle = await verifyBundle(stored.envelope, stored.pin);
-  verified = { envelope: stored.envelope.signature.value, bundle };
+  verified = { as, bundle };
   return bundle;
 }
 
