@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.models import ScanEvent
 from bench.ui_offline import measure_offline
@@ -245,7 +245,7 @@ def test_offline_journey_scans_queue_and_sync(
     assert page.locator("#offline-queue").inner_text().endswith(": 0")
     with Session(world.stack.gateway.engine) as session:
         rows = session.exec(
-            select(ScanEvent).where(ScanEvent.device_id == device_id).order_by(ScanEvent.id)
+            select(ScanEvent).where(ScanEvent.device_id == device_id).order_by(col(ScanEvent.id))
         ).all()
     assert [(r.origin, r.offline_verdict, r.actor_name) for r in rows] == [
         ("offline", "GENUINE", OFFICER),
