@@ -26,6 +26,19 @@ const TONES = {
   UNVERIFIED: "neutral",
 };
 
+/** The service worker's cache (web/sw.js). */
+const SHELL_CACHE = "borderledger-shell-v1";
+/** This page as the server sent it, before anything here changes it: on the first visit the
+ * service worker does not control the page yet, so the page puts itself in the shell cache. */
+const SNAPSHOT = "<!doctype html>\n" + document.documentElement.outerHTML;
+
+async function keepPage() {
+  if (!("caches" in window) || !["/scan", "/device"].includes(location.pathname)) return;
+  const cache = await caches.open(SHELL_CACHE);
+  const headers = { "Content-Type": "text/html; charset=utf-8" };
+  await cache.put(location.pathname, new Response(SNAPSHOT, { headers }));
+}
+
 const texts = () => JSON.parse(document.getElementById("offline-texts")?.textContent || "{}");
 const t = (key, fallback) => texts()[key] ?? fallback;
 
@@ -252,6 +265,13 @@ async function main() {
       status(`${t("failed", "Offline preparation failed:")} ${exc.message}`, "bad");
     });
   }
+  keepPage().catch(() => {}); // no cache storage (private mode): the app still works online
+  // Signing out: the cached pages (they name the officer) go; the device key stays the phone's.
+  document.querySelector('form[action="/logout"]')?.addEventListener("submit", () => {
+    if ("caches" in window) {
+      caches.open(SHELL_CACHE).then((c) => Promise.all(["/scan", "/device"].map((p) => c.delete(p))));
+    }
+  });
   const form = document.getElementById("scan-form");
   if (form) hookScanForm(form);
   const button = document.getElementById("register-device");

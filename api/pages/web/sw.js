@@ -1,12 +1,14 @@
 // The service worker (served at /sw.js, scope /): keeps the app shell (the Scan and Device
-// pages, the bundled modules and stylesheet, the manifest and icons) and the latest signed
+// pages, the bundled modules and stylesheets, the manifest and icons) and the latest signed
 // trust bundle, so the app opens and judges with no network. Pages and the bundle: network
 // first, the cached copy when the network is gone; a page that answered with a redirect (no
 // session) is never cached. Everything else passes through untouched.
-const CACHE = "borderledger-shell-v1";
+const CACHE = "borderledger-shell-v1"; // the same name in static/offline.js
+// Fetched at install: files only. The pages are cached as the officer opens them (network
+// first below, and by the page itself on its first visit, static/offline.js): fetching a page
+// here would end a disabled user's session behind the page's back.
+const PAGES = ["/scan", "/device"];
 const SHELL = [
-  "/scan",
-  "/device",
   "/static/app.js",
   "/static/app.css",
   "/static/offline.js",
@@ -15,7 +17,7 @@ const SHELL = [
   "/icons/icon-192.png",
   "/icons/icon-512.png",
 ];
-const CACHED = new Set([...SHELL, "/v1/trust-bundle", "/v1/trust-bundle/key"]);
+const CACHED = new Set([...PAGES, ...SHELL, "/v1/trust-bundle", "/v1/trust-bundle/key"]);
 
 async function keep(cache, path) {
   try {
