@@ -330,3 +330,19 @@ def test_offline_verdict_bench_runs(world: World, live: str, page: Any) -> None:
     assert result["offline_verdicts"] == {"GENUINE": 40, "UNVERIFIED": 10}
     # every scan was signed and queued on the registered device, and synced once back online
     page.locator("#offline-status", has_text="Synced: 50").wait_for(timeout=30_000)
+
+
+def test_outdated_bundle_gives_a_message_not_a_verdict(world: World, live: str, page: Any) -> None:
+    page.clock.install()  # the page's clock, moved on below (the bundle stays as fetched)
+    sign_in(page, live, OFFICER)
+    page.wait_for_url(live + "/")
+    page.goto(live + "/scan")
+    _ready(page)
+    page.context.set_offline(True)
+    page.clock.fast_forward("25:00:00")  # past the 24 h maximum age
+    _scan(page, tag=world.tags[SERIALS[0]], gtin=GTIN, serial=SERIALS[0]).locator(
+        ".error"
+    ).wait_for()
+    message = page.locator("#verdict .error").inner_text()
+    assert "outdated (25 h old)" in message and "no verdict" in message, message
+    assert page.locator("#verdict .verdict").count() == 0
