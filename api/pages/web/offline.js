@@ -224,14 +224,21 @@ export async function refresh() {
   }
 }
 
+/** Judge offline; whatever fails (storage refused, a bug) is a message, never a blank. */
+function judgeSafely(form) {
+  judgeOffline(form).catch((exc) => {
+    paintError(`${t("failed", "Offline preparation failed:")} ${exc.message}`);
+  });
+}
+
 function hookScanForm(form) {
   document.body.addEventListener("htmx:beforeRequest", (event) => {
     if (event.detail.elt !== form || navigator.onLine) return;
     event.preventDefault(); // no network: judged here, not sent
-    judgeOffline(form);
+    judgeSafely(form);
   });
   document.body.addEventListener("htmx:sendError", (event) => {
-    if (event.detail.elt === form) judgeOffline(form); // the network dropped mid-request
+    if (event.detail.elt === form) judgeSafely(form); // the network dropped mid-request
   });
 }
 
