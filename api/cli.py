@@ -49,9 +49,17 @@ def serve(
         int, typer.Option(min=1, max=64, help="worker processes, each with its own socket")
     ] = 2,
     certfile: Annotated[
-        Path | None, typer.Option(help="TLS certificate chain (PEM); serve HTTPS with --keyfile")
+        Path | None,
+        typer.Option(
+            "--certfile",
+            "--cert",
+            help="TLS certificate chain (PEM); serve HTTPS with --keyfile (phones: README, "
+            "'Phones over HTTPS')",
+        ),
     ] = None,
-    keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option("--keyfile", "--key", help="TLS private key (PEM)")
+    ] = None,
     graceful_timeout: Annotated[
         float, typer.Option(min=0, help="seconds in-flight requests get after SIGTERM")
     ] = 30.0,
