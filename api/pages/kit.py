@@ -70,6 +70,8 @@ def _org_admins(s: users.SignedIn) -> bool:
 #: that adds a page adds its link here (one line), so the home page stays one list.
 NAV: list[NavLink] = [
     NavLink("/scan", "Scan", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/history", "History", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/alerts", "Alerts", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/people", "People", _org_admins),
     NavLink("/docs", "API documentation", lambda s: True),
 ]
