@@ -84,7 +84,9 @@ class Refusal:
     retry_after: int
 
     def body(self) -> bytes:
-        what = "sign-in attempts" if self.route_class == "sign_in" else f"{self.route_class} requests"
+        what = (
+            "sign-in attempts" if self.route_class == "sign_in" else f"{self.route_class} requests"
+        )
         message = (
             f"too many {what} from this {self.counted_on}: "
             f"the limit is {self.limit}; retry after {self.retry_after} s"

@@ -10,7 +10,6 @@ from sqlmodel import Session
 
 from api import users
 from api.deps import SESSION_COOKIE
-from api.ratelimit import RateLimiter, client_address
 from api.pages.kit import (
     PRE_CSRF_COOKIE,
     checked_form,
@@ -22,6 +21,7 @@ from api.pages.kit import (
     signed_in_of,
     to_login,
 )
+from api.ratelimit import RateLimiter, client_address
 from ledger.errors import BorderLedgerError
 
 router = APIRouter(include_in_schema=False)

@@ -11,16 +11,16 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api.case_models import CaseAction, CaseAttachment
-from api.errors import PayloadTooLarge
 from api.deps import OfficerDep, ReaderDep, SessionDep, VerifierDep, role_rule
+from api.errors import PayloadTooLarge
 from api.models import Role
 from api.openapi import DEFAULT_PAGE, PageLimit, errors
 from api.principal import Principal
 from api.schemas import (
     CaseActionPublic,
     CaseActionRequest,
-    CaseAttachmentPublic,
     CaseApprovalRequest,
+    CaseAttachmentPublic,
     CaseCreate,
     CaseNoticePublic,
     CasePartyAnswer,

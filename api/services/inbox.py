@@ -101,16 +101,16 @@ def history(
     return result
 
 
-def alerts_of(session: Session, principal: Principal, rows: list[ScanEvent]) -> dict[str, list[Alert]]:
+def alerts_of(
+    session: Session, principal: Principal, rows: list[ScanEvent]
+) -> dict[str, list[Alert]]:
     """For each scan, the alerts in the reader's view that name it as evidence (matched on
     the scans' items, then on the evidence list)."""
     items = {(r.gtin, r.serial) for r in rows if r.gtin}
     if not items:
         return {}
     found = session.exec(
-        _in_view(session, principal).where(
-            col(Alert.gtin).in_(sorted({g for g, _ in items if g}))
-        )
+        _in_view(session, principal).where(col(Alert.gtin).in_(sorted({g for g, _ in items if g})))
     ).all()
     wanted = {r.scan_id for r in rows}
     by_scan: dict[str, list[Alert]] = {}

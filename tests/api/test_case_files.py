@@ -18,8 +18,8 @@ from jsonschema import Draft7Validator, FormatChecker
 from sqlmodel import Session, select
 
 from api.case_models import CaseAction, CaseAttachment
-from api.orgs import new_api_key
 from api.models import Organization
+from api.orgs import new_api_key
 from api.services.case_epcis import VOCABULARY
 from ledger.config import PROJECT_ROOT
 from tests.stack import GTIN, Stack, api_error
@@ -41,7 +41,11 @@ def _png() -> bytes:
 
 
 PNG = _png()
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 32 + b"\xff\xd9"
+JPEG = (
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    + b"\x00" * 32
+    + b"\xff\xd9"
+)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 WEBP_BODY = b"WEBPVP8 " + struct.pack("<I", 10) + b"\x00" * 10
 WEBP = b"RIFF" + struct.pack("<I", len(WEBP_BODY)) + WEBP_BODY
@@ -142,7 +146,12 @@ def test_attachments_are_what_they_claim(stack: Stack, world: Any) -> None:
     api_error(_upload(stack, holder, cid, "a.png", PNG, "image/png"), 403, "forbidden")
 
     listed = stack.client.get(f"/v1/cases/{cid}/attachments", headers=stack.headers(key)).json()
-    assert [a["fileName"] for a in listed] == ["goods.png", "goods.jpg", "label.webp", "invoice.pdf"]
+    assert [a["fileName"] for a in listed] == [
+        "goods.png",
+        "goods.jpg",
+        "label.webp",
+        "invoice.pdf",
+    ]
     with Session(stack.gateway.engine) as session:
         rows = session.exec(select(CaseAttachment)).all()
         assert len(rows) == 4 and {r.data for r in rows} == {PNG, JPEG, WEBP, PDF}
@@ -216,9 +225,7 @@ def test_case_actions_export_as_epcis_events_of_the_items(stack: Stack, world: A
     assert by_action["seize"]["borderledger:stateAfter"] == "seized"
     # the event ids are the actions' ids: the same export twice names the same events
     again = stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(key)).json()
-    assert [e["eventID"] for e in again["epcisBody"]["eventList"]] == [
-        e["eventID"] for e in events
-    ]
+    assert [e["eventID"] for e in again["epcisBody"]["eventList"]] == [e["eventID"] for e in events]
     # only the case's agency exports: another agency 404, the holder 403
     api_error(
         stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(world["agency"])),

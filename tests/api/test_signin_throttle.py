@@ -19,7 +19,9 @@ from tests.stack import Stack, running_stack
 
 
 @pytest.fixture
-def throttled(anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path) -> Iterator[Stack]:
+def throttled(
+    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
+) -> Iterator[Stack]:
     with running_stack(
         anvil, database, tmp_path, login_attempts_per_address="3/minute", login_failure_delay=0.0
     ) as running:

@@ -99,9 +99,7 @@ def test_history_filters_and_the_alert_is_acknowledged_then_resolved_with_a_note
     shoot(page, shots, "alerts-resolved")
 
     # The API (same scoping) sees what the page did.
-    [listed] = stack.client.get(
-        "/v1/alerts", headers=stack.headers(customs["apiKey"])
-    ).json()
+    [listed] = stack.client.get("/v1/alerts", headers=stack.headers(customs["apiKey"])).json()
     assert listed["status"] == "resolved"
     assert listed["note"] == "Grey import, released with warning"
     # Filters: open alerts — none left; resolved — this one; a bad state: a message.
@@ -115,9 +113,7 @@ def test_history_filters_and_the_alert_is_acknowledged_then_resolved_with_a_note
     assert "gone" in page.get_by_role("alert").inner_text()
 
 
-def test_another_agencys_alert_is_not_in_the_inbox(
-    stack: Stack, live: str, page: Any
-) -> None:
+def test_another_agencys_alert_is_not_in_the_inbox(stack: Stack, live: str, page: Any) -> None:
     holder = stack.org("Acme", "rights_holder")
     stack.enroll(holder["apiKey"], route_policy=POLICY)
     stack.sync()
