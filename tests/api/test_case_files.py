@@ -203,8 +203,9 @@ def test_case_actions_export_as_epcis_events_of_the_items(stack: Stack, world: A
     for event in events:
         assert event["type"] == "ObjectEvent" and event["action"] == "OBSERVE"
         assert event["epcList"] == [item]
+        # both lines: the one without a GTIN takes the scanned item's (open_case)
         assert event["quantityList"] == [
-            {"epcClass": f"https://id.gs1.org/01/{GTIN}", "quantity": 40}
+            {"epcClass": f"https://id.gs1.org/01/{GTIN}", "quantity": 50}
         ]
         assert event["readPoint"] == {"id": "urn:un:locode:USLAX"}
         assert event["bizTransactionList"] == [{"bizTransaction": f"urn:borderledger:case:{cid}"}]
