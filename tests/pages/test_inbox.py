@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.pages.conftest import no_axe_violations, shoot, sign_in
-from tests.people import make_user
+from tests.people import csrf_of, make_user
+from tests.people import sign_in as people_sign_in
 from tests.stack import GTIN, Stack
 
 POLICY = {"markets": ["NL", "DE"], "nodes": ["CNSHA", "NLRTM"]}
@@ -65,7 +66,7 @@ def test_history_filters_and_the_alert_is_acknowledged_then_resolved_with_a_note
     assert rows.count() == 1 and "SN0002" in rows.nth(0).inner_text()
     shoot(page, shots, "history-filtered")
     page.get_by_label("Finding").fill("")
-    page.get_by_label("Port").fill("nowhere")
+    page.get_by_label("Port").fill("NL1")
     page.get_by_role("button", name="Filter").click()
     assert "UN/LOCODE" in page.get_by_role("alert").inner_text()
     no_axe_violations(page)
@@ -144,3 +145,39 @@ def test_a_rights_holders_user_is_refused_history_and_alerts(
         assert response.status == 403
         assert "customs officers" in page.get_by_role("alert").inner_text()
         no_axe_violations(page)
+
+
+def test_history_pages_by_25_and_refuses_a_bad_page(stack: Stack) -> None:
+    """Paging through the real routes (no browser needed): 27 scans by the user, 2 by
+    another officer of the same agency (not hers)."""
+    holder = stack.org("Acme", "rights_holder")
+    stack.enroll(holder["apiKey"])
+    stack.sync()
+    customs = stack.org("Customs NL", "customs")
+    make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
+    for n in range(2):  # the agency's API key: not Olivia's scans
+        stack.verify(customs["apiKey"], gtin=GTIN, serial=f"SN{900 + n:04d}")
+    client = stack.client
+    assert people_sign_in(client, "olivia@customs.example").status_code == 303
+    token = csrf_of(client.get("/scan").text)
+    for n in range(27):
+        r = client.post(
+            "/scan", data={"csrf_token": token, "gtin": GTIN, "serial": f"SN{n + 1:04d}"}
+        )
+        assert r.status_code == 200, r.text
+    stack.sync()  # scan rows are written by the gateway's recorder: wait for them
+    first = client.get("/history")
+    assert first.status_code == 200
+    assert first.text.count('class="row"') == 25
+    assert "SN0027" in first.text and "SN0003" in first.text and "SN0002" not in first.text
+    assert "SN0900" not in first.text
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = client.get("/history", params={"page": "2"})
+    assert second.text.count('class="row"') == 2
+    assert "SN0002" in second.text and "SN0001" in second.text
+    assert 'rel="next"' not in second.text and 'rel="prev"' in second.text
+    for bad in ("0", "x", "-1", "9999999"):
+        r = client.get("/history", params={"page": bad})
+        assert r.status_code == 422 and "page must be a whole number" in r.text
+    r = client.get("/history", params={"rule": "no such rule!"})
+    assert r.status_code == 422 and "is not a rule" in r.text
