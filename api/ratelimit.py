@@ -88,7 +88,7 @@ class Refusal:
             "sign-in attempts" if self.route_class == "sign_in" else f"{self.route_class} requests"
         )
         message = (
-            f"too many {what} from this {self.counted_on}: "
+            f"too many {what} for this {self.counted_on}: "
             f"the limit is {self.limit}; retry after {self.retry_after} s"
         )
         return orjson.dumps(
