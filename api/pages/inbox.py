@@ -149,7 +149,8 @@ async def act_on_alert(request: Request, alert_id: str, action: str) -> Response
         if not partial:
             if error is None:
                 return RedirectResponse("/alerts", status_code=303)
-            return _inbox(request, officer, 422, form={}, items=[], error=error)
+            items = inbox.inbox(session, officer.principal, inbox.Filters(), ALERTS_SHOWN)
+            return _inbox(request, officer, 422, form={}, items=items, failed=error)
         try:
             item = inbox.one(session, officer.principal, alert_id)
         except BorderLedgerError as exc:

@@ -181,3 +181,48 @@ def test_history_pages_by_25_and_refuses_a_bad_page(stack: Stack) -> None:
         assert r.status_code == 422 and "page must be a whole number" in r.text
     r = client.get("/history", params={"rule": "no such rule!"})
     assert r.status_code == 422 and "is not a rule" in r.text
+
+
+def test_alert_forms_without_htmx_and_bad_posts(stack: Stack) -> None:
+    """The same forms posted plainly (no script): refusals are a message on the inbox page,
+    nothing changed; a form without its CSRF token and another agency's alert are refused."""
+    holder = stack.org("Acme", "rights_holder")
+    stack.enroll(holder["apiKey"], route_policy=POLICY)
+    stack.sync()
+    other = stack.org("Customs US", "customs")
+    theirs = stack.verify(
+        other["apiKey"], gtin=GTIN, serial="SN0009", location={"unlocode": "USLAX"}
+    )
+    customs = stack.org("Customs NL", "customs")
+    make_user(stack, customs["apiKey"], "olivia@customs.example", "officer")
+    client = stack.client
+    assert people_sign_in(client, "olivia@customs.example").status_code == 303
+    token = csrf_of(client.get("/scan").text)
+    r = client.post(
+        "/scan", data={"csrf_token": token, "gtin": GTIN, "serial": "SN0002", "port": "USLAX"}
+    )
+    stack.sync()
+    [alert] = client.get("/v1/alerts", headers=stack.headers(customs["apiKey"])).json()
+    url = f"/alerts/{alert['alertId']}"
+    r = client.post(f"{url}/resolve", data={"csrf_token": token, "note": "   "})
+    assert r.status_code == 422 and "needs a note" in r.text
+    assert f'id="alert-{alert["alertId"]}"' in r.text  # the inbox is still there
+    r = client.post(f"{url}/acknowledge", data={"note": "x"})  # no CSRF token
+    assert r.status_code == 403
+    r = client.post(f"{url}/acknowledge", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/alerts"
+    r = client.post(f"{url}/acknowledge", data={"csrf_token": token})
+    assert r.status_code == 422 and "acknowledged; cannot mark it acknowledged" in r.text
+    r = client.post(f"{url}/resolve", data={"csrf_token": token, "note": "x" * 2001})
+    assert r.status_code == 422 and "too long" in r.text
+    # another agency's alert: not found, as an unknown one
+    [their_alert] = [f["alertId"] for f in theirs["findings"]]
+    r = client.post(
+        f"/alerts/{their_alert}/resolve", data={"csrf_token": token, "note": "mine now"}
+    )
+    assert r.status_code == 422 and "no alert" in r.text
+    r = client.post(f"{url}/explode", data={"csrf_token": token})
+    assert r.status_code == 404
+    listed = client.get("/v1/alerts", headers=stack.headers(customs["apiKey"])).json()
+    assert [a["status"] for a in listed] == ["acknowledged"]
+    assert listed[0]["note"] is None
