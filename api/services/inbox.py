@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from api.models import Alert, AlertStatus, ScanEvent
@@ -110,7 +111,14 @@ def alerts_of(
     if not items:
         return {}
     found = session.exec(
-        _in_view(session, principal).where(col(Alert.gtin).in_(sorted({g for g, _ in items if g})))
+        _in_view(session, principal).where(
+            col(Alert.gtin).in_(sorted({g for g, _ in items if g})),
+            # the items' own alerts, and GTIN-level ones (probing) that have no serial
+            or_(
+                col(Alert.serial).in_(sorted({s for _, s in items if s})),
+                col(Alert.serial).is_(None),
+            ),
+        )
     ).all()
     wanted = {r.scan_id for r in rows}
     by_scan: dict[str, list[Alert]] = {}
