@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import JSON, Field, SQLModel
 
 from api.models import BIG_ID, utcnow
@@ -268,3 +268,27 @@ class CaseStatsVersion(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class CaseAttachment(SQLModel, table=True):
+    """A file added to a case (photo of the goods, a document), its type checked from its
+    bytes (`cases.attachments`). One per content per case: the same bytes sent again are the
+    same attachment (an upload retried after a lost answer adds nothing). Its addition is a
+    `note` action of the case, so it is in the custody log like every other action."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (UniqueConstraint("case_pk", "sha256", name="uq_case_attachments_content"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    attachment_id: str = Field(unique=True, index=True, max_length=36)
+    case_pk: int = Field(sa_column=Column(BIG_ID, nullable=False, index=True))
+    sha256: str = Field(max_length=64)
+    media_type: str = Field(max_length=40)
+    file_name: str = Field(max_length=200)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    action_id: str = Field(max_length=36)
+    actor: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)

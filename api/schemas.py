@@ -749,6 +749,21 @@ class CasePartyAnswer(Strict):
     text: str = Field("", max_length=4000, pattern=r"^[^\x00]*$")
 
 
+class CaseAttachmentPublic(BaseModel):
+    """A file added to a case, its type read from its bytes; `replayed` when the same bytes
+    were already attached (nothing added)."""
+
+    attachmentId: str
+    sha256: str
+    mediaType: str
+    fileName: str
+    size: int
+    actionId: str
+    actor: str
+    createdAt: datetime
+    replayed: bool = False
+
+
 class CaseActionPublic(BaseModel):
     actionId: str
     action: str

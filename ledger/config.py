@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     )
     stale_after_seconds: float = Field(30.0, description="index older than this is reported stale")
     max_upload_bytes: int = Field(64 * 1024 * 1024, description="largest CSV upload accepted")
+    case_attachment_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="largest file added to a case (photo, PDF); larger: 413 (docs/limits.md)",
+    )
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )
@@ -212,6 +217,21 @@ class Settings(BaseSettings):
     invitation_hours: float = Field(
         72.0, gt=0, description="an invitation link stays valid this long"
     )
+    login_attempts_per_address: str = Field(
+        "20/minute;200/hour",
+        description="sign-in attempts one client address may make, across every account "
+        "(the `limits` notation; empty: no limit). Over it: 429 with Retry-After, and no "
+        "password is checked (api/ratelimit.py, docs/limits.md)",
+    )
+
+    @field_validator("login_attempts_per_address")
+    @classmethod
+    def _login_limit_parses(cls, value: str) -> str:
+        """A sign-in limit that does not parse is refused at start-up, not at sign-in."""
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            if not re.fullmatch(r"\d+\s*(/|per)\s*.+", part):
+                raise ValueError(f"sign-in limit is not like '20/minute': {value!r}")
+        return value
 
     @field_validator("webhook_allowed_hosts")
     @classmethod

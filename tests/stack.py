@@ -197,6 +197,8 @@ def running_stack(
         "stale_after_seconds": 3600,
         "rate_limits": TEST_LIMITS,
         "rate_limits_per_address": TEST_LIMITS,
+        # the whole suite signs in from one address; the throttle's own test sets it low
+        "login_attempts_per_address": "100000/second",
         **overrides,
     }
     settings = Settings(**options)

@@ -21,6 +21,7 @@ from api.pages.kit import (
     signed_in_of,
     to_login,
 )
+from api.ratelimit import RateLimiter, client_address
 from ledger.errors import BorderLedgerError
 
 router = APIRouter(include_in_schema=False)
@@ -37,8 +38,42 @@ def login_page(request: Request, ended: bool = False) -> Response:
     return response
 
 
+async def _throttled(request: Request) -> Response | None:
+    """The 429 answer when this client address made too many sign-in attempts (across every
+    account), before the form or the password is looked at; None when it may try. A browser
+    gets the sign-in page with the message, anything else the API's JSON error; both carry
+    Retry-After."""
+    limiter: RateLimiter | None = getattr(request.app, "limiter", None)
+    if limiter is None:
+        return None
+    refusal = await limiter.check_sign_in(client_address(request.scope))
+    if refusal is None:
+        return None
+    headers = {"Retry-After": str(refusal.retry_after)}
+    if "text/html" not in request.headers.get("accept", ""):
+        return Response(
+            refusal.body(), status_code=429, headers=headers, media_type="application/json"
+        )
+    csrf = pre_csrf(request)
+    response = render(
+        request,
+        "login.html",
+        status_code=429,
+        csrf_token=csrf,
+        error="Too many sign-in attempts from this network. Try again in %(seconds)s seconds.",
+        error_args={"seconds": refusal.retry_after},
+        email="",
+    )
+    response.headers.update(headers)
+    set_cookie(request, response, PRE_CSRF_COOKIE, csrf)
+    return response
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
+    throttled = await _throttled(request)
+    if throttled is not None:
+        return throttled
     checked = await checked_pre_form(request)
     if isinstance(checked, Response):
         return checked

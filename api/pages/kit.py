@@ -71,6 +71,8 @@ def _org_admins(s: users.SignedIn) -> bool:
 NAV: list[NavLink] = [
     NavLink("/scan", "Scan", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/device", "This device", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/history", "History", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/alerts", "Alerts", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/people", "People", _org_admins),
     NavLink("/docs", "API documentation", lambda s: True),
 ]

@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from api.case_models import CaseAction
+from api.case_models import CaseAction, CaseAttachment
 from api.deps import OfficerDep, ReaderDep, SessionDep, VerifierDep, role_rule
+from api.errors import PayloadTooLarge
 from api.models import Role
 from api.openapi import DEFAULT_PAGE, PageLimit, errors
 from api.principal import Principal
@@ -19,13 +20,14 @@ from api.schemas import (
     CaseActionPublic,
     CaseActionRequest,
     CaseApprovalRequest,
+    CaseAttachmentPublic,
     CaseCreate,
     CaseNoticePublic,
     CasePartyAnswer,
     CasePublic,
     StatisticsResponse,
 )
-from api.services import cases, statistics
+from api.services import case_attachments, case_epcis, cases, statistics
 from api.services.cases import utc
 from cases.profiles import all_profiles
 from ledger.errors import InvalidInput
@@ -168,6 +170,83 @@ def approve_action(
     """A second officer (another actor than the requester) approves a seizure or destruction."""
     row, replayed = cases.approve(session, principal, case_id, action_id, body.idempotencyKey)
     return _answer(row, replayed)
+
+
+def _attachment(row: CaseAttachment, replayed: bool) -> CaseAttachmentPublic:
+    return CaseAttachmentPublic(
+        attachmentId=row.attachment_id,
+        sha256=row.sha256,
+        mediaType=row.media_type,
+        fileName=row.file_name,
+        size=row.size,
+        actionId=row.action_id,
+        actor=row.actor,
+        createdAt=utc(row.created_at),
+        replayed=replayed,
+    )
+
+
+#: Multipart overhead allowed on top of the file itself before the body is refused unread.
+_MULTIPART_SLACK = 64 * 1024
+
+
+@router.post(
+    "/cases/{case_id}/attachments",
+    response_model=CaseAttachmentPublic,
+    status_code=201,
+    responses={**errors(401, 403, 404, 409, 413, 422), 200: {"model": CaseAttachmentPublic}},
+)
+async def add_attachment(
+    request: Request,
+    case_id: CaseId,
+    principal: OfficerDep,
+    session: SessionDep,
+    file: Annotated[
+        UploadFile, File(description="JPEG, PNG, WebP or PDF; its type is read from its bytes")
+    ],
+) -> JSONResponse:
+    """Add a photo or document to a case (its agency). The bytes must be what the declared
+    content type and the file name say (422 naming the disagreement); the same bytes again
+    answer the stored attachment (200). Recorded as a `note` action in the custody log."""
+    limit = request.app.state.gateway.settings.case_attachment_max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
+        raise PayloadTooLarge(f"upload is {declared} bytes; an attachment is at most {limit}")
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the attachment exceeds the limit of {limit} bytes")
+    row, replayed = case_attachments.attach(
+        session, principal, case_id, data, file.content_type, file.filename, limit
+    )
+    return JSONResponse(
+        _attachment(row, replayed).model_dump(mode="json"), status_code=200 if replayed else 201
+    )
+
+
+@router.get(
+    "/cases/{case_id}/attachments", response_model=list[CaseAttachmentPublic], responses=ERRORS
+)
+def list_attachments(
+    case_id: CaseId, principal: OfficerDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
+) -> list[CaseAttachmentPublic]:
+    """The case's attachments (name, type, size, hash), oldest first (its agency)."""
+    rows = case_attachments.list_attachments(session, principal, case_id, limit)
+    return [_attachment(row, False) for row in rows]
+
+
+@router.get(
+    "/cases/{case_id}/epcis",
+    responses={
+        **ERRORS,
+        200: {"content": {"application/ld+json": {"schema": {"type": "object"}}}},
+    },
+)
+def export_epcis(case_id: CaseId, principal: OfficerDep, session: SessionDep) -> Response:
+    """The case's applied actions as an EPCIS 2.0 document: one ObjectEvent per action over
+    the case's items, CBV steps and dispositions where they exist, the documented extension
+    vocabulary where not (docs/epcis.md). Validated against GS1's schema before it is sent."""
+    document = case_epcis.export(session, principal, case_id)
+    return JSONResponse(document, media_type="application/ld+json")
 
 
 @router.delete("/cases/{case_id}/parties/{role}", status_code=204, responses=ERRORS)

@@ -276,6 +276,12 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
         lambda w, p: req("GET", "/v1/cases"), CASE_LIST, listed=lambda p: p.case
     ),
     ("GET", "/v1/cases/{case_id}"): Case(lambda w, p: req("GET", f"/v1/cases/{p.case}"), CASE_READ),
+    ("GET", "/v1/cases/{case_id}/attachments"): Case(
+        lambda w, p: req("GET", f"/v1/cases/{p.case}/attachments"), OFFICER_OBJECT
+    ),
+    ("GET", "/v1/cases/{case_id}/epcis"): Case(
+        lambda w, p: req("GET", f"/v1/cases/{p.case}/epcis"), OFFICER_OBJECT
+    ),
     ("GET", "/v1/case-notices"): Case(
         lambda w, p: req("GET", "/v1/case-notices"),
         {
@@ -372,6 +378,14 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
             json={"action": "note", "idempotencyKey": "scopes", "params": {"text": "seen"}},
         ),
         CASE_ACT,
+    ),
+    ("POST", "/v1/cases/{case_id}/attachments"): Case(
+        lambda w, p: req(
+            "POST",
+            f"/v1/cases/{p.case}/attachments",
+            files={"file": ("note.pdf", b"%PDF-1.4\ntrailer<<>>\n%%EOF\n", "application/pdf")},
+        ),
+        OFFICER_OBJECT,
     ),
     ("POST", "/v1/cases/{case_id}/actions/{action_id}/approve"): Case(
         lambda w, p: req(
