@@ -149,8 +149,7 @@ def _flag(signed_in: users.SignedIn, scan_id: str, engine: Any) -> Case:
             return existing
         scan_row = session.exec(select(ScanEvent).where(ScanEvent.scan_id == scan_id)).first()
         if scan_row is None or (
-            scan_row.organization_id != principal.organization_id
-            and principal.role != Role.ADMIN
+            scan_row.organization_id != principal.organization_id and principal.role != Role.ADMIN
         ):
             raise FlagRefused("This scan is not one of your agency's.")
         if not scan_row.location:
