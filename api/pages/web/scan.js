@@ -73,7 +73,9 @@ form.addEventListener("htmx:afterRequest", () => {
 });
 
 document.body.addEventListener("htmx:afterSettle", (event) => {
-  if (event.detail.target?.id !== "verdict" || pressedAt === null) return;
+  if (event.detail.target?.id !== "verdict") return;
+  status.hidden = true; // the verdict (or its error) says it now
+  if (pressedAt === null) return;
   const started = pressedAt;
   pressedAt = null;
   requestAnimationFrame(() => window.__scanTimings.push(performance.now() - started));
