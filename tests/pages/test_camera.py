@@ -17,10 +17,12 @@ from sqlmodel import Session, select
 
 from api.case_models import Case
 from api.models import ScanEvent
+from api.pages.kit import VERDICT_WORDS
 from bench.ui import camera_args, label_image, write_y4m
+from ledger.verdicts import Verdict
 from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, no_axe_violations, shoot, sign_in
 from tests.people import make_user
-from tests.stack import Stack
+from tests.stack import GTIN, Stack
 
 SHIPMENT = "AWB 176-12345675"
 
@@ -215,3 +217,34 @@ def test_a_clone_shows_its_findings_and_one_tap_opens_a_detention_case(
     page.locator("#flag-result [role=status]", has_text=f"Case {case.id} opened").wait_for()
     with Session(stack.gateway.engine) as session:
         assert len(session.exec(select(Case).where(Case.source_ref == scan_id)).all()) == 1
+
+
+def test_every_verdict_has_its_big_word() -> None:
+    """The page's words cover every verdict of the gateway and the offline verifier."""
+    assert set(VERDICT_WORDS) == {v.value for v in Verdict}
+    assert all(tone in ("ok", "warn", "bad", "neutral") for _, tone in VERDICT_WORDS.values())
+
+
+def test_flagging_a_scan_without_a_port_says_why_and_opens_nothing(
+    stack: Stack, live: str, page: Any
+) -> None:
+    _world(stack)
+    sign_in(page, live, "olivia@customs.example")
+    page.wait_for_url(live + "/")
+    page.goto(live + "/scan")
+    page.get_by_label("GTIN").fill(GTIN)
+    page.get_by_label("Serial number").fill("SN0002")
+    page.get_by_role("button", name="Check").click()
+    page.locator("#verdict .word", has_text="Genuine, unsigned").wait_for()
+    page.get_by_role("button", name="Flag for a detention case").click()
+    alert = page.locator("#flag-result [role=alert]")
+    alert.wait_for()
+    assert "Set the port before scanning" in alert.inner_text()
+    with Session(stack.gateway.engine) as session:
+        assert session.exec(select(Case)).all() == []
+    no_axe_violations(page)
+    # An index that stopped advancing is said above the verdict.
+    stack.gateway.settings.stale_after_seconds = 0
+    page.get_by_role("button", name="Check").click()
+    page.locator("#verdict [data-stale]", has_text="Index stale").wait_for()
+    assert "INDEX_STALE" in page.locator("#verdict .reasons").inner_text()
