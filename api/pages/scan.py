@@ -47,10 +47,13 @@ def _problem(exc: ValidationError) -> str:
     return f"{field}: {first.get('msg', 'invalid')}".replace("Value error, ", "")
 
 
-def _seen_before(gateway_engine: Any, answer: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _seen_before(
+    gateway_engine: Any, answer: dict[str, Any], organization_id: int | None
+) -> dict[str, dict[str, str]]:
     """Where and when each scan behind a finding was made (the evidence, by scan id): the
     officer reads "seen at CNSHA on 2 May", not a list of ids. Status reports and scans not
-    stored yet are left out (the finding's own detail still names them)."""
+    stored yet are left out (the finding's own detail still names them). Port and time are
+    what the finding itself says; another agency's shipment reference is not shown."""
     ids = {e for f in answer.get("findings", []) for e in f["evidence"]} - {answer["scanId"]}
     if not ids:
         return {}
@@ -62,7 +65,7 @@ def _seen_before(gateway_engine: Any, answer: dict[str, Any]) -> dict[str, dict[
             "when": r.scanned_at.replace(tzinfo=r.scanned_at.tzinfo or UTC).strftime(
                 "%Y-%m-%d %H:%M UTC"
             ),
-            "shipment": r.shipment or "",
+            "shipment": (r.shipment or "") if r.organization_id == organization_id else "",
         }
         for r in rows
     }
@@ -94,7 +97,9 @@ async def scan(request: Request) -> Response:
         seen: dict[str, dict[str, str]] = {}
         if answer.get("findings"):
             gateway.scans.flush()  # the earlier sightings may still be queued
-            seen = await run_in_threadpool(_seen_before, gateway.engine, answer)
+            seen = await run_in_threadpool(
+                _seen_before, gateway.engine, answer, officer.principal.organization_id
+            )
         result = {**answer, "word": word, "tone": tone, "seen": seen}
     except ValidationError as exc:
         error = _problem(exc)

@@ -144,6 +144,24 @@ def test_the_camera_reads_a_label_and_the_verdict_is_painted_with_no_typing(
     assert page.locator("#verdict .word").count() == 0
 
 
+def test_frames_without_a_code_are_said_and_the_camera_stops_on_request(
+    stack: Stack, live: str, camera_page: Any, video: Path
+) -> None:
+    _world(stack)
+    page = camera_page
+    _open_scan_page(page, live, "NLRTM")
+    write_y4m(video, np.full((480, 640), 235, dtype=np.uint8))  # a card with no code on it
+    page.get_by_role("button", name="Scan with camera").click()
+    alert = page.locator("#camera-status[role=alert]")
+    alert.wait_for()
+    assert "No code read yet" in alert.inner_text()
+    assert page.locator("#camera-view").is_visible()  # still looking
+    no_axe_violations(page)
+    page.get_by_role("button", name="Stop camera").click()
+    assert page.locator("#camera-view").is_hidden()
+    assert page.locator("#verdict .word").count() == 0  # nothing sent
+
+
 def test_a_photo_is_decoded_in_the_browser_and_an_unreadable_one_is_said(
     stack: Stack, live: str, page: Any, shots: Path | None
 ) -> None:
