@@ -6,6 +6,7 @@ painted with nothing typed."""
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,25 @@ from api.case_models import Case
 from api.models import ScanEvent
 from api.pages.kit import VERDICT_WORDS
 from bench.ui import camera_args, label_image, write_y4m
+from ledger.config import PROJECT_ROOT
 from ledger.verdicts import Verdict
 from tests.pages.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, no_axe_violations, shoot, sign_in
 from tests.people import make_user
 from tests.stack import GTIN, Stack
 
 SHIPMENT = "AWB 176-12345675"
+WASM = PROJECT_ROOT / "api" / "pages" / "static" / "zxing_reader.wasm"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def decoder() -> None:
+    """zxing-wasm's .wasm where the gateway serves it (`make setup` copies it; here if not)."""
+    if not WASM.is_file():
+        subprocess.run(
+            ["make", "-C", str(PROJECT_ROOT), str(WASM.relative_to(PROJECT_ROOT))],
+            check=True,
+            capture_output=True,
+        )
 
 
 @pytest.fixture(scope="module")
