@@ -124,6 +124,8 @@ def test_the_camera_reads_a_label_and_the_verdict_is_painted_with_no_typing(
 ) -> None:
     tags = _world(stack)
     page = camera_page
+    fetched: list[tuple[str, str]] = []
+    page.on("response", lambda r: fetched.append((r.url, r.headers.get("content-type", ""))))
     _open_scan_page(page, live, "NLRTM", SHIPMENT)
     write_y4m(video, label_image(tags[3]))
     page.get_by_role("button", name="Scan with camera").click()
@@ -139,6 +141,9 @@ def test_the_camera_reads_a_label_and_the_verdict_is_painted_with_no_typing(
     assert page.get_by_label("GTIN").input_value() == ""
     assert page.get_by_label("Serial number").input_value() == ""
     assert page.locator("#camera-view").is_hidden()
+    # The decoder came from the gateway as application/wasm; nothing from anywhere else.
+    assert (live + "/static/zxing_reader.wasm", "application/wasm") in fetched
+    assert all(url.startswith(live) for url, _ in fetched), fetched
     # The scan row carries the shipment reference and the port.
     scan_id = page.locator("form.flag input[name=scan_id]").get_attribute("value")
     row = _scan_row(stack, scan_id)
