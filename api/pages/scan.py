@@ -194,4 +194,13 @@ async def flag(request: Request) -> Response:
             error = str(exc)
         except BorderLedgerError as exc:
             error = str(exc)
-    return page(request, officer, "_flagged.html", case=case, error=error)
+    # Without JavaScript the form posts a whole page; htmx swaps in the fragment.
+    partial = request.headers.get("hx-request") == "true"
+    return page(
+        request,
+        officer,
+        "_flagged.html" if partial else "flagged.html",
+        status_code=200 if error is None or partial else 422,
+        case=case,
+        error=error,
+    )
