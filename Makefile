@@ -14,10 +14,13 @@ CONTRACTS := $(shell find contracts -name '*.sol')
 PAGES_ENTRIES := $(wildcard api/pages/web/*.js api/pages/web/*.css)
 PAGES_SRC := $(PAGES_ENTRIES) $(wildcard api/pages/web/lib/*)
 PAGES_BUNDLE := api/pages/static/app.js
+# zxing-wasm's reader (camera and photo decoding on the Scan page), served by the gateway's
+# /static route as application/wasm: the page never fetches it from a CDN.
+PAGES_WASM := api/pages/static/zxing_reader.wasm
 
 .PHONY: setup run test test-db lint typecheck bench clean browser
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT) $(PAGES_BUNDLE)
+setup: $(PY_STAMP) $(NODE_STAMP) $(ARTIFACT) $(PAGES_BUNDLE) $(PAGES_WASM)
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,10 @@ $(ARTIFACT): $(NODE_STAMP) $(CONTRACTS) hardhat.config.js
 $(PAGES_BUNDLE): $(NODE_STAMP) $(PAGES_SRC)
 	$(NODE_BIN)/esbuild $(PAGES_ENTRIES) --bundle --minify \
 		--format=esm --target=es2020 --log-level=warning --outdir=api/pages/static
+
+$(PAGES_WASM): $(NODE_STAMP) node_modules/zxing-wasm/dist/reader/zxing_reader.wasm
+	mkdir -p $(@D)
+	cp node_modules/zxing-wasm/dist/reader/zxing_reader.wasm $@
 
 # The browser tests drive Debian's chromium (Playwright with executable_path; no
 # `playwright install`): installed here when missing, if we may (root).

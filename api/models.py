@@ -110,6 +110,9 @@ class ScanEvent(SQLModel, table=True):
     location: str | None = Field(default=None, max_length=5)
     latitude: float | None = None
     longitude: float | None = None
+    #: The shipment reference the officer set (entry, air-waybill or parcel number), so the
+    #: scans of one consignment group together for a detention case.
+    shipment: str | None = Field(default=None, index=True, max_length=35)
     scan_id: str = Field(unique=True, index=True, max_length=36)
     scanned_at: datetime
     recorded_at: datetime = Field(default_factory=utcnow)

@@ -29,6 +29,10 @@ from api.models import PendingWrite, Role
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+#: A shipment reference (customs entry, air-waybill or parcel number): letters, digits and
+#: the separators carriers print (space . / -), at most 35 characters (UN/EDIFACT's reference
+#: length), starting with a letter or digit.
+SHIPMENT = r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,34}$"
 #: A GTIN's digits: GTIN-8, -12, -13 or -14 (its check digit is a rule no pattern states).
 GTIN_DIGITS = r"^([0-9]{8}|[0-9]{12,14})$"
 #: A GS1 serial or lot: 1 to 20 characters of GS1 CSET 82.
@@ -80,6 +84,12 @@ class VerifyRequest(Strict):
     serial: str | None = Field(None, max_length=20)
     lot: str | None = Field(None, max_length=20)
     location: Location | None = None
+    shipment: str | None = Field(
+        None,
+        max_length=35,
+        pattern=SHIPMENT,
+        description="shipment reference (entry, air-waybill or parcel number): scans group by it",
+    )
     scanned_at: datetime | None = Field(None, description="when it was scanned (default: now)")
 
     @field_validator("scanned_at")
@@ -150,6 +160,7 @@ class VerifyResponse(BaseModel):
     scanId: str
     scannedAt: datetime
     location: Location | None
+    shipment: str | None = None
     findings: list[Finding] = []
 
 

@@ -311,3 +311,19 @@ def cases(
         raise typer.BadParameter("need 0 <= --due <= --open-cases < --total and --runs >= 1")
     result = run_cases_bench(kinds[database], total, open_cases, due, runs, postgres_url)
     print(json.dumps(result, separators=(",", ":")))
+
+
+@bench_app.command("ui")
+def ui(
+    labels: Annotated[int, typer.Option(help="labels scanned with the fake camera")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """The officer's app in chromium with a fake camera: press "Scan with camera" → verdict
+    painted (p50, p95 over the labels) and sign-in → scan page ready (bench/ui.py)."""
+    from bench.ui import run_ui_bench
+
+    if labels < 1:
+        raise typer.BadParameter("--labels must be positive")
+    print(json.dumps(run_ui_bench(labels), separators=(",", ":")))

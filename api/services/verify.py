@@ -88,6 +88,7 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
             "location": locode,
             "latitude": location.latitude if location else None,
             "longitude": location.longitude if location else None,
+            "shipment": body.shipment,
             "scanned_at": scanned_at,
             "recorded_at": datetime.now(UTC),
             "verdict": verdict.value,
@@ -108,6 +109,7 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         "scanId": scan_id,
         "scannedAt": scanned_at.isoformat(),
         "location": location.model_dump() if location else None,
+        "shipment": body.shipment,
         "findings": findings,
     }
     return orjson.dumps(answer)
