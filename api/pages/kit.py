@@ -70,6 +70,7 @@ def _org_admins(s: users.SignedIn) -> bool:
 #: that adds a page adds its link here (one line), so the home page stays one list.
 NAV: list[NavLink] = [
     NavLink("/scan", "Scan", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/cases", "Cases", _kind(Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER, Role.AUDITOR)),
     NavLink("/people", "People", _org_admins),
     NavLink("/docs", "API documentation", lambda s: True),
 ]

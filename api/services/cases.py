@@ -791,6 +791,8 @@ def _apply(
         details["sample"] = sample
     elif step.action == "civil_fine":
         details["fine"] = params.get("amount")
+    elif step.action == "post_bond":
+        details["bond"] = {"amount": params.get("amount"), "postedAt": entries.iso_utc(now)}
     for key in ("images_redacted", "images_unredacted"):
         if isinstance(params.get(key), list):
             details[key] = params[key]
@@ -946,6 +948,16 @@ def _link(session: Session, token: str) -> tuple[CaseLink, Case]:
         raise PermissionDenied("this link has expired; ask the customs office for a new one")
     case = session.exec(select(Case).where(Case.id == link.case_pk)).one()
     return link, case
+
+
+def case_of_link(session: Session, token: str) -> Case:
+    """The case a party's link opens (404 unknown, 403 expired); reading does not spend it."""
+    return _link(session, token)[1]
+
+
+def link_spent(session: Session, token: str) -> bool:
+    """Whether the party already answered through this link (it answers once)."""
+    return _link(session, token)[0].used_at is not None
 
 
 def link_view(session: Session, token: str) -> dict[str, Any]:
