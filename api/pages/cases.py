@@ -47,6 +47,15 @@ PER_PAGE = 20
 EXTRA_PARAMS = {"note": ("text",), "extend": ("days",), "answer": ("text",), "confirm": ("text",)}
 #: Parameters that are whole numbers.
 INTEGER_PARAMS = {"days"}
+#: What each answer through a party's link means, in the party's words.
+ANSWER_LABELS = {
+    "answer": "The goods are genuine: I explain why below",
+    "abandon": "I abandon the goods",
+    "consent": "I consent to their destruction",
+    "object": "I object to their destruction",
+}
+#: Actions on a sample sent to the rights holder (offered only while one is out).
+SAMPLE_ACTIONS = {"return_sample", "certify_sample_lost"}
 #: Actions that close a case for good: the button says so.
 GRAVE = {"seize", "destroy", "release", "abandon", "forfeit"}
 
@@ -122,6 +131,8 @@ def _forms(view: dict[str, Any], allowed: list[str]) -> list[dict[str, Any]]:
     profile = get_profile(view["profile"])
     forms = []
     for name in allowed:
+        if name in SAMPLE_ACTIONS and not view.get("sample"):
+            continue  # no sample is out: nothing to return or certify lost
         rule = profile.actions[name]
         params = list(dict.fromkeys([*rule.requires, *EXTRA_PARAMS.get(name, ())]))
         forms.append(
@@ -154,8 +165,8 @@ def _case_page(
     role = signed_in.principal.role
     profile = get_profile(view["profile"])
     if role in (Role.CUSTOMS, Role.ADMIN):
-        allowed = list(view.get("actionsAllowed", []))
         by = "officer"
+        allowed = [n for n in view.get("actionsAllowed", []) if by in profile.actions[n].by]
     elif role == Role.RIGHTS_HOLDER:
         allowed = [
             n
@@ -282,6 +293,7 @@ def _link_page(
         token=token,
         csrf_token=csrf,
         spent=spent,
+        answer_labels=ANSWER_LABELS,
         documents=[d for d in documents if d in case_documents.kinds()],
         **context,
     )
