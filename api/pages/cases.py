@@ -54,6 +54,13 @@ ANSWER_LABELS = {
     "consent": "I consent to their destruction",
     "object": "I object to their destruction",
 }
+#: Buttons that say more than the action's name.
+ACTION_LABELS = {
+    "confirm": "Confirm infringement and consent to destruction",
+    "confirm_infringement": "Confirm the goods infringe",
+    "consent_destruction": "Consent to destruction",
+    "post_bond": "Post a bond",
+}
 #: Actions on a sample sent to the rights holder (offered only while one is out).
 SAMPLE_ACTIONS = {"return_sample", "certify_sample_lost"}
 #: Actions that close a case for good: the button says so.
@@ -138,6 +145,7 @@ def _forms(view: dict[str, Any], allowed: list[str]) -> list[dict[str, Any]]:
         forms.append(
             {
                 "action": name,
+                "label": ACTION_LABELS.get(name, name.replace("_", " ").capitalize()),
                 "params": params,
                 "required": set(rule.requires),
                 "approval": rule.approval,

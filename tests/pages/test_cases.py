@@ -183,11 +183,20 @@ def test_holder_sees_the_redacted_case_and_answers(
     assert page.get_by_role("button", name="Detain", exact=True).count() == 0
     no_axe_violations(page)
     shoot(page, shots, "cases-holder-us")
+    page.get_by_role("button", name="Confirm the goods infringe").click()
+    page.wait_for_url(live + f"/cases/{us}?done=confirm_infringement")
+    assert page.get_by_role("button", name="Post a bond").count() == 0  # not before the answer
+    _act(stack, world, us, "answer")  # the officer records the importer's answer
+    page.goto(live + f"/cases/{us}")
+    page.get_by_label("amount (post bond)").fill("USD 5,000")
+    page.get_by_role("button", name="Post a bond").click()
+    page.wait_for_url(live + f"/cases/{us}?done=post_bond")
+    assert _history(stack, world, us)[-3:] == ["confirm_infringement", "answer", "post_bond"]
 
     page.goto(live + f"/cases/{eu}")
     assert "Rotterdam Forwarding BV" in page.locator("main").inner_text()  # Art. 17(4)
     page.get_by_label("text (confirm) · optional").fill("The marks are counterfeit.")
-    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.get_by_role("button", name="Confirm infringement and consent to destruction").click()
     page.wait_for_url(live + f"/cases/{eu}?done=confirm")
     assert "holder confirmed" in page.locator(".case-head").inner_text()
     page.get_by_role("link", name="Consent form (PDF)").wait_for()
