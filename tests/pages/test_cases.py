@@ -245,3 +245,51 @@ def test_another_agencys_officer_is_refused(stack: Stack, world: Any, live: str,
     assert response is not None and response.status == 404
     assert f"no case '{case}'" in page.get_by_role("alert").inner_text()
     no_axe_violations(page)
+
+
+def test_bad_input_on_the_case_pages_is_a_message(stack: Stack, world: Any) -> None:
+    """Every bad form or address is a page saying what is wrong, never a stack trace, and
+    changes nothing."""
+    from fastapi.testclient import TestClient
+
+    from tests.people import csrf_of
+    from tests.people import sign_in as sign_in_client
+
+    stack.gateway.settings.login_failure_delay = 0.0
+    case = _open(stack, world)
+    client = TestClient(stack.client.app)
+    assert sign_in_client(client, "olivia@cbp.example").status_code == 303
+    html = client.get(f"/cases/{case}").text
+    csrf = csrf_of(html)
+    url = f"/cases/{case}/actions"
+
+    def post(**form: str) -> Any:
+        r = client.post(url, data={"csrf_token": csrf, **form}, follow_redirects=False)
+        assert "Traceback" not in r.text
+        return r
+
+    assert "Choose an action" in post(action="", idempotency_key="k1").text
+    unknown = post(action="fly", idempotency_key="k2")
+    assert unknown.status_code == 422 and "no action &#39;fly&#39;" in unknown.text
+    missing = post(action="custody", idempotency_key="k3")
+    assert missing.status_code == 422 and "needs: storage" in missing.text
+    late = post(action="forfeit", idempotency_key="k4")
+    assert late.status_code == 409 and "not allowed in state &#39;presented&#39;" in late.text
+    assert post(action="detain", idempotency_key="bad key!").status_code == 422
+    no_token = client.post(url, data={"action": "detain", "idempotency_key": "k5"})
+    assert no_token.status_code == 403 and "Form refused" in no_token.text
+    assert _history(stack, world, case) == ["open"]  # nothing half-written
+
+    approve = client.post(
+        f"/cases/{case}/approve/00000000-0000-0000-0000-000000000000",
+        data={"csrf_token": csrf, "idempotency_key": "a"},
+    )
+    assert approve.status_code == 404 and "no action" in approve.text
+    assert client.get("/cases/not-a-case").status_code == 404
+    listed = client.get("/cases?page_no=abc&state=" + "x" * 500)
+    assert listed.status_code == 200 and "No cases match." in listed.text
+    assert client.get("/case-link/short").status_code == 404
+    answer = client.post("/case-link/" + "x" * 43, data={"action": "answer"})
+    assert answer.status_code == 403 and "Form refused" in answer.text
+    missing_doc = client.get(f"/v1/cases/{case}/documents/notice_of_detention")
+    assert missing_doc.status_code == 409 and "presented" in missing_doc.json()["error"]["message"]
