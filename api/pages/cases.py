@@ -167,6 +167,8 @@ def _case_page(
         with Session(gateway_of(request).engine, expire_on_commit=False) as session:
             view = cases.get_case(session, signed_in.principal, case_id)
             documents = case_documents.listed(session, signed_in.principal, case_id)
+            keys = [k for a in view.get("timeline", []) for k in (a["actor"], a["approvedBy"]) if k]
+            names = cases.actor_names(session, signed_in.principal, keys)
     except BorderLedgerError as exc:
         code, _ = status_for(exc)
         return error_page(request, signed_in.user.language, code, "Case not shown", str(exc))
@@ -199,6 +201,7 @@ def _case_page(
         forms=_forms(view, allowed) if by != "reader" else [],
         pending=pending,
         documents=documents,
+        names=names,
         by=by,
         **context,
     )

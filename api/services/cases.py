@@ -28,7 +28,16 @@ from api.case_models import (
     CaseParty,
 )
 from api.custody import store as log_store
-from api.models import Alert, GatewayBatch, IndexedBatch, Organization, Role, ScanEvent, utcnow
+from api.models import (
+    Alert,
+    GatewayBatch,
+    IndexedBatch,
+    Organization,
+    Role,
+    ScanEvent,
+    User,
+    utcnow,
+)
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
 from api.scoping import alert_clause, view_of
@@ -61,6 +70,20 @@ def utc(moment: datetime) -> datetime:
 def actor_key(principal: Principal) -> str:
     """An actor as `kind:id` (an API key today, a user later), for approvals and the log."""
     return f"{principal.actor.kind}:{principal.actor.id}"
+
+
+def actor_names(session: Session, principal: Principal, keys: Sequence[str]) -> dict[str, str]:
+    """Names to show for `kind:id` actor keys: the caller's own organization's users by name
+    (an officer reads who in its agency did what); anything else stays the key."""
+    ids = {int(k.split(":", 1)[1]) for k in keys if k.startswith("user:") and k[5:].isdigit()}
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(User.id, User.name).where(
+            col(User.id).in_(sorted(ids)), User.organization_id == principal.organization_id
+        )
+    ).all()
+    return {f"user:{uid}": name for uid, name in rows}
 
 
 def calendar_of(case: Case) -> Calendar:

@@ -141,7 +141,7 @@ def test_officer_takes_a_case_through_detention_notice_and_seizure(
     page.wait_for_url(live + f"/cases/{fresh}?done=approved_seize")
     assert "seized" in page.locator(".case-head").inner_text()
     timeline = page.locator("ol.timeline").inner_text()
-    assert "approved by user:" in timeline
+    assert "officer (Olivia) · approved by Oscar" in timeline  # names, not actor keys
     documents = page.get_by_role("link", name="Notice of seizure (PDF)")
     response = page.request.get(live + documents.get_attribute("href"))
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
