@@ -169,6 +169,7 @@ def _case_page(
             documents = case_documents.listed(session, signed_in.principal, case_id)
             keys = [k for a in view.get("timeline", []) for k in (a["actor"], a["approvedBy"]) if k]
             names = cases.actor_names(session, signed_in.principal, keys)
+            holders = cases.organization_names(session, view.get("rightsHolders", []))
     except BorderLedgerError as exc:
         code, _ = status_for(exc)
         return error_page(request, signed_in.user.language, code, "Case not shown", str(exc))
@@ -202,6 +203,7 @@ def _case_page(
         pending=pending,
         documents=documents,
         names=names,
+        holders=holders,
         by=by,
         **context,
     )

@@ -86,6 +86,17 @@ def actor_names(session: Session, principal: Principal, keys: Sequence[str]) -> 
     return {f"user:{uid}": name for uid, name in rows}
 
 
+def organization_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Names of the rights holders a case view lists (a reader who may read `rightsHolders`
+    may read who they are)."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Organization.id, Organization.name).where(col(Organization.id).in_(sorted(ids)))
+    ).all()
+    return {oid: name for oid, name in rows if oid is not None}
+
+
 def calendar_of(case: Case) -> Calendar:
     return get_calendar(case.calendar)
 

@@ -95,7 +95,7 @@ def test_officer_takes_a_case_through_detention_notice_and_seizure(
     page.get_by_role("link", name="AWB 999-00000001").click()
     page.wait_for_url(live + f"/cases/{fresh}")
     text = page.locator("main").inner_text()
-    for field in (NAME, "watches jewelry", "USD 10,000.00", "decide", "days left", "Timeline"):
+    for field in (NAME, "watches jewelry", "USD 10,000.00", "decide", "days left", "Watchmaker SA"):
         assert field in text, field
     no_axe_violations(page)
     shoot(page, shots, "cases-case-presented")
