@@ -13,8 +13,10 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import Session
 
+from api import case_documents
 from api.models import Organization
 from api.orgs import new_api_key
+from api.services.case_documents import known_kinds
 from tests.stack import Stack, api_error
 
 NAME = "Shenzhen Example Trading Co"
@@ -182,3 +184,15 @@ def test_eu_notifications_and_the_consent_form(stack: Stack, world: Any) -> None
     _act(stack, world["holder"], cid, "confirm")
     form = text_of(_doc(stack, world["holder"], cid, "consent_form"))
     assert "Consent to destruction" in form and "Signature" in form
+
+
+def test_every_kind_a_profile_issues_has_a_layout(stack: Stack, world: Any) -> None:
+    """Each document kind named in the profiles' data is drawn, from a whole officer's view."""
+    assert set(case_documents.KINDS) == set(known_kinds())
+    cid = _open(stack, world["officer"], rightsHolders=[world["holder_id"]])
+    view = stack.client.get(f"/v1/cases/{cid}", headers=stack.headers(world["officer"])).json()
+    for kind, spec in case_documents.KINDS.items():
+        pdf = case_documents.render(kind, view, "a legal basis", "An agency")
+        text = " ".join((p.extract_text() or "") for p in PdfReader(io.BytesIO(pdf)).pages)
+        assert spec.title.split(" (")[0] in " ".join(text.split()), kind
+        assert AWB in text or "reference" not in spec.fields, kind
