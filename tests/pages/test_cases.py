@@ -293,3 +293,24 @@ def test_bad_input_on_the_case_pages_is_a_message(stack: Stack, world: Any) -> N
     assert answer.status_code == 403 and "Form refused" in answer.text
     missing_doc = client.get(f"/v1/cases/{case}/documents/notice_of_detention")
     assert missing_doc.status_code == 409 and "presented" in missing_doc.json()["error"]["message"]
+
+
+def test_the_list_pages_by_twenty_and_filters_open_cases(stack: Stack, world: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.people import sign_in as sign_in_client
+
+    stack.gateway.settings.login_failure_delay = 0.0
+    ids = [_open(stack, world, reference=f"AWB 100-{n:08d}") for n in range(21)]
+    _act(stack, world, ids[0], "release")  # closed: no clock, listed last, not "open"
+    client = TestClient(stack.client.app)
+    assert sign_in_client(client, "olivia@cbp.example").status_code == 303
+    first = client.get("/cases").text
+    assert first.count('class="case-link"') == 20 and "page_no=2" in first
+    second = client.get("/cases?page_no=2").text
+    assert second.count('class="case-link"') == 1 and "AWB 100-00000000" in second
+    assert "No deadline running" in second and "page_no=3" not in second
+    opened = client.get("/cases?open=1&page_no=2").text
+    assert opened.count('class="case-link"') == 0
+    released = client.get("/cases?state=released").text
+    assert released.count('class="case-link"') == 1 and "AWB 100-00000000" in released
