@@ -11,7 +11,7 @@ routes, and a new area adds its router to `ROUTERS`.
 
 from fastapi import APIRouter
 
-from api.pages import auth, home, inbox, offline, people, scan
+from api.pages import auth, cases, home, inbox, offline, people, scan
 
 #: Every page module's router, in the order FastAPI matches them.
 ROUTERS: list[APIRouter] = [
@@ -21,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     people.router,
     offline.router,
     inbox.router,
+    cases.router,
 ]
 
 router = APIRouter(include_in_schema=False)

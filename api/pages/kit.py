@@ -73,6 +73,7 @@ NAV: list[NavLink] = [
     NavLink("/device", "This device", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/history", "History", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/alerts", "Alerts", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/cases", "Cases", _kind(Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER, Role.AUDITOR)),
     NavLink("/people", "People", _org_admins),
     NavLink("/docs", "API documentation", lambda s: True),
 ]

@@ -5,6 +5,7 @@ from api import pages
 from api.routes import (
     alerts,
     batches,
+    case_documents,
     cases,
     custody,
     devices,
@@ -35,6 +36,7 @@ ROUTERS = [
     devices.router,
     custody.router,
     cases.router,
+    case_documents.router,
     people.router,
     pages.router,
 ]

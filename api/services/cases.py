@@ -28,7 +28,16 @@ from api.case_models import (
     CaseParty,
 )
 from api.custody import store as log_store
-from api.models import Alert, GatewayBatch, IndexedBatch, Organization, Role, ScanEvent, utcnow
+from api.models import (
+    Alert,
+    GatewayBatch,
+    IndexedBatch,
+    Organization,
+    Role,
+    ScanEvent,
+    User,
+    utcnow,
+)
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
 from api.scoping import alert_clause, view_of
@@ -61,6 +70,31 @@ def utc(moment: datetime) -> datetime:
 def actor_key(principal: Principal) -> str:
     """An actor as `kind:id` (an API key today, a user later), for approvals and the log."""
     return f"{principal.actor.kind}:{principal.actor.id}"
+
+
+def actor_names(session: Session, principal: Principal, keys: Sequence[str]) -> dict[str, str]:
+    """Names to show for `kind:id` actor keys: the caller's own organization's users by name
+    (an officer reads who in its agency did what); anything else stays the key."""
+    ids = {int(k.split(":", 1)[1]) for k in keys if k.startswith("user:") and k[5:].isdigit()}
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(User.id, User.name).where(
+            col(User.id).in_(sorted(ids)), User.organization_id == principal.organization_id
+        )
+    ).all()
+    return {f"user:{uid}": name for uid, name in rows}
+
+
+def organization_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Names of the rights holders a case view lists (a reader who may read `rightsHolders`
+    may read who they are)."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Organization.id, Organization.name).where(col(Organization.id).in_(sorted(ids)))
+    ).all()
+    return {oid: name for oid, name in rows if oid is not None}
 
 
 def calendar_of(case: Case) -> Calendar:
@@ -791,6 +825,8 @@ def _apply(
         details["sample"] = sample
     elif step.action == "civil_fine":
         details["fine"] = params.get("amount")
+    elif step.action == "post_bond":
+        details["bond"] = {"amount": params.get("amount"), "postedAt": entries.iso_utc(now)}
     for key in ("images_redacted", "images_unredacted"):
         if isinstance(params.get(key), list):
             details[key] = params[key]
@@ -946,6 +982,16 @@ def _link(session: Session, token: str) -> tuple[CaseLink, Case]:
         raise PermissionDenied("this link has expired; ask the customs office for a new one")
     case = session.exec(select(Case).where(Case.id == link.case_pk)).one()
     return link, case
+
+
+def case_of_link(session: Session, token: str) -> Case:
+    """The case a party's link opens (404 unknown, 403 expired); reading does not spend it."""
+    return _link(session, token)[1]
+
+
+def link_spent(session: Session, token: str) -> bool:
+    """Whether the party already answered through this link (it answers once)."""
+    return _link(session, token)[0].used_at is not None
 
 
 def link_view(session: Session, token: str) -> dict[str, Any]:

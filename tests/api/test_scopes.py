@@ -282,6 +282,9 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("GET", "/v1/cases/{case_id}/epcis"): Case(
         lambda w, p: req("GET", f"/v1/cases/{p.case}/epcis"), OFFICER_OBJECT
     ),
+    ("GET", "/v1/cases/{case_id}/documents/{kind}"): Case(  # redacted per reader, like the case
+        lambda w, p: req("GET", f"/v1/cases/{p.case}/documents/notice_of_seizure"), CASE_READ
+    ),
     ("GET", "/v1/case-notices"): Case(
         lambda w, p: req("GET", "/v1/case-notices"),
         {
