@@ -43,9 +43,14 @@ class Web3ChainView:
             return b"\x00" * 32
         return self.client.checkpoint_root(Web3.to_checksum_address(agency), size)
 
-    def batch_root(self, batch_id: str) -> str | None:
+    def batch_root(self, batch_id: str, registry: str | None = None) -> str | None:
+        client = self.client
+        if registry is not None and registry.lower() != client.address.lower():
+            if not Web3.is_address(registry):
+                return None
+            client = RegistryClient(self.w3, Web3.to_checksum_address(registry), attempts=3)
         try:
-            batch = self.client.get_batch(batch_id)
+            batch = client.get_batch(batch_id)
         except ValueError:
             return None
         return batch.root if batch.registered else None
