@@ -237,19 +237,21 @@ def domain_of(gateway: Gateway, batch_id: str | None = None) -> TagDomain:
     snap = gateway.catalog.snapshot()
     chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
     held = snap.batches.get(batch_id) if batch_id is not None else None
-    return TagDomain(chain_id, held.registry if held and held.registry else gateway.registry)
+    return TagDomain(
+        chain_id, held.registry_address if held and held.registry_address else gateway.registry
+    )
 
 
 def refuse_retired(session: Session, indexed: IndexedBatch | None) -> None:
     """The gateway writes to the current registry only: a batch held by a registry an
     upgrade replaced is neither enrolled again nor changed here (its holder changes its
     statuses on that registry, e.g. `borderledger status`, and the index follows)."""
-    if indexed is None or not indexed.registry:
+    if indexed is None or not indexed.registry_address:
         return
     state = session.get(IndexerState, 1)
-    if state is not None and indexed.registry != state.registry_address:
+    if state is not None and indexed.registry_address != state.registry_address:
         raise BatchConflict(
-            f"batch {indexed.gtin}/{indexed.lot} is held by registry {indexed.registry}, which"
+            f"batch {indexed.gtin}/{indexed.lot} is held by registry {indexed.registry_address}, which"
             f" an upgrade replaced; the gateway writes only to {state.registry_address}"
             " (enroll another lot; change this batch's statuses on its own registry)"
         )

@@ -19,7 +19,7 @@ never holds half a page.
 
 After `borderledger deploy --upgrade` the indexer follows the registries the current one
 replaced too (`previous`), in the same pages and tables: old batches keep the block and time
-they were registered at and the registry that holds them (`IndexedBatch.registry`); their
+they were registered at and the registry that holds them (`IndexedBatch.registry_address`); their
 status changes there are still followed. A retired registry's registrations, accreditations
 and signer keys after its `retired_at_block` are not (new batches belong on the new registry,
 under its rules); revocations are followed on every registry. A batch id (GTIN + lot) names one
@@ -312,7 +312,7 @@ class Indexer:
                     tx_hash=_hex(raw["transactionHash"]),
                     event=processed["event"],
                     args=_jsonable(dict(processed["args"])),
-                    registry=Web3.to_checksum_address(raw["address"]),
+                    registry_address=Web3.to_checksum_address(raw["address"]),
                 )
             )
         with session_scope(self.engine) as session:
@@ -399,12 +399,12 @@ def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None 
     earliest revocation, and a batch's statuses follow the registry that holds it."""
     a = entry.args
     name = entry.event
-    retired_at = (retired or {}).get(entry.registry)
+    retired_at = (retired or {}).get(entry.registry_address)
     if name in _NOT_AFTER_RETIREMENT and retired_at is not None and entry.block_number > retired_at:
         log.warning(
             "%s on retired registry %s at block %d (retired at %d): not followed",
             name,
-            entry.registry,
+            entry.registry_address,
             entry.block_number,
             retired_at,
         )
@@ -466,13 +466,13 @@ def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None 
             session.add(signer)
     elif name == "BatchRegistered":
         held = session.get(IndexedBatch, str(a["batchId"]))
-        if held is not None and held.registry != entry.registry:
+        if held is not None and held.registry_address != entry.registry_address:
             log.warning(
                 "batch %s registered on %s at block %d is held by registry %s: not followed",
                 a["batchId"],
-                entry.registry,
+                entry.registry_address,
                 entry.block_number,
-                held.registry,
+                held.registry_address,
             )
             return
         session.merge(
@@ -488,12 +488,12 @@ def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None 
                 tx_hash=entry.tx_hash,
                 block_number=entry.block_number,
                 block_hash=entry.block_hash,
-                registry=entry.registry,
+                registry_address=entry.registry_address,
             )
         )
     elif name == "BatchStatusChanged":
         batch = session.get(IndexedBatch, str(a["batchId"]))
-        if batch is not None and batch.registry != entry.registry:
+        if batch is not None and batch.registry_address != entry.registry_address:
             return  # a batch of the same id on a registry that does not hold it
         if batch is not None:
             batch.status = _int(a["status"])
@@ -501,7 +501,7 @@ def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None 
         _history(session, entry, None)
     elif name == "ItemStatusChanged":
         batch = session.get(IndexedBatch, str(a["batchId"]))
-        if batch is not None and batch.registry != entry.registry:
+        if batch is not None and batch.registry_address != entry.registry_address:
             return
         session.merge(
             IndexedItemStatus(

@@ -262,7 +262,9 @@ class ChainLog(SQLModel, table=True):
     event: str = Field(max_length=40)
     args: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
     #: the registry that emitted the log (the current one or one an upgrade replaced)
-    registry: str = Field(default="", max_length=42, sa_column_kwargs={"server_default": ""})
+    registry_address: str = Field(
+        default="", max_length=42, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class IndexedBlock(SQLModel, table=True):
@@ -346,7 +348,9 @@ class IndexedBatch(SQLModel, table=True):
     block_number: int
     block_hash: str = Field(max_length=66)
     #: the registry holding the batch (after an upgrade, old batches stay on the old one)
-    registry: str = Field(default="", max_length=42, sa_column_kwargs={"server_default": ""})
+    registry_address: str = Field(
+        default="", max_length=42, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class IndexedItemStatus(SQLModel, table=True):

@@ -135,7 +135,7 @@ def verify(
         _, salt, leaf, proof, expiry = found
         judgement.expiry = expiry
         judgement.proof = {
-            "registry": batch.registry or snap.registry,
+            "registry": batch.registry_address or snap.registry,
             "chainId": snap.chain_id,
             "batchId": batch.batch_id,
             "root": batch.root,
@@ -158,7 +158,7 @@ def verify(
         _judge_signature(
             snap,
             scanned,
-            batch.registry or snap.registry,
+            batch.registry_address or snap.registry,
             batch.holder,
             batch.registered_at,
             judgement,
@@ -174,7 +174,7 @@ def verify(
     judgement.verdict = decide(reasons, status)
     if judgement.proof is None and judgement.signer is not None:
         judgement.proof = {
-            "registry": batch.registry or snap.registry,
+            "registry": batch.registry_address or snap.registry,
             "chainId": snap.chain_id,
             "batchId": batch.batch_id,
             "root": batch.root,

@@ -30,13 +30,13 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(
                 sa.Column(
-                    "registry",
+                    "registry_address",
                     sqlmodel.sql.sqltypes.AutoString(length=42),
                     nullable=False,
                     server_default="",
                 )
             )
-        op.execute(f"UPDATE {table} SET registry = COALESCE({_INDEXED}, '')")
+        op.execute(f"UPDATE {table} SET registry_address = COALESCE({_INDEXED}, '')")
     with op.batch_alter_table("indexer_state", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("registries", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
@@ -48,4 +48,4 @@ def downgrade() -> None:
         batch_op.drop_column("registries")
     for table in ("idx_batches", "chain_logs"):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("registry")
+            batch_op.drop_column("registry_address")
