@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.crypto import unseal
-from api.db import make_engine
+from api.db import create_schema, make_engine
+from api.indexer import Indexer, rebuild_index
 from api.gateway import Gateway
 from api.main import create_app
 from api.models import ChainLog, IndexedBatch, IndexerState, Organization
@@ -33,6 +34,7 @@ from chain.node import LocalNode, dev_private_key, rpc_request
 from chain.tx import TransactionSender
 from custody.audit import audit_timeline
 from custody.cli import Web3ChainView
+from ledger.batch import batch_id_of
 from ledger.config import PreviousRegistry, Settings
 from ledger.digital_link import DigitalLink
 from ledger.models import Status
@@ -41,9 +43,12 @@ from ledger.tags import TagDomain, TagSigner
 from ledger.trustbundle import verify_bundle
 from scanner.offline import TrustBundle, judge
 from tests.api.test_gs1 import _data as gs1_data
+from tests.conftest import Chain
 from tests.stack import GTIN, TEST_LIMITS, Stack
 
 NEW_GTIN = "09506000134383"
+ROOT = b"\x11" * 32
+META = b"\x22" * 32
 OLD_SERIALS = ["OLD-A", "OLD-B", "OLD-C"]
 
 
@@ -291,3 +296,75 @@ def test_old_registry_batches_verify_through_the_gateway_after_an_upgrade(
         back = after.verify(key, tag=old_tags["OLD-C"])
         assert back["verdict"] == "GENUINE", back
         assert _offline(_bundle(after, key), tag=old_tags["OLD-C"])["verdict"] == "GENUINE"
+
+
+def _rows(engine: Any) -> dict[str, tuple[Any, ...]]:
+    with Session(engine) as session:
+        return {
+            b.batch_id: (b.registry_address, b.lot, b.status, b.block_number, b.registered_at)
+            for b in session.exec(select(IndexedBatch)).all()
+        }
+
+
+def test_the_index_follows_a_retired_registry_by_its_rules(
+    chain: Chain, database: tuple[str, str | None]
+) -> None:
+    """On Anvil and Hardhat: an old registry's batches and statuses are followed, with their
+    own block and time; what it registers after its retirement is not; a batch id the old
+    registry holds stays its own when the new registry registers it again (its statuses
+    there are not applied); a rebuild from the raw logs (a reorganization) gives the same."""
+    w3 = chain.registry.w3
+    start = int(w3.eth.block_number)
+    admin = TransactionSender(w3, chain.admin, chain.registry.decode_revert, backoff=0.05)
+    old_address, _ = deploy(admin, "BorderLedgerRegistryV1", chain.admin.address)
+    old = RegistryClient(w3, old_address, admin)
+    old.accredit_rights_holder(chain.holder.address, "Acme", "TMK-1")
+    on_old = RegistryClient(w3, old_address, chain.client(chain.holder).sender)
+    held = on_old.register_batch(GTIN, "L-OLD", ROOT, 3, META)
+    retired_at = int(w3.eth.block_number)
+    late = on_old.register_batch(GTIN, "L-LATE", ROOT, 3, META)  # after retirement
+
+    new_admin = chain.client(chain.admin)
+    new_admin.accredit_rights_holder(chain.holder.address, "Acme", "TMK-1")
+    new_admin.bind_gtin(GTIN, chain.holder.address)
+    on_new = chain.client(chain.holder)
+    on_new.register_batch(GTIN, "L-OLD", ROOT, 5, META)  # the same id on the new registry
+    on_new.register_batch(GTIN, "L-NEW", ROOT, 2, META)
+    on_new.set_batch_status(_bid("L-OLD"), Status.RECALLED)  # the new registry's copy
+
+    url, schema = database
+    engine = make_engine(url, schema)
+    try:
+        create_schema(engine)
+        indexer = Indexer(
+            engine,
+            w3,
+            chain.registry.address,
+            start_block=start,
+            previous=[PreviousRegistry(registry=old_address, retired_at_block=retired_at)],
+        )
+        indexer.poll_once()
+        old_time = int(w3.eth.get_block(held.block_number)["timestamp"])
+        rows = _rows(engine)
+        assert set(rows) == {_bid("L-OLD"), _bid("L-NEW")}, rows  # L-LATE not followed
+        assert rows[_bid("L-OLD")] == (old_address, "L-OLD", 0, held.block_number, old_time)
+        assert rows[_bid("L-NEW")][0] == chain.registry.address
+        with Session(engine) as session:
+            raw = session.exec(select(ChainLog).where(ChainLog.tx_hash == late.tx_hash)).all()
+            assert [r.event for r in raw] == ["BatchRegistered"]  # kept raw, not applied
+
+        # the holder recalls its old batch on the old registry, after the upgrade: followed
+        on_old.set_batch_status(_bid("L-OLD"), Status.RECALLED)
+        indexer.poll_once()
+        assert _rows(engine)[_bid("L-OLD")][2] == Status.RECALLED
+        before = _rows(engine)
+        with Session(engine) as session:
+            rebuild_index(session, indexer.retired)
+            session.commit()
+        assert _rows(engine) == before
+    finally:
+        engine.dispose()
+
+
+def _bid(lot: str) -> str:
+    return "0x" + batch_id_of(GTIN, lot).hex()
