@@ -24,8 +24,8 @@ from sqlmodel import Session, select
 
 from api.crypto import unseal
 from api.db import create_schema, make_engine
-from api.indexer import Indexer, rebuild_index
 from api.gateway import Gateway
+from api.indexer import Indexer, rebuild_index
 from api.main import create_app
 from api.models import ChainLog, IndexedBatch, IndexerState, Organization
 from api.orgs import create_dev_admin
