@@ -51,9 +51,11 @@ class ChainView(Protocol):
 
     def registry(self) -> str: ...
 
-    def agency_name(self, agency: str) -> str: ...
+    def agency_name(self, agency: str, registry: str | None = None) -> str: ...
 
-    def checkpoint_root(self, agency: str, size: int) -> bytes: ...
+    def checkpoint_root(self, agency: str, size: int, registry: str | None = None) -> bytes:
+        """The root `agency` anchored at `size` on the registry (or the named one)."""
+        ...
 
     def batch_root(self, batch_id: str, registry: str | None = None) -> str | None:
         """The root the registry (or the named one) holds for `batch_id` (None if not
@@ -131,13 +133,12 @@ def audit_timeline(
     report = AuditReport()
     log = timeline["log"]
     agency = log.get("agency")
-    _check_chain(report, chain, log, registry)
-    roots = _check_checkpoints(report, chain, timeline, agency)
+    trusted = _registries(log, chain, registry, previous)
+    _check_chain(report, chain, log, registry, trusted)
+    roots = _check_checkpoints(report, chain, timeline, agency, trusted)
     _check_entries(report, timeline, roots, strict)
     _check_item_chain(report, timeline)
-    _check_enrollment(
-        report, chain, timeline.get("enrollment"), _registries(log, chain, registry, previous)
-    )
+    _check_enrollment(report, chain, timeline.get("enrollment"), trusted)
     for change in timeline.get("statusChanges") or []:
         found = chain.tx_block(str(change.get("txHash")))
         ok = found is not None and found[0] == change.get("blockNumber")
@@ -150,8 +151,17 @@ def audit_timeline(
     return report
 
 
+def _others(chain: ChainView, trusted: set[str]) -> list[str]:
+    """The trusted registries other than the view's own (those an upgrade replaced)."""
+    return sorted(trusted - {chain.registry().lower()})
+
+
 def _check_chain(
-    report: AuditReport, chain: ChainView, log: Mapping[str, Any], registry: str | None
+    report: AuditReport,
+    chain: ChainView,
+    log: Mapping[str, Any],
+    registry: str | None,
+    trusted: set[str],
 ) -> None:
     chain_id = chain.chain_id()
     report.add(
@@ -169,6 +179,8 @@ def _check_chain(
     agency = log.get("agency")
     if agency:
         name = chain.agency_name(str(agency))
+        for other in _others(chain, trusted):  # accredited before an upgrade only
+            name = name or chain.agency_name(str(agency), other)
         report.add(
             "anchoring agency",
             bool(name),
@@ -179,9 +191,14 @@ def _check_chain(
 
 
 def _check_checkpoints(
-    report: AuditReport, chain: ChainView, timeline: Mapping[str, Any], agency: object
+    report: AuditReport,
+    chain: ChainView,
+    timeline: Mapping[str, Any],
+    agency: object,
+    trusted: set[str] | None = None,
 ) -> dict[int, bytes]:
-    """Checkpoints the chain confirms: size -> root."""
+    """Checkpoints the chain confirms: size -> root (a checkpoint anchored before a registry
+    upgrade is on the registry it replaced)."""
     confirmed: dict[int, bytes] = {}
     listed = timeline.get("checkpoints") or []
     for cp in listed:
@@ -194,6 +211,10 @@ def _check_checkpoints(
             report.add(subject, False, f"anchored by {cp.get('agency')}, not the log's agency")
             continue
         anchored = chain.checkpoint_root(agency, size)
+        for other in _others(chain, trusted or set()):
+            if anchored != ZERO32:
+                break
+            anchored = chain.checkpoint_root(agency, size, other)
         if anchored == root:
             confirmed[size] = root
             report.add(subject, True, f"root {root.hex()[:16]}… anchored on chain by {agency}")
