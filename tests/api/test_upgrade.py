@@ -368,3 +368,37 @@ def test_the_index_follows_a_retired_registry_by_its_rules(
 
 def _bid(lot: str) -> str:
     return "0x" + batch_id_of(GTIN, lot).hex()
+
+
+def test_audit_finds_what_was_anchored_before_the_upgrade(chain: Chain) -> None:
+    """A custody checkpoint anchored on the old registry, by an agency accredited there only,
+    is confirmed by an auditor who trusts that registry as replaced — and only then."""
+    w3 = chain.registry.w3
+    admin = TransactionSender(w3, chain.admin, chain.registry.decode_revert, backoff=0.05)
+    old_address, _ = deploy(admin, "BorderLedgerRegistryV1", chain.admin.address)
+    RegistryClient(w3, old_address, admin).accredit_customs_agency(
+        chain.agency.address, "NL Customs"
+    )
+    agency = chain.client(chain.agency).sender
+    root = b"\x33" * 32
+    RegistryClient(w3, old_address, agency).anchor_checkpoint(7, root)
+    new = chain.registry.address
+    timeline = {
+        "log": {
+            "agency": chain.agency.address,
+            "registry": new,
+            "previousRegistries": [old_address],
+            "chainId": chain.registry.chain_id,
+            "size": 7,
+        },
+        "checkpoints": [{"size": 7, "root": "0x" + root.hex(), "agency": chain.agency.address}],
+        "entries": [],
+    }
+    view = Web3ChainView(chain.node.url, new)
+    trusted = audit_timeline(timeline, view, registry=new, previous=(old_address,))
+    checks = {c.subject: c for c in trusted.checks}
+    assert checks["anchoring agency"].ok and checks["checkpoint 7"].ok, trusted.to_dict()
+    distrusted = {c.subject: c for c in audit_timeline(timeline, view, registry=new).checks}
+    assert not distrusted["anchoring agency"].ok
+    assert not distrusted["checkpoint 7"].ok
+    assert "never anchored" in distrusted["checkpoint 7"].detail
