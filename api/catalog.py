@@ -49,6 +49,8 @@ class Snapshot:
     chain_id: int = 0
     registry: str = ""
     updated_at: datetime | None = None
+    #: registries an upgrade replaced that the index also follows
+    previous_registries: list[str] = field(default_factory=list)
     batches: dict[str, IndexedBatch] = field(default_factory=dict)
     batches_by_gtin: dict[str, list[IndexedBatch]] = field(default_factory=dict)
     signers: dict[str, IndexedSigner] = field(default_factory=dict)
@@ -116,6 +118,9 @@ class Catalog:
                 chain_id=state.chain_id,
                 registry=state.registry_address,
                 updated_at=state.updated_at,
+                previous_registries=sorted(
+                    set((state.registries or "").split(",")) - {state.registry_address, ""}
+                ),
             )
             by_gtin: dict[str, list[IndexedBatch]] = defaultdict(list)
             for batch in session.exec(select(IndexedBatch)).all():

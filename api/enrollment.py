@@ -26,6 +26,7 @@ from api.models import (
     GatewayBatch,
     IndexedBatch,
     IndexedGtinBinding,
+    IndexerState,
     Organization,
     PendingWrite,
     WriteStatus,
@@ -102,6 +103,7 @@ def enroll(
         raise PermissionDenied(f"organization {org.name!r} has no signer key")
     batch_id = "0x" + batch.batch_id.hex()
     on_chain = session.get(IndexedBatch, batch_id)
+    refuse_retired(session, on_chain)
     if on_chain is not None and on_chain.holder != org.address:
         raise BatchConflict(
             f"batch {batch.gtin}/{batch.lot} is registered by another rights holder"
@@ -228,11 +230,31 @@ def check_batch_size(count: int) -> None:
         raise InvalidInput(f"a batch holds at most 10,000,000 items; got {count}")
 
 
-def domain_of(gateway: Gateway) -> TagDomain:
-    """The EIP-712 domain tags are signed under: this chain and registry."""
+def domain_of(gateway: Gateway, batch_id: str | None = None) -> TagDomain:
+    """The EIP-712 domain tags are signed under: this chain and the registry holding the
+    batch — the current one, or for a batch registered before an upgrade the registry it was
+    registered on (its tags were signed for that one and still are)."""
     snap = gateway.catalog.snapshot()
     chain_id = snap.chain_id or int(gateway.indexer.w3.eth.chain_id)
-    return TagDomain(chain_id, gateway.registry)
+    held = snap.batches.get(batch_id) if batch_id is not None else None
+    return TagDomain(
+        chain_id, held.registry_address if held and held.registry_address else gateway.registry
+    )
+
+
+def refuse_retired(session: Session, indexed: IndexedBatch | None) -> None:
+    """The gateway writes to the current registry only: a batch held by a registry an
+    upgrade replaced is neither enrolled again nor changed here (its holder changes its
+    statuses on that registry, e.g. `borderledger status`, and the index follows)."""
+    if indexed is None or not indexed.registry_address:
+        return
+    state = session.get(IndexerState, 1)
+    if state is not None and indexed.registry_address != state.registry_address:
+        raise BatchConflict(
+            f"batch {indexed.gtin}/{indexed.lot} is held by registry {indexed.registry_address}, which"
+            f" an upgrade replaced; the gateway writes only to {state.registry_address}"
+            " (enroll another lot; change this batch's statuses on its own registry)"
+        )
 
 
 def batch_out(

@@ -75,6 +75,7 @@ class Gateway:
             confirmations=self.settings.confirmations,
             page_blocks=self.settings.log_page_blocks,
             start_block=self.settings.index_start_block,
+            previous=self.settings.retired_registries(),
         )
         #: Job kinds and their handlers: later kinds (label files, imports) are added here.
         handlers: dict[str, Handler] = {

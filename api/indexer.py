@@ -16,16 +16,27 @@
 
 Every page is applied in one database transaction together with the checkpoint, so the index
 never holds half a page.
+
+After `borderledger deploy --upgrade` the indexer follows the registries the current one
+replaced too (`previous`), in the same pages and tables: old batches keep the block and time
+they were registered at and the registry that holds them (`IndexedBatch.registry_address`); their
+status changes there are still followed. A retired registry's registrations, accreditations
+and signer keys after its `retired_at_block` are not (new batches belong on the new registry,
+under its rules); revocations are followed on every registry. A batch id (GTIN + lot) names one
+batch of the deployment: the first registration in chain order holds it, a later one of the
+same id on another registry is kept as a raw log only. A gateway told of another set of
+registries than its database indexed re-indexes from its start block.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
@@ -52,6 +63,7 @@ from api.models import (
     utcnow,
 )
 from chain.contract import load_artifact
+from ledger.config import PreviousRegistry
 
 log = logging.getLogger("borderledger.indexer")
 
@@ -111,10 +123,22 @@ class Indexer:
         confirmations: int = 0,
         page_blocks: int = 2000,
         start_block: int = 0,
+        previous: Sequence[PreviousRegistry] = (),
     ) -> None:
         self.engine = engine
         self.w3 = w3
         self.registry = Web3.to_checksum_address(registry)
+        #: retired registry -> its last block: its later registrations are not followed
+        self.retired: dict[str, int] = {
+            Web3.to_checksum_address(p.registry): p.retired_at_block for p in previous
+        }
+        self.retired.pop(self.registry, None)
+        self.addresses: list[ChecksumAddress] = [
+            self.registry,
+            *(Web3.to_checksum_address(r) for r in self.retired),
+        ]
+        #: the set of registries, as the checkpoint records it
+        self.registries = ",".join(sorted(self.addresses))
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.start_block = start_block
@@ -147,15 +171,36 @@ class Indexer:
                 registry_address=self.registry,
                 chain_id=int(self.w3.eth.chain_id),
                 last_block=self.start_block - 1,
+                registries=self.registries,
             )
             session.add(state)
             session.flush()
-        elif state.registry_address != self.registry:
+        elif state.registry_address not in self.addresses:
             raise RuntimeError(
-                f"the database indexes registry {state.registry_address}, not {self.registry}:"
-                " use another database"
+                f"the database indexes registry {state.registry_address}, not {self.registry}"
+                " nor a registry it replaced: use another database"
             )
+        elif (state.registries or state.registry_address) != self.registries:
+            self._reindex(session, state)
         return state
+
+    def _reindex(self, session: Session, state: IndexerState) -> None:
+        """Another set of registries than the database indexed (an upgrade): index all of
+        them from the start block, as one chain of pages (the gateway's own rows stay)."""
+        log.warning(
+            "the index followed %s; now %s: re-indexing from block %d",
+            state.registries or state.registry_address,
+            self.registries,
+            self.start_block,
+        )
+        session.execute(delete(ChainLog))
+        session.execute(delete(IndexedBlock))
+        rebuild_index(session)
+        state.registry_address = self.registry
+        state.registries = self.registries
+        state.last_block = self.start_block - 1
+        state.last_block_hash = None
+        session.flush()
 
     def _ensure_state(self) -> None:
         """Create the checkpoint in a transaction of its own (another indexer may race us)."""
@@ -242,7 +287,7 @@ class Indexer:
         # stored hash is the old one and the next reorg check rolls the page back.
         end_hash = self._block_hash(end)
         raw_logs = self.w3.eth.get_logs(
-            {"address": self.registry, "fromBlock": start, "toBlock": end}
+            {"address": self.addresses, "fromBlock": start, "toBlock": end}
         )
         # ...and the parent is checked after them: logs of a new fork are never stacked on
         # blocks of the old one.
@@ -267,6 +312,7 @@ class Indexer:
                     tx_hash=_hex(raw["transactionHash"]),
                     event=processed["event"],
                     args=_jsonable(dict(processed["args"])),
+                    registry_address=Web3.to_checksum_address(raw["address"]),
                 )
             )
         with session_scope(self.engine) as session:
@@ -275,7 +321,7 @@ class Indexer:
                 raise _ChainMoved("another indexer moved the checkpoint")
             for entry in decoded:
                 session.add(entry)
-                apply_log(session, entry)
+                apply_log(session, entry, self.retired)
             for number, block_hash in block_hashes.items():
                 session.merge(IndexedBlock(number=number, hash=block_hash))
             state.last_block = end
@@ -308,14 +354,15 @@ class Indexer:
         )
         session.execute(delete(ChainLog).where(col(ChainLog.block_number) > fork))
         session.execute(delete(IndexedBlock).where(col(IndexedBlock.number) > fork))
-        rebuild_index(session)
+        rebuild_index(session, self.retired)
         state.last_block = fork
         state.last_block_hash = fork_hash
         return depth
 
 
-def rebuild_index(session: Session) -> None:
-    """Recompute every derived table from the raw logs, in chain order."""
+def rebuild_index(session: Session, retired: dict[str, int] | None = None) -> None:
+    """Recompute every derived table from the raw logs, in chain order (`retired`: as for
+    `apply_log`)."""
     for table in DERIVED_TABLES:
         session.execute(delete(table))
     # Checkpoints are the gateway's own rows: only their "anchored" mark is derived.
@@ -329,26 +376,57 @@ def rebuild_index(session: Session) -> None:
         select(ChainLog).order_by(col(ChainLog.block_number), col(ChainLog.log_index))
     ).all()
     for entry in logs:
-        apply_log(session, entry)
+        apply_log(session, entry, retired)
 
 
-def apply_log(session: Session, entry: ChainLog) -> None:
-    """Apply one registry event to the derived tables."""
+#: Events a retired registry is no longer followed for after its `retired_at_block`: what it
+#: would newly vouch for (revocations and status changes are still followed).
+_NOT_AFTER_RETIREMENT = frozenset(
+    {"RightsHolderAccredited", "CustomsAgencyAccredited", "SignerAdded", "BatchRegistered"}
+)
+
+
+def _earliest(current: int | None, new: int) -> int:
+    return new if current is None or current == 0 else min(current, new)
+
+
+def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None = None) -> None:
+    """Apply one registry event to the derived tables. `retired`: registries an upgrade
+    replaced, with the block each was retired at (what they vouch for after it is ignored).
+
+    With several registries one holder, key or batch may appear on each: a key counts from its
+    first addition and is revoked at its earliest revocation on any of them, a holder at its
+    earliest revocation, and a batch's statuses follow the registry that holds it."""
     a = entry.args
     name = entry.event
-    if name == "RightsHolderAccredited":
-        session.merge(
-            IndexedRightsHolder(
-                address=str(a["holder"]),
-                name=str(a["name"]),
-                recordation=str(a["recordation"]),
-                block_number=entry.block_number,
-            )
+    retired_at = (retired or {}).get(entry.registry_address)
+    if name in _NOT_AFTER_RETIREMENT and retired_at is not None and entry.block_number > retired_at:
+        log.warning(
+            "%s on retired registry %s at block %d (retired at %d): not followed",
+            name,
+            entry.registry_address,
+            entry.block_number,
+            retired_at,
         )
+        return
+    if name == "RightsHolderAccredited":
+        existing = session.get(IndexedRightsHolder, str(a["holder"]))
+        if existing is not None:  # accredited again on the new registry: same holder
+            existing.name, existing.recordation = str(a["name"]), str(a["recordation"])
+            session.add(existing)
+        else:
+            session.add(
+                IndexedRightsHolder(
+                    address=str(a["holder"]),
+                    name=str(a["name"]),
+                    recordation=str(a["recordation"]),
+                    block_number=entry.block_number,
+                )
+            )
     elif name == "RightsHolderRevoked":
         holder = session.get(IndexedRightsHolder, str(a["holder"]))
         if holder is not None:
-            holder.revoked_at = _int(a["revokedAt"])
+            holder.revoked_at = _earliest(holder.revoked_at, _int(a["revokedAt"]))
             session.add(holder)
     elif name in ("GtinBound", "GtinReassigned"):
         session.merge(
@@ -366,6 +444,13 @@ def apply_log(session: Session, entry: ChainLog) -> None:
             )
         )
     elif name == "SignerAdded":
+        known = session.get(IndexedSigner, str(a["signer"]))
+        if known is not None and known.holder == str(a["holder"]):
+            # the same key added on another registry: it counts from its first addition
+            known.added_at = min(known.added_at, _int(a["addedAt"]))
+            session.add(known)
+            session.flush()
+            return
         session.merge(
             IndexedSigner(
                 address=str(a["signer"]),
@@ -377,9 +462,19 @@ def apply_log(session: Session, entry: ChainLog) -> None:
     elif name == "SignerRevoked":
         signer = session.get(IndexedSigner, str(a["signer"]))
         if signer is not None:
-            signer.revoked_at = _int(a["revokedAt"])
+            signer.revoked_at = _earliest(signer.revoked_at, _int(a["revokedAt"]))
             session.add(signer)
     elif name == "BatchRegistered":
+        held = session.get(IndexedBatch, str(a["batchId"]))
+        if held is not None and held.registry_address != entry.registry_address:
+            log.warning(
+                "batch %s registered on %s at block %d is held by registry %s: not followed",
+                a["batchId"],
+                entry.registry_address,
+                entry.block_number,
+                held.registry_address,
+            )
+            return
         session.merge(
             IndexedBatch(
                 batch_id=str(a["batchId"]),
@@ -393,15 +488,21 @@ def apply_log(session: Session, entry: ChainLog) -> None:
                 tx_hash=entry.tx_hash,
                 block_number=entry.block_number,
                 block_hash=entry.block_hash,
+                registry_address=entry.registry_address,
             )
         )
     elif name == "BatchStatusChanged":
         batch = session.get(IndexedBatch, str(a["batchId"]))
+        if batch is not None and batch.registry_address != entry.registry_address:
+            return  # a batch of the same id on a registry that does not hold it
         if batch is not None:
             batch.status = _int(a["status"])
             session.add(batch)
         _history(session, entry, None)
     elif name == "ItemStatusChanged":
+        batch = session.get(IndexedBatch, str(a["batchId"]))
+        if batch is not None and batch.registry_address != entry.registry_address:
+            return
         session.merge(
             IndexedItemStatus(
                 batch_id=str(a["batchId"]),

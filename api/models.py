@@ -264,6 +264,10 @@ class ChainLog(SQLModel, table=True):
     tx_hash: str = Field(max_length=66, index=True)
     event: str = Field(max_length=40)
     args: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    #: the registry that emitted the log (the current one or one an upgrade replaced)
+    registry_address: str = Field(
+        default="", max_length=42, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class IndexedBlock(SQLModel, table=True):
@@ -285,6 +289,9 @@ class IndexerState(SQLModel, table=True):
     last_block_hash: str | None = Field(default=None, max_length=66)
     head_block: int = -1
     updated_at: datetime = Field(default_factory=utcnow)
+    #: every registry indexed, comma-separated (the current one and those it replaced; None
+    #: before the index followed previous registries: the current one only)
+    registries: str | None = None
 
 
 class IndexedRightsHolder(SQLModel, table=True):
@@ -343,6 +350,10 @@ class IndexedBatch(SQLModel, table=True):
     tx_hash: str = Field(max_length=66)
     block_number: int
     block_hash: str = Field(max_length=66)
+    #: the registry holding the batch (after an upgrade, old batches stay on the old one)
+    registry_address: str = Field(
+        default="", max_length=42, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class IndexedItemStatus(SQLModel, table=True):

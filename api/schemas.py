@@ -519,6 +519,10 @@ class TimelineItem(BaseModel):
 class CustodyLog(BaseModel):
     agency: str | None = Field(description="address of the agency anchoring the log")
     registry: str
+    previousRegistries: list[str] = Field(
+        default_factory=list,
+        description="registries an upgrade replaced: an old batch's enrollment names one",
+    )
     chainId: int
     size: int = Field(description="entries in the log")
 

@@ -122,6 +122,9 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
         "format": PAYLOAD_FORMAT,
         "chainId": state.chain_id,
         "registry": state.registry_address,
+        "previousRegistries": [
+            r for r in (state.registries or "").split(",") if r and r != state.registry_address
+        ],
         "issuedAt": int(now if now is not None else time.time()),
         "index": {
             "block": state.last_block,
@@ -161,6 +164,7 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
                 "registeredAt": b.registered_at,
                 "block": b.block_number,
                 "tx": b.tx_hash,
+                "registry": b.registry_address or state.registry_address,
                 "status": _status_name(b.status),
                 "statusChangedAt": changed_at.get((b.batch_id, None)) if b.status else None,
                 "expiry": enrolled[b.batch_id][0] if b.batch_id in enrolled else None,

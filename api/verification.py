@@ -135,7 +135,7 @@ def verify(
         _, salt, leaf, proof, expiry = found
         judgement.expiry = expiry
         judgement.proof = {
-            "registry": snap.registry,
+            "registry": batch.registry_address or snap.registry,
             "chainId": snap.chain_id,
             "batchId": batch.batch_id,
             "root": batch.root,
@@ -145,6 +145,7 @@ def verify(
             "leafEncoding": ["string", "string", "bytes32"],
             "batchRegistrationTx": batch.tx_hash,
             "batchRegistrationBlock": batch.block_number,
+            "batchRegistrationTime": batch.registered_at,
             "signer": None,
         }
         reasons.append(Reason.SERIAL_IN_BATCH)
@@ -155,7 +156,12 @@ def verify(
 
     if scanned.signature is not None and scanned.lot is not None:
         _judge_signature(
-            snap, scanned, batch.batch_id, batch.holder, batch.registered_at, judgement
+            snap,
+            scanned,
+            batch.registry_address or snap.registry,
+            batch.holder,
+            batch.registered_at,
+            judgement,
         )
     elif scanned.signature is None:
         reasons.append(Reason.SIGNATURE_MISSING)
@@ -168,12 +174,13 @@ def verify(
     judgement.verdict = decide(reasons, status)
     if judgement.proof is None and judgement.signer is not None:
         judgement.proof = {
-            "registry": snap.registry,
+            "registry": batch.registry_address or snap.registry,
             "chainId": snap.chain_id,
             "batchId": batch.batch_id,
             "root": batch.root,
             "batchRegistrationTx": batch.tx_hash,
             "batchRegistrationBlock": batch.block_number,
+            "batchRegistrationTime": batch.registered_at,
         }
     if judgement.proof is not None:
         judgement.proof["signer"] = judgement.signer
@@ -199,14 +206,16 @@ def _pending(
 def _judge_signature(
     snap: Snapshot,
     scanned: Scanned,
-    batch_id: str,
+    registry: str,
     holder: str,
     registered_at: int,
     judgement: Judgement,
 ) -> None:
+    """Tags are signed for the EIP-712 domain of the registry holding their batch (an old
+    batch's tags name the registry an upgrade replaced)."""
     assert scanned.signature is not None and scanned.lot is not None
     reasons = judgement.reasons
-    domain = TagDomain(snap.chain_id, snap.registry)
+    domain = TagDomain(snap.chain_id, registry)
     try:
         signer = recover_signer(
             tag_digest(domain.separator, scanned.gtin, scanned.serial, scanned.lot),

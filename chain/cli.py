@@ -128,6 +128,19 @@ def _client(key: str | None = None, password_file: Path | None = None) -> Regist
     return registry.with_sender(sender)
 
 
+def _holding(client: RegistryClient, batch_id: bytes) -> RegistryClient:
+    """`client` on the registry that holds `batch_id`: the current one, or after an upgrade
+    the previous registry it was registered on (its statuses change there; the gateway's
+    index follows both). Unknown everywhere: the current one, which refuses it clearly."""
+    if client.get_batch(batch_id).registered:
+        return client
+    for previous in _deployment().get("previous", []):
+        old = RegistryClient(client.w3, str(previous["registry"]), client.sender)
+        if old.get_batch(batch_id).registered:
+            return old
+    return client
+
+
 def _emit(data: dict[str, Any]) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -470,7 +483,7 @@ def status_batch(
     """Set the status of a whole batch."""
     new = _parse_status(status)
     batch_id = BatchInput.create(gtin, lot, ["x"]).batch_id
-    receipt = _client(key, password_file).set_batch_status(batch_id, new)
+    receipt = _holding(_client(key, password_file), batch_id).set_batch_status(batch_id, new)
     _emit(
         {"batchId": "0x" + batch_id.hex(), "status": new.name.lower(), "tx_hash": receipt.tx_hash}
     )
@@ -499,7 +512,10 @@ def status_item(
     if found is None:
         raise InvalidInput(f"serial {serial!r} is not in the batch at {batch_dir}")
     salt, proof = found
-    client = _client(key, password_file)
+    client = _holding(
+        _client(key, password_file),
+        BatchInput.create(summary["gtin"], summary["lot"], ["x"]).batch_id,
+    )
     receipt = client.set_item_status(summary["gtin"], summary["lot"], serial, salt, proof, new)
     leaf = leaf_hash(summary["gtin"], serial, salt)
     _emit(

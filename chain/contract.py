@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
@@ -291,7 +292,21 @@ class RegistryClient:
         return bytes(self._call(self.contract.functions.domainSeparator()))
 
     def rights_holder(self, holder: str) -> RightsHolderRecord:
-        name, recordation, revoked_at = self._call(self.contract.functions.rightsHolder(holder))
+        call = self.contract.functions.rightsHolder(holder)
+        try:
+            name, recordation, revoked_at = self._call(call)
+        except BadFunctionCallOutput:
+            # A registry an upgrade replaced (contracts/legacy, before revocation): its record
+            # is (name, recordation); read the same way, never revoked.
+            request = {"to": self.address, "data": call._encode_transaction_data()}
+            raw = with_retries(
+                lambda: self.w3.eth.call(request),  # type: ignore[arg-type]
+                attempts=self.attempts,
+                backoff=self.backoff,
+                what="call rightsHolder",
+            )
+            ((name, recordation),) = abi_decode(["(string,string)"], bytes(raw))
+            revoked_at = 0
         accredited = self.has_role(RIGHTS_HOLDER_ROLE, holder)
         return RightsHolderRecord(
             Web3.to_checksum_address(holder), name, recordation, accredited, int(revoked_at)

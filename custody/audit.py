@@ -18,7 +18,10 @@ and a `ChainView` (the auditor's own RPC connection) and checks:
    entry the timeline shows, so an entry deleted from the middle of the history is noticed;
 5. the enrollment: the item's leaf (GTIN, serial, salt) is in the batch's Merkle root, the
    batch id is that of (GTIN, lot), the registry holds that root for the batch, and the
-   registration transaction succeeded in the stated block, sent to the registry;
+   registration transaction succeeded in the stated block, sent to the registry. After a
+   registry upgrade an old batch is on the registry the upgrade replaced: the enrollment
+   names it (`registry`), and it must be one the timeline lists under
+   `log.previousRegistries` (and, when the auditor pins registries, one of its `previous`);
 6. status changes: each stated transaction succeeded in its stated block.
 
 A pure function over the `ChainView` protocol (no web3 here), so it is tested with real
@@ -48,12 +51,15 @@ class ChainView(Protocol):
 
     def registry(self) -> str: ...
 
-    def agency_name(self, agency: str) -> str: ...
+    def agency_name(self, agency: str, registry: str | None = None) -> str: ...
 
-    def checkpoint_root(self, agency: str, size: int) -> bytes: ...
+    def checkpoint_root(self, agency: str, size: int, registry: str | None = None) -> bytes:
+        """The root `agency` anchored at `size` on the registry (or the named one)."""
+        ...
 
-    def batch_root(self, batch_id: str) -> str | None:
-        """The root the registry holds for `batch_id` (None if not registered)."""
+    def batch_root(self, batch_id: str, registry: str | None = None) -> str | None:
+        """The root the registry (or the named one) holds for `batch_id` (None if not
+        registered)."""
         ...
 
     def tx_block(self, tx_hash: str) -> tuple[int, str] | None:
@@ -116,19 +122,23 @@ def audit_timeline(
     chain: ChainView,
     *,
     registry: str | None = None,
+    previous: tuple[str, ...] = (),
     strict: bool = False,
 ) -> AuditReport:
-    """Check everything in `timeline` that can be checked against `chain` (module docstring)."""
+    """Check everything in `timeline` that can be checked against `chain` (module docstring).
+    `registry` and `previous`: the registries the auditor trusts (the current one and those
+    an upgrade replaced), when it pins them."""
     if not isinstance(timeline, Mapping) or not isinstance(timeline.get("log"), Mapping):
         raise InvalidInput("not a custody timeline: no 'log' object")
     report = AuditReport()
     log = timeline["log"]
     agency = log.get("agency")
-    _check_chain(report, chain, log, registry)
-    roots = _check_checkpoints(report, chain, timeline, agency)
+    trusted = _registries(log, chain, registry, previous)
+    _check_chain(report, chain, log, registry, trusted)
+    roots = _check_checkpoints(report, chain, timeline, agency, trusted)
     _check_entries(report, timeline, roots, strict)
     _check_item_chain(report, timeline)
-    _check_enrollment(report, chain, timeline.get("enrollment"))
+    _check_enrollment(report, chain, timeline.get("enrollment"), trusted)
     for change in timeline.get("statusChanges") or []:
         found = chain.tx_block(str(change.get("txHash")))
         ok = found is not None and found[0] == change.get("blockNumber")
@@ -141,8 +151,17 @@ def audit_timeline(
     return report
 
 
+def _others(chain: ChainView, trusted: set[str]) -> list[str]:
+    """The trusted registries other than the view's own (those an upgrade replaced)."""
+    return sorted(trusted - {chain.registry().lower()})
+
+
 def _check_chain(
-    report: AuditReport, chain: ChainView, log: Mapping[str, Any], registry: str | None
+    report: AuditReport,
+    chain: ChainView,
+    log: Mapping[str, Any],
+    registry: str | None,
+    trusted: set[str],
 ) -> None:
     chain_id = chain.chain_id()
     report.add(
@@ -160,6 +179,8 @@ def _check_chain(
     agency = log.get("agency")
     if agency:
         name = chain.agency_name(str(agency))
+        for other in _others(chain, trusted):  # accredited before an upgrade only
+            name = name or chain.agency_name(str(agency), other)
         report.add(
             "anchoring agency",
             bool(name),
@@ -170,9 +191,14 @@ def _check_chain(
 
 
 def _check_checkpoints(
-    report: AuditReport, chain: ChainView, timeline: Mapping[str, Any], agency: object
+    report: AuditReport,
+    chain: ChainView,
+    timeline: Mapping[str, Any],
+    agency: object,
+    trusted: set[str] | None = None,
 ) -> dict[int, bytes]:
-    """Checkpoints the chain confirms: size -> root."""
+    """Checkpoints the chain confirms: size -> root (a checkpoint anchored before a registry
+    upgrade is on the registry it replaced)."""
     confirmed: dict[int, bytes] = {}
     listed = timeline.get("checkpoints") or []
     for cp in listed:
@@ -185,6 +211,10 @@ def _check_checkpoints(
             report.add(subject, False, f"anchored by {cp.get('agency')}, not the log's agency")
             continue
         anchored = chain.checkpoint_root(agency, size)
+        for other in _others(chain, trusted or set()):
+            if anchored != ZERO32:
+                break
+            anchored = chain.checkpoint_root(agency, size, other)
         if anchored == root:
             confirmed[size] = root
             report.add(subject, True, f"root {root.hex()[:16]}… anchored on chain by {agency}")
@@ -294,8 +324,25 @@ def _check_item_chain(report: AuditReport, timeline: Mapping[str, Any]) -> None:
         report.add(f"history of {key}", True, f"{len(shown)} entries, none missing between")
 
 
+def _registries(
+    log: Mapping[str, Any], chain: ChainView, registry: str | None, previous: tuple[str, ...]
+) -> set[str]:
+    """The registries (lowercase) an enrollment may be on: the current one and those the
+    timeline lists as replaced — only those the auditor pinned, when it pins."""
+    named = {chain.registry().lower()}
+    listed = log.get("previousRegistries")
+    if isinstance(listed, list):
+        named |= {str(r).lower() for r in listed}
+    if registry is not None:
+        named &= {registry.lower(), *(p.lower() for p in previous)}
+    return named
+
+
 def _check_enrollment(
-    report: AuditReport, chain: ChainView, enrollment: Mapping[str, Any] | None
+    report: AuditReport,
+    chain: ChainView,
+    enrollment: Mapping[str, Any] | None,
+    registries: set[str] | None = None,
 ) -> None:
     if not enrollment:
         report.add("enrollment", True, "the gateway names no enrollment for this item", "pending")
@@ -304,6 +351,9 @@ def _check_enrollment(
     batch_id, root = str(enrollment.get("batchId")), _hash(enrollment.get("root"))
     salt, claimed_leaf = _hash(enrollment.get("salt")), _hash(enrollment.get("leaf"))
     problems = []
+    holder = str(enrollment.get("registry") or chain.registry())
+    if registries is not None and holder.lower() not in registries:
+        problems.append(f"registry {holder} is neither the timeline's nor one it replaced")
     if not (isinstance(gtin, str) and isinstance(serial, str) and isinstance(lot, str)):
         problems.append("GTIN, serial or lot missing")
     elif "0x" + batch_id_of(gtin, lot).hex() != batch_id:
@@ -317,7 +367,7 @@ def _check_enrollment(
             problems.append("the leaf is not that of (GTIN, serial, salt)")
         if not merkle.verify_proof(root, leaf, path):
             problems.append("the item is not under the batch root")
-    on_chain = chain.batch_root(batch_id)
+    on_chain = chain.batch_root(batch_id, holder)
     if on_chain is None:
         problems.append(f"batch {batch_id} is not registered on chain")
     elif root is not None and on_chain.lower() != "0x" + root.hex():
@@ -330,8 +380,8 @@ def _check_enrollment(
         block, to = found
         if block != enrollment.get("batchRegistrationBlock"):
             problems.append(f"registration tx is in block {block}, not the stated one")
-        if to.lower() != chain.registry().lower():
-            problems.append("registration tx was not sent to the registry")
+        if to.lower() != holder.lower():
+            problems.append(f"registration tx was not sent to the registry {holder}")
     report.add(
         "enrollment",
         not problems,

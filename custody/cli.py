@@ -33,19 +33,32 @@ class Web3ChainView:
     def registry(self) -> str:
         return self.client.address
 
-    def agency_name(self, agency: str) -> str:
-        if not Web3.is_address(agency):
+    def _on(self, registry: str | None) -> RegistryClient | None:
+        """The client of `registry` (default: the audited one); None for a malformed address."""
+        if registry is None or registry.lower() == self.client.address.lower():
+            return self.client
+        if not Web3.is_address(registry):
+            return None
+        return RegistryClient(self.w3, Web3.to_checksum_address(registry), attempts=3)
+
+    def agency_name(self, agency: str, registry: str | None = None) -> str:
+        client = self._on(registry)
+        if client is None or not Web3.is_address(agency):
             return ""
-        return self.client.customs_agency(Web3.to_checksum_address(agency))
+        return client.customs_agency(Web3.to_checksum_address(agency))
 
-    def checkpoint_root(self, agency: str, size: int) -> bytes:
-        if not Web3.is_address(agency) or not 0 <= size < 2**64:
+    def checkpoint_root(self, agency: str, size: int, registry: str | None = None) -> bytes:
+        client = self._on(registry)
+        if client is None or not Web3.is_address(agency) or not 0 <= size < 2**64:
             return b"\x00" * 32
-        return self.client.checkpoint_root(Web3.to_checksum_address(agency), size)
+        return client.checkpoint_root(Web3.to_checksum_address(agency), size)
 
-    def batch_root(self, batch_id: str) -> str | None:
+    def batch_root(self, batch_id: str, registry: str | None = None) -> str | None:
+        client = self._on(registry)
+        if client is None:
+            return None
         try:
-            batch = self.client.get_batch(batch_id)
+            batch = client.get_batch(batch_id)
         except ValueError:
             return None
         return batch.root if batch.registered else None
@@ -95,6 +108,7 @@ def run_audit(
     api_key: str | None,
     registry: str | None,
     strict: bool,
+    previous: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], AuditReport]:
     timeline = fetch_timeline(gateway, gtin, serial, api_key)
     claimed = (timeline.get("log") or {}).get("registry")
@@ -102,7 +116,9 @@ def run_audit(
     if not isinstance(address, str) or not address:
         raise InvalidInput("the timeline names no registry; give --registry")
     view = Web3ChainView(rpc_url, address)
-    return timeline, audit_timeline(timeline, view, registry=registry, strict=strict)
+    return timeline, audit_timeline(
+        timeline, view, registry=registry, previous=previous, strict=strict
+    )
 
 
 def render(timeline: dict[str, Any], report: AuditReport, console: Console) -> None:
@@ -140,12 +156,20 @@ def audit(
         str | None,
         typer.Option(help="registry address you trust (default: the one the gateway names)"),
     ] = None,
+    previous: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a registry an upgrade replaced that you trust too (repeatable; with --registry)"
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="entries pending anchoring fail too")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Verify an item's custody timeline against the chain: every entry's inclusion in an
     anchored checkpoint, the checkpoints' consistency, the enrollment. Exit 1 if anything fails."""
-    timeline, report = run_audit(gtin, serial, gateway, rpc, api_key, registry, strict)
+    timeline, report = run_audit(
+        gtin, serial, gateway, rpc, api_key, registry, strict, tuple(previous or ())
+    )
     if as_json:
         print(json.dumps({"item": timeline.get("item"), **report.to_dict()}, default=str))
     else:

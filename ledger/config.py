@@ -6,11 +6,19 @@ development setup: a local chain started for the user, files under `.borderledge
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
@@ -59,6 +67,14 @@ def _limits_by_class(value: object, defaults: dict[str, str]) -> dict[str, str]:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class PreviousRegistry(BaseModel):
+    """A registry an upgrade replaced (`deployment.json` `previous[]`): its batches registered
+    up to `retired_at_block` still verify; later registrations there are not followed."""
+
+    registry: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    retired_at_block: int = Field(ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BORDERLEDGER_", env_file=".env", extra="ignore")
 
@@ -103,6 +119,12 @@ class Settings(BaseSettings):
     )
     index_poll_interval: float = Field(0.5, gt=0, description="seconds between indexer polls")
     log_page_blocks: int = Field(2000, ge=1, description="block range per eth_getLogs page")
+    previous_registries: list[PreviousRegistry] = Field(
+        default_factory=list,
+        description="registries an upgrade replaced, as JSON "
+        '([{"registry": "0x…", "retired_at_block": N}]); default: `previous` of '
+        "<home>/deployment.json when it names BORDERLEDGER_REGISTRY",
+    )
     index_start_block: int = Field(
         0, ge=0, description="first block to index (the registry's deployment)"
     )
@@ -305,3 +327,16 @@ class Settings(BaseSettings):
     @property
     def deployment_file(self) -> Path:
         return self.home / "deployment.json"
+
+    def retired_registries(self) -> list[PreviousRegistry]:
+        """The registries the current one replaced: `previous_registries` when set, else the
+        deployment file's `previous` when that file names the current registry."""
+        if self.previous_registries or not self.registry or not self.deployment_file.exists():
+            return list(self.previous_registries)
+        try:
+            deployment = json.loads(self.deployment_file.read_text())
+            if str(deployment.get("registry", "")).lower() != self.registry.lower():
+                return []
+            return [PreviousRegistry.model_validate(p) for p in deployment.get("previous", [])]
+        except (ValueError, AttributeError, ValidationError) as exc:
+            raise InvalidInput(f"{self.deployment_file}: unreadable `previous`: {exc}") from exc

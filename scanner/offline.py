@@ -92,6 +92,9 @@ class BundleBatch:
     registered_at: int
     status: Status
     raw: dict[str, Any]
+    #: the registry holding the batch: its tags are signed for that registry's domain
+    #: (bundles before upgrades name none: the bundle's registry)
+    registry: str = ""
 
 
 @dataclass
@@ -152,6 +155,7 @@ class TrustBundle:
                     _int(b["registeredAt"], "batch registeredAt") or 0,
                     Status.parse(str(b["status"])),
                     b,
+                    to_checksum_address(str(b.get("registry") or bundle.registry)),
                 )
                 bundle.batches[batch.batch_id] = batch
                 bundle.batches_by_gtin.setdefault(batch.gtin, []).append(batch)
@@ -258,6 +262,7 @@ def judge(
         flagged = [b for b in candidates if (b.batch_id, item_key) in bundle.items]
         batch = flagged[0] if flagged else candidates[0]
     answer["batchId"] = batch.batch_id
+    answer["registry"] = batch.registry
     reasons.append(Reason.MEMBERSHIP_NOT_CHECKED)
 
     if item.signature is not None and item.lot is not None:
@@ -283,7 +288,7 @@ def _judge_signature(
     answer: dict[str, Any],
 ) -> None:
     assert item.signature is not None and item.lot is not None
-    domain = TagDomain(bundle.chain_id, bundle.registry)
+    domain = TagDomain(bundle.chain_id, batch.registry or bundle.registry)
     try:
         signer = recover_signer(
             tag_digest(domain.separator, item.gtin, item.serial, item.lot), item.signature

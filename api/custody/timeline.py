@@ -241,6 +241,7 @@ class TimelineBuilder:
             "log": {
                 "agency": self.agency,
                 "registry": snap.registry,
+                "previousRegistries": snap.previous_registries,
                 "chainId": snap.chain_id,
                 "size": self.mirror.size,
             },

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from api import audit
 from api.crypto import unseal
-from api.enrollment import domain_of, serials_of, tagging_job
+from api.enrollment import domain_of, refuse_retired, serials_of, tagging_job
 from api.gateway import Gateway
 from api.models import BatchTree, GatewayBatch, IndexedBatch, Organization, PendingWrite, Role
 from api.outbox import enqueue
@@ -140,7 +140,7 @@ def tags(session: Session, gateway: Gateway, batch: GatewayBatch) -> tuple[Taggi
         batch,
         owner,
         gateway.settings.secret_key,
-        domain_of(gateway),
+        domain_of(gateway, batch.batch_id),
         gateway.settings.resolver_host,
     )
     return job, serials_of(serials_z)
@@ -160,6 +160,7 @@ def change_status(
     owner = session.get(Organization, batch.organization_id)
     assert owner is not None and owner.id is not None
     new = Status.parse(status)
+    refuse_retired(session, session.get(IndexedBatch, batch.batch_id))
     # A client's key is scoped to its organization (and hashed to fit the column), so it can
     # neither collide with another organization's key nor name the gateway's own writes.
     key = (

@@ -463,11 +463,13 @@ def test_resumes_after_a_restart_without_duplicates_or_gaps(
     real_apply = api.indexer.apply_log
     applied: list[str] = []
 
-    def crash_on_second(session: Session, entry: ChainLog) -> None:
+    def crash_on_second(
+        session: Session, entry: ChainLog, retired: dict[str, int] | None = None
+    ) -> None:
         applied.append(entry.event)
         if len(applied) == 2:
             raise KeyboardInterrupt("killed")
-        real_apply(session, entry)
+        real_apply(session, entry, retired)
 
     monkeypatch.setattr(api.indexer, "apply_log", crash_on_second)
     with pytest.raises(KeyboardInterrupt):

@@ -16,6 +16,7 @@ from chain.keystore import create_keystore
 from chain.node import dev_private_key
 from chain.tx import TransactionSender
 from ledger.batch import BatchInput
+from ledger.models import Status
 from tests.chain.test_cli import PASSWORD, Cli
 from tests.conftest import Chain
 
@@ -69,6 +70,13 @@ def test_old_registry_batches_verify_after_an_upgrade(chain: Chain, tmp_path: Pa
     assert report["genuine"] is True and report["in_batch"] is True
     assert report["registry"] == old_address
     assert old.get_batch(result.batch_id) == registered  # original block time kept
+    # its holder recalls it with the CLI: on the registry holding it, not the new one
+    recalled = cli.json("status", "batch", GTIN, "OLD-1", "recalled", "--key", "holder")
+    assert old.get_batch(result.batch_id).status == Status.RECALLED
+    receipt = w3.eth.get_transaction_receipt(recalled["tx_hash"])  # type: ignore[arg-type]
+    assert receipt["to"] == old_address
+    report = cli.json("check", old_uri, "--json", expect=3)
+    assert report["registry"] == old_address and report["genuine"] is False
 
     # new batches go to the new registry, under its rules (the GTIN bound first)
     cli.json("accredit", "holder", "holder", "--name", "Acme", "--recordation", "TMK-1")
