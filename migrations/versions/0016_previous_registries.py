@@ -4,8 +4,8 @@ Each raw log and each indexed batch names the registry it came from (filled with
 indexed registry for rows already there); the checkpoint records the set of registries it
 indexes, so a gateway told of another set re-indexes from its start block.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 07:00:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
