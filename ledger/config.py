@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     )
     stale_after_seconds: float = Field(30.0, description="index older than this is reported stale")
     max_upload_bytes: int = Field(64 * 1024 * 1024, description="largest CSV upload accepted")
+    guide_photo_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest guide photo upload accepted (bytes)"
+    )
+    guide_photo_dir: Path | None = Field(
+        None,
+        description="directory for guide photos (by SHA-256); unset: photos are kept in the database",
+    )
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )

@@ -10,6 +10,7 @@ from api.routes import (
     devices,
     grants,
     gs1,
+    guides,
     jobs,
     meta,
     organizations,
@@ -35,6 +36,7 @@ ROUTERS = [
     devices.router,
     custody.router,
     cases.router,
+    guides.router,
     people.router,
     pages.router,
 ]

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import orjson
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
@@ -15,6 +16,7 @@ from api.models import Role
 from api.principal import Principal
 from api.schemas import VerifyRequest
 from api.scoping import may_verify
+from api.services import guides
 from api.verification import Scanned, verify
 from detector import Scan
 from detector.findings import finding_facts
@@ -110,4 +112,13 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         "location": location.model_dump() if location else None,
         "findings": findings,
     }
+    if principal.role == Role.CUSTOMS:
+        # An officer reads the product's published guide with the verdict (docs/guides.md):
+        # one indexed look-up, off the event loop; absent when there is none.
+        answer["guide"] = await run_in_threadpool(_guide, gateway, scanned.gtin)
     return orjson.dumps(answer)
+
+
+def _guide(gateway: Gateway, gtin: str) -> dict[str, object] | None:
+    with Session(gateway.engine) as session:
+        return guides.essentials(session, gtin)
