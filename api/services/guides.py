@@ -195,7 +195,7 @@ def search(
         if state is not None:
             query = query.where(Guide.state == state)
     elif state is None or state == State.PUBLISHED:
-        query = query.where(col(Guide.published_content).is_not(None)).where(
+        query = query.where(col(Guide.published_version).is_not(None)).where(
             or_(col(Guide.published_expires).is_(None), col(Guide.published_expires) >= today())
         )
     elif state in SHOWN_TO_CUSTOMS:
@@ -219,7 +219,7 @@ def search(
         query = query.where(col(Guide.product).in_(keys))
     if prefix:
         query = query.where(
-            or_(Guide.company_prefix == prefix, col(Guide.gtin).like(f"_{prefix}%"))
+            or_(col(Guide.company_prefix) == prefix, col(Guide.gtin).like(f"_{prefix}%"))
         )
     query = query.order_by(col(Guide.updated_at).desc(), col(Guide.id).desc()).limit(limit)
     return list(session.exec(query).all())
@@ -571,7 +571,7 @@ def published_for(
     query = (
         select(Guide)
         .where(col(Guide.product).in_(keys))
-        .where(col(Guide.published_content).is_not(None))
+        .where(col(Guide.published_version).is_not(None))
         .where(or_(col(Guide.published_expires).is_(None), col(Guide.published_expires) >= today()))
     )
     if holder_id is not None:

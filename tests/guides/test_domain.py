@@ -14,7 +14,7 @@ from guides import images, imports, pdf
 from guides.errors import InvalidGuide, InvalidImage, TransitionNotAllowed
 from guides.history import changes
 from guides.imports import parse_guide
-from guides.model import CATEGORIES, GuideContent, matches
+from guides.model import CATEGORIES, matches
 from guides.workflow import State, advance, relied_on
 
 TODAY = date(2026, 12, 6)
@@ -87,7 +87,10 @@ def test_history_names_what_changed() -> None:
     v1 = parse_guide(body())
     v2 = parse_guide(body(msrpCents=47000, name="Chrono 42 watch (2027)"))
     diff = {c["field"]: (c["before"], c["after"]) for c in changes(v1, v2)}
-    assert diff == {"msrpCents": (45000, 47000), "name": ("Chrono 42 watch", "Chrono 42 watch (2027)")}
+    assert diff == {
+        "msrpCents": (45000, 47000),
+        "name": ("Chrono 42 watch", "Chrono 42 watch (2027)"),
+    }
     assert {c["field"] for c in changes(None, v1)} >= {"gtin", "brand", "features"}
 
 
@@ -102,7 +105,11 @@ def test_csv_and_json_import() -> None:
     [(where, guide)] = imports.parse_file(CSV.encode(), "csv")
     assert where == "line 2" and guide.msrp_cents == 45000 and len(guide.features) == 2
     assert guide.importers[0].role == "importer" and guide.contacts[0].phone == "+33 1"
-    bad = CSV + f"{GTIN},Acme,Again,watches_jewelry,,,,,,,,\n" + "00012345600013,B,N,toys,4.555,,,,,,,\n"
+    bad = (
+        CSV
+        + f"{GTIN},Acme,Again,watches_jewelry,,,,,,,,\n"
+        + "00012345600013,B,N,toys,4.555,,,,,,,\n"
+    )
     with pytest.raises(InvalidGuide) as failed:
         imports.parse_file(bad.encode(), "csv")
     problems = failed.value.problems
@@ -110,7 +117,9 @@ def test_csv_and_json_import() -> None:
     assert any(p.startswith("line 4:") and "msrp" in p for p in problems), problems
     with pytest.raises(InvalidGuide, match="unknown CSV column"):
         imports.parse_file(b"gtin,colour\n1,2\n", "csv")
-    [(item, _)] = imports.parse_file(b'{"guides": [' + str(body()).replace("'", '"').encode() + b"]}", "json")
+    [(item, _)] = imports.parse_file(
+        b'{"guides": [' + str(body()).replace("'", '"').encode() + b"]}", "json"
+    )
     assert item == "item 1"
     with pytest.raises(InvalidGuide) as failed:
         imports.parse_file(b'[{"gtin": "1", "brand": "", "name": "x", "category": "toys"}]', "json")
@@ -129,7 +138,9 @@ def _photo_with_gps(fmt: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+)
 def test_photos_are_reencoded_without_metadata(fmt: str, mime: str) -> None:
     raw = _photo_with_gps(fmt)
     with Image.open(io.BytesIO(raw)) as before:
@@ -155,7 +166,11 @@ def test_photos_judged_from_bytes() -> None:
 
 def test_pdf_carries_the_notice() -> None:
     guide = parse_guide(body(description="Boîtier acier — 42 mm, “swiss made”"))
-    photo = pdf.Photo("fake", "seized in Rotterdam", images.sanitize(_photo_with_gps("JPEG"), 1 << 20).data)
-    data = pdf.render(guide, holder="Acme", version=3, state="published", dated=TODAY, photos=[photo])
+    photo = pdf.Photo(
+        "fake", "seized in Rotterdam", images.sanitize(_photo_with_gps("JPEG"), 1 << 20).data
+    )
+    data = pdf.render(
+        guide, holder="Acme", version=3, state="published", dated=TODAY, photos=[photo]
+    )
     assert data.startswith(b"%PDF") and len(data) > 1000
     assert pdf.latin1("a—b “c” 漢") == 'a-b "c" ?'
