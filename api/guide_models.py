@@ -24,8 +24,19 @@ class Guide(SQLModel, table=True):
     __tablename__ = "guides"
     __table_args__ = (
         UniqueConstraint("holder_id", "product", name="uq_guides_holder_product"),
-        Index("ix_guides_brand_key", "brand_key"),
-        Index("ix_guides_name_key", "name_key"),
+        # covering every search filter: a substring search scans this index, not the rows
+        Index(
+            "ix_guides_search",
+            "published_version",
+            "published_expires",
+            "holder_id",
+            "state",
+            "product",
+            "company_prefix",
+            "gtin",
+            "brand_key",
+            "name_key",
+        ),
     )
 
     id: int | None = Field(

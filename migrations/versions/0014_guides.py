@@ -50,8 +50,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("holder_id", "product", name="uq_guides_holder_product"),
     )
     with op.batch_alter_table("guides", schema=None) as b:
-        b.create_index("ix_guides_brand_key", ["brand_key"], unique=False)
-        b.create_index("ix_guides_name_key", ["name_key"], unique=False)
+        b.create_index(
+            "ix_guides_search",
+            [
+                "published_version",
+                "published_expires",
+                "holder_id",
+                "state",
+                "product",
+                "company_prefix",
+                "gtin",
+                "brand_key",
+                "name_key",
+            ],
+            unique=False,
+        )
         b.create_index(b.f("ix_guides_guide_id"), ["guide_id"], unique=True)
         b.create_index(b.f("ix_guides_holder_id"), ["holder_id"], unique=False)
         b.create_index(b.f("ix_guides_product"), ["product"], unique=False)
