@@ -223,7 +223,8 @@ def search(
         query = query.where(
             or_(col(Guide.company_prefix) == prefix, col(Guide.gtin).like(f"_{prefix}%"))
         )
-    ids = list(session.exec(query.order_by(col(Guide.id).desc()).limit(limit)).all())
+    # No ORDER BY here: with one, SQLite walks the table in id order instead of the index.
+    ids = sorted((i for i in session.exec(query).all() if i is not None), reverse=True)[:limit]
     if not ids:
         return []
     rows = session.exec(select(Guide).where(col(Guide.id).in_(ids))).all()
