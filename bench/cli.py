@@ -334,4 +334,8 @@ def guides(
         raise typer.BadParameter("--database: sqlite, postgresql or both")
     if count < 100 or runs < 1:
         raise typer.BadParameter("need --count >= 100 and --runs >= 1")
-    print(json.dumps(run_guides_bench(kinds[database], count, runs, postgres_url), separators=(",", ":")))
+    print(
+        json.dumps(
+            run_guides_bench(kinds[database], count, runs, postgres_url), separators=(",", ":")
+        )
+    )

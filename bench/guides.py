@@ -65,7 +65,9 @@ def _contents(count: int, rng: random.Random) -> list[GuideContent]:
             "category": categories[i % len(categories)],
             "msrpCents": rng.randrange(500, 500_000),
             "features": [{"kind": "label", "description": "woven label, serif font"}],
-            "recordations": [{"kind": "cbp_recordation", "number": f"TMK {i}", "expires": "2099-01-01"}],
+            "recordations": [
+                {"kind": "cbp_recordation", "number": f"TMK {i}", "expires": "2099-01-01"}
+            ],
         }
         if per_prefix == 0:
             out.append(GuideContent.model_validate({**common, "companyPrefix": prefix}))
