@@ -72,9 +72,12 @@ def render(
     state: str,
     dated: date,
     photos: Sequence[Photo] = (),
+    compress: bool = True,
 ) -> bytes:
-    """The PDF bytes of one version of a guide."""
+    """The PDF bytes of one version of a guide (`compress=False`: text readable in the
+    bytes, for tests)."""
     doc = _Doc(format="A4")
+    doc.set_compression(compress)
     doc.notice = content.confidentiality
     doc.set_title(latin1(f"Product identification guide: {content.brand} {content.name}"))
     doc.alias_nb_pages()

@@ -173,4 +173,17 @@ def test_pdf_carries_the_notice() -> None:
         guide, holder="Acme", version=3, state="published", dated=TODAY, photos=[photo]
     )
     assert data.startswith(b"%PDF") and len(data) > 1000
+    plain = pdf.render(
+        guide, holder="Acme", version=3, state="published", dated=TODAY, compress=False
+    )
+    assert (
+        plain.count(b"(CONFIDENTIAL - provided by the rights holder") == 1
+    )  # one page, one notice
+    for text in (
+        b"Acme - Chrono 42 watch",
+        rb"Watches; Jewellery \(EU\)",
+        b"450.00 EUR",
+        b"AFA-2026-1",
+    ):
+        assert text in plain, text
     assert pdf.latin1("a—b “c” 漢") == 'a-b "c" ?'
