@@ -83,7 +83,7 @@ def search_guides(
     return [guides.shape(session, principal, g, photos=False) for g in found]
 
 
-@router.post("/guides/import", responses=errors(401, 403, 413, 422))
+@router.post("/guide-imports", responses=errors(401, 403, 413, 422))
 async def import_guides(
     request: Request, principal: HolderDep, gateway: GatewayDep
 ) -> dict[str, Any]:

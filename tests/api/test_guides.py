@@ -226,7 +226,7 @@ def test_bulk_import_is_all_or_nothing(stack: Stack) -> None:
         + "00000000000017,,Acme,Cap,toys,,,,,\n"
     )
     failed = api_error(
-        stack.client.post("/v1/guides/import", content=header + bad, headers=h),
+        stack.client.post("/v1/guide-imports", content=header + bad, headers=h),
         422,
         "invalid_input",
     )
@@ -237,20 +237,20 @@ def test_bulk_import_is_all_or_nothing(stack: Stack) -> None:
         assert session.exec(select(Guide)).all() == []  # nothing half-imported
     not_mine = header + "00000000000017,,Acme,Cap,toys,,,,,\n"
     failed = api_error(
-        stack.client.post("/v1/guides/import", content=not_mine, headers=h), 422, "invalid_input"
+        stack.client.post("/v1/guide-imports", content=not_mine, headers=h), 422, "invalid_input"
     )
     assert failed["error"]["problems"] == ["line 2: 00000000000017 is not a product of 'Acme'"]
-    done = stack.client.post("/v1/guides/import", content=header + good, headers=h)
+    done = stack.client.post("/v1/guide-imports", content=header + good, headers=h)
     assert done.status_code == 200, done.text
     assert (done.json()["created"], done.json()["updated"]) == (2, 0)
-    again = stack.client.post("/v1/guides/import", content=header + good, headers=h).json()
+    again = stack.client.post("/v1/guide-imports", content=header + good, headers=h).json()
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
     as_json = [{"gtin": OTHER_GTIN, "brand": "Acme", "name": "Bag", "category": "handbags_wallets"}]
     jh = {**h, "Content-Type": "application/json"}
-    assert stack.client.post("/v1/guides/import", json=as_json, headers=jh).json()["created"] == 1
+    assert stack.client.post("/v1/guide-imports", json=as_json, headers=jh).json()["created"] == 1
     api_error(
         stack.client.post(
-            "/v1/guides/import", content=b"x", headers={**h, "Content-Type": "text/plain"}
+            "/v1/guide-imports", content=b"x", headers={**h, "Content-Type": "text/plain"}
         ),
         422,
         "invalid_input",

@@ -472,7 +472,7 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ),
     # Guides (tests/api/test_guides.py): the holder's and every customs agency's to read.
     ("GET", "/v1/guide-categories"): Unscoped("the fixed table of product categories"),
-    ("POST", "/v1/guides/import"): Unscoped(
+    ("POST", "/v1/guide-imports"): Unscoped(
         "a holder imports guides of its own products only (another's: 422 naming the line)"
     ),
     ("GET", "/v1/guides"): Case(
