@@ -6,14 +6,16 @@ policy and case lines their MSRP. Readable by the holder and customs only."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from sqlmodel import Session, select
 
-from api.guide_models import Guide
+from api.guide_models import Guide, GuidePhoto
 from api.models import GatewayBatch
+from api.services import guides as guides_service
 from tests.stack import GTIN, Stack, api_error
 from tests.worlds import OTHER_GTIN
 
@@ -256,3 +258,39 @@ def test_bulk_import_is_all_or_nothing(stack: Stack) -> None:
         "invalid_input",
         "text/csv",
     )
+
+
+def test_photos_in_a_directory_and_an_expired_guide_is_not_relied_on(
+    stack: Stack, tmp_path: Path
+) -> None:
+    acme = stack.org("Acme", "rights_holder")
+    officer = stack.org("US CBP", "customs")
+    stack.sync()
+    h, c = stack.headers(acme["apiKey"]), stack.headers(officer["apiKey"])
+    stack.gateway.settings.guide_photo_dir = tmp_path / "photos"
+    gid = stack.client.post("/v1/guides", json=guide_body(), headers=h).json()["guideId"]
+    r = stack.client.post(f"/v1/guides/{gid}/photos?kind=fake", content=jpeg_with_gps(), headers=h)
+    assert r.status_code == 201, r.text
+    [stored] = list((tmp_path / "photos").iterdir())
+    assert stored.suffix == ".bin" and b"SpyCam" not in stored.read_bytes()
+    with Session(stack.gateway.engine) as session:
+        row = session.exec(select(GuidePhoto)).one()
+        assert row.data is None and row.kind == "fake"
+    for step, headers in (("submit", h), ("review", c), ("publish", c)):
+        assert (
+            stack.client.post(f"/v1/guides/{gid}/{step}", json={}, headers=headers).status_code
+            == 200
+        )
+    fetched = stack.client.get(r.json()["url"], headers=c)
+    assert fetched.status_code == 200 and fetched.content == stored.read_bytes()
+    assert [g["guideId"] for g in stack.client.get("/v1/guides", headers=c).json()] == [gid]
+    # the recordation expired: officers no longer rely on the guide
+    with Session(stack.gateway.engine) as session:
+        guide = session.exec(select(Guide)).one()
+        guide.published_expires = date.today() - timedelta(days=1)
+        session.add(guide)
+        session.commit()
+    assert stack.client.get("/v1/guides", headers=c).json() == []
+    assert stack.client.get(f"/v1/guides/{gid}", headers=c).json()["reliedOn"] is False
+    with Session(stack.gateway.engine) as session:
+        assert guides_service.essentials(session, GTIN) is None
