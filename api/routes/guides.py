@@ -35,9 +35,9 @@ def _answer(session: SessionDep, principal: Principal, guide: Any, status: int) 
 
 
 @router.get("/guide-categories", responses=errors(401, 403))
-def categories(principal: GuideReaderDep) -> list[dict[str, str]]:
+def categories(principal: GuideReaderDep, limit: PageLimit = DEFAULT_PAGE) -> list[dict[str, str]]:
     """The product categories: CBP's code and label, and the EU report's category."""
-    return [{"code": c, "cbp": cbp, "eu": eu} for c, (cbp, eu) in CATEGORIES.items()]
+    return [{"code": c, "cbp": cbp, "eu": eu} for c, (cbp, eu) in CATEGORIES.items()][:limit]
 
 
 @router.post("/guides", status_code=201, responses=ERRORS)
