@@ -11,13 +11,14 @@ unexpired guide (`guides.workflow.relied_on`)."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Engine, func, or_
 from sqlmodel import Session, col, select
 
 from api.detection import normalized_policy
@@ -379,6 +380,7 @@ def create(
         )
     written = _write(session, principal, content, None)
     session.commit()
+    forget_essentials()
     return written
 
 
@@ -395,6 +397,7 @@ def update(
     _check_routes(registry, content)
     written = _write(session, principal, content, guide)
     session.commit()
+    forget_essentials()
     return written
 
 
@@ -425,6 +428,7 @@ def step(
         guide.published_by = principal.organization.name
     _record(session, principal, guide, name, note=note)
     session.commit()
+    forget_essentials()
     return guide, False
 
 
@@ -466,6 +470,7 @@ def import_file(
             ] += 1
             ids.append(written.guide.guide_id)
         session.commit()
+        forget_essentials()
     except Exception:
         session.rollback()
         raise
@@ -522,6 +527,7 @@ def add_photo(
     )
     guide.updated_at = datetime.now(UTC)
     session.commit()
+    forget_essentials()
     return photo
 
 
@@ -606,6 +612,36 @@ def essentials(session: Session, gtin: str) -> dict[str, Any] | None:
         "photos": [photo_json(guide, p) for p in photos_of(session, guide)][:6],
         "url": f"/v1/guides/{guide.guide_id}",
     }
+
+
+#: Verify answers read a guide's essentials from here: guides change rarely, and an officer's
+#: verification should not pay a database query for them (docs/guides.md). Every guide write
+#: in this process clears it; other gateway processes see a change within ESSENTIALS_TTL.
+ESSENTIALS_TTL = 30.0
+_essentials_cache: dict[tuple[int, str], tuple[float, dict[str, Any] | None]] = {}
+
+
+def cached_essentials(engine: Engine, gtin: str) -> tuple[bool, dict[str, Any] | None]:
+    """(True, the cached `essentials` of `gtin`) when fresh, else (False, None): no I/O, safe
+    on the event loop."""
+    hit = _essentials_cache.get((id(engine), gtin))
+    if hit is None or time.monotonic() - hit[0] >= ESSENTIALS_TTL:
+        return False, None
+    return True, hit[1]
+
+
+def load_essentials(engine: Engine, gtin: str) -> dict[str, Any] | None:
+    """`essentials` read from the database and kept for ESSENTIALS_TTL seconds."""
+    with Session(engine) as session:
+        value = essentials(session, gtin)
+    if len(_essentials_cache) >= 100_000:  # bounded: one entry per GTIN scanned
+        _essentials_cache.clear()
+    _essentials_cache[(id(engine), gtin)] = (time.monotonic(), value)
+    return value
+
+
+def forget_essentials() -> None:
+    _essentials_cache.clear()
 
 
 def default_route_policy(session: Session, holder_id: int, gtin: str) -> dict[str, Any] | None:

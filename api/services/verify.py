@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 
 import orjson
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
@@ -113,12 +112,10 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         "findings": findings,
     }
     if principal.role == Role.CUSTOMS:
-        # An officer reads the product's published guide with the verdict (docs/guides.md):
-        # one indexed look-up, off the event loop; absent when there is none.
-        answer["guide"] = await run_in_threadpool(_guide, gateway, scanned.gtin)
+        # An officer reads the product's published guide with the verdict (docs/guides.md),
+        # cached per process (guides change rarely): most verifications make no query for it.
+        fresh, guide = guides.cached_essentials(gateway.engine, scanned.gtin)
+        if not fresh:
+            guide = await run_in_threadpool(guides.load_essentials, gateway.engine, scanned.gtin)
+        answer["guide"] = guide
     return orjson.dumps(answer)
-
-
-def _guide(gateway: Gateway, gtin: str) -> dict[str, object] | None:
-    with Session(gateway.engine) as session:
-        return guides.essentials(session, gtin)
