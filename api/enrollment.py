@@ -33,6 +33,7 @@ from api.models import (
 )
 from api.outbox import enqueue
 from api.schemas import BatchPublic
+from api.services.guides import default_route_policy
 from chain.enroll import batch_metadata
 from detector import LocationRegistry
 from ledger.batch import BatchInput
@@ -162,6 +163,12 @@ def enroll(
         if enrolled_by_other is not None:
             raise PermissionDenied(f"GTIN {batch.gtin} belongs to another rights holder")
 
+    if route_policy is None:
+        # A batch enrolled without a policy follows the holder's published guide of the
+        # product: its authorised markets, usual routes and importers (docs/guides.md).
+        default = default_route_policy(session, org.id, batch.gtin)
+        if default is not None:
+            route_policy = normalized_policy(registry or LocationRegistry.default(), default)
     secret = secret or secrets.token_bytes(32)
     record = GatewayBatch(
         batch_id=batch_id,

@@ -94,6 +94,9 @@ def domain_error(exc: BorderLedgerError) -> JSONResponse:
         extra = {"revert": exc.name, "args": {k: str(v) for k, v in exc.error_args.items()}}
     elif isinstance(exc, InvalidEpcisDocument) and exc.problems:
         extra = {"problems": list(exc.problems)}
+    elif isinstance(exc, InvalidInput) and getattr(exc, "problems", None):
+        # every problem of a file or document at once (guides.errors.InvalidGuide)
+        extra = {"problems": [str(p) for p in getattr(exc, "problems", [])]}
     return _body(status, code, str(exc), **extra)
 
 

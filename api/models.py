@@ -743,3 +743,4 @@ class AuditEvent(SQLModel, table=True):
 # The case tables are in their own module; importing it here registers them with every
 # importer of `api.models` (the engine, the migrations, the tests).
 from api import case_models as _case_models  # noqa: E402, F401
+from api import guide_models as _guide_models  # noqa: E402, F401

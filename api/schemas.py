@@ -162,6 +162,12 @@ class VerifyResponse(BaseModel):
     location: Location | None
     shipment: str | None = None
     findings: list[Finding] = []
+    guide: dict[str, Any] | None = Field(
+        None,
+        description="customs callers only: the essentials of the product's published, "
+        "unexpired guide (guideId, version, expires, brand, name, category, categoryLabel, "
+        "features, msrp, photos, url), null when there is none (docs/guides.md)",
+    )
 
 
 class BatchCreate(Strict):

@@ -241,6 +241,11 @@ def _start(
             f"[bold]5.[/] enrolled {batch['count']:,} items in batch {batch['batchId'][:18]}…, "
             f"tx {str(batch['txHash'])[:18]}… in block {batch['block']}, indexed",
         )
+        guide = _publish_demo_guide(api, holder["apiKey"], officer["apiKey"])
+        _step(
+            err,
+            f"[bold]5b.[/] published the product guide {guide} (officers see it with a verdict)",
+        )
 
     info = running.info = {
         "gateway_url": gateway_url,
@@ -402,6 +407,37 @@ def _enroll_demo_batch(api: _Api, holder_key: str, admin_key: str, items: int) -
         "the indexer to pick up the demo batch",
     )
     return indexed
+
+
+def _publish_demo_guide(api: _Api, holder_key: str, officer_key: str) -> str:
+    """The demo product's identification guide, written by the holder and published by the
+    customs agency (docs/guides.md), so an officer's verdict carries its essentials."""
+    body = {
+        "gtin": DEMO_GTIN,
+        "brand": "Demo Brand",
+        "name": "Demo product",
+        "category": "pharmaceuticals_personal_care",
+        "features": [
+            {"kind": "hologram", "description": "a silver hologram over the cap"},
+            {
+                "kind": "serial_format",
+                "description": "12 letters and digits after 21 in the QR tag",
+            },
+        ],
+        "msrpCents": 2500,
+        "currency": "USD",
+        "contacts": [
+            {"kind": "legal", "name": "Demo legal", "email": "legal@demo.borderledger.example"}
+        ],
+        "recordations": [
+            {"kind": "cbp_recordation", "number": "TMK DEMO-1", "expires": "2099-12-31"}
+        ],
+    }
+    guide_id = str(api.post("/v1/guides", holder_key, body, expect=(200, 201))["guideId"])
+    api.post(f"/v1/guides/{guide_id}/submit", holder_key, {}, expect=(200,))
+    api.post(f"/v1/guides/{guide_id}/review", officer_key, {}, expect=(200,))
+    api.post(f"/v1/guides/{guide_id}/publish", officer_key, {}, expect=(200,))
+    return guide_id
 
 
 def _first_tag(api: _Api, holder_key: str, batch_id: str) -> tuple[str, str]:

@@ -327,3 +327,31 @@ def ui(
     if labels < 1:
         raise typer.BadParameter("--labels must be positive")
     print(json.dumps(run_ui_bench(labels), separators=(",", ":")))
+
+
+@bench_app.command("guides")
+def guides(
+    database: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "sqlite",
+    count: Annotated[int, typer.Option(help="published guides in the database")] = 10_000,
+    runs: Annotated[int, typer.Option(help="timed searches of each kind")] = 100,
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL database (a fresh schema is used and dropped)")
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
+    ] = False,
+) -> None:
+    """Guide search over 10,000 guides by brand, name, GTIN and company prefix: p95 per kind
+    (target <= 100 ms)."""
+    from bench.guides import run_guides_bench
+
+    kinds = {"both": ["sqlite", "postgresql"], "sqlite": ["sqlite"], "postgresql": ["postgresql"]}
+    if database not in kinds:
+        raise typer.BadParameter("--database: sqlite, postgresql or both")
+    if count < 100 or runs < 1:
+        raise typer.BadParameter("need --count >= 100 and --runs >= 1")
+    print(
+        json.dumps(
+            run_guides_bench(kinds[database], count, runs, postgres_url), separators=(",", ":")
+        )
+    )

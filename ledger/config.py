@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         gt=0,
         description="largest file added to a case (photo, PDF); larger: 413 (docs/limits.md)",
     )
+    guide_photo_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest guide photo upload accepted (bytes)"
+    )
+    guide_photo_dir: Path | None = Field(
+        None,
+        description="directory for guide photos (by SHA-256); unset: photos are kept in the database",
+    )
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )

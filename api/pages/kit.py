@@ -75,6 +75,7 @@ NAV: list[NavLink] = [
     NavLink("/alerts", "Alerts", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/cases", "Cases", _kind(Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER, Role.AUDITOR)),
     NavLink("/people", "People", _org_admins),
+    NavLink("/guides", "Product guides", _kind(Role.RIGHTS_HOLDER, Role.CUSTOMS)),
     NavLink("/docs", "API documentation", lambda s: True),
 ]
 

@@ -11,6 +11,7 @@ from api.routes import (
     devices,
     grants,
     gs1,
+    guides,
     jobs,
     meta,
     organizations,
@@ -37,6 +38,7 @@ ROUTERS = [
     custody.router,
     cases.router,
     case_documents.router,
+    guides.router,
     people.router,
     pages.router,
 ]

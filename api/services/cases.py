@@ -41,7 +41,7 @@ from api.models import (
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
 from api.scoping import alert_clause, view_of
-from api.services import statistics
+from api.services import guides, statistics
 from cases import commitments
 from cases.calendar import Calendar, DayUnit, deadline, get_calendar
 from cases.disclosure import Viewer, redact
@@ -190,9 +190,17 @@ def open_case(
         opened_at=now,
         details={"identifying_marks": list(body.identifyingMarks)} if body.identifyingMarks else {},
     )
-    for line in body.lines:
+    # A line without its unit MSRP takes the published product guide's (same currency),
+    # when its GTIN has one; most seized goods have none and stay at 0.
+    units = [
+        line.unitMsrpCents
+        if "unitMsrpCents" in line.model_fields_set or not (line.gtin or gtin)
+        else guides.unit_msrp(session, line.gtin or gtin or "", body.currency) or 0
+        for line in body.lines
+    ]
+    for line, unit in zip(body.lines, units, strict=True):
         case.quantity += line.quantity
-        case.msrp_cents += line.quantity * line.unitMsrpCents
+        case.msrp_cents += line.quantity * unit
     case.line_count = len(body.lines)
     session.add(case)
     session.flush()
@@ -205,14 +213,14 @@ def open_case(
             gtin=line.gtin or gtin,
             description=line.description,
             quantity=line.quantity,
-            unit_msrp_cents=line.unitMsrpCents,
-            msrp_cents=line.quantity * line.unitMsrpCents,
+            unit_msrp_cents=unit,
+            msrp_cents=line.quantity * unit,
             agency_id=case.agency_id,
             origin=case.origin,
             mode=case.mode,
             port=case.port,
         )
-        for line in body.lines
+        for line, unit in zip(body.lines, units, strict=True)
     )
     session.add_all(CaseHolder(case_pk=case.id, organization_id=h) for h in sorted(holders))
     party_commitments = {}

@@ -15,6 +15,7 @@ from api.models import Role
 from api.principal import Principal
 from api.schemas import VerifyRequest
 from api.scoping import may_verify
+from api.services import guides
 from api.verification import Scanned, verify
 from detector import Scan
 from detector.findings import finding_facts
@@ -112,4 +113,11 @@ async def answer_scan(gateway: Gateway, principal: Principal, body: VerifyReques
         "shipment": body.shipment,
         "findings": findings,
     }
+    if principal.role == Role.CUSTOMS:
+        # An officer reads the product's published guide with the verdict (docs/guides.md),
+        # cached per process (guides change rarely): most verifications make no query for it.
+        fresh, guide = guides.cached_essentials(gateway.engine, scanned.gtin)
+        if not fresh:
+            guide = await run_in_threadpool(guides.load_essentials, gateway.engine, scanned.gtin)
+        answer["guide"] = guide
     return orjson.dumps(answer)

@@ -62,6 +62,8 @@ class Party:
     case: str = ""  # a customs case of the side's agency on the side's holder's rights
     port: str = ""  # the case's port: its row in the seizure statistics by port
     seizure: str = ""  # the case's seizure, requested and approved by two of its officers
+    guide: str = ""  # the holder's guide of its product, published by the side's agency
+    photo: str = ""  # a photo of the guide
 
     def serial(self, n: int) -> str:
         return f"{self.prefix}{n:04d}"
@@ -132,6 +134,25 @@ CASE_READ = {
     "customs": ("ok", "hidden"),
     "auditor": ("ok", "hidden"),
 }
+#: guides: the holder's and every customs agency's, no other role's (docs/guides.md)
+GUIDE_READ = {
+    "admin": ("denied", "denied"),
+    "holder": ("ok", "hidden"),
+    "customs": ("ok", "ok"),
+    "auditor": ("denied", "denied"),
+}
+GUIDE_WRITE = {
+    "admin": ("denied", "denied"),
+    "holder": ("ok", "hidden"),
+    "customs": ("denied", "denied"),
+    "auditor": ("denied", "denied"),
+}
+GUIDE_REVIEW = {
+    "admin": ("denied", "denied"),
+    "holder": ("denied", "denied"),
+    "customs": ("ok", "ok"),
+    "auditor": ("denied", "denied"),
+}
 CASE_LIST = {
     "admin": ("seen", "seen"),
     "holder": ("seen", "unseen"),
@@ -172,6 +193,25 @@ def _case_body(p: Party, **extra: Any) -> dict[str, Any]:
         "parties": [{"role": "importer", "name": "Example Trading", "country": "HK"}],
         **extra,
     }
+
+
+def _guide_body(p: Party) -> dict[str, Any]:
+    return {
+        "gtin": p.gtin,
+        "brand": p.holder["name"],
+        "name": f"Product {p.prefix}",
+        "category": "pharmaceuticals_personal_care",
+        "features": [{"kind": "label", "description": "a blue seal"}],
+        "contacts": [{"kind": "legal", "name": "Legal", "email": "legal@example.com"}],
+        "recordations": [{"kind": "eu_afa", "number": f"AFA {p.prefix}", "expires": "2099-01-01"}],
+    }
+
+
+#: a 1x1 PNG
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
 
 
 LINK = "a party without an account, authorised by its single-use link token alone"
@@ -447,6 +487,53 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("GET", "/v1/gs1/verify/gtin/{rest:path}"): Case(
         lambda w, p: req("GET", _gs1(p, "A%2FB"), params={"exp": "281231"}), PRODUCT_VERIFY
     ),
+    # Guides (tests/api/test_guides.py): the holder's and every customs agency's to read.
+    ("GET", "/v1/guide-categories"): Unscoped("the fixed table of product categories"),
+    ("POST", "/v1/guide-imports"): Unscoped(
+        "a holder imports guides of its own products only (another's: 422 naming the line)"
+    ),
+    ("GET", "/v1/guides"): Case(
+        lambda w, p: req("GET", "/v1/guides", params={"gtin": p.gtin}),
+        {
+            "admin": ("denied", "denied"),
+            "holder": ("seen", "unseen"),
+            "customs": ("seen", "seen"),
+            "auditor": ("denied", "denied"),
+        },
+        listed=lambda p: p.guide,
+        field="guideId",
+    ),
+    ("GET", "/v1/guides/{guide_id}"): Case(
+        lambda w, p: req("GET", f"/v1/guides/{p.guide}"), GUIDE_READ
+    ),
+    ("GET", "/v1/guides/{guide_id}/history"): Case(
+        lambda w, p: req("GET", f"/v1/guides/{p.guide}/history"), GUIDE_READ
+    ),
+    ("GET", "/v1/guides/{guide_id}/pdf"): Case(
+        lambda w, p: req("GET", f"/v1/guides/{p.guide}/pdf"), GUIDE_READ
+    ),
+    ("GET", "/v1/guides/{guide_id}/photos/{photo_id}"): Case(
+        lambda w, p: req("GET", f"/v1/guides/{p.guide}/photos/{p.photo}"), GUIDE_READ
+    ),
+    ("POST", "/v1/guides"): Case(  # the same content again: the same guide (200)
+        lambda w, p: req("POST", "/v1/guides", json=_guide_body(p)),
+        {**GUIDE_WRITE, "holder": ("ok", "denied")},
+    ),
+    ("PUT", "/v1/guides/{guide_id}"): Case(  # the same content: no new version
+        lambda w, p: req("PUT", f"/v1/guides/{p.guide}", json=_guide_body(p)), GUIDE_WRITE
+    ),
+    ("POST", "/v1/guides/{guide_id}/photos"): Case(  # the same photo again: stored once
+        lambda w, p: req("POST", f"/v1/guides/{p.guide}/photos", content=PNG), GUIDE_WRITE
+    ),
+    ("POST", "/v1/guides/{guide_id}/submit"): Case(  # published: 409 for its holder
+        lambda w, p: req("POST", f"/v1/guides/{p.guide}/submit", json={}), GUIDE_WRITE
+    ),
+    ("POST", "/v1/guides/{guide_id}/review"): Case(  # published: 409 for customs
+        lambda w, p: req("POST", f"/v1/guides/{p.guide}/review", json={}), GUIDE_REVIEW
+    ),
+    ("POST", "/v1/guides/{guide_id}/publish"): Case(  # published already: a replay
+        lambda w, p: req("POST", f"/v1/guides/{p.guide}/publish", json={}), GUIDE_REVIEW
+    ),
 }
 
 
@@ -519,7 +606,22 @@ def _party(stack: Stack, side: str, tmp: Path) -> Party:
     )
     assert r.status_code == 202, r.text
     party.delivery = r.json()["deliveryId"]
+    _publish_guide(stack, party)
     return party
+
+
+def _publish_guide(stack: Stack, party: Party) -> None:
+    """The holder writes its product's guide with a photo; the side's agency publishes it."""
+    holder, agency = stack.headers(party.holder["apiKey"]), stack.headers(party.agency["apiKey"])
+    r = stack.client.post("/v1/guides", json=_guide_body(party), headers=holder)
+    assert r.status_code == 201, r.text
+    party.guide = r.json()["guideId"]
+    r = stack.client.post(f"/v1/guides/{party.guide}/photos", content=PNG, headers=holder)
+    assert r.status_code == 201, r.text
+    party.photo = r.json()["photoId"]
+    for step, headers in (("submit", holder), ("review", agency), ("publish", agency)):
+        r = stack.client.post(f"/v1/guides/{party.guide}/{step}", json={}, headers=headers)
+        assert r.status_code == 200, r.text
 
 
 def _open_case(stack: Stack, party: Party) -> None:

@@ -102,6 +102,7 @@ def test_up_serves_the_demo_stack_and_stops_cleanly(up: Up, signum: signal.Signa
         assert r.status_code == 200, r.text
         assert r.json()["verdict"] == "GENUINE"
         assert r.json()["batchId"] == dev["demo_batch"]["batch_id"]
+        assert r.json()["guide"]["name"] == "Demo product"  # the demo guide, published
         r = client.post(
             "/v1/verify",
             json={"tag": dev["sample_tag"]},
