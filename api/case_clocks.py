@@ -33,7 +33,7 @@ from api import jobs
 from api.case_models import Case, CaseAction, CaseClock, CaseHolder, CaseLine, CaseNotice
 from api.custody import store as log_store
 from api.models import Alert, Job, WebhookEndpoint, utcnow
-from api.services import statistics
+from api.services import rollup, statistics
 from api.services.cases import APPLIED, utc
 from api.webhook_delivery import new_delivery
 from cases.machine import expire
@@ -233,6 +233,8 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
                 "applied_at": now,
             }
         )
+    decided = [pk for pk, case in cases.items() if case["outcome"] is not None]
+    rollup.subtract(connection, decided)  # in again below, as the cases count now
     changed = connection.execute(
         update(_CASES)
         .where(_CASES.c.id == bindparam("pk"), _CASES.c.version == bindparam("old_version"))
@@ -259,7 +261,6 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
     )
     if changed.rowcount != len(cases):  # an officer acted meanwhile: this chunk again
         raise Conflict("a case changed while its clock ran out")
-    decided = [pk for pk, case in cases.items() if case["outcome"] is not None]
     if decided:  # the lines' copies of the outcome, for the statistics: one UPDATE … FROM
         statistics.bump(connection)
         connection.execute(
@@ -267,6 +268,7 @@ def _expire(session: Session, ids: list[int], now: datetime) -> int:
             .where(_LINES.c.case_pk == _CASES.c.id, _CASES.c.id.in_(decided))
             .values(outcome=_CASES.c.outcome, outcome_at=_CASES.c.outcome_at)
         )
+        rollup.add(connection, decided)
     for (profile_id, after), pks in stops.items():
         stop = [r.name for r in get_profile(profile_id).clocks.values() if after not in r.runs_in]
         connection.execute(

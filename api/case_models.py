@@ -268,3 +268,49 @@ class CaseStatsVersion(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class CaseStatsRollup(SQLModel, table=True):
+    """The seizure statistics summed by month and every dimension (`api.services.rollup`),
+    kept in the transaction of each change to a case's outcome, so a year's statistics read
+    a few thousand rows instead of every line.
+
+    `grain` says which line dimensions a row splits by: 0 none (a case's sums), 1 category,
+    2 right, 3 both; `seizures` counts the distinct cases in the row, which sums exactly over
+    the case's own dimensions (a case has one origin, mode, port, outcome and month) but not
+    over line dimensions, hence one grain per set of line dimensions. A dimension a row does
+    not split by, and a missing origin or month, are stored as '' (unique keys and NULL do
+    not mix)."""
+
+    __tablename__ = "case_stats_rollup"
+    __table_args__ = (
+        UniqueConstraint(
+            "grain",
+            "month",
+            "agency_id",
+            "outcome",
+            "origin",
+            "mode",
+            "port",
+            "category",
+            "right",
+            name="uq_case_stats_rollup_key",
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    grain: int
+    month: str = Field(max_length=7)
+    agency_id: int
+    outcome: str = Field(max_length=16)
+    origin: str = Field(max_length=2)
+    mode: str = Field(max_length=16)
+    port: str = Field(max_length=5)
+    category: str = Field(max_length=40)
+    right: str = Field(max_length=16)
+    seizures: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    lines: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    quantity: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    msrp_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

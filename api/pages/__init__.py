@@ -11,10 +11,16 @@ routes, and a new area adds its router to `ROUTERS`.
 
 from fastapi import APIRouter
 
-from api.pages import auth, home, people, scan
+from api.pages import auth, home, people, scan, statistics
 
 #: Every page module's router, in the order FastAPI matches them.
-ROUTERS: list[APIRouter] = [auth.router, home.router, scan.router, people.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    home.router,
+    scan.router,
+    people.router,
+    statistics.router,
+]
 
 router = APIRouter(include_in_schema=False)
 for _module_router in ROUTERS:

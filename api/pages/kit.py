@@ -71,6 +71,7 @@ def _org_admins(s: users.SignedIn) -> bool:
 NAV: list[NavLink] = [
     NavLink("/scan", "Scan", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/people", "People", _org_admins),
+    NavLink("/statistics", "Seizure statistics", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/docs", "API documentation", lambda s: True),
 ]
 
