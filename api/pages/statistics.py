@@ -46,6 +46,16 @@ MEASURES = {
     "quantity": "Quantity",
     "msrpCents": "MSRP value",
 }
+#: The first column's heading in each table.
+HEADS = {
+    "category": "Category",
+    "origin": "Origin",
+    "mode": "Mode",
+    "right": "Right",
+    "outcome": "Outcome",
+    "port": "Port",
+    "period": "Period",
+}
 PERIODS = {"month": "Month", "quarter": "Quarter", "year": "Year", "fiscal_year": "Fiscal year"}
 
 
@@ -60,10 +70,18 @@ class Filters:
     measure: str
 
 
+#: The filters' messages, whole (each is a msgid of the catalogs).
+BAD_MONTH = {
+    "From": "From: give a month as YYYY-MM (for example 2023-10).",
+    "To": "To: give a month as YYYY-MM (for example 2023-10).",
+}
+BAD_RANGE = "To: the last month comes after the first."
+
+
 def _month_start(text: str, field: str) -> datetime:
     found = MONTH.match(text)
     if not found or not 1 <= int(found.group(2)) <= 12 or not 2000 <= int(found.group(1)) <= 2100:
-        raise ValueError(f"{field}: give a month as YYYY-MM (for example 2023-10).")
+        raise ValueError(BAD_MONTH[field])
     return datetime(int(found.group(1)), int(found.group(2)), 1, tzinfo=UTC)
 
 
@@ -117,7 +135,7 @@ def _results(
             start = _month_start(filters.start, "From")
             end = _next_month(_month_start(filters.end, "To"))
             if end <= start:
-                raise ValueError("To: the last month comes after the first.")
+                raise ValueError(BAD_RANGE)
         except ValueError as exc:
             return filters, {"error": str(exc)}
         shown = [filters.by] if filters.by else list(SECTIONS)
@@ -187,6 +205,7 @@ def statistics_page(request: Request) -> Response:
         filters=filters,
         sections_all=SECTIONS,
         titles=TITLES,
+        heads=HEADS,
         measures=MEASURES,
         periods=PERIODS,
         org=officer.principal.organization,

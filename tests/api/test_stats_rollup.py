@@ -20,7 +20,7 @@ from tests.stack import Stack
 CATEGORIES = ("footwear", "toys", "watches_jewelry")
 RIGHTS = ("trademark", "copyright", None)
 ACTIONS = ("detain", "send_notice", "answer", "seize", "forfeit", "destroy", "release", "abandon")
-BY = (
+BY: tuple[list[str], ...] = (
     [],
     ["category"],
     ["right"],
