@@ -28,7 +28,8 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_agency_next_due", "agency_id", "next_due_at"),
+        # the officer's list: one agency's cases in (next_due_at, id) order, no sort step
+        Index("ix_cases_agency_next_due", "agency_id", "next_due_at", "id"),
         # covering the statistics of case-level dimensions: an index-only range scan
         Index(
             "ix_cases_statistics",

@@ -10,7 +10,7 @@ the JSON and CSV answers, so the report is tested by reading its text back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fpdf import FPDF
@@ -89,7 +89,8 @@ def build(
     pdf.set_font("Helvetica", "B", 15)
     pdf.multi_cell(0, 8, label(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=9)
-    period = f"{start:%d %B %Y} to {end:%d %B %Y} (exclusive), by date of the first outcome"
+    last = end - timedelta(days=1)
+    period = f"{start.day} {start:%B %Y} to {last.day} {last:%B %Y}, by date of the first outcome"
     pdf.multi_cell(0, 5, f"{label(scope)}. {period}.", new_x="LMARGIN", new_y="NEXT")
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     pdf.multi_cell(

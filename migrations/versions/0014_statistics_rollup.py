@@ -1,5 +1,6 @@
 """statistics rollup: seizures, lines, quantity and MSRP summed by month and dimension,
-back-filled from the cases (api.services.rollup)
+back-filled from the cases (api.services.rollup); the officer's case list index gains the id
+(its tie-break)
 
 Revision ID: 0014
 Revises: 0013
@@ -56,7 +57,17 @@ def upgrade() -> None:
     from api.services import rollup  # the same sums the gateway keeps from now on
 
     rollup.rebuild(op.get_bind())
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_agency_next_due")
+        batch_op.create_index(
+            "ix_cases_agency_next_due", ["agency_id", "next_due_at", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_agency_next_due")
+        batch_op.create_index(
+            "ix_cases_agency_next_due", ["agency_id", "next_due_at"], unique=False
+        )
     op.drop_table("case_stats_rollup")

@@ -70,7 +70,7 @@ def test_fiscal_year_report_of_an_agency(stack: Stack, agencies: tuple[str, str]
     own, _ = agencies
     text = _report(stack, own, year=2023)
     assert "Intellectual property rights seizure statistics, FY2023" in text
-    assert "CBP report" in text
+    assert "CBP report" in text and "1 October 2022 to 30 September 2023" in text
     assert _has(text, "Seizures", "3") and _has(text, "Lines", "4")
     assert _has(text, "Quantity (items)", "1,017") and _has(text, "MSRP value", "$12,100.00")
     # by product category: lines, share of lines, quantity, MSRP, share of MSRP
