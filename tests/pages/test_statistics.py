@@ -32,6 +32,17 @@ def _body(page: Any, dimension: str) -> dict[str, list[str]]:
     return out
 
 
+def _painted(page: Any, dimension: str) -> bool:
+    """The chart's canvas really painted: some pixel is the bars' colour."""
+    found: bool = page.locator(f"#chart-{dimension}").evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  for (let i = 0; i < d.length; i += 4) {
+                    if (d[i] === 19 && d[i + 1] === 41 && d[i + 2] === 75) return true; }
+                  return false; }"""
+    )
+    return found
+
+
 def test_an_officer_reads_the_year_in_charts_and_tables(
     stack: Stack, live: str, page: Any, shots: Path | None
 ) -> None:
@@ -61,14 +72,7 @@ def test_an_officer_reads_the_year_in_charts_and_tables(
         "Watches jewelry": ["2", "2", "12", "2,000.00"],
     }
     assert _body(page, "port")["USLGB"] == ["1", "1", "1,000", "10,000.00"]
-    # a canvas really painted: some pixel is the bars' colour
-    painted = page.locator("#chart-category").evaluate(
-        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  for (let i = 0; i < d.length; i += 4) {
-                    if (d[i] === 19 && d[i + 1] === 41 && d[i + 2] === 75) return true; }
-                  return false; }"""
-    )
-    assert painted
+    assert _painted(page, "category")
     no_axe_violations(page)
     shoot(page, shots, "statistics")
     # the CSV download the page links to
@@ -92,6 +96,7 @@ def test_an_officer_reads_the_year_in_charts_and_tables(
     assert "from=2023-03" in page.url and "by=mode" in page.url
     page.wait_for_function("document.getElementById('chart-mode').dataset.drawn === '2'")
     no_axe_violations(page)
+    assert _painted(page, "mode")  # drawn after the swap, not blank
     shoot(page, shots, "statistics-filtered")
     # a bad range: a message on the page, not a trace
     page.goto(live + "/statistics?from=2023-13&to=2023-03")

@@ -61,4 +61,5 @@ if (document.readyState === "loading") {
 } else {
   drawAll();
 }
-document.addEventListener("htmx:afterSwap", drawAll);
+// after settling: on swap the new canvases are not laid out yet (a chart drawn then stays blank)
+document.addEventListener("htmx:afterSettle", drawAll);
