@@ -19,7 +19,7 @@ from sqlmodel import select as select_model
 
 from api.case_models import Case, CaseClock, CaseLine
 from api.models import Organization, Role
-from api.services import statistics
+from api.services import rollup, statistics
 from cases.simulate import SimulatedYear, cases_by_index
 
 CHUNK = 5_000
@@ -116,6 +116,7 @@ def insert_year(engine: Engine, year: SimulatedYear, agency_id: int) -> dict[str
     now = datetime.now(UTC)
     with engine.begin() as connection:
         case_pk, line_pk = _next_id(connection, _CASES), _next_id(connection, _LINES)
+        first_pk = case_pk
         cases, lines = [], []
         for data, its_lines in cases_by_index(year):
             row = case_row(case_pk, agency_id, data, now)
@@ -150,6 +151,7 @@ def insert_year(engine: Engine, year: SimulatedYear, agency_id: int) -> dict[str
         for chunk in _chunks(lines):
             connection.execute(_LINES.insert(), chunk)
         _fix_sequences(connection, ("cases", "case_lines"))
+        rollup.add(connection, first_pk=first_pk)
         statistics.bump(connection)
     return year.totals()
 

@@ -11,7 +11,7 @@ routes, and a new area adds its router to `ROUTERS`.
 
 from fastapi import APIRouter
 
-from api.pages import auth, cases, guides, home, inbox, offline, people, scan
+from api.pages import auth, cases, guides, home, inbox, offline, people, scan, statistics
 
 #: Every page module's router, in the order FastAPI matches them.
 ROUTERS: list[APIRouter] = [
@@ -23,6 +23,7 @@ ROUTERS: list[APIRouter] = [
     inbox.router,
     cases.router,
     guides.router,
+    statistics.router,
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -76,6 +76,7 @@ NAV: list[NavLink] = [
     NavLink("/cases", "Cases", _kind(Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER, Role.AUDITOR)),
     NavLink("/people", "People", _org_admins),
     NavLink("/guides", "Product guides", _kind(Role.RIGHTS_HOLDER, Role.CUSTOMS)),
+    NavLink("/statistics", "Seizure statistics", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/docs", "API documentation", lambda s: True),
 ]
 

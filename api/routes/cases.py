@@ -4,12 +4,13 @@ links, and the seizure statistics."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from api import statistics_report
 from api.case_models import CaseAction, CaseAttachment
 from api.deps import OfficerDep, ReaderDep, SessionDep, VerifierDep, role_rule
 from api.errors import PayloadTooLarge
@@ -30,6 +31,7 @@ from api.schemas import (
 from api.services import case_attachments, case_epcis, cases, statistics
 from api.services.cases import utc
 from cases.profiles import all_profiles
+from cases.simulate import fiscal_year
 from ledger.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -303,3 +305,41 @@ def seizure_statistics(
     if format == "csv":
         return Response(statistics.to_csv(answer), media_type="text/csv")
     return JSONResponse(StatisticsResponse.model_validate(answer).model_dump(mode="json"))
+
+
+@router.get(
+    "/statistics/seizures/report",
+    response_class=Response,
+    responses={**errors(401, 403, 422), 200: {"content": {"application/pdf": {}}}},
+)
+def seizure_report(
+    principal: StatisticsDep,
+    session: SessionDep,
+    year: Annotated[int, Query(ge=2000, le=2100, description="the (fiscal) year")],
+    basis: Literal["fiscal", "calendar"] = "fiscal",
+) -> Response:
+    """The year's seizure statistics as a PDF laid out like the agencies' tables (CBP's
+    fiscal-year IPR statistics by category, origin and mode; the EU report's right and
+    outcome), scoped like the JSON: an agency reads its own seizures."""
+    start, end = (
+        fiscal_year(year)
+        if basis == "fiscal"
+        else (datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
+    )
+    connection = session.connection()
+
+    def of(by: list[str]) -> dict[str, Any]:
+        return statistics.seizures(connection, principal, by, start, end)
+
+    name = f"FY{year}" if basis == "fiscal" else str(year)
+    scope = (
+        principal.organization.name if principal.role == Role.CUSTOMS else "All customs agencies"
+    )
+    pdf = statistics_report.build(
+        of, f"Intellectual property rights seizure statistics, {name}", scope, start, end
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="seizures-{name}.pdf"'},
+    )

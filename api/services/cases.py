@@ -41,7 +41,7 @@ from api.models import (
 from api.principal import Principal
 from api.schemas import CaseActionRequest, CaseCreate, CasePartyAnswer
 from api.scoping import alert_clause, view_of
-from api.services import guides, statistics
+from api.services import guides, rollup, statistics
 from cases import commitments
 from cases.calendar import Calendar, DayUnit, deadline, get_calendar
 from cases.disclosure import Viewer, redact
@@ -890,6 +890,8 @@ def _apply(
         values["outcome"] = outcome
         if case.outcome_at is None:
             values["outcome_at"] = now
+    if outcome is not None:  # the rollup: out with what the case counted for, in below
+        rollup.subtract(session.connection(), [case.id])
     result = session.execute(
         update(Case)
         .where(col(Case.id) == case.id, col(Case.version) == case.version)
@@ -909,6 +911,7 @@ def _apply(
             .values(outcome=case.outcome, outcome_at=case.outcome_at)
             .execution_options(synchronize_session=False)
         )
+        rollup.add(session.connection(), [case.id])
     calendar = calendar_of(case)
     for rule in step.start:
         _start_clock(session, case, calendar, rule, now, now)

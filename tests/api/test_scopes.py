@@ -15,6 +15,7 @@ unknown object), `denied` (403: the role may not use the route at all); for list
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from custody.audit import audit_timeline
 from custody.cli import Web3ChainView
 from custody.log import proof_from_hex, verify_inclusion
 from scanner.device import init_device
+from tests.pdf import pdf_text
 from tests.stack import GTIN, Stack, running_stack
 from tests.worlds import OTHER_GTIN
 
@@ -96,6 +98,8 @@ class Case:
     after: Callable[[World, Party], None] | None = None
     #: list routes answering an object: where its items are (default: the answer itself)
     items: Callable[[Any], list[dict[str, Any]]] | None = None
+    #: what the items are read from (default: the JSON body), given the response
+    body: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,12 @@ class Unscoped:
     """A route with no other party's object: `why` says what it answers instead."""
 
     why: str
+
+
+def _fiscal_now() -> int:
+    """The US fiscal year the seizures made now fall in."""
+    now = datetime.now(UTC)
+    return now.year + (now.month >= 10)
 
 
 def req(method: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -347,6 +357,18 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
         listed=lambda p: p.port,
         field="port",
         items=lambda body: [row["group"] for row in body["rows"]],
+    ),
+    ("GET", "/v1/statistics/seizures/report"): Case(
+        lambda w, p: req("GET", "/v1/statistics/seizures/report", params={"year": _fiscal_now()}),
+        {  # the same figures as the JSON, as a PDF: its ports are read from its text
+            "admin": ("seen", "seen"),
+            "holder": ("denied", "denied"),
+            "customs": ("seen", "unseen"),
+            "auditor": ("seen", "seen"),
+        },
+        listed=lambda p: p.port,
+        field="port",
+        body=lambda r: [{"port": port} for port in re.findall(r"\bUS[A-Z]{3}\b", pdf_text(r))],
     ),
     ("GET", "/v1/case-links/{token}"): Unscoped(LINK),
     ("POST", "/v1/case-links/{token}/answer"): Unscoped(LINK),
@@ -709,7 +731,8 @@ def _outcome(case: Case, party: Party, r: Any) -> str:
     if case.listed is None:
         return "ok"
     wanted = case.listed(party)
-    found = case.items(r.json()) if case.items is not None else r.json()
+    body = case.body(r) if case.body is not None else r.json()
+    found = case.items(body) if case.items is not None else body
     return "seen" if any(item.get(case.field) == wanted for item in found) else "unseen"
 
 
