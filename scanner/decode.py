@@ -151,6 +151,8 @@ CHEAP: dict[str, Any] = {"formats": MATRIX_FORMATS, "try_invert": False, "try_ro
 #: The passes that look at the photo as it is (or a tiny one upscaled): the second look
 #: runs after them.
 FIRST_LOOK = frozenset({"as-is", "as-is-upscaled"})
+#: The passes whose Micro QR codes are believed (see `_read`).
+LOOKS = frozenset({"as-is", "as-is-upscaled", "every-format"})
 #: The pass for codes of other systems (an EAN-13 is reported as foreign), inverted codes
 #: and linear codes turned by 90°: zxing with every format and all its retries.
 EVERY_FORMAT = "every-format"
@@ -191,6 +193,12 @@ def _read(image: Image.Image, strategy: str, back: Back = _identity, **options: 
     codes = []
     misses = []
     for r in found:
+        if r.valid and r.format == zxingcpp.BarcodeFormat.MicroQRCode and strategy not in LOOKS:
+            # A Micro QR code holds a few characters behind a single finder pattern: in a
+            # picture a pass has sharpened, binarized, resampled or painted, noise arranged
+            # itself into one ("7560" from an uncurled photo of a blurred, covered QR code).
+            # Labels never print one; only the photo as it is may show a real one.
+            continue
         p = r.position
         outline: Outline = (
             back(p.top_left.x, p.top_left.y),
