@@ -261,10 +261,13 @@ def _median_threshold(image: Image.Image) -> Image.Image:
 #: Chosen on photos with several moderate damages (blur, noise, low light, an angle).
 DEBLUR_SIGMA = 2.0
 DEBLUR_NSR = 0.02
-#: A QR code out of focus with a finder pattern covered (a finger on a label at an angle):
-#: finder repair finds the two patterns left only once the blur of a moderately defocused
-#: shot (a Gaussian of 1.5 px) is undone; at 2 px the patterns ring and are missed.
+#: A QR code out of focus with a finder pattern covered (a finger on a label at an angle),
+#: or a DataMatrix with a corner of its L covered: the repairs find what is left of the
+#: patterns only once the blur of a moderately defocused shot (a Gaussian of 1.5 px) is
+#: undone; at 2 px the patterns ring and are missed.
 REPAIR_SIGMA = 1.5
+#: A blurrier photo with sensor noise: read after a 2.5 px deconvolution.
+STRONG_SIGMA = 2.5
 
 
 #: Denoising: Gaussian kernels (pixels) smoothing sensor noise before a local threshold, and
@@ -335,11 +338,26 @@ def _deblur(stretched: Image.Image) -> _Found:
     of focus, through finder repair on a milder deconvolution."""
     wiener = _Wiener(stretched)
     sharp = wiener(DEBLUR_NSR)
+    mild: list[Image.Image] = []
+
+    def milder() -> Image.Image:
+        if not mild:
+            mild.append(wiener(DEBLUR_NSR, REPAIR_SIGMA))
+        return mild[0]
+
     return _first(
         lambda: _read(sharp, "deblur"),
         lambda: _read(wiener(DEBLUR_NSR / 2), "deblur"),
+        lambda: _read(wiener(DEBLUR_NSR, STRONG_SIGMA), "deblur"),
+        # Blur with noise or in dim light: a milder, more damped deconvolution binarized
+        # by the denoise pass's local threshold.
+        lambda: _read(
+            _smoothed_threshold(wiener(DEBLUR_NSR * 2.5, REPAIR_SIGMA), DENOISE_KERNELS[-1]),
+            "deblur",
+        ),
         lambda: _datamatrix_repair(sharp, "deblur"),
-        lambda: _finder_repair(wiener(DEBLUR_NSR, REPAIR_SIGMA), "deblur"),
+        lambda: _datamatrix_repair(milder(), "deblur"),
+        lambda: _finder_repair(milder(), "deblur"),
     )
 
 
