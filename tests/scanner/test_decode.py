@@ -331,12 +331,20 @@ def _signed(serial: str, n: int) -> str:
     return DigitalLink(GTIN, "L7", serial, bytes((n * 7 + k) % 256 for k in range(65))).to_uri()
 
 
-def test_no_micro_qr_code_out_of_a_reworked_picture() -> None:
-    """A blurred QR code with a covered finder, at an angle: the uncurl pass once read a
-    Micro QR code "7560" out of the resampled noise. Labels print no Micro QR; only a photo
-    as it is may show one."""
-    spec = (_signed("SN000007", 7), "qr", None)
-    photo = synth_photo([spec], "combined", "moderate", 7_000_236)  # type: ignore[list-item]
+@pytest.mark.parametrize(
+    ("n", "kind", "level", "seed"),
+    [
+        # blurred, a finder covered, at an angle: the uncurl pass read "7560"
+        (7, "combined", "moderate", 7_000_236),
+        # a tiny, blurred photo: the first look read "32"
+        (212, "low_resolution", "severe", 212_001_041),
+    ],
+)
+def test_no_micro_qr_code_out_of_noise(n: int, kind: str, level: str, seed: int) -> None:
+    """Noise arranges itself into a Micro QR code (one finder pattern, a few characters);
+    no label prints one, so none is ever reported."""
+    spec = (_signed(f"SN{n:06d}", n), "qr", None)
+    photo = synth_photo([spec], kind, level, seed)  # type: ignore[list-item]
     texts = {c.text for c in decode_image_bytes(photo.jpeg)}
     assert texts <= set(photo.expected)
 
