@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,19 @@ from scanner.payload import Payload, classify
 
 #: Verdicts that clear an item (exit 0); any other verdict makes `scan` exit 3.
 CLEARED = frozenset({"GENUINE", "GENUINE_UNSIGNED"})
+
+
+#: A folder of photos verifies faster than the gateway's `verify` limit may allow one key
+#: (docs/limits.md): each 429 is waited out for its `Retry-After` (at most MAX_RETRY_AFTER
+#: seconds), up to RATE_LIMIT_WAITS times a code, rather than ending the scan.
+RATE_LIMIT_WAITS = 30
+MAX_RETRY_AFTER = 60.0
+
+
+def retry_after(response: httpx.Response) -> float:
+    """Seconds a 429 asks to wait (RFC 9110 delay-seconds; 1 when absent or unreadable)."""
+    value = response.headers.get("retry-after", "")
+    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else 1.0
 
 
 class GatewayError(BorderLedgerError):
@@ -127,6 +141,11 @@ class Verifier:
             body = {**body, "location": {"unlocode": location}}
         try:
             response = self.client.post("/v1/verify", json=body)
+            for _ in range(RATE_LIMIT_WAITS):
+                if response.status_code != 429:
+                    break
+                time.sleep(retry_after(response))
+                response = self.client.post("/v1/verify", json=body)
         except httpx.HTTPError as exc:
             raise GatewayUnreachable(f"cannot reach the gateway at {self.url}: {exc}") from None
         if response.status_code in (401, 403):

@@ -6,15 +6,20 @@ import json
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from api.threaded import serve_in_thread
+from chain.node import LocalNode
 from ledger.digital_link import DigitalLink
 from scanner.damage import label_for, photograph, render_ean13, synth_photo
+from scanner.online import CodeResult, Verifier
+from scanner.payload import classify
 from tests.scanner.conftest import SERIALS, Served
-from tests.stack import GTIN, borderledger
+from tests.stack import GTIN, TEST_LIMITS, borderledger, running_stack
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -182,3 +187,28 @@ def test_scan_starts_without_web3() -> None:
     )
     assert refused.returncode == 2 and "nothing to scan" in refused.stderr
     assert refused.stderr.strip().splitlines()[-1] == "web3 imported: False"
+
+
+def test_a_scan_faster_than_the_verify_limit_waits_and_judges_every_code(
+    anvil: LocalNode, database: tuple[str, str | None], tmp_path: Path
+) -> None:
+    """A folder verifies faster than one key's `verify` limit allows: each 429 is waited out
+    (Retry-After) and every code is judged (the scan used to end with a gateway error)."""
+    limits = {**TEST_LIMITS, "verify": "2/second"}
+    with running_stack(
+        anvil, database, tmp_path, rate_limits=limits, rate_limits_per_address=limits
+    ) as stack:
+        holder = stack.org("Acme Pharma", "rights_holder", "TMK 1")
+        officer = stack.org("NL Customs", "customs")
+        batch = stack.enroll(holder["apiKey"], serials=SERIALS, expiry="281231")
+        stack.sync()
+        tags = [t["uri"] for t in stack.tags(holder["apiKey"], str(batch["batchId"]))]
+        results = [CodeResult(f"tag {i}", classify(uri)) for i, uri in enumerate(tags)]
+        with (
+            serve_in_thread(stack.client.app, "uvicorn-scan-limit") as url,
+            Verifier(url, officer["apiKey"]) as verifier,
+            ThreadPoolExecutor(len(results)) as pool,
+        ):
+            judged = list(pool.map(verifier.judge, results))
+    assert len(judged) == len(SERIALS) > 2
+    assert {r.verdict for r in judged} == {"GENUINE"}, [r.error for r in judged]
