@@ -322,6 +322,7 @@ def _judge(
         "offline_verdict": record.offline_verdict_name,
         "signed_record": text,
         "signature": signature,
+        "shipment": record.shipment,
         **actor,
     }
     # Claim the scan id first: the loser of a concurrent retry stops here, before the detector.
