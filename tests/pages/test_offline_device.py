@@ -147,3 +147,13 @@ def test_registered_device_is_not_offered_registration_again(
     assert register.is_hidden()
     no_axe_violations(page)
     shoot(page, shots, "offline-device-registered")
+
+    # Revoked at the gateway: the next contact forgets it, and registration is offered again.
+    r = world.stack.client.post(
+        f"/v1/devices/{device_id}/revoke", headers=world.stack.headers(world.officer["apiKey"])
+    )
+    assert r.status_code == 200, r.text
+    page.reload()
+    _ready(page)
+    page.locator("#device-state", has_text=re.compile(r"^revoked$")).wait_for()
+    assert register.is_visible() and page.locator("#device-registered-name").is_hidden()

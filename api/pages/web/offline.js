@@ -292,6 +292,7 @@ async function setupDevicePage(button) {
   });
   await show();
   named().catch(() => {});
+  return show;
 }
 
 async function main() {
@@ -310,10 +311,15 @@ async function main() {
   const form = document.getElementById("scan-form");
   if (form) hookScanForm(form);
   const button = document.getElementById("register-device");
-  if (button) await setupDevicePage(button);
-  window.addEventListener("online", refresh);
-  window.addEventListener("offline", refresh);
-  await refresh();
+  const show = button ? await setupDevicePage(button) : null;
+  // A refresh can learn the device was revoked: the Device page then offers registration.
+  const refreshed = async () => {
+    await refresh();
+    if (show) await show();
+  };
+  window.addEventListener("online", refreshed);
+  window.addEventListener("offline", refreshed);
+  await refreshed();
   document.documentElement.dataset.offlineReady = "true";
 }
 
