@@ -237,7 +237,7 @@ def parse_record(text: str) -> ScanRecord:
             f"record schema {record['schema']!r} is not {SCHEMA!r} "
             f"(nor the older {SCHEMA_3!r}, {SCHEMA_2!r} or {SCHEMA_1!r})"
         )
-    expected = FIELDS_OF.get(record.get("schema"), FIELDS_2)
+    expected = FIELDS_OF.get(str(record.get("schema")), FIELDS_2)
     missing = sorted(expected - set(record))
     extra = sorted(set(record) - expected)
     if missing or extra:
