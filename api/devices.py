@@ -166,8 +166,9 @@ def sync_scans(
     """Check, store and judge a batch of (record text, signature) from `device`.
 
     Each scan is answered on its own: a bad one is rejected with a reason and the rest of the
-    batch still goes through. Each stored scan names who made it: the user a schema 3 record
-    names, when that is a user of the organization, else the `principal` that synced it."""
+    batch still goes through. Each stored scan names who made it: the user a schema 3 or 4
+    record names, when that is a user of the organization, else the `principal` that synced
+    it; a schema 4 record's shipment reference is kept on the row (scans group by it)."""
     now = now or datetime.now(UTC)
     key, _ = decode_public_key(device.public_key)
     checked: list[tuple[int, ScanRecord, str, str] | SyncResult] = []
@@ -322,6 +323,7 @@ def _judge(
         "offline_verdict": record.offline_verdict_name,
         "signed_record": text,
         "signature": signature,
+        "shipment": record.shipment,
         **actor,
     }
     # Claim the scan id first: the loser of a concurrent retry stops here, before the detector.

@@ -25,14 +25,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.models import PendingWrite, Role
+from ledger.scan_record import SHIPMENT_PATTERN
 
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-#: A shipment reference (customs entry, air-waybill or parcel number): letters, digits and
-#: the separators carriers print (space . / -), at most 35 characters (UN/EDIFACT's reference
-#: length), starting with a letter or digit.
-SHIPMENT = r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,34}$"
+#: A shipment reference (customs entry, air-waybill or parcel number): the rule signed offline
+#: scan records follow too (ledger.scan_record).
+SHIPMENT = SHIPMENT_PATTERN
 #: A GTIN's digits: GTIN-8, -12, -13 or -14 (its check digit is a rule no pattern states).
 GTIN_DIGITS = r"^([0-9]{8}|[0-9]{12,14})$"
 #: A GS1 serial or lot: 1 to 20 characters of GS1 CSET 82.

@@ -5,8 +5,9 @@ record with its Ed25519 key and sends the records later (`borderledger sync`). B
 this module, so the bytes signed on the device are exactly the bytes checked by the gateway:
 
 * the record is a JSON object serialised canonically (`canonical_json`): RFC 8785 (JCS) for
-  schema `borderledger/offline-scan/3`, what devices write now (with `user`, the person
-  signed in on the device), and for schema 2 (the same without `user`); records of schema
+  schema `borderledger/offline-scan/4`, what devices write now (with `user`, the person
+  signed in on the device, and `shipment`, the shipment reference the officer set), for
+  schema 3 (the same without `shipment`) and schema 2 (without `user` either); records of schema
   `borderledger/offline-scan/1` (sorted keys, no whitespace, non-ASCII as `\\u` escapes) are
   still read. The device signs those bytes and sends them as they are (a string), so the
   gateway never re-serialises anything to check a signature, whichever the version;
@@ -36,11 +37,12 @@ from ledger.canonical import LEGACY, read_int
 from ledger.canonical import canonical_json as jcs
 from ledger.errors import InvalidInput
 
-SCHEMA = "borderledger/offline-scan/3"
+SCHEMA = "borderledger/offline-scan/4"
+SCHEMA_3 = "borderledger/offline-scan/3"
 SCHEMA_2 = "borderledger/offline-scan/2"
 SCHEMA_1 = "borderledger/offline-scan/1"
 #: Every schema a record may name, and the encoding its signed text was written in.
-SCHEMAS = {SCHEMA: "jcs", SCHEMA_2: "jcs", SCHEMA_1: "python-ascii"}
+SCHEMAS = {SCHEMA: "jcs", SCHEMA_3: "jcs", SCHEMA_2: "jcs", SCHEMA_1: "python-ascii"}
 #: Fields of a record of schema 1 or 2, all present (null where unknown).
 FIELDS_2 = frozenset(
     {
@@ -59,7 +61,16 @@ FIELDS_2 = frozenset(
     }
 )
 #: Schema 3 adds `user`: the email of the person signed in on the device (null when none).
-FIELDS = FIELDS_2 | {"user"}
+FIELDS_3 = FIELDS_2 | {"user"}
+#: Schema 4 adds `shipment`: the shipment reference the officer set (null when none).
+FIELDS = FIELDS_3 | {"shipment"}
+#: Fields each schema's records carry, all present.
+FIELDS_OF = {SCHEMA: FIELDS, SCHEMA_3: FIELDS_3, SCHEMA_2: FIELDS_2, SCHEMA_1: FIELDS_2}
+#: A shipment reference (customs entry, air-waybill or parcel number): letters, digits and
+#: the separators carriers print (space . / -), at most 35 characters (UN/EDIFACT's reference
+#: length), starting with a letter or digit. The same rule as `shipment` on /v1/verify.
+SHIPMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,34}$"
+_SHIPMENT = re.compile(SHIPMENT_PATTERN)
 CHECKABLE_KINDS = frozenset({"tag", "gs1", "typed"})
 #: A record larger than this (bytes) is refused: a tag URI is at most 2 KiB.
 MAX_RECORD_BYTES = 16_384
@@ -130,9 +141,10 @@ def build_record(
     offline_verdict: dict[str, Any] | None = None,
     scan_id: str | None = None,
     user: str | None = None,
+    shipment: str | None = None,
 ) -> str:
     """A new record as canonical JSON text (a fresh UUID4 scan id unless given), naming the
-    `user` signed in on the device when there is one."""
+    `user` signed in on the device and the `shipment` reference set, when there are."""
     record = {
         "schema": SCHEMA,
         "scanId": scan_id or str(uuid.uuid4()),
@@ -147,6 +159,7 @@ def build_record(
         "lot": lot,
         "offlineVerdict": offline_verdict,
         "user": user,
+        "shipment": shipment,
     }
     parse_record(canonical_json(record))  # never queue what the gateway would refuse to read
     return canonical_json(record)
@@ -189,6 +202,8 @@ class ScanRecord:
     offline_verdict: dict[str, Any] | None
     #: Who was signed in on the device (schema 3; None for older records or no one).
     user: str | None = None
+    #: The shipment reference the officer set (schema 4; None for older records or none set).
+    shipment: str | None = None
 
     @property
     def offline_verdict_name(self) -> str | None:
@@ -220,9 +235,9 @@ def parse_record(text: str) -> ScanRecord:
     if "schema" in record and record["schema"] not in SCHEMAS:
         raise InvalidInput(
             f"record schema {record['schema']!r} is not {SCHEMA!r} "
-            f"(nor the older {SCHEMA_2!r} or {SCHEMA_1!r})"
+            f"(nor the older {SCHEMA_3!r}, {SCHEMA_2!r} or {SCHEMA_1!r})"
         )
-    expected = FIELDS if record.get("schema") == SCHEMA else FIELDS_2
+    expected = FIELDS_OF.get(str(record.get("schema")), FIELDS_2)
     missing = sorted(expected - set(record))
     extra = sorted(set(record) - expected)
     if missing or extra:
@@ -265,9 +280,27 @@ def parse_record(text: str) -> ScanRecord:
     if tag is None and (gtin is None or serial is None):
         raise InvalidInput("a record needs tag, or gtin and serial")
     user = _optional_str(record, "user", 254) if "user" in record else None
+    shipment = _optional_str(record, "shipment", 35) if "shipment" in record else None
+    if shipment is not None and not _SHIPMENT.match(shipment):
+        raise InvalidInput(
+            f"shipment {shipment!r} is not a shipment reference: letters, digits, space . / -, "
+            "starting with a letter or digit, at most 35 characters"
+        )
     verdict = record["offlineVerdict"]
     if verdict is not None and not isinstance(verdict, dict):
         raise InvalidInput("offlineVerdict must be null or a JSON object")
     return ScanRecord(
-        scan_id, device_id, at, location, payload, kind, tag, gtin, serial, lot, verdict, user
+        scan_id,
+        device_id,
+        at,
+        location,
+        payload,
+        kind,
+        tag,
+        gtin,
+        serial,
+        lot,
+        verdict,
+        user,
+        shipment,
     )

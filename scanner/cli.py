@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from ledger.config import Settings
 from ledger.errors import InvalidInput
+from ledger.scan_record import SHIPMENT_PATTERN
 from scanner.bundles import OfflineVerifier, open_bundle
 from scanner.decode import expand_paths
 from scanner.device import has_device
@@ -77,6 +79,13 @@ def scan(
     ] = None,
     location: Annotated[
         str | None, typer.Option(help="UN/LOCODE where the scan happens, e.g. NLRTM")
+    ] = None,
+    shipment: Annotated[
+        str | None,
+        typer.Option(
+            help="shipment reference (entry, air-waybill or parcel number) sent with every scan "
+            "and written into queued offline records: scans group by it"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object only")] = False,
     offline: Annotated[
@@ -161,6 +170,11 @@ def scan(
     """
     if location is not None and not _is_unlocode(location):
         raise InvalidInput(f"--location {location!r} is not a UN/LOCODE (e.g. NLRTM)")
+    if shipment is not None and not re.match(SHIPMENT_PATTERN, shipment):
+        raise InvalidInput(
+            f"--shipment {shipment!r} is not a shipment reference: letters, digits, space . / -, "
+            "starting with a letter or digit, at most 35 characters"
+        )
     if lot is not None and serial is None:
         raise InvalidInput("--lot goes with --serial GTIN SERIAL")
     if not paths and serial is None and not code:
@@ -178,7 +192,7 @@ def scan(
         url = verifier.url
     else:
         url, key = ("", "") if queue else resolve_gateway(gateway, api_key, settings.home)
-        verifier = Verifier(url, key)
+        verifier = Verifier(url, key, shipment=shipment)
     checker = None
     if verify_chain:
         # Imported here: it brings web3 (1-2 s of start-up) that a plain scan never uses.
@@ -197,7 +211,9 @@ def scan(
         results.append(CodeResult("typed", classify(text)))
     files = expand_paths(paths or [])
     with verifier:
-        judge = Judge(verifier, directory, queue_only, location, offline=offline_judge)
+        judge = Judge(
+            verifier, directory, queue_only, location, offline=offline_judge, shipment=shipment
+        )
         try:
             for result in results:
                 judge(result)

@@ -69,12 +69,14 @@ class Judge:
         queue_only: bool,
         location: str | None,
         offline: Judges | None = None,
+        shipment: str | None = None,
     ) -> None:
         self.verifier = verifier
         self.directory = directory
         self.queue_only = queue_only
         self.location = location
         self.offline = offline
+        self.shipment = shipment
         self.fallback: str | None = None  # why scans were queued instead of checked
         self._queue: ScanQueue | None = None
         self._device: DeviceKey | None = None
@@ -103,7 +105,11 @@ class Judge:
         if self._queue is None:
             self._queue = ScanQueue(self.directory / QUEUE_FILE)
         queued = self._queue.append(
-            self._device, result.payload, self.location, offline_verdict=offline_verdict_of(result)
+            self._device,
+            result.payload,
+            self.location,
+            offline_verdict=offline_verdict_of(result),
+            shipment=self.shipment,
         )
         result.queued = queued.scan_id
         return result

@@ -114,10 +114,14 @@ class CodeResult:
 
 
 class Verifier:
-    """A keep-alive HTTP client for one gateway."""
+    """A keep-alive HTTP client for one gateway. `shipment`: the shipment reference sent with
+    every scan (scans group by it on the gateway), when set."""
 
-    def __init__(self, url: str, key: str, timeout: float = 15.0) -> None:
+    def __init__(
+        self, url: str, key: str, timeout: float = 15.0, shipment: str | None = None
+    ) -> None:
         self.url = url
+        self.shipment = shipment
         self.client = httpx.Client(
             base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
         )
@@ -139,6 +143,8 @@ class Verifier:
             return result
         if location:
             body = {**body, "location": {"unlocode": location}}
+        if self.shipment:
+            body = {**body, "shipment": self.shipment}
         try:
             response = self.client.post("/v1/verify", json=body)
             for _ in range(RATE_LIMIT_WAITS):

@@ -88,8 +88,10 @@ class ScanQueue:
         location: str | None,
         scanned_at: datetime | None = None,
         offline_verdict: dict[str, Any] | None = None,
+        shipment: str | None = None,
     ) -> QueuedScan:
-        """Sign and queue one checkable code (`payload.checkable`) read at `location`."""
+        """Sign and queue one checkable code (`payload.checkable`) read at `location`, for the
+        `shipment` reference when one is set (scans group by it, as online)."""
         record = build_record(
             device_id=device.device_id,
             payload=payload.raw,
@@ -101,6 +103,7 @@ class ScanQueue:
             location=location,
             scanned_at=scanned_at or datetime.now(UTC),
             offline_verdict=offline_verdict,
+            shipment=shipment,
         )
         signature = device.sign(record)
         scan_id = str(json.loads(record)["scanId"])

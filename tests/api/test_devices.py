@@ -59,6 +59,7 @@ def signed(
     location: str | None = "NLRTM",
     at: datetime | None = None,
     offline: dict[str, Any] | None = None,
+    shipment: str | None = None,
 ) -> dict[str, str]:
     record = build_record(
         device_id=device.device_id,
@@ -71,6 +72,7 @@ def signed(
         location=location,
         scanned_at=at or datetime.now(UTC) - timedelta(hours=3),
         offline_verdict=offline,
+        shipment=shipment,
     )
     return {"record": record, "signature": device.sign(record)}
 
@@ -442,7 +444,7 @@ def test_synced_scans_name_their_user_or_the_syncing_key(
         user="olivia@customs.example",
     )
     v2 = json.loads(signed(device, serial="SN0003")["record"])
-    del v2["user"]
+    del v2["user"], v2["shipment"]
     v2_text = canonical_json({**v2, "schema": SCHEMA_2}, SCHEMA_2)
     scans = [
         {"record": mine, "signature": device.sign(mine)},
@@ -458,3 +460,35 @@ def test_synced_scans_name_their_user_or_the_syncing_key(
     )
     [by_key] = rows(stack, v2["scanId"])
     assert by_key.actor_kind == "api_key" and by_key.actor_name == officer[:12]
+
+
+def test_synced_scans_keep_their_shipment_and_schema_3_still_syncs(
+    stack: Stack, world: dict[str, Any]
+) -> None:
+    """Schema 4 records carry the shipment reference the officer set: it lands on the scan row,
+    as `shipment` on /v1/verify does. A schema 3 record (no `shipment` field) still syncs, with
+    no shipment; a shipment /v1/verify would refuse is refused here too, naming it."""
+    from ledger.scan_record import SCHEMA_3, canonical_json
+
+    officer, device = world["officer"]["apiKey"], world["device"]
+    assert register(stack, officer, device).status_code == 201
+    with_shipment = signed(device, serial="SN0002", shipment="AWB 176-12345675")
+    v3 = json.loads(signed(device, serial="SN0003")["record"])
+    del v3["shipment"]
+    v3_text = canonical_json({**v3, "schema": SCHEMA_3}, SCHEMA_3)
+    bad = json.loads(signed(device, serial="SN0004")["record"])
+    bad_text = canonical_json({**bad, "shipment": "AWB;DROP"})
+    scans = [
+        with_shipment,
+        {"record": v3_text, "signature": device.sign(v3_text)},
+        {"record": bad_text, "signature": device.sign(bad_text)},
+    ]
+    body = sync(stack, officer, device, scans).json()
+    assert body["counts"] == {"accepted": 2, "duplicate": 0, "rejected": 1}, body
+    rejected = body["results"][2]
+    assert rejected["reason"] == "RECORD_INVALID" and "shipment" in rejected["message"], rejected
+    [row] = rows(stack, _id(with_shipment))
+    assert row.shipment == "AWB 176-12345675" and row.signed_record == with_shipment["record"]
+    [old] = rows(stack, v3["scanId"])
+    assert old.shipment is None and old.signed_record == v3_text
+    assert rows(stack, bad["scanId"]) == []

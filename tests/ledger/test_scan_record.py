@@ -18,6 +18,7 @@ from ledger.gs1 import CSET82
 from ledger.scan_record import (
     SCHEMA,
     SCHEMA_1,
+    SCHEMA_3,
     build_record,
     canonical_json,
     check_signature,
@@ -225,12 +226,35 @@ def test_schema_3_names_the_user_and_schema_2_has_no_user_field() -> None:
         user="olivia@customs.example",
     )
     assert parse_record(text).user == "olivia@customs.example"
-    record = json.loads(text)
+    record = {k: v for k, v in json.loads(text).items() if k != "shipment"}
+    record["schema"] = SCHEMA_3
     old = {k: v for k, v in record.items() if k != "user"}
     assert parse_record(canonical_json({**old, "schema": SCHEMA_2}, SCHEMA_2)).user is None
     with pytest.raises(InvalidInput, match="unknown user"):
         parse_record(canonical_json({**record, "schema": SCHEMA_2}, SCHEMA_2))
     with pytest.raises(InvalidInput, match="missing user"):
-        parse_record(canonical_json(old))
+        parse_record(canonical_json({**old, "schema": SCHEMA_3}))
     with pytest.raises(InvalidInput, match="user"):
         parse_record(canonical_json({**record, "user": ""}))
+
+
+def test_schema_4_carries_the_shipment_and_schema_3_has_no_shipment_field() -> None:
+    """Schema 4 adds the shipment reference (the rule of `shipment` on /v1/verify); schema 3
+    records, without the field, are still read."""
+    text = record(shipment="AWB 176-12345675", user="olivia@customs.example")
+    fields = json.loads(text)
+    assert fields["schema"] == SCHEMA == "borderledger/offline-scan/4"
+    assert parse_record(text).shipment == "AWB 176-12345675"
+    assert parse_record(record()).shipment is None and json.loads(record())["shipment"] is None
+    v3 = {k: v for k, v in fields.items() if k != "shipment"}
+    parsed = parse_record(canonical_json({**v3, "schema": SCHEMA_3}, SCHEMA_3))
+    assert parsed.shipment is None and parsed.user == "olivia@customs.example"
+    with pytest.raises(InvalidInput, match="unknown shipment"):
+        parse_record(canonical_json({**fields, "schema": SCHEMA_3}, SCHEMA_3))
+    with pytest.raises(InvalidInput, match="missing shipment"):
+        parse_record(canonical_json(v3))
+    for bad in ("", "-AWB1", "AWB\n1", "A" * 36, "AWB#1", 17):
+        with pytest.raises(InvalidInput, match="shipment"):
+            parse_record(canonical_json({**fields, "shipment": bad}))
+    with pytest.raises(InvalidInput, match="shipment"):
+        record(shipment="no;thanks")

@@ -275,3 +275,74 @@ def test_a_sync_burst_waits_out_the_rate_limit(served: Served, tmp_path: Path) -
         assert report.counts == {"accepted": 5, "duplicate": 0, "rejected": 0}
         assert queue.counts()["pending"] == 0
     assert all(len(stored(served, s.scan_id)) == 1 for s in scans)
+
+
+def test_shipment_reference_travels_offline_and_online(served: Served, tmp_path: Path) -> None:
+    """`--shipment` goes into the signed offline record (schema 4) and onto the synced scan
+    row; online it is sent with the scan. A reference /v1/verify would refuse is refused
+    before anything is read."""
+    init_and_register(served, tmp_path)
+    bundle = tmp_path / "bundle.json"
+    fetched = cli(
+        tmp_path,
+        "bundle",
+        "fetch",
+        "--gateway",
+        served.url,
+        "--api-key",
+        served.officer_key,
+        "--out",
+        str(bundle),
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    offline = cli(
+        tmp_path,
+        "scan",
+        "--offline",
+        "--bundle",
+        str(bundle),
+        "--code",
+        served.tags[SERIALS[0]],
+        "--location",
+        "NLRTM",
+        "--shipment",
+        "AWB 176-12345675",
+        "--json",
+    )
+    report = last_json(offline)
+    assert report["counts"]["queued"] == 1, (report, offline.stderr)
+    [scan_id] = [c["queued"] for c in report["codes"]]
+    db = sqlite3.connect(tmp_path / "device" / "queue.db")
+    [(record,)] = db.execute("SELECT record FROM scans WHERE scan_id = ?", (scan_id,)).fetchall()
+    db.close()
+    assert json.loads(record)["schema"] == "borderledger/offline-scan/4"
+    assert json.loads(record)["shipment"] == "AWB 176-12345675"
+    assert stored(served, scan_id) == []
+
+    code, result = sync(served, tmp_path)
+    assert code == 0 and result["counts"]["accepted"] == 1, result
+    [row] = stored(served, scan_id)
+    assert row.origin == "offline" and row.shipment == "AWB 176-12345675"
+    assert row.location == "NLRTM" and row.serial == SERIALS[0]
+
+    online = cli(
+        tmp_path,
+        "scan",
+        "--code",
+        served.tags[SERIALS[1]],
+        "--gateway",
+        served.url,
+        "--api-key",
+        served.officer_key,
+        "--shipment",
+        "ENT-2026/0042",
+        "--json",
+    )
+    assert last_json(online)["counts"]["judged"] == 1, online.stderr
+    served.stack.gateway.scans.flush()
+    with Session(served.stack.gateway.engine) as session:
+        rows = session.exec(select(ScanEvent).where(ScanEvent.shipment == "ENT-2026/0042")).all()
+    assert [(r.serial, r.origin) for r in rows] == [(SERIALS[1], "online")]
+
+    bad = cli(tmp_path, "scan", "--code", served.tags[SERIALS[2]], "--shipment", "AWB;1")
+    assert bad.returncode == 2 and "--shipment 'AWB;1' is not a shipment reference" in bad.stderr

@@ -15,8 +15,10 @@ import * as device from "./lib/device.js";
 
 export { judge, scanned, verifyBundle, bundleAge, device };
 
-/** Settings.bundle_max_age_seconds' default: an older bundle gives no verdict on the page. */
+/** Settings.bundle_max_age_seconds' default, used only when the page does not say. */
 export const MAX_AGE = 86400;
+/** A shipment reference, as /v1/verify and signed records take it (ledger.scan_record). */
+const SHIPMENT = /^[A-Za-z0-9][A-Za-z0-9 ./-]{0,34}$/;
 const TONES = {
   GENUINE: "ok",
   COUNTERFEIT_SUSPECT: "bad",
@@ -41,6 +43,13 @@ async function keepPage() {
 
 const texts = () => JSON.parse(document.getElementById("offline-texts")?.textContent || "{}");
 const t = (key, fallback) => texts()[key] ?? fallback;
+
+/** The gateway's bundle_max_age_seconds, written into the page (templates/_offline.html):
+ * an older bundle gives no verdict. */
+export function maxAge() {
+  const value = Number(texts().maxAgeSeconds);
+  return Number.isFinite(value) && value > 0 ? value : MAX_AGE;
+}
 
 let verified = null; // {as, bundle}: the stored bundle, its signature checked once
 
@@ -109,12 +118,14 @@ function paint(answer, queued) {
 function formRequest(form) {
   const data = new FormData(form);
   const value = (name) => String(data.get(name) ?? "").trim();
+  const port = value("port").toUpperCase();
+  const shipment = value("shipment");
   const tag = value("tag");
-  if (tag) return { request: { tag }, payload: tag, kind: "tag", tag, port: value("port") };
+  if (tag) return { request: { tag }, payload: tag, kind: "tag", tag, port, shipment };
   const lot = value("lot");
   const request = { gtin: value("gtin"), serial: value("serial"), lot: lot || null };
   const payload = [request.gtin, request.serial, lot].filter(Boolean).join(" ");
-  return { request, payload, kind: "typed", tag: null, port: value("port").toUpperCase() };
+  return { request, payload, kind: "typed", tag: null, port, shipment };
 }
 
 /** Judge the form's code from the stored bundle, paint the verdict, queue the signed record.
@@ -135,13 +146,18 @@ export async function judgeOffline(form) {
     paintError(t("noBundle", "No trust bundle on this device: connect once to fetch it."));
     return null;
   }
-  const age = bundleAge(bundle, MAX_AGE);
+  const limit = maxAge();
+  const age = bundleAge(bundle, limit);
   if (age.stale) {
     const hours = Math.round(Math.max(age.ageSeconds, age.blockAgeSeconds ?? 0) / 3600);
     paintError(t("outdated", "The offline trust bundle is outdated ({hours} h old): connect to refresh it.").replace("{hours}", hours));
     return null;
   }
-  const { request, payload, kind, tag, port } = formRequest(form);
+  const { request, payload, kind, tag, port, shipment } = formRequest(form);
+  if (shipment && !SHIPMENT.test(shipment)) {
+    paintError(t("badShipment", "Shipment reference: letters, digits, space . / -, starting with a letter or digit, at most 35 characters."));
+    return null;
+  }
   let item;
   try {
     item = scanned(request);
@@ -152,7 +168,7 @@ export async function judgeOffline(form) {
     }
     throw exc;
   }
-  const answer = judge(bundle, item, { maxAge: MAX_AGE });
+  const answer = judge(bundle, item, { maxAge: limit });
   const key = await device.get("device", "key");
   let queued = false;
   if (key && key.registered) {
@@ -162,6 +178,7 @@ export async function judgeOffline(form) {
       kind,
       tag,
       location: /^[A-Z]{2}[A-Z2-9]{3}$/.test(port) ? port : null,
+      shipment: shipment || null,
       verdict: { verdict: answer.verdict, reasons: answer.reasons, bundleBlock: age.block },
       user: texts().user,
     });
@@ -243,6 +260,7 @@ function hookScanForm(form) {
 }
 
 async function setupDevicePage(button) {
+  // A registered device is not offered registration again: its state and name instead.
   const show = async () => {
     const key = await device.get("device", "key");
     document.getElementById("device-id").textContent = key ? key.deviceId : t("none", "none yet");
@@ -251,6 +269,15 @@ async function setupDevicePage(button) {
       : key?.revoked
         ? t("revokedState", "revoked")
         : t("unregistered", "not registered");
+    const registered = Boolean(key?.registered);
+    document.getElementById("device-registered-name").textContent = registered
+      ? key.name || t("nameUnknown", "(name not known on this device)")
+      : "";
+    for (const node of document.querySelectorAll("[data-registered-name]")) node.hidden = !registered;
+    document.getElementById("device-register").hidden = registered;
+  };
+  const named = async () => {
+    if (await device.describe()) await show(); // the name the gateway has (another tab renamed)
   };
   button.addEventListener("click", async () => {
     const name = document.getElementById("device-name").value.trim();
@@ -264,6 +291,8 @@ async function setupDevicePage(button) {
     await show();
   });
   await show();
+  named().catch(() => {});
+  return show;
 }
 
 async function main() {
@@ -282,10 +311,15 @@ async function main() {
   const form = document.getElementById("scan-form");
   if (form) hookScanForm(form);
   const button = document.getElementById("register-device");
-  if (button) await setupDevicePage(button);
-  window.addEventListener("online", refresh);
-  window.addEventListener("offline", refresh);
-  await refresh();
+  const show = button ? await setupDevicePage(button) : null;
+  // A refresh can learn the device was revoked: the Device page then offers registration.
+  const refreshed = async () => {
+    await refresh();
+    if (show) await show();
+  };
+  window.addEventListener("online", refreshed);
+  window.addEventListener("offline", refreshed);
+  await refreshed();
   document.documentElement.dataset.offlineReady = "true";
 }
 

@@ -1,7 +1,7 @@
 // The phone as an officer's device (scanner/device.py, scanner/queue.py, scanner/sync.py in
 // the browser): a non-extractable Ed25519 key made by WebCrypto and kept in IndexedDB, the
 // latest signed trust bundle with the key it was pinned with, and the queue of scans judged
-// offline, each a signed `borderledger/offline-scan/3` record (ledger/scan_record.py) sent to
+// offline, each a signed `borderledger/offline-scan/4` record (ledger/scan_record.py) sent to
 // POST /v1/scans/sync when the network is back.
 import { b64Encode, hex } from "./verdict.js";
 
@@ -114,8 +114,24 @@ export async function register(name) {
   const { status, data } = await api("POST", "/v1/devices", { name, publicKey: key.publicKey });
   if (status !== 201 && status !== 200) throw new Error(problem(data, status));
   key.registered = true;
+  key.name = data.name || name;
   await put("device", "key", key);
   return key;
+}
+
+/** The gateway's record of this device (its name, whether revoked), or null when it cannot be
+ * asked (offline, not registered): the Device page shows the name it was registered under. */
+export async function describe() {
+  const key = await get("device", "key");
+  if (!key || !key.registered) return null;
+  try {
+    const { status, data } = await api("GET", `/v1/devices/${key.deviceId}`);
+    if (status !== 200) return null;
+    if (data.name && data.name !== key.name) await put("device", "key", { ...key, name: data.name });
+    return data;
+  } catch {
+    return null; // no network: the stored name stands
+  }
 }
 
 // ------------------------------------------------------------------------------- bundle
@@ -145,11 +161,12 @@ function timestamp(date) {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
-/** Sign and queue one judged scan as an offline-scan/3 record (ledger.scan_record). */
-export async function enqueue({ item, payload, kind, tag, location, verdict, user }) {
+/** Sign and queue one judged scan as an offline-scan/4 record (ledger.scan_record), with the
+ * shipment reference the officer set (null when none). */
+export async function enqueue({ item, payload, kind, tag, location, shipment, verdict, user }) {
   const key = await deviceKey();
   const record = canonical({
-    schema: "borderledger/offline-scan/3",
+    schema: "borderledger/offline-scan/4",
     scanId: crypto.randomUUID(),
     deviceId: key.deviceId,
     scannedAt: timestamp(new Date()),
@@ -162,6 +179,7 @@ export async function enqueue({ item, payload, kind, tag, location, verdict, use
     lot: item.lot,
     offlineVerdict: verdict,
     user: user || null,
+    shipment: shipment || null,
   });
   const signature = new Uint8Array(
     await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, new TextEncoder().encode(record)),
