@@ -140,9 +140,6 @@ def open_case(
             raise NotFound(f"no scan {body.scanId!r}")
         source_ref, port, gtin = scan.scan_id, port or scan.location, scan.gtin
         items = _shipment_scans(session, scan)
-        holder = _holder_of_batch(session, scan.batch_id)
-        if holder is not None:
-            holders.add(holder)
     elif body.source == "alert":
         if body.alertId is None:
             raise InvalidInput("source 'alert' needs alertId")
@@ -155,6 +152,12 @@ def open_case(
         source_ref, port, gtin = alert.alert_id, port or alert.location, alert.gtin or None
         if alert.organization_id is not None:
             holders.add(alert.organization_id)
+    # the holders of the scanned batches are the case's rights holders too (GTIN bindings)
+    batch_holders: dict[str | None, int | None] = {}
+    for item in items:
+        if item.batch_id not in batch_holders:
+            batch_holders[item.batch_id] = _holder_of_batch(session, item.batch_id)
+    holders |= {h for h in batch_holders.values() if h is not None}
     if port is None:
         raise InvalidInput("port is required (UN/LOCODE) when the source does not give one")
     if holders:
@@ -248,10 +251,7 @@ def open_case(
     for rule in profile.clocks_started_by("presented"):
         _start_clock(session, case, calendar, rule, body.presentedAt, now)
     opening = str(uuid.uuid4())
-    batch_holders: dict[str | None, int | None] = {}
     for scan in items:
-        if scan.batch_id not in batch_holders:
-            batch_holders[scan.batch_id] = _holder_of_batch(session, scan.batch_id)
         session.add(
             CaseItem(
                 case_pk=case.id,

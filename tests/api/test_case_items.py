@@ -6,18 +6,22 @@ reach the holder's webhook before the deadline."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 from sqlmodel import Session, select
 
 from api import case_clocks
 from api.case_models import CaseAction, CaseClock
 from api.models import WebhookDelivery
+from custody import entries
 from tests.api.test_case_files import JPEG, PNG
 from tests.stack import GTIN, Stack, api_error
 
+OTHER_GTIN = "09506000134376"
 PDF = b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
 
 
@@ -31,6 +35,7 @@ def world(stack: Stack) -> dict[str, Any]:
         "holder": holder["apiKey"],
         "holder_id": holder["id"],
         "other": other["apiKey"],
+        "other_id": other["id"],
         "officer": officer["apiKey"],
         "agency": agency["apiKey"],
     }
@@ -236,3 +241,32 @@ def test_clock_reminders_reach_the_holder_webhook_before_the_deadline(
     assert [p["data"]["clock"] for p in sent] == ["decide"]
     assert sent[0]["data"]["caseId"] == cid and "dueAt" in sent[0]["data"]
     assert not [r for r in rows if r.event == case_clocks.EVENT_EXPIRED]
+
+
+def test_each_holder_reads_its_own_products_items(stack: Stack, world: Any) -> None:
+    stack.enroll(world["holder"], serials=["SN0001"])
+    stack.enroll(world["other"], gtin=OTHER_GTIN, serials=["OS0001"])
+    stack.sync()
+    mine = _scan(stack, world["officer"], "SN0001", "AWB 555-5")
+    body = {"gtin": OTHER_GTIN, "lot": "L1", "serial": "OS0001", "shipment": "AWB 555-5"}
+    theirs = str(stack.verify(world["officer"], location={"unlocode": "USLAX"}, **body)["scanId"])
+    case = _open_from_scan(stack, world["officer"], mine)
+    cid = case["id"]
+    assert sorted(case["rightsHolders"]) == sorted([world["holder_id"], world["other_id"]])
+    assert {i["scanId"] for i in case["items"]} == {mine, theirs}
+    for n, action in enumerate(("detain", "send_notice", "answer", "disclose_unredacted")):
+        assert _act(stack, world["officer"], cid, action, f"s{n}").status_code == 201
+    for key, serial in ((world["holder"], "SN0001"), (world["other"], "OS0001")):
+        seen = _get(stack, key, cid).json()["items"]
+        assert [i["serial"] for i in seen] == [serial]
+        letter = stack.client.get(
+            f"/v1/cases/{cid}/documents/unredacted_disclosure_letter", headers=stack.headers(key)
+        )
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(letter.content)).pages)
+        assert serial in text and ({"SN0001", "OS0001"} - {serial}).pop() not in text
+
+    epcis = stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(world["officer"]))
+    assert epcis.status_code == 200, epcis.text
+    lists = [e["epcList"] for e in epcis.json()["epcisBody"]["eventList"]]
+    expected = {entries.item_key(GTIN, "SN0001"), entries.item_key(OTHER_GTIN, "OS0001")}
+    assert lists and all(set(epcs) == expected for epcs in lists)
