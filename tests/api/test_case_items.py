@@ -50,7 +50,9 @@ def _scan(stack: Stack, key: str, serial: str, shipment: str | None) -> str:
     }
     if shipment is not None:
         body["shipment"] = shipment
-    return str(stack.verify(key, **body)["scanId"])
+    scan = str(stack.verify(key, **body)["scanId"])
+    stack.gateway.scans.flush()  # stored by the writer thread: the case reads them at once
+    return scan
 
 
 def _act(stack: Stack, key: str, case: str, action: str, idem: str, **params: Any) -> Any:
@@ -250,6 +252,7 @@ def test_each_holder_reads_its_own_products_items(stack: Stack, world: Any) -> N
     mine = _scan(stack, world["officer"], "SN0001", "AWB 555-5")
     body = {"gtin": OTHER_GTIN, "lot": "L1", "serial": "OS0001", "shipment": "AWB 555-5"}
     theirs = str(stack.verify(world["officer"], location={"unlocode": "USLAX"}, **body)["scanId"])
+    stack.gateway.scans.flush()
     case = _open_from_scan(stack, world["officer"], mine)
     cid = case["id"]
     assert sorted(case["rightsHolders"]) == sorted([world["holder_id"], world["other_id"]])
