@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_case_files import PNG
 from tests.pages.conftest import no_axe_violations, shoot, sign_in
 from tests.people import make_user
 from tests.stack import Stack
@@ -353,11 +354,34 @@ def test_the_case_page_lists_its_scanned_items_by_stage(
     no_axe_violations(page)
     shoot(page, shots, "cases-items-officer")
 
+    for name, kind in (("goods.png", "image_redacted"), ("memo.pdf", "document")):
+        data = PNG if name.endswith(".png") else b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
+        media = "image/png" if name.endswith(".png") else "application/pdf"
+        r = stack.client.post(
+            f"/v1/cases/{case}/attachments",
+            files={"file": (name, data, media)},
+            data={"kind": kind},
+            headers=stack.headers(key),
+        )
+        assert r.status_code == 201, r.text
+    page.goto(live + f"/cases/{case}")
+    files = page.locator("ul[aria-labelledby=attachments-heading]").inner_text()
+    assert "goods.png" in files and "memo.pdf" in files
+
     page.context.clear_cookies()
     sign_in(page, live, "ravi@watch.example")
     page.wait_for_url(live + "/")
     page.goto(live + f"/cases/{case}")
-    assert "SN0001" not in page.locator("main").inner_text()  # not before the unredacted stage
+    text = page.locator("main").inner_text()
+    assert "SN0001" not in text and "goods.png" not in text  # stage none: neither
+    _act(stack, world, case, "request_help")  # the redacted stage: the redacted image
+    page.goto(live + f"/cases/{case}")
+    link = page.get_by_role("link", name="goods.png")
+    assert "memo.pdf" not in page.locator("main").inner_text()
+    got = page.request.get(live + str(link.get_attribute("href")))
+    assert got.status == 200 and got.body() == PNG
+    no_axe_violations(page)
+    shoot(page, shots, "cases-items-holder-redacted")
     for action in ("detain", "send_notice", "answer", "disclose_unredacted"):
         _act(stack, world, case, action)
     page.goto(live + f"/cases/{case}")
