@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from api.case_models import CaseAttachment
@@ -120,6 +121,7 @@ def list_attachments(
     kinds = _kinds_readable(case.profile, case.stage, viewer)
     rows = session.exec(
         select(CaseAttachment)
+        .options(defer(CaseAttachment.data))  # type: ignore[arg-type]  # metadata only
         .where(CaseAttachment.case_pk == case.id, col(CaseAttachment.kind).in_(kinds))
         .order_by(col(CaseAttachment.id))
         .limit(limit)
