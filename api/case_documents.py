@@ -62,7 +62,7 @@ KINDS: dict[str, Kind] = {
         "used to decide. You may, before the answer deadline below, show that the goods are "
         "not counterfeit (invoices, licences, proof of authorization); this may lead to their "
         "release. You may also abandon the goods.",
-        (*_SHIPMENT, "lines", "importer", "declarant", "clocks"),
+        (*_SHIPMENT, "lines", "items", "importer", "declarant", "clocks"),
     ),
     "redacted_images_request": Kind(
         "Request for assistance (redacted images)",
@@ -83,7 +83,7 @@ KINDS: dict[str, Kind] = {
         "rights holder",
         "The importer did not show within its period that the goods are genuine. Customs "
         "discloses the unredacted images below, subject to the limited-use notice.",
-        ("imagesUnredacted", "identifyingMarks", "limitedUseNotice", "sample"),
+        ("imagesUnredacted", "identifyingMarks", "items", "limitedUseNotice", "sample"),
     ),
     "sample_bond_record": Kind(
         "Sample bond record",
@@ -98,7 +98,7 @@ KINDS: dict[str, Kind] = {
         "The goods below are seized as bearing a counterfeit or infringing mark. The seizure "
         "was requested by one officer and approved by a second. The rights holder receives the "
         "information listed under 'Post-seizure disclosure'.",
-        (*_SHIPMENT, "lines", "msrp", "importer", "approvals"),
+        (*_SHIPMENT, "lines", "items", "msrp", "importer", "approvals"),
     ),
     "post_seizure_disclosure": Kind(
         "Post-seizure disclosure",
@@ -127,7 +127,7 @@ KINDS: dict[str, Kind] = {
         "The release of the goods below is suspended / they are detained as suspected of "
         "infringing an intellectual property right. Within the period below you may consent to "
         "their destruction or object to it. If you do not answer, you are deemed to consent.",
-        (*_SHIPMENT, "lines", "declarant", "importer", "clocks"),
+        (*_SHIPMENT, "lines", "items", "declarant", "importer", "clocks"),
     ),
     "eu_notification_holder": Kind(
         "Notification to the holder of the decision (Regulation (EU) No 608/2013)",
@@ -163,6 +163,7 @@ _LABELS = {
     "origin": "Country of origin",
     "mode": "Mode of transport",
     "lines": "Lines",
+    "items": "Scanned items",
     "msrp": "Value at MSRP",
     "importer": "Importer",
     "declarant": "Declarant",
@@ -232,6 +233,12 @@ def _value(key: str, view: Mapping[str, Any]) -> list[str] | None:
             f"{_money(int(line['unitMsrpCents']))} = {_money(int(line['msrpCents']))}"
             + (f" (GTIN {line['gtin']})" if line.get("gtin") else "")
             for line in value
+        ] or ["none"]
+    if key == "items":
+        return [
+            f"GTIN {item['gtin'] or '-'} serial {item['serial'] or '-'} lot {item['lot'] or '-'}: "
+            f"{item['verdict']} at {item['port'] or '-'} on {_when(item['scannedAt'])}"
+            for item in value
         ] or ["none"]
     if key == "clocks":
         return [

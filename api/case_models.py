@@ -292,6 +292,32 @@ class CaseAttachment(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     action_id: str = Field(max_length=36)
     actor: str = Field(max_length=80)
+    #: What the officer says the file is: `image_redacted` (shown to the case's rights holder
+    #: from the stage revealing `images_redacted`), `image_unredacted` (from the stage
+    #: revealing `images_unredacted`) or `document` (the agency's only).
+    kind: str = Field(
+        default="document", max_length=20, sa_column_kwargs={"server_default": "document"}
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseItem(SQLModel, table=True):
+    """A scanned item of a case: the opening scan and the agency's other scans of the same
+    shipment reference, linked when the case opens, and scans an officer adds later (an
+    `add_item` action). `holder_id` is the rights holder of the scanned batch, so a holder
+    reads only its own products' items (`api.services.cases.shown`)."""
+
+    __tablename__ = "case_items"
+    __table_args__ = (UniqueConstraint("case_pk", "scan_id", name="uq_case_items_case_scan"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True)
+    )
+    case_pk: int = Field(sa_column=Column(BIG_ID, nullable=False, index=True))
+    scan_id: str = Field(max_length=36, index=True)
+    holder_id: int | None = Field(default=None)
+    #: the action that linked it: the opening or an `add_item`
+    action_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
 
 

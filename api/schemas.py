@@ -781,6 +781,8 @@ class CaseAttachmentPublic(BaseModel):
     size: int
     actionId: str
     actor: str
+    #: image_redacted, image_unredacted or document (docs/cases.md, "Attachments")
+    kind: str = "document"
     createdAt: datetime
     replayed: bool = False
 
@@ -840,6 +842,10 @@ class CasePublic(BaseModel):
     mode: str | None = None
     hsCode: str | None = None
     lines: list[dict[str, Any]] | None = None
+    #: the scanned items (scanId, gtin, serial, lot, verdict, port, scannedAt, shipment; the
+    #: agency also reads `holder`): a rights holder only its own products' and from the stage
+    #: revealing `items`
+    items: list[dict[str, Any]] | None = None
     msrp: dict[str, Any] | None = None
     imagesRedacted: list[dict[str, Any]] | None = None
     imagesUnredacted: list[dict[str, Any]] | None = None

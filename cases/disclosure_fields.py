@@ -28,6 +28,9 @@ FIELDS = (
     "mode",
     "hs_code",
     "lines",
+    #: the scanned items (GTIN, serial, lot, verdict, port, time): serials and lots mark the
+    #: goods as the identifying marks do, so profiles reveal them with those
+    "items",
     "msrp",
     "images_redacted",
     "images_unredacted",

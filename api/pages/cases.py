@@ -34,7 +34,7 @@ from api.pages.kit import (
     set_cookie,
 )
 from api.schemas import CaseActionRequest, CasePartyAnswer
-from api.services import case_documents, cases
+from api.services import case_attachments, case_documents, cases
 from cases.profiles import all_profiles, get_profile
 from ledger.errors import BorderLedgerError
 
@@ -167,6 +167,11 @@ def _case_page(
         with Session(gateway_of(request).engine, expire_on_commit=False) as session:
             view = cases.get_case(session, signed_in.principal, case_id)
             documents = case_documents.listed(session, signed_in.principal, case_id)
+            # the files the reader may open now: all for the agency, the images the stage
+            # discloses for the rights holder (the same rule as the API's list)
+            attachments = case_attachments.list_attachments(
+                session, signed_in.principal, case_id, 200
+            )
             keys = [k for a in view.get("timeline", []) for k in (a["actor"], a["approvedBy"]) if k]
             names = cases.actor_names(session, signed_in.principal, keys)
             holders = cases.organization_names(session, view.get("rightsHolders", []))
@@ -202,6 +207,7 @@ def _case_page(
         forms=_forms(view, allowed) if by != "reader" else [],
         pending=pending,
         documents=documents,
+        attachments=attachments,
         names=names,
         holders=holders,
         by=by,

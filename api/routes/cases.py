@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api import statistics_report
@@ -183,6 +183,7 @@ def _attachment(row: CaseAttachment, replayed: bool) -> CaseAttachmentPublic:
         size=row.size,
         actionId=row.action_id,
         actor=row.actor,
+        kind=row.kind,
         createdAt=utc(row.created_at),
         replayed=replayed,
     )
@@ -206,6 +207,10 @@ async def add_attachment(
     file: Annotated[
         UploadFile, File(description="JPEG, PNG, WebP or PDF; its type is read from its bytes")
     ],
+    kind: Annotated[
+        Literal["image_redacted", "image_unredacted", "document"],
+        Form(description="what the file is: the rights holder reads images as its stage allows"),
+    ] = "document",
 ) -> JSONResponse:
     """Add a photo or document to a case (its agency). The bytes must be what the declared
     content type and the file name say (422 naming the disagreement); the same bytes again
@@ -218,7 +223,7 @@ async def add_attachment(
     if len(data) > limit:
         raise PayloadTooLarge(f"the attachment exceeds the limit of {limit} bytes")
     row, replayed = case_attachments.attach(
-        session, principal, case_id, data, file.content_type, file.filename, limit
+        session, principal, case_id, data, file.content_type, file.filename, limit, kind
     )
     return JSONResponse(
         _attachment(row, replayed).model_dump(mode="json"), status_code=200 if replayed else 201
@@ -229,11 +234,45 @@ async def add_attachment(
     "/cases/{case_id}/attachments", response_model=list[CaseAttachmentPublic], responses=ERRORS
 )
 def list_attachments(
-    case_id: CaseId, principal: OfficerDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
+    case_id: CaseId, principal: ReaderDep, session: SessionDep, limit: PageLimit = DEFAULT_PAGE
 ) -> list[CaseAttachmentPublic]:
-    """The case's attachments (name, type, size, hash), oldest first (its agency)."""
+    """The case's attachments (name, type, size, hash, kind), oldest first: all for its
+    agency, the images the disclosure stage allows for its rights holder."""
     rows = case_attachments.list_attachments(session, principal, case_id, limit)
     return [_attachment(row, False) for row in rows]
+
+
+@router.get(
+    "/cases/{case_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={
+        **ERRORS,
+        200: {
+            "content": {t: {} for t in ("image/jpeg", "image/png", "image/webp", "application/pdf")}
+        },
+    },
+)
+def download_attachment(
+    case_id: CaseId, attachment_id: CaseId, principal: ReaderDep, session: SessionDep
+) -> Response:
+    """The attachment's bytes, if the caller may read it at the case's stage (404 if not)."""
+    row = case_attachments.get_attachment(session, principal, case_id, attachment_id)
+    return Response(
+        row.data,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{row.sha256[:16]}{_ext(row.file_name)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _ext(name: str) -> str:
+    """The file name's extension (checked on upload), for the download's name: the stored
+    name itself may hold characters a header cannot."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot >= 0 else ""
 
 
 @router.get(

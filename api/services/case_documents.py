@@ -45,9 +45,11 @@ def _check(case: Case, kind: str) -> None:
         )
 
 
-def _pdf(session: Session, case: Case, viewer: Viewer, kind: str) -> bytes:
+def _pdf(
+    session: Session, case: Case, viewer: Viewer, kind: str, reader: int | None = None
+) -> bytes:
     _check(case, kind)
-    view = cases.shown(session, case, viewer, utcnow())
+    view = cases.shown(session, case, viewer, utcnow(), reader)
     agency = session.get(Organization, case.agency_id)
     name = agency.name if agency is not None else "Customs"
     return case_documents.render(kind, view, get_profile(case.profile).title, name)
@@ -57,7 +59,7 @@ def pdf(session: Session, principal: Principal, case_id: str, kind: str) -> byte
     """Document `kind` of the case for the caller: 404 for a case it may not know of or a
     kind no profile issues, 409 (naming the state) for one this case has not issued yet."""
     case, viewer = cases.load(session, principal, case_id)
-    return _pdf(session, case, viewer, kind)
+    return _pdf(session, case, viewer, kind, principal.organization_id)
 
 
 def pdf_by_link(session: Session, token: str, kind: str) -> bytes:

@@ -1,7 +1,8 @@
 """A case's applied actions as EPCIS 2.0 events of its items (docs/epcis.md, "Case actions").
 
 Each applied action is one ObjectEvent (action OBSERVE) over the case's goods: the scanned
-item the case was opened from (`epcList`, its GS1 Digital Link) and each line with a GTIN
+items of the case (`epcList`, their GS1 Digital Links: the opening scan, its shipment's
+scans, those an officer added) and each line with a GTIN
 (`quantityList`, the GTIN as class and the line's quantity). CBV 2.0 business steps and
 dispositions where one says what happened (detention is `holding`, destruction `destroying`
 + `destroyed`, ...); for the steps of customs procedure CBV has no word for (a notice, a
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from api.case_models import Case, CaseAction, CaseLine
+from api.case_models import Case, CaseAction, CaseItem, CaseLine
 from api.models import Alert, ScanEvent
 from api.principal import Principal
 from api.services import cases
@@ -63,10 +64,21 @@ def step_of(action: str) -> tuple[str, str | None]:
 
 
 def goods(session: Session, case: Case) -> tuple[list[str], list[dict[str, Any]]]:
-    """The case's items: the serialised one it was opened from (a scan's or an alert's) and
-    its lines with a GTIN, as EPCIS epcList and quantityList."""
+    """The case's items: its scanned items (the opening scan, the shipment's scans, those
+    added; or the alert's item it was opened from) and its lines with a GTIN, as EPCIS
+    epcList and quantityList."""
     epcs: list[str] = []
-    if case.source == "scan" and case.source_ref:
+    scans = session.exec(
+        select(ScanEvent.gtin, ScanEvent.serial)
+        .join(CaseItem, col(CaseItem.scan_id) == col(ScanEvent.scan_id))
+        .where(CaseItem.case_pk == case.id)
+        .order_by(col(CaseItem.id))
+    ).all()
+    for gtin, serial in scans:
+        key = entries.item_key(gtin, serial) if gtin and serial else None
+        if key is not None and key not in epcs:
+            epcs.append(key)
+    if case.source == "scan" and case.source_ref and not scans:  # opened before items were kept
         scan = session.exec(select(ScanEvent).where(ScanEvent.scan_id == case.source_ref)).first()
         if scan is not None and scan.gtin and scan.serial:
             epcs.append(entries.item_key(scan.gtin, scan.serial))

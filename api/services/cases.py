@@ -22,6 +22,7 @@ from api.case_models import (
     CaseAction,
     CaseClock,
     CaseHolder,
+    CaseItem,
     CaseLine,
     CaseLink,
     CaseNotice,
@@ -60,6 +61,8 @@ LIMITED_USE_NOTICE = (
     "(18 U.S.C. 1905) only to determine whether the goods infringe and to enforce the right."
 )
 APPLIED, PENDING, APPROVED = "applied", "pending_approval", "approved"
+#: Scans of the shipment linked when a case opens, at most (more are added one by one).
+MAX_OPEN_ITEMS = 1000
 
 
 def utc(moment: datetime) -> datetime:
@@ -125,6 +128,7 @@ def open_case(
         raise InvalidInput("presentedAt is more than ten years ago")
     holders = set(body.rightsHolders)
     port, source_ref, gtin = body.port, None, None
+    items: list[ScanEvent] = []
     if body.source == "scan":
         if body.scanId is None:
             raise InvalidInput("source 'scan' needs scanId")
@@ -135,9 +139,7 @@ def open_case(
         ):
             raise NotFound(f"no scan {body.scanId!r}")
         source_ref, port, gtin = scan.scan_id, port or scan.location, scan.gtin
-        holder = _holder_of_batch(session, scan.batch_id)
-        if holder is not None:
-            holders.add(holder)
+        items = _shipment_scans(session, scan)
     elif body.source == "alert":
         if body.alertId is None:
             raise InvalidInput("source 'alert' needs alertId")
@@ -150,6 +152,12 @@ def open_case(
         source_ref, port, gtin = alert.alert_id, port or alert.location, alert.gtin or None
         if alert.organization_id is not None:
             holders.add(alert.organization_id)
+    # the holders of the scanned batches are the case's rights holders too (GTIN bindings)
+    batch_holders: dict[str | None, int | None] = {}
+    for item in items:
+        if item.batch_id not in batch_holders:
+            batch_holders[item.batch_id] = _holder_of_batch(session, item.batch_id)
+    holders |= {h for h in batch_holders.values() if h is not None}
     if port is None:
         raise InvalidInput("port is required (UN/LOCODE) when the source does not give one")
     if holders:
@@ -242,9 +250,20 @@ def open_case(
         )
     for rule in profile.clocks_started_by("presented"):
         _start_clock(session, case, calendar, rule, body.presentedAt, now)
+    opening = str(uuid.uuid4())
+    for scan in items:
+        session.add(
+            CaseItem(
+                case_pk=case.id,
+                scan_id=scan.scan_id,
+                holder_id=batch_holders[scan.batch_id],
+                action_id=opening,
+                created_at=now,
+            )
+        )
     session.flush()
     row = CaseAction(
-        action_id=str(uuid.uuid4()),
+        action_id=opening,
         case_pk=case.id,
         idempotency_key="open",
         action="open",
@@ -274,11 +293,47 @@ def open_case(
         ],
         "rights_holders": sorted(holders),
         "parties": party_commitments,
+        "items": sorted(scan.scan_id for scan in items),
     }
     row.log_index = _log(session, [(row, record)])[0]
     _refresh_next_due(session, case)
     session.commit()
     return case
+
+
+def _shipment_scans(session: Session, scan: ScanEvent) -> list[ScanEvent]:
+    """The opening scan and its agency's other scans of the same shipment reference (the
+    case's scanned items), oldest first, at most MAX_OPEN_ITEMS."""
+    if scan.shipment is None:
+        return [scan]
+    others = session.exec(
+        select(ScanEvent)
+        .where(
+            ScanEvent.shipment == scan.shipment,
+            ScanEvent.organization_id == scan.organization_id,
+            ScanEvent.scan_id != scan.scan_id,
+        )
+        .order_by(col(ScanEvent.scanned_at), col(ScanEvent.id))
+        .limit(MAX_OPEN_ITEMS - 1)
+    ).all()
+    return [scan, *others]
+
+
+def _item_scan(session: Session, case: Case, params: dict[str, Any]) -> ScanEvent:
+    """The scan an `add_item` action names: one of the case's agency's scans (another
+    agency's is answered as absent) that is not yet an item of the case."""
+    scan_id = params.get("scanId")
+    if not isinstance(scan_id, str) or not 1 <= len(scan_id) <= 36:
+        raise InvalidInput("params.scanId must be a scan id (a string of at most 36 characters)")
+    scan = session.exec(select(ScanEvent).where(ScanEvent.scan_id == scan_id)).first()
+    if scan is None or scan.organization_id != case.agency_id:
+        raise NotFound(f"no scan {scan_id!r}")
+    linked = session.exec(
+        select(CaseItem.id).where(CaseItem.case_pk == case.id, CaseItem.scan_id == scan_id)
+    ).first()
+    if linked is not None:
+        raise Conflict(f"scan {scan_id!r} is already an item of case {case.case_id}")
+    return scan
 
 
 def _holder_of_batch(session: Session, batch_id: str | None) -> int | None:
@@ -431,6 +486,12 @@ def document(session: Session, case: Case, now: datetime) -> dict[str, Any]:
     ).all()
     details = dict(case.details or {})
     stage_index = profile.stage_index(case.stage)
+    items = session.exec(
+        select(CaseItem, ScanEvent)
+        .join(ScanEvent, col(ScanEvent.scan_id) == col(CaseItem.scan_id))
+        .where(CaseItem.case_pk == case.id)
+        .order_by(col(ScanEvent.scanned_at), col(CaseItem.id))
+    ).all()
     return {
         "id": case.case_id,
         "profile": case.profile,
@@ -468,6 +529,20 @@ def document(session: Session, case: Case, now: datetime) -> dict[str, Any]:
                 "msrpCents": line.msrp_cents,
             }
             for line in lines
+        ],
+        "items": [
+            {
+                "scanId": scan.scan_id,
+                "gtin": scan.gtin,
+                "serial": scan.serial,
+                "lot": scan.lot,
+                "verdict": scan.verdict,
+                "port": scan.location,
+                "scannedAt": utc(scan.scanned_at),
+                "shipment": scan.shipment,
+                "holder": item.holder_id,
+            }
+            for item, scan in items
         ],
         "msrp": {"currency": case.currency, "cents": case.msrp_cents},
         "images_redacted": details.get("images_redacted", []),
@@ -518,11 +593,24 @@ _CAMEL = {
 }
 
 
-def shown(session: Session, case: Case, viewer: Viewer, now: datetime) -> dict[str, Any]:
-    """The case as `viewer` may read it now (API field names)."""
+def shown(
+    session: Session, case: Case, viewer: Viewer, now: datetime, reader: int | None = None
+) -> dict[str, Any]:
+    """The case as `viewer` may read it now (API field names). `reader` is the reading
+    organization: a rights holder reads, of the items its stage discloses, only those of
+    its own products (a case can name several holders); only the agency reads whose each is."""
     profile = get_profile(case.profile)
     visible = redact(document(session, case, now), profile, case.stage, viewer)
     assert visible is not None  # other holders were turned away by `load`
+    if "items" in visible:
+        mine = viewer is not Viewer.RIGHTS_HOLDER
+        visible["items"] = [
+            item
+            if viewer is Viewer.OWN_AGENCY
+            else {k: v for k, v in item.items() if k != "holder"}
+            for item in visible["items"]
+            if mine or (reader is not None and item["holder"] == reader)
+        ]
     out = {_CAMEL.get(k, k): v for k, v in visible.items()}
     if viewer is Viewer.OWN_AGENCY:
         out["nextDueAt"] = utc(case.next_due_at) if case.next_due_at else None
@@ -532,7 +620,7 @@ def shown(session: Session, case: Case, viewer: Viewer, now: datetime) -> dict[s
 
 def get_case(session: Session, principal: Principal, case_id: str) -> dict[str, Any]:
     case, viewer = load(session, principal, case_id)
-    return shown(session, case, viewer, utcnow())
+    return shown(session, case, viewer, utcnow(), principal.organization_id)
 
 
 def list_cases(
@@ -724,6 +812,7 @@ def _act(
         return _replay(existing, body.action, body.params), True, None
     profile = get_profile(case.profile)
     step = plan(profile, _facts(session, case), body.action, by, body.params)
+    item = _item_scan(session, case, body.params) if step.action == "add_item" else None
     assert case.id is not None
     row = CaseAction(
         action_id=str(uuid.uuid4()),
@@ -758,8 +847,29 @@ def _act(
         row.log_index = _log(session, [(row, _record(case, row, now))])[0]
     else:
         token = _apply(session, case, profile, step, row, now)
+    if item is not None:
+        _add_item(session, case, item, row.action_id, now)
     session.commit()
     return row, False, token
+
+
+def _add_item(session: Session, case: Case, scan: ScanEvent, action_id: str, now: datetime) -> None:
+    """Link `scan` to the case; a rights holder of its batch not yet on the case joins it
+    (as when the case opened from a scan of that batch)."""
+    assert case.id is not None
+    holder = _holder_of_batch(session, scan.batch_id)
+    session.add(
+        CaseItem(
+            case_pk=case.id,
+            scan_id=scan.scan_id,
+            holder_id=holder,
+            action_id=action_id,
+            created_at=now,
+        )
+    )
+    if holder is not None and session.get(CaseHolder, (case.id, holder)) is None:
+        session.add(CaseHolder(case_pk=case.id, organization_id=holder))
+    session.flush()
 
 
 def approve(

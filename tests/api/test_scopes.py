@@ -66,6 +66,7 @@ class Party:
     seizure: str = ""  # the case's seizure, requested and approved by two of its officers
     guide: str = ""  # the holder's guide of its product, published by the side's agency
     photo: str = ""  # a photo of the guide
+    image: str = ""  # a redacted image attached to the case (its holder reads it)
 
     def serial(self, n: int) -> str:
         return f"{self.prefix}{n:04d}"
@@ -326,8 +327,17 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
         lambda w, p: req("GET", "/v1/cases"), CASE_LIST, listed=lambda p: p.case
     ),
     ("GET", "/v1/cases/{case_id}"): Case(lambda w, p: req("GET", f"/v1/cases/{p.case}"), CASE_READ),
-    ("GET", "/v1/cases/{case_id}/attachments"): Case(
-        lambda w, p: req("GET", f"/v1/cases/{p.case}/attachments"), OFFICER_OBJECT
+    ("GET", "/v1/cases/{case_id}/attachments"): Case(  # the holder: the images its stage allows
+        lambda w, p: req("GET", f"/v1/cases/{p.case}/attachments"), CASE_READ
+    ),
+    ("GET", "/v1/cases/{case_id}/attachments/{attachment_id}"): Case(
+        lambda w, p: req("GET", f"/v1/cases/{p.case}/attachments/{p.image}"),
+        {  # a redacted image at the redacted stage: not the auditor's (no images)
+            "admin": ("ok", "ok"),
+            "holder": ("ok", "hidden"),
+            "customs": ("ok", "hidden"),
+            "auditor": ("hidden", "hidden"),
+        },
     ),
     ("GET", "/v1/cases/{case_id}/epcis"): Case(
         lambda w, p: req("GET", f"/v1/cases/{p.case}/epcis"), OFFICER_OBJECT
@@ -652,6 +662,18 @@ def _open_case(stack: Stack, party: Party) -> None:
     r = stack.client.post("/v1/cases", json=body, headers=stack.headers(party.agency["apiKey"]))
     assert r.status_code == 201, r.text
     party.case = r.json()["id"]
+    headers = stack.headers(party.agency["apiKey"])
+    body = {"action": "request_help", "idempotencyKey": "help"}  # the redacted stage
+    r = stack.client.post(f"/v1/cases/{party.case}/actions", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    r = stack.client.post(
+        f"/v1/cases/{party.case}/attachments",
+        files={"file": ("goods.png", PNG, "image/png")},
+        data={"kind": "image_redacted"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    party.image = r.json()["attachmentId"]
 
 
 def _seize(stack: Stack, party: Party) -> None:

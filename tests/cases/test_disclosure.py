@@ -24,6 +24,7 @@ HOLDER_US = {
         "origin",
         "images_unredacted",
         "identifying_marks",
+        "items",
         "sample",
         "limited_use_notice",
     },

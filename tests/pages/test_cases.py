@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_case_files import PNG
 from tests.pages.conftest import no_axe_violations, shoot, sign_in
 from tests.people import make_user
 from tests.stack import Stack
@@ -314,3 +315,74 @@ def test_the_list_pages_by_twenty_and_filters_open_cases(stack: Stack, world: An
     assert opened.count('class="case-link"') == 0
     released = client.get("/cases?state=released").text
     assert released.count('class="case-link"') == 1 and "AWB 100-00000000" in released
+
+
+def test_the_case_page_lists_its_scanned_items_by_stage(
+    stack: Stack, world: Any, live: str, page: Any, shots: Path | None
+) -> None:
+    from tests.stack import GTIN
+
+    key = world["customs"]["apiKey"]
+    stack.enroll(world["holder"]["apiKey"], serials=["SN0001", "SN0002"])
+    stack.sync()
+    scans = [
+        stack.verify(
+            key, gtin=GTIN, lot="L1", serial=s, location={"unlocode": "USLAX"}, shipment="AWB 42"
+        )["scanId"]
+        for s in ("SN0001", "SN0002")
+    ]
+    stack.gateway.scans.flush()  # scans are stored by the writer thread
+    r = stack.client.post(
+        "/v1/cases",
+        json={
+            "profile": "us-trademark",
+            "source": "scan",
+            "scanId": scans[0],
+            "mode": "express",
+            "presentedAt": datetime.now(UTC).isoformat(),
+        },
+        headers=stack.headers(key),
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()["id"]
+    sign_in(page, live, "olivia@cbp.example")
+    page.wait_for_url(live + "/")
+    page.goto(live + f"/cases/{case}")
+    table = page.get_by_role("table", name="Scanned items")
+    text = table.inner_text()
+    assert "SN0001" in text and "SN0002" in text and "USLAX" in text
+    no_axe_violations(page)
+    shoot(page, shots, "cases-items-officer")
+
+    for name, kind in (("goods.png", "image_redacted"), ("memo.pdf", "document")):
+        data = PNG if name.endswith(".png") else b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
+        media = "image/png" if name.endswith(".png") else "application/pdf"
+        r = stack.client.post(
+            f"/v1/cases/{case}/attachments",
+            files={"file": (name, data, media)},
+            data={"kind": kind},
+            headers=stack.headers(key),
+        )
+        assert r.status_code == 201, r.text
+    page.goto(live + f"/cases/{case}")
+    files = page.locator("ul[aria-labelledby=attachments-heading]").inner_text()
+    assert "goods.png" in files and "memo.pdf" in files
+
+    page.context.clear_cookies()
+    sign_in(page, live, "ravi@watch.example")
+    page.wait_for_url(live + "/")
+    page.goto(live + f"/cases/{case}")
+    text = page.locator("main").inner_text()
+    assert "SN0001" not in text and "goods.png" not in text  # stage none: neither
+    _act(stack, world, case, "request_help")  # the redacted stage: the redacted image
+    page.goto(live + f"/cases/{case}")
+    link = page.get_by_role("link", name="goods.png")
+    assert "memo.pdf" not in page.locator("main").inner_text()
+    got = page.request.get(live + str(link.get_attribute("href")))
+    assert got.status == 200 and got.body() == PNG
+    no_axe_violations(page)
+    shoot(page, shots, "cases-items-holder-redacted")
+    for action in ("detain", "send_notice", "answer", "disclose_unredacted"):
+        _act(stack, world, case, action)
+    page.goto(live + f"/cases/{case}")
+    assert "SN0002" in page.get_by_role("table", name="Scanned items").inner_text()
