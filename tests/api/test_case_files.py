@@ -1,7 +1,7 @@
 """Case attachments that are not what they claim are refused (422, naming the disagreement);
 the same bytes twice are one attachment; and a case's actions export as EPCIS 2.0 events of
-its items, valid against GS1's schema (the copy in ../shared/epcis, read here independently
-of the gateway's bundled one), with CBV steps and dispositions where they exist."""
+its items, valid against GS1's schema (the project's copy of ../shared/epcis, read here
+without the gateway's own loader), with CBV steps and dispositions where they exist."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from api.services.case_epcis import VOCABULARY
 from ledger.config import PROJECT_ROOT
 from tests.stack import GTIN, Stack, api_error
 
-#: GS1's schema as shared beside the project (../shared/epcis; from a worktree, two up).
-SHARED = [p / "shared" / "epcis" / "EPCIS-JSON-Schema.json" for p in PROJECT_ROOT.parents[:2]]
+#: GS1's schema: the project's byte-for-byte copy of ../shared/epcis (tests/epcis/test_schema.py
+#: checks the copy against the shared original), read here without the project's own loader.
+SCHEMA = PROJECT_ROOT / "epcis" / "data" / "EPCIS-JSON-Schema.json"
 
 
 def _png() -> bytes:
@@ -162,9 +163,7 @@ def test_attachments_are_what_they_claim(stack: Stack, world: Any) -> None:
 
 @cache
 def _shared_validator() -> Draft7Validator:
-    found = [p for p in SHARED if p.is_file()]
-    assert found, f"GS1's EPCIS schema is not at any of {SHARED}"  # not a skip
-    schema = json.loads(found[0].read_text())
+    schema = json.loads(SCHEMA.read_text())
     return Draft7Validator(schema, format_checker=FormatChecker())
 
 
