@@ -2,6 +2,11 @@
 
 Level M restores up to ~15% of damaged modules, the usual choice for printed labels; Q or H
 can be asked for when labels are expected to be scuffed.
+
+The `qrcode` library only computes the module matrix here (`matrix`); drawing is ours: a
+1-bit image packed row by row (`packed`) is what PNGs and PDF label sheets are made of, so a
+label costs one matrix and a few hundred bytes of bit packing, not one drawn rectangle per
+module through PIL.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Literal
 
 import qrcode
 import qrcode.constants
-import qrcode.image.svg
+from PIL import Image
 
 ErrorCorrection = Literal["M", "Q", "H"]
 _LEVELS = {
@@ -19,29 +24,78 @@ _LEVELS = {
     "Q": qrcode.constants.ERROR_CORRECT_Q,
     "H": qrcode.constants.ERROR_CORRECT_H,
 }
+#: Quiet zone, in modules, on each side (the standard's minimum).
+BORDER = 4
 
 
-def _code(data: str, level: ErrorCorrection) -> qrcode.QRCode:
+def matrix(data: str, level: ErrorCorrection = "M") -> list[list[bool]]:
+    """The QR module matrix holding `data` (True = dark), without the quiet zone."""
     if level not in _LEVELS:
         raise ValueError(f"error correction {level!r}: choose M, Q or H")
-    code = qrcode.QRCode(error_correction=_LEVELS[level], box_size=4, border=4)
+    code = qrcode.QRCode(error_correction=_LEVELS[level], border=0)
     code.add_data(data)
     code.make(fit=True)
-    return code
+    return [[bool(m) for m in row] for row in code.modules]
+
+
+def packed(modules: list[list[bool]], *, dark_bit: int = 1) -> tuple[int, bytes]:
+    """The matrix with its quiet zone as a 1-bit image, rows packed MSB first and padded to
+    whole bytes: (side in modules, bytes). `dark_bit` is the bit value of a dark module."""
+    side = len(modules) + 2 * BORDER
+    pad = -side % 8
+    width_bits = side + pad
+    light = "0" if dark_bit else "1"
+    dark = "1" if dark_bit else "0"
+    blank = int(light * width_bits, 2).to_bytes(width_bits // 8, "big")
+    quiet = light * BORDER
+    out = bytearray(blank * BORDER)
+    for row in modules:
+        bits = quiet + "".join(dark if m else light for m in row) + quiet + light * pad
+        out += int(bits, 2).to_bytes(width_bits // 8, "big")
+    out += blank * BORDER
+    return side, bytes(out)
+
+
+def png_of(modules: list[list[bool]], box_size: int = 4) -> bytes:
+    """PNG bytes of a matrix (`box_size` px per module, quiet zone included)."""
+    side, bits = packed(modules, dark_bit=0)  # PIL mode "1": 0 is black
+    image = Image.frombytes("1", (side, side), bits)
+    if box_size != 1:
+        image = image.resize((side * box_size, side * box_size), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def svg_of(modules: list[list[bool]]) -> bytes:
+    """SVG bytes of a matrix: one path of horizontal runs, scalable for artwork."""
+    side = len(modules) + 2 * BORDER
+    runs: list[str] = []
+    for y, row in enumerate(modules):
+        x, n = 0, len(row)
+        while x < n:
+            if row[x]:
+                start = x
+                while x < n and row[x]:
+                    x += 1
+                runs.append(f"M{start + BORDER} {y + BORDER}h{x - start}v1h-{x - start}z")
+            else:
+                x += 1
+    mm = side * 0.1  # 1 mm per 10 modules, as qrcode's SVG images
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm:g}mm" height="{mm:g}mm" '
+        f'viewBox="0 0 {side} {side}" shape-rendering="crispEdges">'
+        f'<rect width="{side}" height="{side}" fill="#fff"/>'
+        f'<path fill="#000" d="{"".join(runs)}"/></svg>\n'
+    ).encode()
 
 
 def render_png(data: str, level: ErrorCorrection = "M", box_size: int = 4) -> bytes:
     """PNG bytes of a QR code holding `data` (4 px per module, 4-module quiet zone)."""
-    code = _code(data, level)
-    code.box_size = box_size
-    buffer = io.BytesIO()
-    code.make_image().save(buffer)
-    return buffer.getvalue()
+    return png_of(matrix(data, level), box_size)
 
 
 def render_svg(data: str, level: ErrorCorrection = "M") -> bytes:
     """SVG bytes of a QR code holding `data` (one path, scalable for artwork)."""
-    image = _code(data, level).make_image(image_factory=qrcode.image.svg.SvgPathImage)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue()
+    return svg_of(matrix(data, level))
