@@ -155,11 +155,11 @@ def get_tags(
     batch = batches.own_batch(session, principal, batch_id)
     name = f"{batch.gtin}-{batch.lot}"
     if format != "csv" and batch.item_count > gateway.settings.sync_label_limit:
-        job = request_label_file(gateway, batch, format)
+        label_job = request_label_file(gateway, batch, format)
         return JSONResponse(
-            json.loads(job_public(job).model_dump_json()),
+            json.loads(job_public(label_job).model_dump_json()),
             status_code=202,
-            headers={"Location": f"/v1/jobs/{job.id}"},
+            headers={"Location": f"/v1/jobs/{label_job.id}"},
         )
     job, serials = batches.tags(session, gateway, batch)
     if format == "csv":
