@@ -229,3 +229,33 @@ def test_under_the_limit_the_file_is_answered_directly(
         f"/v1/jobs/{r.json()['jobId']}/file", headers=stack.headers(holder["apiKey"])
     )
     assert r.status_code == 409 and "makes no file" in r.json()["error"]["message"], r.text
+
+
+def test_racing_requests_store_one_job(
+    stack: Stack, holder: dict[str, Any], batch: dict[str, Any]
+) -> None:
+    """Requests racing for the same label file (threads here, gateway processes in
+    production) end with one job: its id is derived from batch and format."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy as sa
+
+    from api.label_jobs import request_label_file
+    from api.models import GatewayBatch
+
+    with _paused(stack):
+        with stack.gateway.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(GatewayBatch).where(GatewayBatch.batch_id == batch["batchId"])  # type: ignore[arg-type]
+            ).one()
+        stored = GatewayBatch(**row._mapping)
+        with ThreadPoolExecutor(4) as pool:
+            ids = set(
+                pool.map(lambda _: request_label_file(stack.gateway, stored, "zip").id, range(8))
+            )
+        assert len(ids) == 1
+        with stack.gateway.engine.connect() as connection:
+            count = connection.execute(
+                sa.text("SELECT count(*) FROM jobs WHERE kind = 'labels'")
+            ).scalar()
+        assert count == 1
