@@ -21,6 +21,7 @@ from api.detection import GatewayDetector
 from api.enrollment import ENROLL_JOB, run_enrollment_job
 from api.indexer import Indexer, IndexerThread
 from api.jobs import Handler, JobRunner
+from api.label_jobs import LABEL_JOB, run_label_job
 from api.migrate import upgrade
 from api.outbox import ChainWriter, OutboxThread
 from api.registrations import Registrations
@@ -81,6 +82,7 @@ class Gateway:
         handlers: dict[str, Handler] = {
             ENROLL_JOB: lambda job: run_enrollment_job(self, job),
             CLOCK_JOB: lambda job: run_clock_job(self.engine, job),
+            LABEL_JOB: lambda job: run_label_job(self, job),
         }
         self.jobs = JobRunner(
             self.engine,

@@ -79,12 +79,16 @@ def enroll_api(
     ] = "postgresql://postgres@127.0.0.1:5432/test",
     samples: Annotated[int, typer.Option(help="downloaded tags verified afterwards")] = 20,
     poll: Annotated[float, typer.Option(help="seconds between job polls")] = 1.0,
+    labels: Annotated[
+        int, typer.Option(help="labels in the PDF and ZIP label files (each made by a job)")
+    ] = 2_000,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
     ] = False,
 ) -> None:
     """A large enrollment through the gateway's API: CSV upload (202 + job), job polled until
-    done, tags downloaded as a stream, a sample verified; wall time, items/s, peak RSS."""
+    done, tags downloaded as a stream, a sample verified; wall time, items/s, peak RSS; then
+    PDF and ZIP label files of a `labels`-item batch as jobs (labels/s)."""
     from bench.enroll_api import run_enroll_api_bench
 
     choices: dict[str, tuple[Literal["sqlite", "postgresql"], ...]] = {
@@ -94,10 +98,15 @@ def enroll_api(
     }
     if database not in choices:
         raise typer.BadParameter("--database must be sqlite, postgresql or both")
-    if items < 1 or samples < 1 or poll <= 0:
-        raise typer.BadParameter("--items, --samples and --poll must be positive")
+    if items < 1 or samples < 1 or poll <= 0 or labels < 1:
+        raise typer.BadParameter("--items, --samples, --poll and --labels must be positive")
     result = run_enroll_api_bench(
-        choices[database], items=items, samples=samples, poll=poll, postgres_url=postgres_url
+        choices[database],
+        items=items,
+        samples=samples,
+        poll=poll,
+        postgres_url=postgres_url,
+        labels=labels,
     )
     print(json.dumps(result, separators=(",", ":")))
 

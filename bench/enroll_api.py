@@ -15,6 +15,10 @@ What a rights holder's system does with a 1,000,000-item lot, against the real g
 5. A sample of the downloaded tags (first, last, and some in between) verified through
    `POST /v1/verify` by the customs agency: all must be GENUINE.
 
+6. Label files: a second batch of `labels` serials is enrolled and its PDF and ZIP label
+   files asked for (the gateway runs with SYNC_LABEL_LIMIT=0, so each is a `labels` job):
+   the job polled until done, its file downloaded as a stream. `labels_per_second` is the
+   job's own rate (labels over its run time: tags signed, QR codes made, file written).
 Peak RSS is read from the kernel (`VmHWM` of each server process: its high-water mark since
 start) after each phase, so a phase that buffered the whole upload or download shows up.
 """
@@ -185,6 +189,7 @@ def run_one(
     poll: float,
     postgres_url: str,
     log: Callable[[str], None],
+    labels: int = 2_000,
 ) -> dict[str, Any]:
     home = work / database
     home.mkdir(parents=True, exist_ok=True)
@@ -198,10 +203,13 @@ def run_one(
     with schema_cm as schema:
         env = _admin(node_url, url, schema, home)
         admin_key = env.pop("BORDERLEDGER_ADMIN_KEY")
+        env["BORDERLEDGER_SYNC_LABEL_LIMIT"] = "0"  # every ZIP or PDF is a label job
         server = Server(env, 1, home)
         server.start()
         try:
-            return _measure(server, admin_key, items, samples, poll, database, log)
+            run = _measure(server, admin_key, items, samples, poll, database, log)
+            run["labels"] = _measure_labels(server, run.pop("_holder_key"), labels, log)
+            return run
         finally:
             server.stop()
 
@@ -300,6 +308,7 @@ def _measure(
         answer = gw.json("POST", "/v1/verify", officer["apiKey"], {"tag": uri})
         verdicts[answer["verdict"]] = verdicts.get(answer["verdict"], 0) + 1
     return {
+        "_holder_key": key,
         "database": database,
         "items": items,
         "upload_bytes": length,
@@ -323,6 +332,64 @@ def _measure(
     }
 
 
+def _seconds(job: dict[str, Any]) -> float:
+    """A job's run time, from its own timestamps (claimed to finished)."""
+    from datetime import datetime
+
+    started = datetime.fromisoformat(job["startedAt"].replace("Z", "+00:00"))
+    finished = datetime.fromisoformat(job["finishedAt"].replace("Z", "+00:00"))
+    return (finished - started).total_seconds()
+
+
+def _measure_labels(
+    server: Server, key: str, labels: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """PDF and ZIP label files of a `labels`-item batch, each made by a label job."""
+    gw = Gateway(server.port)
+    serials = [f"L{i:09d}" for i in range(labels)]
+    status, data = gw.request(
+        "POST",
+        "/v1/batches",
+        key,
+        json.dumps({"gtin": BENCH_GTIN, "lot": "LABELS1", "serials": serials}).encode(),
+    )
+    if status == 202:  # above SYNC_ENROLL_LIMIT: wait for the enrollment job
+        job_id = json.loads(data)["jobId"]
+        while gw.json("GET", f"/v1/jobs/{job_id}", key)["status"] not in ("done", "failed"):
+            time.sleep(0.2)
+    elif status not in (200, 201):
+        raise RuntimeError(f"label batch: HTTP {status}: {data[:500]!r}")
+    batch_id = json.loads(data)["batchId"]
+    out: dict[str, Any] = {"labels": labels}
+    for fmt in ("pdf", "zip"):
+        log(f"label file: {fmt}, {labels:,} labels (a job)")
+        clock = time.perf_counter()
+        status, data = gw.request("GET", f"/v1/batches/{batch_id}/tags?format={fmt}", key)
+        if status != 202:
+            raise RuntimeError(f"{fmt} labels: HTTP {status} (expected 202): {data[:300]!r}")
+        job = json.loads(data)
+        while job["status"] not in ("done", "failed", "cancelled"):
+            time.sleep(0.1)
+            job = gw.json("GET", f"/v1/jobs/{job['id']}", key)
+        if job["status"] != "done":
+            raise RuntimeError(f"{fmt} label job: {job}")
+        ready = time.perf_counter() - clock
+        clock = time.perf_counter()
+        size = gw.stream_lines(f"/v1/jobs/{job['id']}/file", key, lambda number, line: None)
+        download = time.perf_counter() - clock
+        run = _seconds(job)
+        out[fmt] = {
+            "job_seconds": round(run, 2),
+            "labels_per_second": round(labels / run, 1) if run > 0 else None,
+            "ready_seconds": round(ready, 2),
+            "bytes": size,
+            "complete": size == job["result"]["bytes"],
+            "download_seconds": round(download, 2),
+        }
+    out["peak_rss_mb"] = _peak_rss_mb(server)
+    return out
+
+
 def run_enroll_api_bench(
     databases: tuple[Database, ...] = ("sqlite",),
     *,
@@ -331,6 +398,7 @@ def run_enroll_api_bench(
     poll: float = 1.0,
     postgres_url: str = DEFAULT_POSTGRES_URL,
     log: Callable[[str], None] | None = None,
+    labels: int = 2_000,
 ) -> dict[str, Any]:
     from chain.node import LocalNode
 
@@ -350,6 +418,7 @@ def run_enroll_api_bench(
                     poll=poll,
                     postgres_url=postgres_url,
                     log=say,
+                    labels=labels,
                 )
             )
     return {

@@ -145,6 +145,18 @@ class Settings(BaseSettings):
     sync_enroll_limit: int = Field(
         20_000, description="larger batches are enrolled as background jobs"
     )
+    sync_label_limit: int = Field(
+        10_000,
+        ge=0,
+        description="larger ZIP and PDF label files are made by a background job (a download "
+        "when done); smaller ones are answered directly",
+    )
+    label_chunk: int = Field(
+        1_000,
+        ge=1,
+        description="labels tagged and rendered at a time by a label file: what a label job "
+        "holds in memory, and how often it reports progress",
+    )
     job_lease_seconds: float = Field(
         30.0,
         gt=0,

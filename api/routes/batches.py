@@ -16,20 +16,22 @@ from api.deps import GatewayDep, HolderDep, HolderOrAdminDep, ReaderDep, Session
 from api.detection import normalized_policy
 from api.enrollment import batch_out, domain_of, enroll_and_register, submit_enrollment
 from api.gateway import Gateway
+from api.label_jobs import request_label_file
 from api.labels import tags_csv, tags_pdf, tags_zip
 from api.models import Organization
+from api.routes.jobs import job_public
 from api.schemas import (
     BatchCreate,
     BatchPublic,
     BatchStatusUpdate,
     ErrorResponse,
     JobAccepted,
+    JobPublic,
     WritePublic,
 )
 from api.services import batches
 from api.uploads import read_body
 from ledger.batch import BatchInput
-from ledger.errors import InvalidInput
 from ledger.tags import TagDomain
 
 router = APIRouter(prefix="/v1", tags=["batches"])
@@ -129,6 +131,11 @@ def get_batch(batch_id: str, principal: ReaderDep, session: SessionDep) -> Batch
     "/batches/{batch_id}/tags",
     responses={
         200: {"content": {"text/csv": {}, "application/zip": {}, "application/pdf": {}}},
+        202: {
+            "model": JobPublic,
+            "description": "a ZIP or PDF above the synchronous limit: the label-file job "
+            "(the same one each time); GET /v1/jobs/{id}/file once it is done",
+        },
         **ERRORS,
     },
 )
@@ -142,19 +149,24 @@ def get_tags(
         Query(pattern="^(csv|zip|pdf)$", description="csv, zip (QR PNG+SVG) or pdf (label sheet)"),
     ] = "csv",
 ) -> Response:
-    """The batch's signed tags: CSV of URIs, ZIP of QR codes, or a printable PDF label sheet."""
+    """The batch's signed tags: CSV of URIs, ZIP of QR codes, or a printable PDF label sheet.
+    A ZIP or PDF of more than `sync_label_limit` tags is made by a background job: 202 with
+    the job (asking again returns the same job), its file at GET /v1/jobs/{id}/file."""
     batch = batches.own_batch(session, principal, batch_id)
-    job, serials = batches.tags(session, gateway, batch)
     name = f"{batch.gtin}-{batch.lot}"
+    if format != "csv" and batch.item_count > gateway.settings.sync_label_limit:
+        label_job = request_label_file(gateway, batch, format)
+        return JSONResponse(
+            json.loads(job_public(label_job).model_dump_json()),
+            status_code=202,
+            headers={"Location": f"/v1/jobs/{label_job.id}"},
+        )
+    job, serials = batches.tags(session, gateway, batch)
     if format == "csv":
         return StreamingResponse(
             tags_csv(job, serials),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    if len(serials) > 10_000:
-        raise InvalidInput(
-            f"{format} downloads are limited to 10,000 tags; use format=csv for {len(serials)}"
         )
     if format == "zip":
         return Response(

@@ -6,12 +6,14 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 from sqlmodel import Session, col, select
 
 from api import jobs
 from api.deps import GatewayDep, ReaderDep, SessionDep
+from api.label_jobs import label_file
 from api.models import Job, Role
-from api.openapi import DEFAULT_PAGE, PageLimit
+from api.openapi import DEFAULT_PAGE, PageLimit, errors
 from api.principal import Principal
 from api.schemas import ErrorResponse, JobPublic
 from api.scoping import scope_of
@@ -98,3 +100,23 @@ def retry_job(
     job = jobs.retry(session, _visible_job(session, principal, job_id))
     gateway.jobs.wake()
     return job_public(job)
+
+
+@router.get(
+    "/jobs/{job_id}/file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/zip": {}, "application/pdf": {}},
+            "description": "the file the job made, streamed",
+        },
+        **errors(401, 404, 409, 422),
+    },
+)
+def get_job_file(
+    job_id: str, principal: ReaderDep, session: SessionDep, gateway: GatewayDep
+) -> FileResponse:
+    """The file a finished label-file job made (ZIP or PDF), streamed from the gateway's
+    home. 409 while the job is not done, or for a job that makes no file."""
+    path, media_type, name = label_file(gateway, _visible_job(session, principal, job_id))
+    return FileResponse(path, media_type=media_type, filename=name)

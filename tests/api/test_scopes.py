@@ -302,6 +302,10 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
         listed=lambda p: p.job,
     ),
     ("GET", "/v1/jobs/{job_id}"): Case(lambda w, p: req("GET", f"/v1/jobs/{p.job}"), OWN_JOB),
+    # an enrollment job makes no file: 409 for whoever may see the job, 404 for the others
+    ("GET", "/v1/jobs/{job_id}/file"): Case(
+        lambda w, p: req("GET", f"/v1/jobs/{p.job}/file"), OWN_JOB
+    ),
     ("GET", "/v1/alerts"): Case(
         lambda w, p: req("GET", "/v1/alerts"),
         {

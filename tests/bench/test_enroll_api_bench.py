@@ -8,7 +8,16 @@ from tests.bench.run import bench_json
 def test_bench_enroll_api_goes_through_a_background_job() -> None:
     items = 20_001  # one above the default SYNC_ENROLL_LIMIT: 202 + job
     result = bench_json(
-        "enroll-api", "--items", str(items), "--samples", "3", "--poll", "0.2", timeout=600
+        "enroll-api",
+        "--items",
+        str(items),
+        "--samples",
+        "3",
+        "--poll",
+        "0.2",
+        "--labels",
+        "60",
+        timeout=600,
     )
     assert result["benchmark"] == "enroll-api" and result["items"] == items
     [run] = result["runs"]
@@ -25,3 +34,10 @@ def test_bench_enroll_api_goes_through_a_background_job() -> None:
     assert set(peaks) == {"start", "enroll", "tags"}
     [worker] = peaks["start"]
     assert peaks["tags"][worker] >= peaks["enroll"][worker] >= peaks["start"][worker] > 0
+    # label files as jobs: both formats complete, a rate from each job's own run time
+    labels = run["labels"]
+    assert labels["labels"] == 60
+    for fmt in ("pdf", "zip"):
+        section = labels[fmt]
+        assert section["complete"] and section["bytes"] > 60 * 100, (fmt, section)
+        assert section["labels_per_second"] > 0 and section["job_seconds"] > 0
