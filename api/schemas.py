@@ -30,6 +30,8 @@ from ledger.scan_record import SHIPMENT_PATTERN
 UNLOCODE = r"^[A-Z]{2}[A-Z2-9]{3}$"
 #: Free text without control characters (PostgreSQL text cannot hold NUL at all).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+#: A name: printable (as PRINTABLE) and not blank.
+NAME = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 #: A shipment reference (customs entry, air-waybill or parcel number): the rule signed offline
 #: scan records follow too (ledger.scan_record).
 SHIPMENT = SHIPMENT_PATTERN
@@ -480,7 +482,7 @@ class SyncResponse(BaseModel):
 
 class LocationCreate(Strict):
     unlocode: str = Field(pattern=UNLOCODE, description="UN/LOCODE")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NAME)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)

@@ -3,8 +3,8 @@
 This is enrollment's hot path: per item one HMAC (salt), two keccaks (leaf), three keccaks
 (tag digest; the GTIN and lot hashes are the same for the whole batch and computed once) and
 one secp256k1 signature, the most expensive step. Work is cut into chunks that worker
-processes (forked, so nothing is pickled but the serials and the results) turn into leaf
-hashes and ready-to-write CSV lines.
+processes (from a fork server: the job once per worker, then serials and results are
+pickled) turn into leaf hashes and ready-to-write CSV lines.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ _worker_job: TaggingJob | None = None
 def _init_worker(job: TaggingJob) -> None:
     global _worker_job
     _worker_job = job
-    # Forked from the CLI, which turns SIGTERM into sys.exit: restore the default so that
+    # Started for the CLI, which turns SIGTERM into sys.exit: restore the default so that
     # Pool.terminate() ends workers at once instead of raising inside them.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -123,7 +123,12 @@ def tag_batch(
                 on_chunk(len(chunk))
             yield done
         return
-    context = multiprocessing.get_context("fork")
+    # forkserver, not fork: the gateway tags inside a job runner thread while other threads
+    # (the server's, the database driver's, webhook deliveries) may hold locks at the moment
+    # of a fork, and a forked child that inherits a held lock hangs for ever (seen once on
+    # PostgreSQL: the enrollment stuck mid-batch). The fork server is single-threaded; the
+    # job (plain bytes and strings) and the module-level functions pickle.
+    context = multiprocessing.get_context("forkserver")
     with context.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
         for chunk, done in zip(chunks, pool.imap(_work, chunks), strict=True):
             if on_chunk:

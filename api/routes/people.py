@@ -13,6 +13,7 @@ from api import audit, orgs, users
 from api.deps import OrgAdminDep, SessionDep
 from api.models import ApiKey, User, UserRole
 from api.openapi import DEFAULT_PAGE, PageLimit, errors
+from api.schemas import NAME
 
 router = APIRouter(tags=["people"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the user's id")]
@@ -26,9 +27,11 @@ class _Model(BaseModel):
 
 class UserCreate(_Model):
     email: str = Field(
-        min_length=5, max_length=254, pattern=r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$"
+        min_length=5,
+        max_length=254,
+        pattern=r"^\s*[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$",
     )
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=200, pattern=NAME)
     role: UserRole
     language: Literal["en", "fr"] = "en"
     organization_id: int | None = Field(
@@ -77,7 +80,7 @@ class InvitationAccept(_Model):
 
 
 class ApiKeyCreate(_Model):
-    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    name: str = Field(min_length=1, max_length=100, pattern=NAME)
 
 
 class ApiKeyPublic(_Model):

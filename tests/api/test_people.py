@@ -494,3 +494,27 @@ def test_another_organizations_user_is_not_found(fast: Stack) -> None:
         )
     listed = fast.client.get("/v1/users", headers=fast.headers(holder["apiKey"])).json()
     assert listed == []
+
+
+def test_names_with_control_characters_are_refused(fast: Stack) -> None:
+    """A NUL in a name was a 500 on PostgreSQL (text cannot hold it; found by the fuzzer):
+    names and emails with control characters are a 422 naming the field, nothing stored."""
+    customs = _customs(fast)
+    first = fast.headers(customs["apiKey"])
+    for name in ("\x00", "scanner\x00", "line\nbreak"):
+        r = fast.client.post("/v1/api-keys", json={"name": name}, headers=first)
+        assert r.status_code == 422 and "name" in r.text, (name, r.text)
+        r = fast.client.post(
+            "/v1/users",
+            json={"email": "a@b.example", "name": name, "role": "officer"},
+            headers=first,
+        )
+        assert r.status_code in (403, 422), r.text  # not an org admin's key: 403 before or 422
+    r = fast.client.post(
+        "/v1/users",
+        json={"email": "a\x00b@customs.example", "name": "A", "role": "officer"},
+        headers=fast.headers(fast.admin_key),
+    )
+    assert r.status_code == 422 and "email" in r.text, r.text
+    keys = fast.client.get("/v1/api-keys", headers=first).json()
+    assert [k["name"] for k in keys] == ["default"]
