@@ -63,13 +63,18 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time: each worker
+# starts its own nodes and browser (session fixtures), and a file's module fixtures stay whole.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: lint typecheck browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The database-backed suites, against DATABASE_URL (CI: the local PostgreSQL).
 test-db: setup
 	@test -n "$(DATABASE_URL)" || (echo "set DATABASE_URL, e.g. postgresql://postgres@127.0.0.1:5432/test" && exit 2)
-	$(BIN)/pytest tests/api
+	$(BIN)/pytest $(PYTEST_PARALLEL) tests/api
 
 bench: setup
 	$(BIN)/borderledger bench enroll --json

@@ -283,7 +283,15 @@ class _Pdf(FPDF):
 
     def para(self, text: str, size: float = 10, style: str = "") -> None:
         self.set_font(self.family, style, size)
-        self.multi_cell(0, size * 0.5, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        shown = self.text_of(text)
+        # A line that fits is one cell: multi_cell measures the line again at each character
+        # as it breaks it (fpdf 2.8), and an audit report of hundreds of alert lines spent
+        # seconds there. Same place, same look (a last line is never justified).
+        room = self.w - self.r_margin - self.x - 2 * self.c_margin
+        if "\n" not in shown and self.get_string_width(shown) <= room:
+            self.cell(0, size * 0.5, shown, new_x="LMARGIN", new_y="NEXT")
+            return
+        self.multi_cell(0, size * 0.5, shown, new_x="LMARGIN", new_y="NEXT")
 
     def footer(self) -> None:
         self.set_y(-12)

@@ -26,10 +26,12 @@ from api.models import (
     IndexedBatch,
     IndexedGtinBinding,
     IndexedItemStatus,
+    IndexedPrefixBinding,
     IndexedRightsHolder,
     IndexedSigner,
     IndexerState,
 )
+from ledger.gs1 import resolve_holder
 from ledger.merkle import MerkleTree
 
 
@@ -57,7 +59,13 @@ class Snapshot:
     holders: dict[str, IndexedRightsHolder] = field(default_factory=dict)
     #: GTIN -> the rights holder it is bound to on chain now
     gtin_owners: dict[str, str] = field(default_factory=dict)
+    #: company prefix -> the holder it is bound to (a GTIN's own binding wins over it)
+    prefix_owners: dict[str, str] = field(default_factory=dict)
     item_statuses: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def owner_of(self, gtin: str) -> str | None:
+        """The rights holder `gtin` is bound to now, on its own or by a company prefix."""
+        return resolve_holder(gtin, self.gtin_owners, self.prefix_owners)[0]
 
 
 _STATE: Table = IndexerState.__table__  # type: ignore[attr-defined]
@@ -131,6 +139,9 @@ class Catalog:
             snap.holders = {h.address: h for h in session.exec(select(IndexedRightsHolder)).all()}
             snap.gtin_owners = {
                 b.gtin: b.holder for b in session.exec(select(IndexedGtinBinding)).all()
+            }
+            snap.prefix_owners = {
+                b.prefix: b.holder for b in session.exec(select(IndexedPrefixBinding)).all()
             }
             snap.item_statuses = {
                 (s.batch_id, s.item_key): s.status

@@ -11,7 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api import principal as roles
@@ -49,15 +50,34 @@ SESSION_COOKIE = "bl_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# The three ways to authenticate, as OpenAPI security schemes (any one will do): clients and
+# schemathesis then know them as credentials, not as header parameters to fill with data.
+# `current_principal` reads the raw headers itself (`authenticate` names each problem).
+BEARER = HTTPBearer(
+    scheme_name="apiKeyBearer", auto_error=False, description="Authorization: Bearer <API key>"
+)
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKeyHeader", auto_error=False, description="the API key"
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    auto_error=False,
+    description="a person signed in on the pages; unsafe methods also need X-CSRF-Token",
+)
+
 
 async def current_principal(
     request: Request,
     gateway: GatewayDep,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-    x_api_key: Annotated[str | None, Header(description="API key (alternative header)")] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    _session: Annotated[str | None, Security(SESSION)],
 ) -> Principal:
     """The caller: an API key's principal, or, without a key, the person the session cookie
     signs in — whose unsafe requests must carry the session's CSRF token in `X-CSRF-Token`."""
+    authorization = request.headers.get("authorization")
+    x_api_key = request.headers.get("x-api-key")
     token = request.cookies.get(SESSION_COOKIE)
     if x_api_key is None and not authorization and token:
         return session_principal(gateway, token, request.method, request.headers.get(CSRF_HEADER))

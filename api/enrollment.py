@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, select
 
 from api import jobs
+from api.bindings import bound_holder
 from api.crypto import seal, unseal
 from api.detection import normalized_policy
 from api.models import (
     BatchTree,
     GatewayBatch,
     IndexedBatch,
-    IndexedGtinBinding,
     IndexerState,
     Organization,
     PendingWrite,
@@ -139,14 +139,13 @@ def enroll(
         raise Conflict(
             f"batch {batch.gtin}/{batch.lot} was already enrolled with other serials or expiry"
         )
-    # A GTIN is the holder's the registry admin bound it to (GtinBound / GtinReassigned);
-    # the chain has the last word (a registration under a GTIN bound to nobody, or bound
-    # since, fails there with the owner named), this refuses what the index already knows.
-    binding = session.get(IndexedGtinBinding, batch.gtin)
+    # A GTIN is the holder's the registry admin bound it to (GtinBound / GtinReassigned), or
+    # whose company prefix it bound (CompanyPrefixBound; the GTIN's own binding wins); the
+    # chain has the last word (a registration under a GTIN bound to nobody, or bound since,
+    # fails there with the owner named), this refuses what the index already knows.
+    binding = bound_holder(session, batch.gtin)
     if binding is not None and binding.holder != org.address:
-        raise PermissionDenied(
-            f"GTIN {batch.gtin} is bound to another rights holder ({binding.holder})"
-        )
+        raise PermissionDenied(binding.refusal(batch.gtin))
     if binding is None:
         # Not bound in the index yet: a batch of another holder (registered, or enrolled
         # here and queued) shows the GTIN is theirs all the same.

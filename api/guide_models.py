@@ -19,7 +19,7 @@ class Guide(SQLModel, table=True):
     """One product's guide. `content` is the current version (a draft while edited);
     `published` the content officers read, with its version and expiry, null until a
     customs agency first publishes it. Search columns (`brand_key`, `name_key`: lower-cased)
-    are kept with every version."""
+    are kept with every version, and those of the published content beside them."""
 
     __tablename__ = "guides"
     __table_args__ = (
@@ -36,6 +36,8 @@ class Guide(SQLModel, table=True):
             "gtin",
             "brand_key",
             "name_key",
+            "published_brand_key",
+            "published_name_key",
         ),
     )
 
@@ -58,6 +60,10 @@ class Guide(SQLModel, table=True):
     published_version: int | None = None
     published_content: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     published_expires: date | None = None
+    #: the published content's search columns: officers search what they read, so a draft
+    #: that renames the product does not move the published guide under the new name
+    published_brand_key: str | None = Field(default=None, max_length=200)
+    published_name_key: str | None = Field(default=None, max_length=200)
     published_at: datetime | None = None
     published_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
@@ -91,7 +97,9 @@ class GuideEvent(SQLModel, table=True):
 
 class GuidePhoto(SQLModel, table=True):
     """A photo of the genuine product or of a known fake, re-encoded without metadata; its
-    bytes in `data`, or in the configured directory under `sha256` (`Settings.guide_photo_dir`)."""
+    bytes in `data`, or in the configured directory under `sha256` (`Settings.guide_photo_dir`).
+    `version` is the guide version that added it: a photo is part of the guide that customs
+    reviews, so officers see it only once a version at least that new is published."""
 
     __tablename__ = "guide_photos"
 
@@ -107,5 +115,6 @@ class GuidePhoto(SQLModel, table=True):
     height: int
     size: int
     sha256: str = Field(max_length=64)
+    version: int = 1
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     created_at: datetime = Field(default_factory=utcnow)

@@ -56,6 +56,7 @@ from api.models import (
     IndexedCustomsAgency,
     IndexedGtinBinding,
     IndexedItemStatus,
+    IndexedPrefixBinding,
     IndexedRightsHolder,
     IndexedSigner,
     IndexedStatusChange,
@@ -74,6 +75,7 @@ POLL_ROUNDS = 3
 DERIVED_TABLES = (
     IndexedRightsHolder,
     IndexedGtinBinding,
+    IndexedPrefixBinding,
     IndexedCustomsAgency,
     IndexedSigner,
     IndexedBatch,
@@ -437,6 +439,16 @@ def apply_log(session: Session, entry: ChainLog, retired: dict[str, int] | None 
                 previous=str(a["previous"]) if name == "GtinReassigned" else None,
             )
         )
+    elif name == "CompanyPrefixBound":
+        session.merge(
+            IndexedPrefixBinding(
+                prefix=str(a["prefix"]), holder=str(a["holder"]), block_number=entry.block_number
+            )
+        )
+    elif name == "CompanyPrefixUnbound":
+        bound = session.get(IndexedPrefixBinding, str(a["prefix"]))
+        if bound is not None:
+            session.delete(bound)
     elif name == "CustomsAgencyAccredited":
         session.merge(
             IndexedCustomsAgency(

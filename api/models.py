@@ -317,6 +317,17 @@ class IndexedGtinBinding(SQLModel, table=True):
     previous: str | None = Field(default=None, max_length=42)
 
 
+class IndexedPrefixBinding(SQLModel, table=True):
+    """Which rights holder a GS1 company prefix is bound to on chain (CompanyPrefixBound; the
+    row goes with CompanyPrefixUnbound). A GTIN bound on its own wins over every prefix."""
+
+    __tablename__ = "idx_prefix_bindings"
+
+    prefix: str = Field(primary_key=True, max_length=12)
+    holder: str = Field(max_length=42, index=True)
+    block_number: int
+
+
 class IndexedCustomsAgency(SQLModel, table=True):
     __tablename__ = "idx_customs_agencies"
 

@@ -7,7 +7,7 @@ document, the answers of the machinery in front of all of them, so a client gene
 the document (and schemathesis' conformance checks) knows them too:
 
 - 429 with `Retry-After`: the rate limits (api/ratelimit.py) run before any route;
-- 401 wherever the operation takes an API key (its `Authorization` header);
+- 401 wherever the operation needs credentials (its `security`: an API key or a session);
 - 422 wherever it takes parameters or a body (FastAPI's validation, `api.errors`);
 - 400 and 413 wherever it takes a body (a body that is no JSON at all; one over the size
   limit, docs/limits.md).
@@ -85,9 +85,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             parameters = operation.get("parameters", [])
             statuses = [429]
-            if any(
-                p.get("in") == "header" and p.get("name") == "authorization" for p in parameters
-            ):
+            if operation.get("security"):
                 statuses.append(401)
             if parameters or "requestBody" in operation:
                 statuses.append(422)

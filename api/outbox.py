@@ -46,7 +46,7 @@ from api.models import ChainLog, IndexerState, Organization, PendingWrite, Write
 from chain.contract import RegistryClient, connect
 from chain.tx import SignedTx, TransactionSender, with_retries
 from ledger.errors import ChainError, ContractReverted, ReceiptTimeout, RpcUnavailable
-from ledger.models import Status
+from ledger.models import ZERO_ADDRESS, Status
 
 log = logging.getLogger("borderledger.outbox")
 
@@ -366,6 +366,8 @@ class ChainWriter:
             "add_signer": lambda: f.addSigner(p["signer"]),
             "bind_gtin": lambda: f.bindGtin(p["gtin"], p["holder"]),
             "reassign_gtin": lambda: f.reassignGtin(p["gtin"], p["holder"]),
+            "bind_prefix": lambda: f.bindCompanyPrefix(p["prefix"], p["holder"]),
+            "unbind_prefix": lambda: f.unbindCompanyPrefix(p["prefix"]),
             "revoke_holder": lambda: f.revokeRightsHolder(p["address"]),
             "revoke_signer": lambda: f.revokeSigner(p["signer"]),
             "register_batch": lambda: f.registerBatch(
@@ -405,6 +407,10 @@ class ChainWriter:
             return client.rights_holder(str(p["address"])).accredited
         if write.kind in ("bind_gtin", "reassign_gtin"):
             return client.gtin_holder(str(p["gtin"])) == str(p["holder"])
+        if write.kind == "bind_prefix":
+            return client.company_prefix_holder(str(p["prefix"])) == str(p["holder"])
+        if write.kind == "unbind_prefix":
+            return client.company_prefix_holder(str(p["prefix"])) == ZERO_ADDRESS
         if write.kind == "revoke_holder":
             return client.rights_holder(str(p["address"])).revoked_at != 0
         if write.kind == "accredit_agency":

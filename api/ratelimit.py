@@ -54,7 +54,7 @@ STORAGE_WARNING_EVERY = 60.0
 def route_class(method: str, path: str) -> str:
     """The class a request is limited under (one of `ledger.config.ROUTE_CLASSES`)."""
     if method == "POST":
-        if path == "/v1/verify":
+        if path in ("/v1/verify", "/v1/verify/batch"):
             return "verify"
         if path == "/v1/batches" or (path.startswith("/v1/batches/") and path.endswith("/status")):
             return "enroll"
@@ -84,6 +84,10 @@ class Refusal:
     retry_after: int
 
     def body(self) -> bytes:
+        return orjson.dumps({"error": self.error()})
+
+    def error(self) -> dict[str, object]:
+        """The `error` object of the 429 answer (also a batch item's, api.routes.verify)."""
         what = (
             "sign-in attempts" if self.route_class == "sign_in" else f"{self.route_class} requests"
         )
@@ -91,17 +95,13 @@ class Refusal:
             f"too many {what} for this {self.counted_on}: "
             f"the limit is {self.limit}; retry after {self.retry_after} s"
         )
-        return orjson.dumps(
-            {
-                "error": {
-                    "code": "rate_limited",
-                    "message": message,
-                    "routeClass": self.route_class,
-                    "limit": str(self.limit),
-                    "retryAfter": self.retry_after,
-                }
-            }
-        )
+        return {
+            "code": "rate_limited",
+            "message": message,
+            "routeClass": self.route_class,
+            "limit": str(self.limit),
+            "retryAfter": self.retry_after,
+        }
 
 
 class RateLimiter:
@@ -161,6 +161,23 @@ class RateLimiter:
     async def check_caller(self, cls: str, principal: Principal) -> Refusal | None:
         """Count one request against the caller that authenticated it."""
         return await self._hit(cls, "API key", self.per_key[cls], caller_key(principal))
+
+    async def take(
+        self, cls: str, principal: Principal, address: str, wanted: int
+    ) -> tuple[int, Refusal | None]:
+        """Count up to `wanted` more requests of `cls` against the caller and its address,
+        one at a time until a limit refuses: (how many were counted, that refusal). A batch
+        of scans (POST /v1/verify/batch) spends one per item, as many requests would: the
+        first item was counted with the request (`refused`), the rest here."""
+        if not self.enabled:
+            return wanted, None
+        for taken in range(wanted):
+            refusal = await self._hit(
+                cls, "client address", self.per_address[cls], f"ip:{address}"
+            ) or await self.check_caller(cls, principal)
+            if refusal is not None:
+                return taken, refusal
+        return wanted, None
 
     async def _hit(
         self, cls: str, counted_on: str, items: Sequence[RateLimitItem], who: str

@@ -19,10 +19,18 @@ from, and named as the standard names them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from api.models import PendingWrite, Role
 from ledger.scan_record import SHIPMENT_PATTERN
@@ -37,12 +45,29 @@ NAME = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 SHIPMENT = SHIPMENT_PATTERN
 #: A GTIN's digits: GTIN-8, -12, -13 or -14 (its check digit is a rule no pattern states).
 GTIN_DIGITS = r"^([0-9]{8}|[0-9]{12,14})$"
+#: A GS1 company prefix: 6 to 12 digits (the GS1 Prefixes that number no company, such as
+#: 2 for restricted circulation, are a rule no pattern states: ledger.gs1).
+COMPANY_PREFIX = r"^[0-9]{6,12}$"
 #: A GS1 serial or lot: 1 to 20 characters of GS1 CSET 82.
 CSET82_20 = r"^[!\"%-?A-Z_a-z]{1,20}$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _date_time_text(value: object) -> object:
+    """Refuse a number where a time is expected: pydantic would read `0.5` or `1733500000` as
+    Unix seconds, which the document (`format: date-time`, RFC 3339) does not offer and which
+    turns a typo into a moment in 1970."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be an ISO 8601 date and time, such as 2026-12-06T09:30:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*")
+#: A moment in a request (query parameter or body field): RFC 3339 text, never a number.
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text)]
 
 
 class Location(Strict):
@@ -92,7 +117,7 @@ class VerifyRequest(Strict):
         pattern=SHIPMENT,
         description="shipment reference (entry, air-waybill or parcel number): scans group by it",
     )
-    scanned_at: datetime | None = Field(None, description="when it was scanned (default: now)")
+    scanned_at: DateTime | None = Field(None, description="when it was scanned (default: now)")
 
     @field_validator("scanned_at")
     @classmethod
@@ -139,6 +164,23 @@ class Finding(BaseModel):
     severity: Literal["low", "medium", "high", "critical"]
     evidence: list[str] = Field(description="ids of the scans (and status reports) behind it")
     detail: str
+
+
+#: Scans one POST /v1/verify/batch may carry: a folder's scan sends its codes in batches of
+#: this many instead of one request each (one request's overhead, one detector group).
+VERIFY_BATCH_MAX = 100
+
+
+class VerifyBatchRequest(Strict):
+    """Up to VERIFY_BATCH_MAX scans, each what POST /v1/verify takes. Items are validated one
+    by one (a bad item gets its own error in the answer, the others are verified), so the
+    envelope only requires JSON objects."""
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=VERIFY_BATCH_MAX,
+        description="the bodies of up to 100 POST /v1/verify requests, answered in order",
+    )
 
 
 class VerifyResponse(BaseModel):
@@ -258,6 +300,22 @@ class GtinBindingPublic(BaseModel):
     write: WritePublic
 
 
+class PrefixBindingCreate(Strict):
+    prefix: str = Field(
+        json_schema_extra={"pattern": COMPANY_PREFIX},  # checked by ledger.gs1, which says why
+        description="GS1 company prefix: 6 to 12 digits, outside the GS1 Prefixes of no company",
+    )
+    organizationId: int = Field(
+        ge=1, le=2**31 - 1, description="the rights holder the prefix is bound to"
+    )
+
+
+class PrefixBindingPublic(BaseModel):
+    prefix: str
+    holder: str = Field(description="the holder it is bound to (unbinding: was bound to)")
+    write: WritePublic
+
+
 class OrganizationPublic(BaseModel):
     id: int
     name: str
@@ -266,6 +324,62 @@ class OrganizationPublic(BaseModel):
     signer: str | None
     apiKey: str | None = Field(None, description="shown once, at creation")
     writes: list[WritePublic] = []
+
+
+class OrganizationSummary(BaseModel):
+    """An organization in the registry admin's list: its accreditation on chain (the write's
+    progress: queued, sent, done with block and transaction, failed; null for kinds the
+    registry does not accredit) and its suspension (a rights holder's revocation)."""
+
+    id: int
+    name: str
+    role: Role
+    address: str | None
+    signer: str | None
+    createdAt: datetime
+    accreditation: WritePublic | None
+    revocation: WritePublic | None
+    suspended: bool = Field(description="the revocation is on chain (final on the registry)")
+
+
+class GtinBindingState(BaseModel):
+    gtin: str
+    write: WritePublic | None = Field(None, description="the bind write (null: bound elsewhere)")
+    movedTo: str | None = Field(None, description="the holder the GTIN was reassigned to")
+
+
+class OrganizationDetail(OrganizationSummary):
+    """One organization for the registry admin: also every chain write about it and, for a
+    rights holder, its GTIN bindings."""
+
+    writes: list[WritePublic]
+    gtins: list[GtinBindingState]
+
+
+class OrganizationList(BaseModel):
+    organizations: list[OrganizationSummary]
+    total: int = Field(description="organizations matching the filter")
+    nextOffset: int | None = Field(None, description="the next page's offset (null: last page)")
+
+
+class ChainWritePublic(BaseModel):
+    """A write in the chain-writes queue (the registry admin's view of the outbox)."""
+
+    id: int
+    kind: str = Field(description="the registry call, e.g. register_batch, bind_gtin")
+    status: Literal["queued", "sent", "done", "failed"]
+    organizationId: int = Field(description="the organization whose key signs it")
+    organization: str
+    subject: str = Field(description="what it is about: a batch, a GTIN, an account")
+    nonce: int | None = Field(description="of the signed transaction, once signed")
+    txHash: str | None
+    block: int | None
+    attempts: int = Field(description="submissions that did not complete")
+    error: str | None = Field(description="the last error (the revert, for a failed write)")
+    reorgs: int
+    createdAt: datetime
+    updatedAt: datetime
+    ageSeconds: int
 
 
 class JobPublic(BaseModel):
@@ -302,6 +416,19 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class VerifyBatchAnswer(BaseModel):
+    """One item's answer: the status POST /v1/verify would have answered it alone, and its
+    answer (200) or its error (any other status, e.g. 422, 404, 429 with `retryAfter`)."""
+
+    status: int
+    answer: VerifyResponse | None = None
+    error: ErrorBody | None = None
+
+
+class VerifyBatchResponse(BaseModel):
+    answers: list[VerifyBatchAnswer]
 
 
 class AlertPublic(BaseModel):
@@ -736,7 +863,7 @@ class CaseCreate(Strict):
     hsCode: str | None = Field(None, pattern=r"^\d{4,10}$")
     description: str = Field("", max_length=500, pattern=PRINTABLE)
     currency: Literal["USD", "EUR"] = "USD"
-    presentedAt: datetime
+    presentedAt: DateTime
     perishable: bool = False
     rightsHolders: list[int] = Field(default_factory=list, max_length=20)
     lines: list[CaseLineCreate] = Field(default_factory=list, max_length=1000)

@@ -31,6 +31,7 @@ from api.models import (
     IndexedBatch,
     IndexedGtinBinding,
     IndexedItemStatus,
+    IndexedPrefixBinding,
     IndexedRightsHolder,
     IndexedSigner,
     IndexedStatusChange,
@@ -96,6 +97,7 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
             raise ChainError("the gateway has not indexed the chain yet: try again shortly")
         holders = session.exec(select(IndexedRightsHolder)).all()
         bindings = session.exec(select(IndexedGtinBinding)).all()
+        prefix_bindings = session.exec(select(IndexedPrefixBinding)).all()
         signers = session.exec(select(IndexedSigner)).all()
         batches = session.exec(select(IndexedBatch)).all()
         items = session.exec(
@@ -141,6 +143,7 @@ def build_payload(gateway: Gateway, now: float | None = None) -> dict[str, Any]:
                 "revokedAt": h.revoked_at,
                 "gtins": sorted(gtins.get(h.address, ())),
                 "boundGtins": sorted(b.gtin for b in bindings if b.holder == h.address),
+                "boundPrefixes": sorted(b.prefix for b in prefix_bindings if b.holder == h.address),
             }
             for h in sorted(holders, key=lambda h: h.address)
         ],

@@ -93,7 +93,7 @@ def verify(
         return judgement
     # The product's rights holder is the one its GTIN is bound to now (a reassigned GTIN's
     # earlier batches keep their own holder, whose keys sign their tags).
-    owner = snap.gtin_owners.get(scanned.gtin, candidates[0].holder)
+    owner = snap.owner_of(scanned.gtin) or candidates[0].holder
     holder = snap.holders.get(owner)
     judgement.holder = candidates[0].holder
     judgement.product = {

@@ -190,14 +190,25 @@ def scan(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
     ] = False,
+    types: Annotated[
+        str | None,
+        typer.Option(
+            help="damage types, comma-separated (default: all of scanner.damage.DAMAGE_TYPES)"
+        ),
+    ] = None,
 ) -> None:
     """Decode rate by damage type on generated label photos, and images/s end to end
     (decode + verify through a real gateway)."""
     from bench.scan import run_scan_bench
+    from scanner.damage import DAMAGE_TYPES
 
     if images < 1 or (workers is not None and workers < 1):
         raise typer.BadParameter("--images and --workers must be positive")
-    result = run_scan_bench(images, workers)
+    chosen = tuple(t.strip() for t in (types or ",".join(DAMAGE_TYPES)).split(",") if t.strip())
+    unknown = [t for t in chosen if t not in DAMAGE_TYPES]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"--types: choose among {', '.join(DAMAGE_TYPES)}")
+    result = run_scan_bench(images, workers, types=chosen)
     print(json.dumps(result, separators=(",", ":")))
 
 
@@ -325,17 +336,33 @@ def cases(
 @bench_app.command("ui")
 def ui(
     labels: Annotated[int, typer.Option(help="labels scanned with the fake camera")] = 50,
+    timeline_entries: Annotated[
+        int, typer.Option(help="custody-log entries of the item on the auditor's timeline page")
+    ] = 100,
+    timeline_in_process: Annotated[
+        bool,
+        typer.Option(
+            help="serve the timeline page from the bench's own process (shares its GIL with "
+            "Playwright), not from a gateway process of its own"
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON only (the default output is JSON too)")
     ] = False,
 ) -> None:
     """The officer's app in chromium with a fake camera: press "Scan with camera" → verdict
-    painted (p50, p95 over the labels) and sign-in → scan page ready (bench/ui.py)."""
+    painted (p50, p95 over the labels) and sign-in → scan page ready (bench/ui.py); the
+    offline verdict; the auditor's timeline page: first paint and every proof checked in the
+    browser against the chain (bench/ui_timeline.py)."""
     from bench.ui import run_ui_bench
 
-    if labels < 1:
-        raise typer.BadParameter("--labels must be positive")
-    print(json.dumps(run_ui_bench(labels), separators=(",", ":")))
+    if labels < 1 or timeline_entries < 1:
+        raise typer.BadParameter("--labels and --timeline-entries must be positive")
+    print(
+        json.dumps(
+            run_ui_bench(labels, timeline_entries, timeline_in_process), separators=(",", ":")
+        )
+    )
 
 
 @bench_app.command("guides")

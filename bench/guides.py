@@ -114,6 +114,8 @@ def run_one(kind: str, count: int, runs: int, postgres_url: str) -> dict[str, An
                             expires=content.expires,
                             published_version=1,
                             published_content=data,
+                            published_brand_key=content.brand.lower(),
+                            published_name_key=content.name.lower(),
                             published_expires=content.expires,
                             published_at=now,
                             published_by=agency.name,

@@ -105,7 +105,8 @@ def check_tag_uri(
             reasons.append(entry)
 
     if not check.batch_registered:
-        known = registry.gtin_holder(link.gtin) != ZERO_ADDRESS
+        # bound on its own or under a bound company prefix: a known brand's product
+        known = registry.resolve_gtin_holder(link.gtin)[0] != ZERO_ADDRESS
         say(
             Reason.BATCH_UNKNOWN if known else Reason.GTIN_UNKNOWN,
             f"no batch of GTIN {link.gtin} lot {link.lot!r} is registered",

@@ -224,6 +224,14 @@ class RegistryClient:
         """Move the bound `gtin` to the rights holder `holder` (admin only)."""
         return self._transact(self.contract.functions.reassignGtin(gtin, holder))
 
+    def bind_company_prefix(self, prefix: str, holder: str) -> Receipt:
+        """Bind the unbound GS1 company `prefix` to the rights holder `holder` (admin only)."""
+        return self._transact(self.contract.functions.bindCompanyPrefix(prefix, holder))
+
+    def unbind_company_prefix(self, prefix: str) -> Receipt:
+        """Unbind the bound company `prefix` (admin only); GTINs bound on their own stay."""
+        return self._transact(self.contract.functions.unbindCompanyPrefix(prefix))
+
     def add_signer(self, signer: str) -> Receipt:
         return self._transact(self.contract.functions.addSigner(signer))
 
@@ -322,6 +330,24 @@ class RegistryClient:
     def gtin_holder(self, gtin: str) -> str:
         """The rights holder `gtin` is bound to (the zero address if unbound)."""
         return str(self._call(self.contract.functions.gtinHolder(gtin)))
+
+    def company_prefix_holder(self, prefix: str) -> str:
+        """The rights holder the company `prefix` is bound to (the zero address if unbound)."""
+        return str(self._call(self.contract.functions.companyPrefixHolder(prefix)))
+
+    def resolve_gtin_holder(self, gtin: str) -> tuple[str, str | None]:
+        """The rights holder whose batches of `gtin` the registry accepts, and the company
+        prefix that decided (None when the GTIN's own binding did, or nothing is bound).
+
+        A registry from before company prefixes (one an upgrade replaced) has no
+        `resolveGtinHolder`: there the GTIN's own binding alone decides, as it did."""
+        try:
+            holder, length = self._call(self.contract.functions.resolveGtinHolder(gtin))
+        except (ContractReverted, BadFunctionCallOutput) as exc:
+            if isinstance(exc, ContractReverted) and exc.name:
+                raise  # a real custom error, not a missing function
+            return self.gtin_holder(gtin), None
+        return str(holder), (gtin[1 : 1 + int(length)] if length else None)
 
     def get_batch(self, batch_id: str | bytes) -> BatchRecord:
         root, holder, count, registered_at, status = self._call(

@@ -23,6 +23,13 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  * only the admin moves it to another holder (`reassignGtin`). Batches already registered keep
  * their holder when their GTIN moves.
  *
+ * The admin may also bind a whole GS1 company prefix (6 to 12 digits, `bindCompanyPrefix`), as
+ * a brand's recordation covers every product it numbers: a GTIN bound on its own wins over any
+ * prefix, and among prefixes the longest bound one wins. A GTIN's prefixes are the leading 6 to
+ * 12 digits of its GTIN-13 (after the GTIN-14 indicator digit, which GS1 uses for packaging
+ * levels of the same product), so resolving a holder costs at most one GTIN lookup and seven
+ * prefix lookups, whatever the number of bindings.
+ *
  * A rights holder whose accreditation is revoked (`revokeRightsHolder`) loses every power it
  * had: it registers no batch, adds no signer key and changes no status. Its batches stay as
  * they were, like batches signed before a key was revoked: its keys keep vouching for tags of
@@ -101,6 +108,7 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     mapping(address signer => SignerKey) private _signerKeys;
     mapping(bytes32 batchId => Batch) private _batches;
     mapping(bytes32 gtinHash => address holder) private _gtinHolders;
+    mapping(bytes32 prefixHash => address holder) private _prefixHolders;
     mapping(bytes32 batchId => mapping(bytes32 itemKey => Status)) private _itemStatus;
     mapping(address agency => mapping(uint64 size => bytes32 root)) private _checkpointRoots;
     mapping(address agency => uint64 size) private _latestCheckpointSize;
@@ -135,6 +143,13 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     error GtinNotBound(string gtin);
     /// @notice The GTIN is already bound to `owner` (reassign it instead).
     error GtinAlreadyBound(string gtin, address owner);
+    /// @notice The company prefix is not 6 to 12 digits, or lies in a GS1 range that numbers no
+    /// company's products (restricted circulation, coupons, refund receipts, GTIN-8).
+    error InvalidCompanyPrefix(string prefix);
+    /// @notice The company prefix is already bound to `owner` (unbind it first).
+    error CompanyPrefixAlreadyBound(string prefix, address owner);
+    /// @notice The company prefix is bound to no rights holder.
+    error CompanyPrefixNotBound(string prefix);
     /// @notice The account is not an accredited (and unrevoked) rights holder.
     error NotRightsHolder(address account);
     /// @notice The rights holder's accreditation was revoked at `revokedAt` (revocation is final).
@@ -165,6 +180,10 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     event GtinBound(bytes32 indexed gtinHash, string gtin, address indexed holder);
     /// @notice `gtin` moved from `previous` to `holder` by the registry admin.
     event GtinReassigned(bytes32 indexed gtinHash, string gtin, address indexed previous, address indexed holder);
+    /// @notice The GS1 company prefix `prefix` was bound to `holder`.
+    event CompanyPrefixBound(bytes32 indexed prefixHash, string prefix, address indexed holder);
+    /// @notice The GS1 company prefix `prefix`, bound to `previous`, was unbound by the admin.
+    event CompanyPrefixUnbound(bytes32 indexed prefixHash, string prefix, address indexed previous);
     /// @notice A customs agency was accredited.
     event CustomsAgencyAccredited(address indexed agency, string name);
     /// @notice A tag-signing key was added for `holder`.
@@ -279,6 +298,44 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     }
 
     /**
+     * @notice Binds the GS1 company prefix `prefix` to the rights holder `holder`: every GTIN
+     * under it that is not bound on its own is `holder`'s (see `resolveGtinHolder`). A longer
+     * bound prefix wins over a shorter one.
+     *
+     * Requirements:
+     * - the caller has `DEFAULT_ADMIN_ROLE`;
+     * - `prefix` is a valid company prefix bound to nobody; `holder` is an accredited rights holder.
+     *
+     * @param prefix 6 to 12 digits, as GS1 allocated them (U.P.C. prefixes with their leading 0).
+     * @param holder The rights holder's account.
+     */
+    function bindCompanyPrefix(string calldata prefix, address holder) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _requireValidCompanyPrefix(prefix);
+        _requireActiveHolder(holder);
+        bytes32 prefixHash = keccak256(bytes(prefix));
+        address owner = _prefixHolders[prefixHash];
+        if (owner != address(0)) revert CompanyPrefixAlreadyBound(prefix, owner);
+        _prefixHolders[prefixHash] = holder;
+        emit CompanyPrefixBound(prefixHash, prefix, holder);
+    }
+
+    /**
+     * @notice Unbinds the company prefix `prefix` (a licence ended, a binding made in error).
+     * Batches already registered keep their holder; GTINs bound on their own stay bound.
+     *
+     * Requirements:
+     * - the caller has `DEFAULT_ADMIN_ROLE`;
+     * - `prefix` is bound.
+     */
+    function unbindCompanyPrefix(string calldata prefix) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes32 prefixHash = keccak256(bytes(prefix));
+        address previous = _prefixHolders[prefixHash];
+        if (previous == address(0)) revert CompanyPrefixNotBound(prefix);
+        delete _prefixHolders[prefixHash];
+        emit CompanyPrefixUnbound(prefixHash, prefix, previous);
+    }
+
+    /**
      * @notice Accredits `agency` as a customs agency.
      *
      * Requirements:
@@ -368,7 +425,7 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
         Batch storage batch = _batches[batchId];
         if (batch.holder != address(0)) revert BatchAlreadyRegistered(batchId, batch.holder);
 
-        address owner = _gtinHolders[keccak256(bytes(gtin))];
+        (address owner, ) = resolveGtinHolder(gtin);
         if (owner == address(0)) revert GtinNotBound(gtin);
         if (owner != msg.sender) revert GtinOwnedByAnotherHolder(gtin, owner, msg.sender);
 
@@ -505,9 +562,34 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
         return _signerKeys[signer];
     }
 
-    /// @notice The rights holder `gtin` is bound to (zero if unbound).
+    /// @notice The rights holder `gtin` is bound to on its own (zero if unbound); see
+    /// `resolveGtinHolder` for the holder that registers its batches.
     function gtinHolder(string calldata gtin) external view returns (address) {
         return _gtinHolders[keccak256(bytes(gtin))];
+    }
+
+    /// @notice The rights holder the company prefix `prefix` is bound to (zero if unbound).
+    function companyPrefixHolder(string calldata prefix) external view returns (address) {
+        return _prefixHolders[keccak256(bytes(prefix))];
+    }
+
+    /**
+     * @notice The rights holder of `gtin`: its own binding if any, else that of the longest
+     * bound company prefix it falls under (at most seven lookups), else zero.
+     * @return holder The rights holder, zero if none.
+     * @return prefixLength The length of the prefix that decided, zero when the GTIN's own
+     * binding did (or nothing did).
+     */
+    function resolveGtinHolder(string calldata gtin) public view returns (address holder, uint256 prefixLength) {
+        holder = _gtinHolders[keccak256(bytes(gtin))];
+        if (holder != address(0) || bytes(gtin).length != 14) return (holder, 0);
+        bytes calldata digits = bytes(gtin);
+        // the prefix sits in the GTIN-13 after the indicator digit: digits[1 : 1 + length]
+        for (uint256 length = 12; length >= 6; --length) {
+            holder = _prefixHolders[keccak256(digits[1:1 + length])];
+            if (holder != address(0)) return (holder, length);
+        }
+        return (address(0), 0);
     }
 
     /// @notice The batch `batchId` (zero holder if not registered).
@@ -662,6 +744,28 @@ contract BorderLedgerRegistry is AccessControlDefaultAdminRules, EIP712 {
     function _requireTransition(bytes32 batchId, bytes32 leaf, Status previous, Status status) private pure {
         if (previous == Status.Destroyed) revert StatusIsFinal(batchId, leaf, previous);
         if (previous == status) revert StatusUnchanged(batchId, leaf, status);
+    }
+
+    /**
+     * @dev 6 to 12 ASCII digits outside the GS1 Prefixes that number no company's products:
+     * 00000 (GTIN-8 in a GTIN-13), 020-029, 040-049 and 200-299 (restricted circulation),
+     * 050-059 and 981-999 (coupons), 980 (refund receipts).
+     */
+    function _requireValidCompanyPrefix(string calldata prefix) private pure {
+        bytes calldata digits = bytes(prefix);
+        if (digits.length < 6 || digits.length > 12) revert InvalidCompanyPrefix(prefix);
+        for (uint256 i = 0; i < digits.length; ++i) {
+            if (uint8(digits[i]) < 0x30 || uint8(digits[i]) > 0x39) revert InvalidCompanyPrefix(prefix);
+        }
+        // the first three digits, the GS1 Prefix (widened first: 9 * 100 overflows a uint8)
+        uint256 gs1Prefix = 100 * uint256(uint8(digits[0]) - 0x30) + 10 * uint256(uint8(digits[1]) - 0x30);
+        gs1Prefix += uint256(uint8(digits[2]) - 0x30);
+        bool gtin8 = gs1Prefix == 0 && digits[3] == "0" && digits[4] == "0";
+        bool reserved = (gs1Prefix >= 20 && gs1Prefix <= 29) ||
+            (gs1Prefix >= 40 && gs1Prefix <= 59) ||
+            (gs1Prefix >= 200 && gs1Prefix <= 299) ||
+            gs1Prefix >= 980;
+        if (gtin8 || reserved) revert InvalidCompanyPrefix(prefix);
     }
 
     /// @dev 14 ASCII digits whose last is the GS1 mod-10 check digit of the first 13.

@@ -74,6 +74,9 @@ class Check:
     detail: str
     #: "verified" | "failed" | "pending"
     state: str = ""
+    #: the log index of the entry this check is about (None: not about one entry); a report
+    #: that lists the timeline's entries (the PDF) finds each entry's result by it
+    log_index: int | None = None
 
     def __post_init__(self) -> None:
         if not self.state:
@@ -88,8 +91,15 @@ class AuditReport:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
-    def add(self, subject: str, ok: bool, detail: str, state: str = "") -> None:
-        self.checks.append(Check(subject, ok, detail, state))
+    def add(
+        self, subject: str, ok: bool, detail: str, state: str = "", log_index: int | None = None
+    ) -> None:
+        self.checks.append(Check(subject, ok, detail, state, log_index))
+
+    def of_entry(self, log_index: int) -> list[Check]:
+        """The checks about the entry at `log_index`: its own proof and, when the item's
+        history shows a gap right before it, that finding too."""
+        return [c for c in self.checks if c.log_index == log_index]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,7 +267,7 @@ def _check_entries(
             # the entry is in the anchored log, not what it says.
             withheld = _hash(entry.get("leafHash"))
             if withheld is None:
-                report.add(subject, False, "withheld entry without a leaf hash")
+                report.add(subject, False, "withheld entry without a leaf hash", log_index=index)
                 continue
             leaf = withheld
         else:
@@ -269,7 +279,7 @@ def _check_entries(
                     entry.get("v", 1),  # timelines before versions were shown held version 1
                 )
             except InvalidInput as exc:
-                report.add(subject, False, f"cannot recompute the entry: {exc}")
+                report.add(subject, False, f"cannot recompute the entry: {exc}", log_index=index)
                 continue
         if index is None:
             report.add(subject, False, "no log index")
@@ -281,24 +291,30 @@ def _check_entries(
                 not strict,
                 "pending anchoring: no anchored checkpoint covers it yet",
                 "failed" if strict else "pending",
+                log_index=index,
             )
             continue
         if size not in roots:
-            report.add(subject, False, f"its checkpoint {size} is not confirmed on chain")
+            report.add(
+                subject, False, f"its checkpoint {size} is not confirmed on chain", log_index=index
+            )
             continue
         try:
             proof = proof_from_hex(entry.get("inclusionProof") or [])
         except InvalidInput as exc:
-            report.add(subject, False, f"malformed inclusion proof: {exc}")
+            report.add(subject, False, f"malformed inclusion proof: {exc}", log_index=index)
             continue
         if verify_inclusion(leaf, index, size, proof, roots[size]):
             shown = "its leaf hash" if entry.get("withheld") is True else "it"
-            report.add(subject, True, f"{shown} in checkpoint {size} anchored on chain")
+            report.add(
+                subject, True, f"{shown} in checkpoint {size} anchored on chain", log_index=index
+            )
         else:
             report.add(
                 subject,
                 False,
                 f"the shown record does not hash into checkpoint {size}: changed since logged",
+                log_index=index,
             )
 
 
@@ -319,6 +335,7 @@ def _check_item_chain(report: AuditReport, timeline: Mapping[str, Any]) -> None:
             f"history of {key}",
             False,
             f"entry {index} follows entry {prev}, which the timeline does not show (deleted?)",
+            log_index=index,
         )
     if shown and not missing:
         report.add(f"history of {key}", True, f"{len(shown)} entries, none missing between")

@@ -10,67 +10,12 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-from web3 import Web3
 
-from chain.contract import RegistryClient, connect
-from custody.audit import AuditReport, audit_timeline
+from custody.audit import AuditReport
+from custody.chainview import Web3ChainView, audit_on_chain
 from ledger.errors import BorderLedgerError, ChainError, InvalidInput, NotFound
 
-
-class Web3ChainView:
-    """`custody.audit.ChainView` over a JSON-RPC endpoint."""
-
-    def __init__(self, rpc_url: str, registry: str) -> None:
-        self.w3 = connect(rpc_url, timeout=10)
-        try:
-            self.client = RegistryClient(self.w3, registry, attempts=3, backoff=0.2)
-        except ValueError as exc:
-            raise InvalidInput(f"registry address {registry!r}: {exc}") from None
-
-    def chain_id(self) -> int:
-        return self.client.chain_id
-
-    def registry(self) -> str:
-        return self.client.address
-
-    def _on(self, registry: str | None) -> RegistryClient | None:
-        """The client of `registry` (default: the audited one); None for a malformed address."""
-        if registry is None or registry.lower() == self.client.address.lower():
-            return self.client
-        if not Web3.is_address(registry):
-            return None
-        return RegistryClient(self.w3, Web3.to_checksum_address(registry), attempts=3)
-
-    def agency_name(self, agency: str, registry: str | None = None) -> str:
-        client = self._on(registry)
-        if client is None or not Web3.is_address(agency):
-            return ""
-        return client.customs_agency(Web3.to_checksum_address(agency))
-
-    def checkpoint_root(self, agency: str, size: int, registry: str | None = None) -> bytes:
-        client = self._on(registry)
-        if client is None or not Web3.is_address(agency) or not 0 <= size < 2**64:
-            return b"\x00" * 32
-        return client.checkpoint_root(Web3.to_checksum_address(agency), size)
-
-    def batch_root(self, batch_id: str, registry: str | None = None) -> str | None:
-        client = self._on(registry)
-        if client is None:
-            return None
-        try:
-            batch = client.get_batch(batch_id)
-        except ValueError:
-            return None
-        return batch.root if batch.registered else None
-
-    def tx_block(self, tx_hash: str) -> tuple[int, str] | None:
-        try:
-            receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except Exception:  # unknown or malformed hash: not on this chain
-            return None
-        if receipt is None or receipt.get("status") != 1:
-            return None
-        return int(receipt["blockNumber"]), str(receipt.get("to") or "")
+__all__ = ["Web3ChainView", "audit", "fetch_timeline", "run_audit"]
 
 
 def fetch_timeline(gateway: str, gtin: str, serial: str, api_key: str | None) -> dict[str, Any]:
@@ -111,13 +56,8 @@ def run_audit(
     previous: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], AuditReport]:
     timeline = fetch_timeline(gateway, gtin, serial, api_key)
-    claimed = (timeline.get("log") or {}).get("registry")
-    address = registry or claimed
-    if not isinstance(address, str) or not address:
-        raise InvalidInput("the timeline names no registry; give --registry")
-    view = Web3ChainView(rpc_url, address)
-    return timeline, audit_timeline(
-        timeline, view, registry=registry, previous=previous, strict=strict
+    return timeline, audit_on_chain(
+        timeline, rpc_url, registry=registry, previous=previous, strict=strict
     )
 
 

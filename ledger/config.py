@@ -180,6 +180,13 @@ class Settings(BaseSettings):
     job_poll_interval: float = Field(
         1.0, gt=0, description="seconds between looks for queued background jobs"
     )
+    audit_rpc_urls: list[str] = Field(
+        default_factory=list,
+        description="JSON-RPC URLs the auditor's timeline page offers and its "
+        "Content-Security-Policy admits (connect-src), as JSON "
+        '(["https://rpc.example"]); default: RPC_URL only. Any other origin is refused '
+        "by the browser (docs/audit-pages.md)",
+    )
     bundle_signing_key: str | None = Field(
         None,
         description="hex Ed25519 seed (32 bytes) signing trust bundles; default: derived from "

@@ -5,7 +5,7 @@ into a clear message (or an HTTP status) in one place instead of leaking a trace
 
     BorderLedgerError
     ├── InvalidInput (ValueError)           bad data from a user: 422 / CLI exit 2
-    │   ├── InvalidGtin, InvalidSerial, InvalidLot
+    │   ├── InvalidGtin, InvalidSerial, InvalidLot, InvalidCompanyPrefix
     │   ├── InvalidDigitalLink, InvalidSignature
     │   ├── DuplicateSerial, InvalidBatchFile
     │   ├── InvalidEpcisDocument, InvalidEpcIdentifier   EPCIS 2.0 capture (epcis/)
@@ -41,6 +41,10 @@ class InvalidInput(BorderLedgerError, ValueError):
 
 
 class InvalidGtin(InvalidInput):
+    pass
+
+
+class InvalidCompanyPrefix(InvalidInput):
     pass
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +25,7 @@ from scanner.device_cli import Judge
 from scanner.device_cli import device_dir as device_dir_of
 from scanner.online import CLEARED, CodeResult, Verifier, resolve_gateway
 from scanner.payload import classify, typed
-from scanner.pipeline import scan_files
+from scanner.pipeline import PARALLEL_FROM, scan_files
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -221,10 +224,11 @@ def scan(
             if isinstance(verifier, Verifier) and not judge.queue_only:
                 online_verifier = verifier
 
-                def online(result: CodeResult) -> CodeResult:
-                    return online_verifier.judge(result, location)
+                def online(codes: list[CodeResult]) -> list[CodeResult]:
+                    return online_verifier.judge_many(codes, location)
 
-            decoded, unreadable = scan_files(files, judge, online)
+            with _progress(len(files), show=not as_json) as advance:
+                decoded, unreadable = scan_files(files, judge, online, advance=advance)
             results.extend(decoded)
         finally:
             judge.close()
@@ -249,6 +253,26 @@ def scan(
         if judge.fallback:
             Console().print(f"[bold cyan]gateway unreachable, scans queued:[/] {judge.fallback}")
     raise typer.Exit(exit_code)
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[Callable[[], None] | None]:
+    """A Rich progress bar over the files of a folder's scan, on a terminal only (a pipe or
+    `--json` gets nothing but the result); a handful of files needs none."""
+    console = Console(stderr=True)
+    if not show or total < PARALLEL_FROM or not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("decoding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("decoding", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _mode(

@@ -24,11 +24,17 @@ curvature         code spans 50° of a bottle  80°                          110
 combined          perspective + 1 other,      perspective + 2 others       strong perspective
                   all mild                    (blur, noise, glare, low     (keystone) + 2 others,
                                               light, occlusion), moderate  one of them severe
+handheld          perspective + occlusion +   moderate angle and cover     keystone + moderate
+                  glare + blur, all mild      (a finder's corner) + mild   cover and glare +
+                                              glare and blur               mild blur
+bottle            curvature 50° + mild angle  curvature 80° + mild angle   curvature 80° +
+                  + 2.6 px per module         + 2.6 px per module          moderate angle + mild
+                                                                           blur, 2.6 px/module
 ================  ==========================  ===========================  ======================
 
-`combined` is what phone photos do: damages stack in the order light and optics apply them
-(occlusion on the label, then the camera's angle, the highlight, focus blur, low light,
-sensor noise, and a harsher JPEG). Occlusion and curvature act on the label, which knows
+`combined`, `handheld` and `bottle` are what phone photos do: damages stack in the order light and optics apply them
+(occlusion or the curve on the label, then the camera's angle, the highlight, focus blur, the
+sensor's resolution, low light, sensor noise, and a harsher JPEG). Occlusion and curvature act on the label, which knows
 where its code is (`code_box`); the rest on the whole photo.
 """
 
@@ -58,7 +64,12 @@ DAMAGE_TYPES = (
     "occlusion",
     "curvature",
     "combined",
+    "handheld",
+    "bottle",
 )
+#: Damage types made of several damages at once, the way a phone's photo stacks them (the
+#: first generator had `combined` alone; `bench scan --types` runs the others without them).
+STACKED = frozenset({"combined", "handheld", "bottle"})
 #: Damages done to the label itself (it knows where its code is), before it is photographed.
 LABEL_DAMAGE = frozenset({"occlusion", "curvature"})
 LEVELS = ("mild", "moderate", "severe")
@@ -388,6 +399,72 @@ def _curvature(image: Image.Image, box: Box, level: str, rng: random.Random) -> 
     return ImageChops.multiply(wrapped, Image.merge("RGB", (shade,) * 3))
 
 
+#: The order damages happen in: on the label, then the camera's angle, the light, focus,
+#: the sensor's resolution, exposure and noise.
+ORDER = (
+    "occlusion",
+    "curvature",
+    "perspective",
+    "glare",
+    "blur",
+    "low_resolution",
+    "low_light",
+    "noise",
+)
+
+#: `handheld`: a label shot in a hurry at a desk, all four damages at once: at an angle, a
+#: thumb or a sticker over part of the code (a finder pattern's corner from moderate on),
+#: a lamp's highlight, slightly out of focus. The level is the photo's: moderate stacks the
+#: moderate angle and cover with mild glare and blur (each of the four moderate is beyond
+#: the severe photo of the first generator's `combined`); severe steps two of the four up:
+#: a keystone and moderate glare (with the severe cover and moderate blur too, 0 of 20
+#: photos decoded: no reader's photo, a photo to retake).
+HANDHELD = {
+    "mild": (("occlusion", "mild"), ("perspective", "mild"), ("glare", "mild"), ("blur", "mild")),
+    "moderate": (
+        ("occlusion", "moderate"),
+        ("perspective", "moderate"),
+        ("glare", "mild"),
+        ("blur", "mild"),
+    ),
+    "severe": (
+        ("occlusion", "moderate"),
+        ("perspective", "severe"),
+        ("glare", "moderate"),
+        ("blur", "mild"),
+    ),
+}
+#: `bottle`: a label round a bottle or a can, shot from arm's length: the curve at the level,
+#: a small code on the sensor (low resolution) and a slight angle; severe adds a moderate
+#: angle and focus blur (110° of curve or 1.9 px per module on top: 0 of 20 decoded).
+BOTTLE = {
+    "mild": (("curvature", "mild"), ("perspective", "mild"), ("low_resolution", "mild")),
+    "moderate": (
+        ("curvature", "moderate"),
+        ("perspective", "mild"),
+        ("low_resolution", "mild"),
+    ),
+    "severe": (
+        ("curvature", "moderate"),
+        ("perspective", "moderate"),
+        ("blur", "mild"),
+        ("low_resolution", "mild"),
+    ),
+}
+
+
+def steps_of(kind: str, level: str, rng: random.Random) -> list[tuple[str, str]]:
+    """The (damage, level) steps of one photo of `kind` at `level`, in the order they
+    happen (`combined` draws its own; a single damage is one step)."""
+    if kind == "combined":
+        return _combination(level, rng)
+    if kind == "handheld":
+        return list(HANDHELD[level])
+    if kind == "bottle":
+        return list(BOTTLE[level])
+    return [(kind, level)]
+
+
 def _combination(level: str, rng: random.Random) -> list[tuple[str, str]]:
     """The damages of one `combined` photo, in the order they happen."""
     others = rng.sample(
@@ -401,8 +478,7 @@ def _combination(level: str, rng: random.Random) -> list[tuple[str, str]]:
         steps[0] = ("perspective", "severe")
         i = 1 + rng.randrange(len(steps) - 1)
         steps[i] = (steps[i][0], "severe")
-    order = ["occlusion", "perspective", "glare", "blur", "low_light", "noise"]
-    return sorted(steps, key=lambda step: order.index(step[0]))
+    return sorted(steps, key=lambda step: ORDER.index(step[0]))
 
 
 DAMAGE: dict[str, Callable[[Image.Image, str, random.Random], Image.Image]] = {
@@ -427,7 +503,8 @@ def damage(
 ) -> Image.Image:
     """Apply damage `kind` at `level` to a photo, or to a label for occlusion and curvature
     (`box`: where its `code` is; by default the bounds of its dark pixels). `combined` on a
-    whole photo leaves occlusion out (it needs a label)."""
+    whole photo leaves occlusion out (it needs a label), `handheld` and `bottle` their
+    label's damages too."""
     if kind not in DAMAGE_TYPES and kind not in DAMAGE:
         raise ValueError(f"damage {kind!r}: choose one of {', '.join(DAMAGE_TYPES)}")
     if level not in LEVELS:
@@ -439,9 +516,9 @@ def damage(
         if kind == "occlusion":
             return _occlusion(image, box, level, rng, code)
         return _curvature(image, box, level, rng)
-    if kind == "combined":
-        for step_kind, step_level in _combination(level, rng):
-            if step_kind != "occlusion":
+    if kind in STACKED:
+        for step_kind, step_level in steps_of(kind, level, rng):
+            if step_kind not in LABEL_DAMAGE:
                 image = DAMAGE[step_kind](image, step_level, rng)
         return image
     return DAMAGE[kind](image, level, rng)
@@ -491,7 +568,7 @@ def synth_photo(
 
     rng = random.Random(seed)
     boxed = [label_with_box(text, code_kind, pairs) for text, code_kind, pairs in codes]
-    steps = _combination(level, rng) if kind == "combined" else [(kind, level)]
+    steps = steps_of(kind, level, rng)
     labels = []
     for (label, box), (_, code_kind, _) in zip(boxed, codes, strict=True):
         for step_kind, step_level in steps:
@@ -503,7 +580,7 @@ def synth_photo(
     for step_kind, step_level in steps:
         if step_kind not in LABEL_DAMAGE:
             photo = damage(photo, step_kind, step_level, rng)
-    quality = rng.randint(70, 90) if kind != "combined" else rng.randint(55, 75)
+    quality = rng.randint(70, 90) if kind not in STACKED else rng.randint(55, 75)
     expected = tuple(
         text if code_kind == "qr" else encode_element_string(pairs or [])
         for text, code_kind, pairs in codes

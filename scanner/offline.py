@@ -39,6 +39,7 @@ from detector import BatchProfile, Detector, DetectorError, LocationRegistry, Ro
 from detector.findings import finding_facts
 from ledger.batch import batch_id_of, item_key_of
 from ledger.errors import InvalidInput, InvalidSignature
+from ledger.gs1 import resolve_holder
 from ledger.models import Status
 from ledger.scanned import Scanned
 from ledger.tags import TagDomain, recover_signer, tag_digest, to_checksum_address
@@ -111,6 +112,8 @@ class TrustBundle:
     holders: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: GTIN -> the holder it is bound to (bundles before bindings have none)
     gtin_owners: dict[str, str] = field(default_factory=dict)
+    #: company prefix -> the holder it is bound to (a GTIN's own binding wins over it)
+    prefix_owners: dict[str, str] = field(default_factory=dict)
     signers: dict[str, Signer] = field(default_factory=dict)
     batches: dict[str, BundleBatch] = field(default_factory=dict)
     batches_by_gtin: dict[str, list[BundleBatch]] = field(default_factory=dict)
@@ -138,6 +141,8 @@ class TrustBundle:
                 bundle.holders[str(h["address"])] = h
                 for gtin in h.get("boundGtins", ()):
                     bundle.gtin_owners[str(gtin)] = str(h["address"])
+                for prefix in h.get("boundPrefixes", ()):
+                    bundle.prefix_owners[str(prefix)] = str(h["address"])
             for s in payload["signers"]:
                 bundle.signers[str(s["address"])] = Signer(
                     str(s["address"]),
@@ -240,7 +245,8 @@ def judge(
     if not candidates:
         reasons.insert(0, Reason.GTIN_UNKNOWN)
         return done(Verdict.COUNTERFEIT_SUSPECT)
-    holder_address = bundle.gtin_owners.get(item.gtin, candidates[0].holder)
+    owner, _ = resolve_holder(item.gtin, bundle.gtin_owners, bundle.prefix_owners)
+    holder_address = owner or candidates[0].holder
     holder = bundle.holders.get(holder_address, {})
     answer["product"] = {
         "gtin": item.gtin,

@@ -28,18 +28,23 @@ from scanner.online import CodeResult, GatewayUnreachable, results_of
 #: Fewer files than this are decoded in the main process.
 PARALLEL_FROM = 6
 #: Concurrent requests to the gateway.
-VERIFY_THREADS = 16
+VERIFY_THREADS = 4
+#: Codes per request to the gateway (POST /v1/verify/batch): small enough that verifying
+#: overlaps the decoding of later photos, large enough that HTTP costs little per code.
+VERIFY_BATCH = 25
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """The codes read from one source (by its index in the input), or why none were, and
-    the decoding time in seconds."""
+    """The codes read from one source (by its index in the input), or why none were, the
+    decoding time in seconds and the CPU time it took (which a loaded machine does not
+    stretch)."""
 
     index: int
     codes: list[DecodedCode]
     error: str | None
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 def _worker_init() -> None:
@@ -53,7 +58,7 @@ def decode_one(job: tuple[int, Path | bytes]) -> Decoded:
     """Decode one file or encoded image; a worker answers for every image, never raises."""
     index, source = job
     name = str(source) if isinstance(source, Path) else f"image {index}"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         codes = decode_file(source) if isinstance(source, Path) else decode_image_bytes(source)
         error = None if codes else f"{name}: no barcode found in the image"
@@ -61,7 +66,7 @@ def decode_one(job: tuple[int, Path | bytes]) -> Decoded:
         codes, error = [], str(exc)
     except Exception as exc:  # a damaged image must not stop a folder's scan
         codes, error = [], f"{name}: could not be decoded ({type(exc).__name__}: {exc})"
-    return Decoded(index, codes, error, time.perf_counter() - started)
+    return Decoded(index, codes, error, time.perf_counter() - started, time.process_time() - cpu)
 
 
 class Decoder:
@@ -108,35 +113,52 @@ class Decoder:
 def scan_files(
     files: Sequence[Path],
     judge: Callable[[CodeResult], CodeResult],
-    online: Callable[[CodeResult], CodeResult] | None,
+    online: Callable[[list[CodeResult]], list[CodeResult]] | None,
     workers: int | None = None,
     threads: int = VERIFY_THREADS,
+    advance: Callable[[], None] | None = None,
+    batch: int = VERIFY_BATCH,
 ) -> tuple[list[CodeResult], list[dict[str, str]]]:
     """Decode `files` in parallel and judge every code, in file order.
 
-    `online`: the gateway call alone (thread-safe), run from `threads` threads; a code whose
-    call finds the gateway unreachable goes to `judge` in this thread, which may queue it
-    (and queues the rest from then on). Without `online` (offline or queueing), `judge`
-    runs here for each code."""
+    `online`: the gateway call for a batch of codes (thread-safe; `Verifier.judge_many`:
+    one request per `batch` codes, not one per code), run from `threads` threads while later
+    photos decode; a batch whose call finds the gateway unreachable goes code by code to
+    `judge` in this thread, which may queue them (and queues the rest from then on).
+    Without `online` (offline or queueing), `judge` runs here for each code. `advance` is
+    called once per file decoded (a progress bar)."""
     results: list[CodeResult] = []
     unreadable: list[dict[str, str]] = []
-    pending: list[tuple[CodeResult, Future[CodeResult] | None]] = []
+    pending: list[tuple[list[CodeResult], Future[list[CodeResult]] | None]] = []
+    waiting: list[CodeResult] = []
     with Decoder(workers) as decoder, ThreadPoolExecutor(threads) as pool:
+
+        def send() -> None:
+            if waiting:
+                assert online is not None
+                pending.append((list(waiting), pool.submit(online, list(waiting))))
+                waiting.clear()
+
         for decoded in decoder.decode(files):
+            if advance is not None:
+                advance()
             path = files[decoded.index]
             if decoded.error is not None:
                 unreadable.append({"source": str(path), "error": decoded.error})
                 continue
             for result in results_of(FileResult(path, decoded.codes)):
-                future = pool.submit(online, result) if online is not None else None
-                if future is None:
-                    result = judge(result)
-                pending.append((result, future))
-        for result, future in pending:
+                if online is None:
+                    pending.append(([judge(result)], None))
+                    continue
+                waiting.append(result)
+                if len(waiting) >= batch:
+                    send()
+        send()
+        for codes, future in pending:
             if future is not None:
                 try:
-                    result = future.result()
+                    codes = future.result()
                 except GatewayUnreachable:
-                    result = judge(result)
-            results.append(result)
+                    codes = [judge(result) for result in codes]
+            results.extend(codes)
     return results, unreadable

@@ -148,8 +148,9 @@ class Stack:
             **extra,
         }
         gtin = str(body["gtin"]).zfill(14)
-        if len(gtin) == 14 and self.registry.gtin_holder(gtin) == ZERO_ADDRESS:
-            # a GTIN nobody holds yet: the admin binds it to the enrolling holder first
+        if len(gtin) == 14 and self.registry.resolve_gtin_holder(gtin)[0] == ZERO_ADDRESS:
+            # a GTIN nobody holds yet (on its own or by its company prefix): the admin binds
+            # it to the enrolling holder first
             me = self.client.get("/v1/organizations/me", headers=self.headers(key)).json()
             if me.get("role") == "rights_holder":
                 self.bind(me, gtin)

@@ -14,6 +14,7 @@ from api.catalog import Catalog
 from api.custody import store
 from api.custody.anchor import Anchorer, AnchorThread
 from api.custody.capture import Captured, capture, feed_detector, unknown_gtins
+from api.custody.item_epcis import item_events
 from api.custody.locations import LocationBook
 from api.custody.store import LogMirror
 from api.custody.timeline import Reader, TimelineBuilder, export_document
@@ -81,6 +82,17 @@ class CustodyService:
                 return answer
             indexes = [e["logIndex"] for e in answer["entries"] if not e["withheld"]]
             return export_document(session, exported, indexes)
+
+    def item_epcis(self, gtin: str, serial: str, reader: Reader | None = None) -> dict[str, Any]:
+        """The item's whole history as one EPCIS 2.0 document: its commissioning, the
+        log-backed steps the reader may read and its status changes (`item_epcis`)."""
+        with Session(self.engine) as session:
+            builder = TimelineBuilder(
+                session, self.catalog, self.mirror, self.anchorer.agency_address()
+            )
+            answer, exported = builder.build(gtin, serial, True, reader)
+            indexes = [e["logIndex"] for e in answer["entries"] if not e["withheld"]]
+            return export_document(session, item_events(answer, exported), indexes)
 
 
 def _captured(result: Captured) -> dict[str, Any]:

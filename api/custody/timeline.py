@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import true
 from sqlmodel import Session, col, select
 
@@ -218,22 +219,35 @@ class TimelineBuilder:
         steps = self._steps(key)
         answer = self._prove(steps, reader, key)
         status_changes = self._status_changes(judgement.batch_id, gtin, serial)
+        # Columns, not ORM objects: an item can have hundreds of alerts (an impossible-travel
+        # one per pair of far-apart scans), and building each Alert cost more than its row.
         alerts = [
             {
-                "alertId": a.alert_id,
-                "rule": a.rule,
-                "reasonCode": a.reason_code,
-                "severity": a.severity,
-                "location": a.location,
-                "evidence": list(a.evidence),
-                "status": a.status,
-                "createdAt": _utc(a.created_at).isoformat(),
+                "alertId": alert_id,
+                "rule": rule,
+                "reasonCode": reason_code,
+                "severity": severity,
+                "location": location,
+                "evidence": list(evidence or []),
+                "status": status,
+                "createdAt": _utc(created_at).isoformat(),
             }
-            for a in self.session.exec(
-                select(Alert)
-                .where(Alert.gtin == gtin, Alert.serial == serial)
-                .where(true() if reader.alerts is None else reader.alerts)
-                .order_by(col(Alert.created_at))
+            for alert_id, rule, reason_code, severity, location, evidence, status, created_at in (
+                self.session.execute(
+                    sa_select(
+                        col(Alert.alert_id),
+                        col(Alert.rule),
+                        col(Alert.reason_code),
+                        col(Alert.severity),
+                        col(Alert.location),
+                        col(Alert.evidence),
+                        col(Alert.status),
+                        col(Alert.created_at),
+                    )
+                    .where(col(Alert.gtin) == gtin, col(Alert.serial) == serial)
+                    .where(true() if reader.alerts is None else reader.alerts)
+                    .order_by(col(Alert.created_at))
+                )
             )
         ]
         timeline = {
@@ -452,10 +466,13 @@ class TimelineBuilder:
             return event
         r = step.record
         epc = entries.item_key(str(r["gtin"]), str(r["serial"]))
+        place = locode_uri(str(r["location"])) if r.get("location") else None
         event = object_event(
             [epc],
             step.time,
-            locode_uri(str(r["location"])) if r.get("location") else "urn:borderledger:gateway",
+            place or "urn:borderledger:gateway",
+            # the port is where the goods are as well as where they were read
+            biz_location=place,
             event_id=f"urn:uuid:{r['scan_id']}",
             extensions={
                 "borderledger:verdict": r["verdict"],

@@ -11,7 +11,25 @@ routes, and a new area adds its router to `ROUTERS`.
 
 from fastapi import APIRouter
 
-from api.pages import auth, cases, guides, home, inbox, offline, people, scan, statistics
+from api.pages import (
+    admin_ops,
+    admin_orgs,
+    api_keys,
+    audit,
+    audit_find,
+    auth,
+    batches,
+    cases,
+    guides,
+    home,
+    inbox,
+    offline,
+    people,
+    product_alerts,
+    scan,
+    statistics,
+    webhooks,
+)
 
 #: Every page module's router, in the order FastAPI matches them.
 ROUTERS: list[APIRouter] = [
@@ -24,6 +42,14 @@ ROUTERS: list[APIRouter] = [
     cases.router,
     guides.router,
     statistics.router,
+    batches.router,
+    audit.router,
+    product_alerts.router,
+    webhooks.router,
+    api_keys.router,
+    admin_orgs.router,
+    admin_ops.router,
+    audit_find.router,
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -14,6 +14,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -252,6 +253,8 @@ async def act(request: Request, case_id: str) -> Response:
         )
     except ValidationError:
         return _case_page(request, signed_in, case_id, 422, error="Choose an action to take.")
+    if body.action == "add_item":  # the scan may still be queued for its group commit
+        await run_in_threadpool(gateway_of(request).scans.flush)
     try:
         with Session(gateway_of(request).engine, expire_on_commit=False) as session:
             row, _replayed, token = cases.apply_action(session, signed_in.principal, case_id, body)

@@ -22,6 +22,7 @@ from api.deps import SESSION_COOKIE
 from api.gateway import Gateway
 from api.models import Role, UserRole
 from api.pages.i18n import LANGUAGES, translations
+from ledger.errors import BorderLedgerError, Conflict, NotFound, PermissionDenied
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: esbuild's output (`make setup`): the bundled ES modules, htmx inside, and the stylesheet.
@@ -74,9 +75,22 @@ NAV: list[NavLink] = [
     NavLink("/history", "History", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/alerts", "Alerts", _kind(Role.CUSTOMS, Role.ADMIN)),
     NavLink("/cases", "Cases", _kind(Role.CUSTOMS, Role.ADMIN, Role.RIGHTS_HOLDER, Role.AUDITOR)),
+    NavLink("/product-alerts", "Alerts on your products", _kind(Role.RIGHTS_HOLDER)),
     NavLink("/people", "People", _org_admins),
+    NavLink("/api-keys", "API keys", _org_admins),
+    NavLink(
+        "/webhooks", "Webhooks", lambda s: _org_admins(s) and s.principal.role == Role.RIGHTS_HOLDER
+    ),
     NavLink("/guides", "Product guides", _kind(Role.RIGHTS_HOLDER, Role.CUSTOMS)),
+    NavLink("/batches", "Batches", _kind(Role.RIGHTS_HOLDER)),
+    NavLink("/check", "Check a product", _kind(Role.RIGHTS_HOLDER)),
     NavLink("/statistics", "Seizure statistics", _kind(Role.CUSTOMS, Role.ADMIN)),
+    NavLink("/admin/organizations", "Organizations", _kind(Role.ADMIN)),
+    NavLink("/admin/locations", "Locations and route policies", _kind(Role.ADMIN)),
+    NavLink("/admin/chain-writes", "Chain writes", _kind(Role.ADMIN)),
+    NavLink("/admin/jobs", "Jobs", _kind(Role.ADMIN)),
+    NavLink("/jobs", "Jobs", _kind(Role.RIGHTS_HOLDER, Role.CUSTOMS, Role.AUDITOR)),
+    NavLink("/audit", "Audit", _kind(Role.AUDITOR, Role.ADMIN)),
     NavLink("/docs", "API documentation", lambda s: True),
 ]
 
@@ -128,6 +142,41 @@ def error_page(
     request: Request, language: str, status_code: int, title: str, message: str
 ) -> HTMLResponse:
     return render(request, "error.html", language, status_code, title=title, message=message)
+
+
+def status_of(exc: BorderLedgerError) -> int:
+    """The status of a page that shows a refusal: as the API answers the same error."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, PermissionDenied):
+        return 403
+    return 422
+
+
+def render_confirmation(
+    request: Request,
+    signed_in: users.SignedIn,
+    title: str,
+    question: str,
+    action: str,
+    button: str,
+    back: str,
+) -> HTMLResponse:
+    """A page asking to confirm a change that cannot be undone from where it was asked
+    (disable a user, revoke a key): the question names what changes, the button posts the
+    form (CSRF token included), a link goes back. A plain page, so it works without script."""
+    return page(
+        request,
+        signed_in,
+        "confirm.html",
+        title=title,
+        question=question,
+        action=action,
+        button=button,
+        back=back,
+    )
 
 
 def signed_in_of(request: Request) -> users.SignedIn | None:

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from api import users
-from api.models import UserRole
-from api.pages.kit import checked_form, gateway_of, page, require_org_admin
+from api.models import User, UserRole
+from api.pages.kit import checked_form, gateway_of, page, render_confirmation, require_org_admin
 from ledger.errors import BorderLedgerError
 
 router = APIRouter(include_in_schema=False)
@@ -76,6 +76,36 @@ async def invite(request: Request) -> Response:
         return _people(request, admin, 422, form=fields, error=str(exc))
     link = str(request.url_for("invitation_page")) + f"?token={token}"
     return _people(request, admin, form=_EMPTY, invited={"email": invited.email, "link": link})
+
+
+@router.get("/people/{user_id}/{action}", response_class=HTMLResponse)
+def confirm_enable_or_disable(request: Request, user_id: int, action: str) -> Response:
+    """The confirmation page naming the user and what disabling (or enabling) does."""
+    admin = require_org_admin(request)
+    if isinstance(admin, Response):
+        return admin
+    if action not in ("disable", "enable"):
+        return Response("not found", status_code=404, media_type="text/plain")
+    with Session(gateway_of(request).engine, expire_on_commit=False) as session:
+        person = session.get(User, user_id)
+    if person is None or person.organization_id != admin.principal.organization_id:
+        return _people(
+            request, admin, 404, form=_EMPTY, error=f"no user {user_id} in your organization"
+        )
+    who = f"{person.name} ({person.email})"
+    if action == "disable":
+        question = f"Disable {who}? They are signed out at once and cannot sign in until enabled."
+    else:
+        question = f"Enable {who}? They can sign in again."
+    return render_confirmation(
+        request,
+        admin,
+        title="Disable this user?" if action == "disable" else "Enable this user?",
+        question=question,
+        action=f"/people/{user_id}/{action}",
+        button="Disable the user" if action == "disable" else "Enable the user",
+        back="/people",
+    )
 
 
 @router.post("/people/{user_id}/{action}")

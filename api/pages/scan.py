@@ -187,7 +187,9 @@ async def flag(request: Request) -> Response:
         error = "No scan to flag: scan a label first."
     else:
         gateway = gateway_of(request)
-        gateway.scans.flush()  # the scan may still be queued for its group commit
+        await run_in_threadpool(
+            gateway.scans.flush
+        )  # the scan may still be queued for its group commit
         try:
             case = await run_in_threadpool(_flag, officer, scan_id, gateway.engine)
         except FlagRefused as exc:

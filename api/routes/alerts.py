@@ -3,7 +3,6 @@ work through them (customs and admins acknowledge, then resolve, with a note).""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import OfficerDep, ReaderDep, SessionDep
 from api.models import Alert, AlertStatus
 from api.openapi import DEFAULT_PAGE, PageLimit
-from api.schemas import AlertPublic, AlertResolve, AlertUpdate, ErrorResponse
+from api.schemas import AlertPublic, AlertResolve, AlertUpdate, DateTime, ErrorResponse
 from api.services import alerts
 from ledger.errors import InvalidInput
 
@@ -59,8 +58,8 @@ def list_alerts(
     ] = None,
     severity: Literal["low", "medium", "high", "critical"] | None = None,
     status: Literal["open", "acknowledged", "resolved"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: PageLimit = DEFAULT_PAGE,
 ) -> list[AlertPublic]:
     """Newest first, within the caller's view: rights holders their own products' alerts,

@@ -19,6 +19,7 @@ from api.gateway import Gateway
 from api.label_jobs import request_label_file
 from api.labels import tags_csv, tags_pdf, tags_zip
 from api.models import Organization
+from api.principal import Principal
 from api.routes.jobs import job_public
 from api.schemas import (
     BatchCreate,
@@ -76,16 +77,30 @@ async def create_batch(
     # enrollment at a time per process, as when this ran on the loop.
     content_type = request.headers.get("content-type", "")
 
-    def create() -> JSONResponse:
-        with _ENROLLING:
-            org = principal.organization
-            answer = _create_batch(gateway, org, raw, content_type, gtin, lot, expiry)
-        if answer.status_code in (201, 202):  # 200: the same batch again, nothing enrolled
-            batch_id = json.loads(bytes(answer.body)).get("batchId")
-            audit.record_now(gateway.engine, principal, "batch.enroll", batch_id)
-        return answer
+    return await run_in_threadpool(
+        enroll_upload, gateway, principal, raw, content_type, gtin, lot, expiry
+    )
 
-    return await run_in_threadpool(create)
+
+def enroll_upload(
+    gateway: Gateway,
+    principal: Principal,
+    raw: bytes,
+    content_type: str,
+    gtin: str | None,
+    lot: str | None,
+    expiry: str | None,
+) -> JSONResponse:
+    """An uploaded batch enrolled (201/200) or its job started (202), audited; the API's
+    answer. Shared with the rights holder's upload page (`api.pages.batches`), whose form
+    works without JavaScript, so both take the same path. Blocking: call it off the loop."""
+    with _ENROLLING:
+        org = principal.organization
+        answer = _create_batch(gateway, org, raw, content_type, gtin, lot, expiry)
+    if answer.status_code in (201, 202):  # 200: the same batch again, nothing enrolled
+        batch_id = json.loads(bytes(answer.body)).get("batchId")
+        audit.record_now(gateway.engine, principal, "batch.enroll", batch_id)
+    return answer
 
 
 def _create_batch(

@@ -26,6 +26,7 @@ from api.schemas import (
     CaseNoticePublic,
     CasePartyAnswer,
     CasePublic,
+    DateTime,
     StatisticsResponse,
 )
 from api.services import case_attachments, case_epcis, cases, statistics
@@ -96,9 +97,20 @@ def list_profiles(principal: ReaderDep, limit: PageLimit = DEFAULT_PAGE) -> list
     ]
 
 
+def _stored_scans(request: Request) -> None:
+    """Wait until the scans this process has answered are stored: a verification is answered
+    before its row's group commit (api/scans.py), and an officer opens a case from the scan
+    (or adds it to one) a moment later. Runs in the route's worker thread, off the loop."""
+    request.app.state.gateway.scans.flush()
+
+
 @router.post("/cases", response_model=CasePublic, status_code=201, responses=ERRORS)
-def open_case(body: CaseCreate, principal: OfficerDep, session: SessionDep) -> JSONResponse:
+def open_case(
+    request: Request, body: CaseCreate, principal: OfficerDep, session: SessionDep
+) -> JSONResponse:
     """Open a case for a shipment (from a scan, an alert or by hand); its clocks start."""
+    if body.source == "scan":
+        _stored_scans(request)
     case = cases.open_case(session, principal, body)
     response = _case(cases.get_case(session, principal, case.case_id))
     response.status_code = 201
@@ -148,10 +160,16 @@ def get_case(case_id: CaseId, principal: ReaderDep, session: SessionDep) -> JSON
     responses={**ERRORS, 200: {"model": CaseActionPublic}, 202: {"model": CaseActionPublic}},
 )
 def apply_action(
-    case_id: CaseId, body: CaseActionRequest, principal: VerifierDep, session: SessionDep
+    request: Request,
+    case_id: CaseId,
+    body: CaseActionRequest,
+    principal: VerifierDep,
+    session: SessionDep,
 ) -> JSONResponse:
     """Apply an action (201), or request one that needs a second officer (202); a replayed
     idempotency key answers the stored action (200). Not allowed in the case's state: 409."""
+    if body.action == "add_item":
+        _stored_scans(request)
     row, replayed, link = cases.apply_action(session, principal, case_id, body)
     return _answer(row, replayed, link)
 
@@ -328,8 +346,8 @@ def seizure_statistics(
     principal: StatisticsDep,
     session: SessionDep,
     by: Annotated[str, Query(max_length=200, description="comma list of dimensions")] = "",
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[DateTime | None, Query(alias="from")] = None,
+    end: Annotated[DateTime | None, Query(alias="to")] = None,
     period: Literal["month", "quarter", "year", "fiscal_year"] = "month",
     format: Literal["json", "csv"] = "json",
 ) -> Response:

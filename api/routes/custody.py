@@ -8,6 +8,7 @@ the logged records) whichever format, JSON or EPCIS, was asked for."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -74,6 +75,12 @@ _EPCIS_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _file_name(gtin: str, serial: str) -> str:
+    """A download's name: a serial's `"`, `/` or `%` (CSET 82 allows them) never reach the
+    header."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{gtin}-{serial}-epcis.jsonld")
+
+
 def _location_out(row: CustodyLocation) -> LocationPublic:
     return LocationPublic(
         unlocode=row.locode,
@@ -127,6 +134,30 @@ def item_custody(
     answer = custody.timeline(gateway, session, principal, gtin, serial, format == "epcis")
     media = "application/ld+json" if format == "epcis" else "application/json"
     return JSONResponse(answer, media_type=media)
+
+
+@router.get(
+    "/items/{gtin}/{serial}/custody/epcis",
+    responses={**ERRORS, **_EPCIS_ANSWER},
+)
+def item_custody_epcis(
+    principal: ReaderDep,
+    gateway: GatewayDep,
+    session: SessionDep,
+    gtin: Annotated[str, Path(min_length=8, max_length=14, pattern=GTIN_DIGITS)],
+    serial: Annotated[str, Path(min_length=1, max_length=20, pattern=CSET82_20)],
+) -> JSONResponse:
+    """An item's whole history as one EPCIS 2.0 document, validated against GS1's schema:
+    its enrollment as a commissioning event, custody events as captured, border scans as
+    ObjectEvents (bizStep inspecting, the port as readPoint and bizLocation) and status
+    changes with their CBV disposition, in time order. Who may read it: as the timeline
+    (entries another party recorded that the caller may not read are left out)."""
+    answer = custody.item_epcis(gateway, session, principal, gtin, serial)
+    return JSONResponse(
+        answer,
+        media_type="application/ld+json",
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(gtin, serial)}"'},
+    )
 
 
 @router.get("/log/checkpoints", response_model=CheckpointListPublic, responses=ERRORS)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api import jobs
 from api.deps import GatewayDep, ReaderDep, SessionDep
 from api.label_jobs import label_file
-from api.models import Job, Role
+from api.models import Job
 from api.openapi import DEFAULT_PAGE, PageLimit, errors
 from api.principal import Principal
 from api.schemas import ErrorResponse, JobPublic
-from api.scoping import scope_of
-from ledger.errors import NotFound
+from api.services import jobs as job_service
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
-_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorResponse} for c in (401, 404, 422)
 }
@@ -49,13 +46,7 @@ def job_public(job: Job) -> JobPublic:
 
 
 def _visible_job(session: Session, principal: Principal, job_id: str) -> Job:
-    """The job, if the caller may see it (its organization's, or any for the registry
-    admin); another organization's job is not found, as an unknown one is."""
-    # Not a job id at all (e.g. a NUL byte, which PostgreSQL refuses in a query): not found.
-    job = session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
-    if job is None or not scope_of(principal, Role.ADMIN).allows(job.organization_id):
-        raise NotFound(f"no job {job_id}")
-    return job
+    return job_service.visible(session, principal, job_id)
 
 
 @router.get("/jobs", response_model=list[JobPublic], responses=READ_ERRORS)
@@ -67,16 +58,8 @@ def list_jobs(
     limit: PageLimit = DEFAULT_PAGE,
 ) -> list[JobPublic]:
     """Newest first: the caller's organization's jobs (the registry admin sees all)."""
-    scope = scope_of(principal, Role.ADMIN)
-    query = select(Job)
-    if scope.organization_id is not None:
-        query = query.where(Job.organization_id == scope.organization_id)
-    if status is not None:
-        query = query.where(Job.status == status)
-    if kind is not None:
-        query = query.where(Job.kind == kind)
-    rows = session.exec(query.order_by(col(Job.created_at).desc(), col(Job.id)).limit(limit))
-    return [job_public(job) for job in rows.all()]
+    rows = job_service.listed(session, principal, status, kind, limit)
+    return [job_public(job) for job in rows]
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=READ_ERRORS)

@@ -13,7 +13,7 @@ from api import audit, orgs, users
 from api.deps import OrgAdminDep, SessionDep
 from api.models import ApiKey, User, UserRole
 from api.openapi import DEFAULT_PAGE, PageLimit, errors
-from api.schemas import NAME
+from api.schemas import NAME, DateTime
 
 router = APIRouter(tags=["people"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the user's id")]
@@ -205,7 +205,7 @@ def audit_trail(
     principal: OrgAdminDep,
     session: SessionDep,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-    since: datetime | None = None,
+    since: DateTime | None = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> Response:

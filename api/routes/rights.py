@@ -1,4 +1,5 @@
-"""Rights on chain (admin): binding GTINs to rights holders, revoking a rights holder."""
+"""Rights on chain (admin): binding GTINs and GS1 company prefixes to rights holders,
+revoking a rights holder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from fastapi import APIRouter, Path, status
 
 from api.deps import AdminDep, GatewayDep, SessionDep
 from api.openapi import errors
-from api.schemas import GtinBindingCreate, GtinBindingPublic, WritePublic
+from api.schemas import (
+    COMPANY_PREFIX,
+    GtinBindingCreate,
+    GtinBindingPublic,
+    PrefixBindingCreate,
+    PrefixBindingPublic,
+    WritePublic,
+)
 from api.services import rights
 
 router = APIRouter(prefix="/v1", tags=["rights"])
@@ -35,6 +43,52 @@ def bind_gtin(
         holder=str(write.payload["holder"]),
         previous=previous,
         write=WritePublic.of(write),
+    )
+
+
+@router.post(
+    "/prefix-bindings",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PrefixBindingPublic,
+    responses=ERRORS,
+)
+def bind_prefix(
+    body: PrefixBindingCreate, principal: AdminDep, session: SessionDep, gateway: GatewayDep
+) -> PrefixBindingPublic:
+    """Bind a GS1 company prefix to a rights holder on chain: every GTIN under it that is not
+    bound on its own is that holder's. A prefix bound to another holder is unbound first."""
+    write = rights.bind_prefix(session, gateway, principal, body.prefix, body.organizationId)
+    return PrefixBindingPublic(
+        prefix=str(write.payload["prefix"]),
+        holder=str(write.payload["holder"]),
+        write=WritePublic.of(write),
+    )
+
+
+@router.delete(
+    "/prefix-bindings/{prefix}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PrefixBindingPublic,
+    responses=ERRORS,
+)
+def unbind_prefix(
+    prefix: Annotated[
+        str,
+        Path(
+            max_length=40,
+            json_schema_extra={"pattern": COMPANY_PREFIX},  # ledger.gs1 checks it, saying why
+            description="GS1 company prefix",
+        ),
+    ],
+    principal: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+) -> PrefixBindingPublic:
+    """Unbind a company prefix on chain. Batches registered under it keep their holder;
+    GTINs bound on their own stay bound."""
+    previous, write = rights.unbind_prefix(session, gateway, principal, prefix)
+    return PrefixBindingPublic(
+        prefix=str(write.payload["prefix"]), holder=previous, write=WritePublic.of(write)
     )
 
 

@@ -29,14 +29,21 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import SESSION_COOKIE, GatewayDep, VerifierDep, authenticate
 from api.errors import domain_error, unexpected_error
 from api.principal import VERIFIERS, require_role
-from api.schemas import ErrorResponse, VerifyRequest, VerifyResponse
-from api.services.verify import answer_scan
+from api.ratelimit import RateLimiter, client_address
+from api.schemas import (
+    ErrorResponse,
+    VerifyBatchRequest,
+    VerifyBatchResponse,
+    VerifyRequest,
+    VerifyResponse,
+)
+from api.services.verify import answer_batch, answer_scan
 from ledger.errors import BorderLedgerError
 
 router = APIRouter(prefix="/v1", tags=["verification"])
@@ -66,6 +73,40 @@ async def verify_scan(body: VerifyRequest, principal: VerifierDep, gateway: Gate
     one short transaction; plus the alerts a scan raises): `findings` are the alerts this scan
     raised."""
     return Response(await answer_scan(gateway, principal, body), media_type="application/json")
+
+
+@router.post(
+    "/verify/batch",
+    response_model=VerifyBatchResponse,
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+)
+async def verify_batch(
+    body: VerifyBatchRequest, principal: VerifierDep, gateway: GatewayDep, request: Request
+) -> Response:
+    """Verify up to 100 scans in one request (a folder of photos, `borderledger scan`): one
+    answer per item, in order, each what POST /v1/verify answers that item alone (`status`
+    and `answer`, or `status` and `error`: a bad item does not stop the others). Same roles,
+    scan records and detector as POST /v1/verify; the rate limit counts each item (items
+    over it are answered 429 with `retryAfter`, nothing recorded)."""
+    limiter: RateLimiter | None = getattr(request.app, "limiter", None)
+    allowed, refusal = len(body.items), None
+    if limiter is not None:  # the request itself counted the first item
+        taken, refusal = await limiter.take(
+            "verify", principal, client_address(request.scope), len(body.items) - 1
+        )
+        allowed = 1 + taken
+    answer = await answer_batch(
+        gateway,
+        principal,
+        body.items,
+        allowed,
+        orjson.dumps(refusal.error()) if refusal is not None else None,
+    )
+    return Response(answer, media_type="application/json")
 
 
 # ------------------------------------------------------------------------- the fast path

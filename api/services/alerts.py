@@ -26,10 +26,11 @@ def list_alerts(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    offset: int = 0,
 ) -> list[Alert]:
     """Newest first, filtered, within the caller's view: a rights holder's on its own
     products, an auditor's on the holders it was granted, a customs agency's raised by its
-    scans or on items it scanned."""
+    scans or on items it scanned. `offset` skips that many (the pages' paging)."""
     view = view_of(session, principal)
     if rights_holder is not None and view.holders and not view.reads_holder(rights_holder):
         return []
@@ -53,7 +54,7 @@ def list_alerts(
         query = query.where(Alert.created_at >= _utc(since, "since"))
     if until is not None:
         query = query.where(Alert.created_at <= _utc(until, "until"))
-    rows = session.exec(query.order_by(col(Alert.id).desc()).limit(limit)).all()
+    rows = session.exec(query.order_by(col(Alert.id).desc()).offset(offset).limit(limit)).all()
     return list(rows)
 
 

@@ -146,6 +146,22 @@ def tags(session: Session, gateway: Gateway, batch: GatewayBatch) -> tuple[Taggi
     return job, serials_of(serials_z)
 
 
+def holds_serial(gateway: Gateway, batch: GatewayBatch, serial: str) -> bool:
+    """Whether `serial` is an item of `batch` (its leaf is in the batch's tree), checked as
+    a status change checks it, so a page can refuse a wrong serial before confirming."""
+    provable = gateway.catalog.provable(batch.batch_id)
+    if provable is None or not serial or len(serial) > 20:
+        return False
+    salt = item_salt(
+        unseal(gateway.settings.secret_key, batch.secret_encrypted), batch.gtin, serial
+    )
+    try:
+        provable.tree.proof(leaf_hash(batch.gtin, serial, salt))
+    except KeyError:
+        return False
+    return True
+
+
 def change_status(
     session: Session,
     gateway: Gateway,

@@ -37,6 +37,28 @@ def capture(gateway: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
     return gateway.custody.capture(document, principal.organization_id)
 
 
+def _reader(session: Session, principal: Principal, gtin: str, serial: str) -> Reader:
+    """What of the item's timeline `principal` reads (404 when nothing: see `timeline`)."""
+    scanned = Scanned.from_fields(gtin, serial)  # 422 on a bad GTIN or serial
+    view = view_of(session, principal)
+    if not reads_gtin(session, view, scanned.gtin):
+        raise NotFound(f"no item {scanned.gtin}/{scanned.serial} among the products you may read")
+    if view.agency and not scanned_item(
+        session, view.organization_id, scanned.gtin, scanned.serial
+    ):
+        return Reader(view.organization_id, alert_clause(session, view))
+    return Reader()
+
+
+def item_epcis(
+    gateway: Gateway, session: Session, principal: Principal, gtin: str, serial: str
+) -> dict[str, Any]:
+    """The item's whole history as an EPCIS 2.0 document, within the caller's view (the
+    timeline's rule: entries the caller may not read are left out)."""
+    reader = _reader(session, principal, gtin, serial)
+    return gateway.custody.item_epcis(gtin, serial, reader=reader)
+
+
 def timeline(
     gateway: Gateway, session: Session, principal: Principal, gtin: str, serial: str, epcis: bool
 ) -> dict[str, Any]:
@@ -47,15 +69,7 @@ def timeline(
     is not found (404). A customs agency reads any item's: in full once it scanned the item,
     otherwise the entries it recorded itself, the others withheld (leaf hash and proof only),
     and only the alerts its view holds."""
-    scanned = Scanned.from_fields(gtin, serial)  # 422 on a bad GTIN or serial
-    view = view_of(session, principal)
-    if not reads_gtin(session, view, scanned.gtin):
-        raise NotFound(f"no item {scanned.gtin}/{scanned.serial} among the products you may read")
-    reader = Reader()
-    if view.agency and not scanned_item(
-        session, view.organization_id, scanned.gtin, scanned.serial
-    ):
-        reader = Reader(view.organization_id, alert_clause(session, view))
+    reader = _reader(session, principal, gtin, serial)
     return gateway.custody.timeline(gtin, serial, epcis=epcis, reader=reader)
 
 

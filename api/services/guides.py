@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, func, or_
 from sqlmodel import Session, col, select
 
+from api.bindings import bound_holder
 from api.detection import normalized_policy
 from api.guide_models import Guide, GuideEvent, GuidePhoto
-from api.models import IndexedGtinBinding, Organization, Role
+from api.models import IndexedGtinBinding, IndexedPrefixBinding, Organization, Role
 from api.principal import Principal
 from api.scoping import gtin_holders
 from detector import LocationRegistry
@@ -63,15 +64,34 @@ def _owned_gtins(session: Session, holder: Organization) -> set[str]:
     return owned
 
 
+def _prefix_holder(session: Session, prefix: str) -> str | None:
+    """The holder of the longest bound company prefix `prefix` lies in (itself included), as
+    indexed: a guide of every GTIN under `prefix` is that holder's to write."""
+    heads = [prefix[:n] for n in range(6, len(prefix) + 1)]
+    rows = session.exec(
+        select(IndexedPrefixBinding).where(col(IndexedPrefixBinding.prefix).in_(heads))
+    ).all()
+    longest = max(rows, key=lambda r: len(r.prefix), default=None)
+    return longest.holder if longest is not None else None
+
+
 def owns(
     session: Session, holder: Organization, content: GuideContent, owned: set[str] | None = None
 ) -> bool:
-    """Whether the holder may write a guide of the product: the GTIN is its own, or (a
-    company prefix) at least one of its GTINs is under the prefix."""
+    """Whether the holder may write a guide of the product: the GTIN is its own (bound to it,
+    on its own or by a company prefix, or of its batches), or (a company prefix) the prefix
+    lies in a prefix bound to it, or, within no bound prefix, at least one of its GTINs is
+    under it."""
     gtins = owned if owned is not None else _owned_gtins(session, holder)
     if content.gtin is not None:
-        return content.gtin in gtins
+        if content.gtin in gtins:
+            return True
+        bound = bound_holder(session, content.gtin)
+        return bound is not None and holder.address is not None and bound.holder == holder.address
     prefix = content.company_prefix or ""
+    bound_to = _prefix_holder(session, prefix)
+    if bound_to is not None:
+        return bound_to == holder.address
     return any(g[1:].startswith(prefix) for g in gtins)
 
 
@@ -116,12 +136,13 @@ def _own(session: Session, principal: Principal, guide_id: str) -> Guide:
     return guide
 
 
-def photos_of(session: Session, guide: Guide) -> list[GuidePhoto]:
-    return list(
-        session.exec(
-            select(GuidePhoto).where(GuidePhoto.guide_pk == guide.id).order_by(col(GuidePhoto.id))
-        ).all()
-    )
+def photos_of(session: Session, guide: Guide, version: int | None = None) -> list[GuidePhoto]:
+    """The guide's photos; with `version`, those that are part of that version (added in it
+    or before), which is what a reader of that version sees."""
+    query = select(GuidePhoto).where(GuidePhoto.guide_pk == guide.id)
+    if version is not None:
+        query = query.where(GuidePhoto.version <= version)
+    return list(session.exec(query.order_by(col(GuidePhoto.id))).all())
 
 
 def shape(
@@ -157,7 +178,8 @@ def shape(
             "publishedBy": guide.published_by,
         }
     if photos:
-        answer["photos"] = [photo_json(guide, p) for p in photos_of(session, guide)]
+        shown = photos_of(session, guide, answer["version"])
+        answer["photos"] = [photo_json(guide, p) for p in shown]
     return answer
 
 
@@ -169,6 +191,7 @@ def photo_json(guide: Guide, photo: GuidePhoto) -> dict[str, Any]:
         "mime": photo.mime,
         "width": photo.width,
         "height": photo.height,
+        "version": photo.version,
         "url": f"/v1/guides/{guide.guide_id}/photos/{photo.photo_id}",
     }
 
@@ -193,6 +216,10 @@ def search(
     # Two steps: the ids from the covering index `ix_guides_search` alone (substring
     # matches scan it, not the wide rows with their JSON), then the page of rows by id.
     query = select(Guide.id)
+    # An agency's search of what officers rely on matches the published brand and name;
+    # the holder's own and the review queue match the current version.
+    brand_key: Any = col(Guide.brand_key)
+    name_key: Any = col(Guide.name_key)
     if principal.role == Role.RIGHTS_HOLDER:
         query = query.where(Guide.holder_id == principal.organization_id)
         if state is not None:
@@ -201,6 +228,7 @@ def search(
         query = query.where(col(Guide.published_version).is_not(None)).where(
             or_(col(Guide.published_expires).is_(None), col(Guide.published_expires) >= today())
         )
+        brand_key, name_key = Guide.published_brand_key, Guide.published_name_key
     elif state in SHOWN_TO_CUSTOMS:
         query = query.where(Guide.state == state)
     else:
@@ -208,15 +236,12 @@ def search(
     if q:
         needle = f"%{_like(q.lower())}%"
         query = query.where(
-            or_(
-                col(Guide.brand_key).like(needle, escape="\\"),
-                col(Guide.name_key).like(needle, escape="\\"),
-            )
+            or_(brand_key.like(needle, escape="\\"), name_key.like(needle, escape="\\"))
         )
     if brand:
-        query = query.where(col(Guide.brand_key).like(f"%{_like(brand.lower())}%", escape="\\"))
+        query = query.where(brand_key.like(f"%{_like(brand.lower())}%", escape="\\"))
     if name:
-        query = query.where(col(Guide.name_key).like(f"%{_like(name.lower())}%", escape="\\"))
+        query = query.where(name_key.like(f"%{_like(name.lower())}%", escape="\\"))
     if gtin:
         keys = [gtin] + [f"prefix:{gtin[1 : 1 + n]}" for n in range(6, 13)]
         query = query.where(col(Guide.product).in_(keys))
@@ -424,6 +449,8 @@ def step(
         guide.published_content = guide.content
         guide.published_version = guide.version
         guide.published_expires = guide.expires
+        guide.published_brand_key = guide.brand_key
+        guide.published_name_key = guide.name_key
         guide.published_at = datetime.now(UTC)
         guide.published_by = principal.organization.name
     _record(session, principal, guide, name, note=note)
@@ -509,6 +536,12 @@ def add_photo(
             partial.write_bytes(clean.data)
             partial.replace(target)  # never a half-written file under the final name
     assert guide.id is not None
+    if guide.state != State.DRAFT or guide.version == guide.published_version:
+        # A photo is part of what customs reviews: added to a version already submitted or
+        # published, it starts the next version (a draft), and officers keep seeing the
+        # published version's photos until that one is published.
+        guide.version += 1
+        guide.state = State.DRAFT
     photo = GuidePhoto(
         photo_id=str(uuid.uuid4()),
         guide_pk=guide.id,
@@ -519,6 +552,7 @@ def add_photo(
         height=clean.height,
         size=len(clean.data),
         sha256=digest,
+        version=guide.version,
         data=None if directory is not None else clean.data,
     )
     session.add(photo)
@@ -544,9 +578,17 @@ def photo(session: Session, principal: Principal, guide_id: str, photo_id: str) 
     found = session.exec(
         select(GuidePhoto).where(GuidePhoto.photo_id == photo_id, GuidePhoto.guide_pk == guide.id)
     ).first()
-    if found is None:
+    if found is None or found.version > _readable_version(principal, guide):
         raise NotFound(f"no photo {photo_id} in guide {guide_id}")
     return found
+
+
+def _readable_version(principal: Principal, guide: Guide) -> int:
+    """The newest version of `guide` the caller reads: the holder its current one; customs
+    the current one once submitted for review, else the published one."""
+    if principal.role != Role.CUSTOMS or guide.state in SHOWN_TO_CUSTOMS:
+        return guide.version
+    return guide.published_version or 0
 
 
 def render_pdf(
@@ -557,13 +599,15 @@ def render_pdf(
     shown = shape(session, principal, guide, photos=False)
     content = GuideContent.model_validate(shown["content"])
     holder = session.get(Organization, guide.holder_id)
+    version = int(shown["version"] or guide.version)
     pictures = [
-        pdf.Photo(p.kind, p.caption, photo_data(p, directory)) for p in photos_of(session, guide)
+        pdf.Photo(p.kind, p.caption, photo_data(p, directory))
+        for p in photos_of(session, guide, version)
     ]
     return pdf.render(
         content,
         holder=holder.name if holder else "",
-        version=int(shown["version"] or guide.version),
+        version=version,
         state=guide.state,
         dated=guide.updated_at.date(),
         photos=pictures,
@@ -609,7 +653,9 @@ def essentials(session: Session, gtin: str) -> dict[str, Any] | None:
         "version": guide.published_version,
         "expires": guide.published_expires.isoformat() if guide.published_expires else None,
         **content.essentials(),
-        "photos": [photo_json(guide, p) for p in photos_of(session, guide)][:6],
+        "photos": [
+            photo_json(guide, p) for p in photos_of(session, guide, guide.published_version)
+        ][:6],
         "url": f"/v1/guides/{guide.guide_id}",
     }
 

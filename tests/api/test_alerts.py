@@ -207,3 +207,33 @@ def test_status_from_the_index_is_judged_at_its_own_time(stack: Stack, world: An
     assert finding["reasonCode"] == "STOLEN_SEEN" and finding["rule"] == "status"
     assert after["scanId"] in finding["evidence"] and len(finding["evidence"]) == 2
     assert not {"CLONE_SUSPECT", "DIVERSION_SUSPECT"} & set(after["reasons"])
+
+
+@pytest.mark.parametrize("moment", ["0.5", "1733500000", "1e9"])
+def test_a_time_given_as_a_number_is_refused_not_read_as_unix_seconds(
+    stack: Stack, world: Any, moment: str
+) -> None:
+    """Every time a request takes is RFC 3339 text (the document's `date-time`): a number
+    would otherwise be read as Unix seconds (`0.5` is 1970) and filter or record silently."""
+    admin = stack.headers(stack.admin_key)
+    officer = stack.headers(world["officer"]["apiKey"])
+    refused = [
+        stack.client.get("/v1/alerts", params={"since": moment}, headers=officer),
+        stack.client.get("/v1/alerts", params={"until": moment}, headers=officer),
+        stack.client.get("/v1/audit", params={"since": moment}, headers=admin),
+        stack.client.get("/v1/statistics/seizures", params={"to": moment}, headers=officer),
+        stack.client.post(
+            "/v1/verify",
+            json={"gtin": GTIN, "serial": "SN0001", "scanned_at": float(moment)},
+            headers=officer,
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert "must be an ISO 8601 date and time" in error["message"], error
+        assert "Value error" not in error["message"], error
+    scans = stack.client.get(
+        "/v1/alerts", params={"since": "2026-01-01T00:00:00Z"}, headers=officer
+    )
+    assert scans.status_code == 200, scans.text

@@ -6,77 +6,31 @@ through its link. Text is read back out of the PDF (pypdf)."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from sqlmodel import Session
 
 from api import case_documents
-from api.models import Organization
-from api.orgs import new_api_key
 from api.services.case_documents import known_kinds
+from tests.api.cases_kit import AWB, NAME, applied, case_world, open_case
 from tests.stack import Stack, api_error
 
-NAME = "Shenzhen Example Trading Co"
-AWB = "AWB 123-45678901"
-
-
-@pytest.fixture
-def world(stack: Stack) -> dict[str, Any]:
-    holder = stack.org("Watchmaker SA", "rights_holder", "TMK 21-1")
-    other = stack.org("Other Brand", "rights_holder", "TMK 22-2")
-    officer = stack.org("CBP LAX", "customs")
-    agency = stack.org("CBP JFK", "customs")
-    with Session(stack.gateway.engine) as session:
-        org = session.get(Organization, officer["id"])
-        assert org is not None
-        second = new_api_key(session, org)
-        session.commit()
-    return {
-        "holder": holder["apiKey"],
-        "holder_id": holder["id"],
-        "other": other["apiKey"],
-        "officer": officer["apiKey"],
-        "second": second,
-        "agency": agency["apiKey"],
-    }
+world = pytest.fixture(case_world, name="world")
 
 
 def _open(stack: Stack, key: str, **overrides: Any) -> str:
-    body = {
-        "profile": "us-trademark",
-        "mode": "express",
-        "port": "USLAX",
-        "origin": "CN",
-        "reference": AWB,
-        "description": "wrist watches bearing the mark",
-        "presentedAt": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-        "lines": [
-            {"category": "watches_jewelry", "quantity": 40, "unitMsrpCents": 25_000},
-            {"category": "handbags_wallets", "quantity": 10, "unitMsrpCents": 90_000},
-        ],
-        "parties": [
-            {"role": "importer", "name": NAME, "address": "1 Harbour Rd", "country": "HK"},
-            {"role": "exporter", "name": "Guangzhou Export Ltd", "country": "CN"},
-        ],
-        **overrides,
-    }
-    r = stack.client.post("/v1/cases", json=body, headers=stack.headers(key))
-    assert r.status_code == 201, r.text
-    case_id: str = r.json()["id"]
+    """A case whose exporter is named too (the documents print both parties)."""
+    parties = [
+        {"role": "importer", "name": NAME, "address": "1 Harbour Rd", "country": "HK"},
+        {"role": "exporter", "name": "Guangzhou Export Ltd", "country": "CN"},
+    ]
+    case_id: str = open_case(stack, key, **{"parties": parties, **overrides})["id"]
     return case_id
 
 
 def _act(stack: Stack, key: str, case: str, action: str, **params: Any) -> Any:
-    r = stack.client.post(
-        f"/v1/cases/{case}/actions",
-        json={"action": action, "idempotencyKey": action, "params": params},
-        headers=stack.headers(key),
-    )
-    assert r.status_code in (201, 202), r.text
-    return r.json()
+    return applied(stack, key, case, action, action, **params)
 
 
 def _doc(stack: Stack, key: str | None, case: str, kind: str) -> Any:

@@ -5,11 +5,9 @@ without the gateway's own loader), with CBV steps and dispositions where they ex
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import zlib
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -18,10 +16,9 @@ from jsonschema import Draft7Validator, FormatChecker
 from sqlmodel import Session, select
 
 from api.case_models import CaseAction, CaseAttachment
-from api.models import Organization
-from api.orgs import new_api_key
 from api.services.case_epcis import VOCABULARY
 from ledger.config import PROJECT_ROOT
+from tests.api.cases_kit import LINES, applied, case_world, open_case, upload
 from tests.stack import GTIN, Stack, api_error
 
 #: GS1's schema: the project's byte-for-byte copy of ../shared/epcis (tests/epcis/test_schema.py
@@ -50,62 +47,13 @@ JPEG = (
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 WEBP_BODY = b"WEBPVP8 " + struct.pack("<I", 10) + b"\x00" * 10
 WEBP = b"RIFF" + struct.pack("<I", len(WEBP_BODY)) + WEBP_BODY
-
-
-@pytest.fixture
-def world(stack: Stack) -> dict[str, Any]:
-    holder = stack.org("Watchmaker SA", "rights_holder", "TMK 21-1")
-    officer = stack.org("CBP LAX", "customs")
-    agency = stack.org("CBP JFK", "customs")
-    with Session(stack.gateway.engine) as session:
-        org = session.get(Organization, officer["id"])
-        assert org is not None
-        second = new_api_key(session, org)
-        session.commit()
-    return {
-        "holder": holder,
-        "officer": officer["apiKey"],
-        "second": second,
-        "agency": agency["apiKey"],
-    }
+world = pytest.fixture(case_world, name="world")
 
 
 def _open(stack: Stack, key: str, **overrides: Any) -> str:
-    body = {
-        "profile": "us-trademark",
-        "mode": "express",
-        "port": "USLAX",
-        "origin": "CN",
-        "reference": "AWB 123-45678901",
-        "presentedAt": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-        "lines": [
-            {"category": "watches_jewelry", "quantity": 40, "unitMsrpCents": 25_000, "gtin": GTIN},
-            {"category": "handbags_wallets", "quantity": 10, "unitMsrpCents": 90_000},
-        ],
-        "parties": [{"role": "importer", "name": "Example Co", "address": "1 Rd", "country": "HK"}],
-        **overrides,
-    }
-    r = stack.client.post("/v1/cases", json=body, headers=stack.headers(key))
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-def _upload(stack: Stack, key: str, cid: str, name: str, data: bytes, media: str) -> Any:
-    return stack.client.post(
-        f"/v1/cases/{cid}/attachments",
-        files={"file": (name, io.BytesIO(data), media)},
-        headers=stack.headers(key),
-    )
-
-
-def _act(stack: Stack, key: str, cid: str, action: str, idem: str, **params: Any) -> Any:
-    r = stack.client.post(
-        f"/v1/cases/{cid}/actions",
-        json={"action": action, "idempotencyKey": idem, "params": params},
-        headers=stack.headers(key),
-    )
-    assert r.status_code in (201, 202), r.text
-    return r.json()
+    """A case whose watches line names the enrolled GTIN (its items export as EPCIS)."""
+    lines = [{**LINES[0], "gtin": GTIN}, LINES[1]]
+    return str(open_case(stack, key, **{"lines": lines, **overrides})["id"])
 
 
 def test_attachments_are_what_they_claim(stack: Stack, world: Any) -> None:
@@ -117,10 +65,10 @@ def test_attachments_are_what_they_claim(stack: Stack, world: Any) -> None:
         ("label.webp", WEBP, "image/webp"),
         ("invoice.pdf", PDF, "application/pdf"),
     ):
-        r = _upload(stack, key, cid, name, data, media)
+        r = upload(stack, key, cid, name, data, media)
         assert r.status_code == 201, r.text
         assert r.json()["mediaType"] == media and r.json()["size"] == len(data)
-    again = _upload(stack, key, cid, "goods-again.png", PNG, "image/png")
+    again = upload(stack, key, cid, "goods-again.png", PNG, "image/png")
     assert again.status_code == 200 and again.json()["replayed"] is True  # same bytes, once
     refused = [
         (("photo.png", b"<html><script>alert(1)</script></html>", "image/png"), "none of"),
@@ -132,19 +80,19 @@ def test_attachments_are_what_they_claim(stack: Stack, world: Any) -> None:
         (("empty.png", b"", "image/png"), "empty"),
     ]
     for (name, data, media), words in refused:
-        api_error(_upload(stack, key, cid, name, data, media), 422, "invalid_input", words)
+        api_error(upload(stack, key, cid, name, data, media), 422, "invalid_input", words)
     # too large: 413, nothing stored
     stack.gateway.settings.case_attachment_max_bytes = 100
-    big = _upload(stack, key, cid, "big.pdf", PDF + b" " * 200, "application/pdf")
+    big = upload(stack, key, cid, "big.pdf", PDF + b" " * 200, "application/pdf")
     api_error(big, 413, "payload_too_large")
     stack.gateway.settings.case_attachment_max_bytes = 10 * 1024 * 1024
     # no file part: 422 from validation
     r = stack.client.post(f"/v1/cases/{cid}/attachments", headers=stack.headers(key))
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
     # another agency: not found; the rights holder: not an officer
-    api_error(_upload(stack, world["agency"], cid, "a.png", PNG, "image/png"), 404, "not_found")
-    holder = world["holder"]["apiKey"]
-    api_error(_upload(stack, holder, cid, "a.png", PNG, "image/png"), 403, "forbidden")
+    api_error(upload(stack, world["agency"], cid, "a.png", PNG, "image/png"), 404, "not_found")
+    holder = world["holder"]
+    api_error(upload(stack, holder, cid, "a.png", PNG, "image/png"), 403, "forbidden")
 
     listed = stack.client.get(f"/v1/cases/{cid}/attachments", headers=stack.headers(key)).json()
     assert [a["fileName"] for a in listed] == [
@@ -169,22 +117,21 @@ def _shared_validator() -> Draft7Validator:
 
 def test_case_actions_export_as_epcis_events_of_the_items(stack: Stack, world: Any) -> None:
     key, second = world["officer"], world["second"]
-    holder = world["holder"]
-    stack.enroll(holder["apiKey"])
+    stack.enroll(world["holder"])
     stack.sync()
     scan = stack.verify(key, gtin=GTIN, serial="SN0001", location={"unlocode": "USLAX"})
     cid = _open(stack, key, source="scan", scanId=scan["scanId"])
-    _act(stack, key, cid, "detain", "d")
-    _act(stack, key, cid, "custody", "c", storage="Bay 4", seals=["S1"])
-    seize = _act(stack, key, cid, "seize", "s")
+    applied(stack, key, cid, "detain", "d")
+    applied(stack, key, cid, "custody", "c", storage="Bay 4", seals=["S1"])
+    seize = applied(stack, key, cid, "seize", "s")
     pending = stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(key)).json()
     steps = [e["borderledger:caseAction"] for e in pending["epcisBody"]["eventList"]]
     assert steps == ["open", "detain", "custody"]  # a seizure awaiting approval is not done
     url = f"/v1/cases/{cid}/actions/{seize['actionId']}/approve"
     r = stack.client.post(url, json={"idempotencyKey": "a"}, headers=stack.headers(second))
     assert r.status_code == 201, r.text
-    _act(stack, key, cid, "forfeit", "f")
-    destroy = _act(stack, key, cid, "destroy", "x")
+    applied(stack, key, cid, "forfeit", "f")
+    destroy = applied(stack, key, cid, "destroy", "x")
     url = f"/v1/cases/{cid}/actions/{destroy['actionId']}/approve"
     r = stack.client.post(url, json={"idempotencyKey": "b"}, headers=stack.headers(second))
     assert r.status_code == 201, r.text
@@ -233,7 +180,7 @@ def test_case_actions_export_as_epcis_events_of_the_items(stack: Stack, world: A
         "not_found",
     )
     api_error(
-        stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(holder["apiKey"])),
+        stack.client.get(f"/v1/cases/{cid}/epcis", headers=stack.headers(world["holder"])),
         403,
         "forbidden",
     )

@@ -18,27 +18,15 @@ from api import case_clocks
 from api.case_models import CaseAction, CaseClock
 from api.models import WebhookDelivery
 from custody import entries
+from tests.api.cases_kit import act as _act
+from tests.api.cases_kit import case_world, upload
+from tests.api.cases_kit import get_case as _get
 from tests.api.test_case_files import JPEG, PNG
 from tests.stack import GTIN, Stack, api_error
 
 OTHER_GTIN = "09506000134376"
 PDF = b"%PDF-1.4\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def world(stack: Stack) -> dict[str, Any]:
-    holder = stack.org("Watchmaker SA", "rights_holder", "TMK 21-1")
-    other = stack.org("Other Brand", "rights_holder", "TMK 22-2")
-    officer = stack.org("CBP LAX", "customs")
-    agency = stack.org("CBP JFK", "customs")
-    return {
-        "holder": holder["apiKey"],
-        "holder_id": holder["id"],
-        "other": other["apiKey"],
-        "other_id": other["id"],
-        "officer": officer["apiKey"],
-        "agency": agency["apiKey"],
-    }
+world = pytest.fixture(case_world, name="world")
 
 
 def _scan(stack: Stack, key: str, serial: str, shipment: str | None) -> str:
@@ -53,18 +41,6 @@ def _scan(stack: Stack, key: str, serial: str, shipment: str | None) -> str:
     scan = str(stack.verify(key, **body)["scanId"])
     stack.gateway.scans.flush()  # stored by the writer thread: the case reads them at once
     return scan
-
-
-def _act(stack: Stack, key: str, case: str, action: str, idem: str, **params: Any) -> Any:
-    return stack.client.post(
-        f"/v1/cases/{case}/actions",
-        json={"action": action, "idempotencyKey": idem, "params": params},
-        headers=stack.headers(key),
-    )
-
-
-def _get(stack: Stack, key: str, case: str) -> Any:
-    return stack.client.get(f"/v1/cases/{case}", headers=stack.headers(key))
 
 
 def _open_from_scan(stack: Stack, key: str, scan: str) -> dict[str, Any]:
@@ -140,12 +116,7 @@ def test_a_case_holds_its_shipment_scans_disclosed_by_stage(stack: Stack, world:
 
 def _upload(stack: Stack, key: str, cid: str, name: str, data: bytes, kind: str) -> Any:
     media = {"png": "image/png", "jpg": "image/jpeg", "pdf": "application/pdf"}[name[-3:]]
-    return stack.client.post(
-        f"/v1/cases/{cid}/attachments",
-        files={"file": (name, data, media)},
-        data={"kind": kind},
-        headers=stack.headers(key),
-    )
+    return upload(stack, key, cid, name, data, media, kind=kind)
 
 
 def test_the_holder_reads_the_images_its_stage_allows(stack: Stack, world: Any) -> None:

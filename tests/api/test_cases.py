@@ -12,67 +12,15 @@ from sqlmodel import Session, col, select
 
 from api import case_clocks
 from api.case_models import Case, CaseAction, CaseClock, CaseNotice
-from api.models import Alert, Job, LogEntry, LogLink, Organization
-from api.orgs import new_api_key
+from api.models import Alert, Job, LogEntry, LogLink
 from custody import entries
+from tests.api.cases_kit import NAME, case_world
+from tests.api.cases_kit import act as _act
+from tests.api.cases_kit import get_case as _get
+from tests.api.cases_kit import open_case as _open
 from tests.stack import Stack, api_error
 
-NAME = "Shenzhen Example Trading Co"
-
-
-@pytest.fixture
-def world(stack: Stack) -> dict[str, Any]:
-    holder = stack.org("Watchmaker SA", "rights_holder", "TMK 21-1")
-    other = stack.org("Other Brand", "rights_holder", "TMK 22-2")
-    officer = stack.org("CBP LAX", "customs")
-    agency = stack.org("CBP JFK", "customs")
-    with Session(stack.gateway.engine) as session:
-        org = session.get(Organization, officer["id"])
-        assert org is not None
-        second = new_api_key(session, org)
-        session.commit()
-    return {
-        "holder": holder["apiKey"],
-        "holder_id": holder["id"],
-        "other": other["apiKey"],
-        "officer": officer["apiKey"],
-        "second": second,
-        "agency": agency["apiKey"],
-    }
-
-
-def _open(stack: Stack, key: str, **overrides: Any) -> dict[str, Any]:
-    body = {
-        "profile": "us-trademark",
-        "mode": "express",
-        "port": "USLAX",
-        "origin": "CN",
-        "reference": "AWB 123-45678901",
-        "description": "wrist watches bearing the mark",
-        "presentedAt": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-        "lines": [
-            {"category": "watches_jewelry", "quantity": 40, "unitMsrpCents": 25_000},
-            {"category": "handbags_wallets", "quantity": 10, "unitMsrpCents": 90_000},
-        ],
-        "parties": [{"role": "importer", "name": NAME, "address": "1 Harbour Rd", "country": "HK"}],
-        **overrides,
-    }
-    r = stack.client.post("/v1/cases", json=body, headers=stack.headers(key))
-    assert r.status_code == 201, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-def _act(stack: Stack, key: str, case: str, action: str, idem: str, **params: Any) -> Any:
-    return stack.client.post(
-        f"/v1/cases/{case}/actions",
-        json={"action": action, "idempotencyKey": idem, "params": params},
-        headers=stack.headers(key),
-    )
-
-
-def _get(stack: Stack, key: str, case: str) -> Any:
-    return stack.client.get(f"/v1/cases/{case}", headers=stack.headers(key))
+world = pytest.fixture(case_world, name="world")
 
 
 def test_a_us_case_discloses_by_stage_and_acts_once(stack: Stack, world: Any) -> None:

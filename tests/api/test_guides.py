@@ -294,3 +294,76 @@ def test_photos_in_a_directory_and_an_expired_guide_is_not_relied_on(
     assert stack.client.get(f"/v1/guides/{gid}", headers=c).json()["reliedOn"] is False
     with Session(stack.gateway.engine) as session:
         assert guides_service.essentials(session, GTIN) is None
+
+
+def test_a_photo_added_after_publication_waits_for_the_next_review(stack: Stack) -> None:
+    """A photo is part of the reviewed guide: added to a published version it starts the
+    next version, and officers (guide, photo link, verify essentials, PDF) keep the
+    published version's photos until that version is published."""
+    acme = stack.org("Acme", "rights_holder")
+    officer = stack.org("US CBP", "customs")
+    stack.sync()
+    h, c = stack.headers(acme["apiKey"]), stack.headers(officer["apiKey"])
+    post, get = stack.client.post, stack.client.get
+    gid = post("/v1/guides", json=guide_body(), headers=h).json()["guideId"]
+    first = post(f"/v1/guides/{gid}/photos?kind=genuine", content=jpeg_with_gps(), headers=h)
+    assert first.status_code == 201 and first.json()["version"] == 1
+
+    def publish() -> None:
+        for step, headers in (("submit", h), ("review", c), ("publish", c)):
+            r = post(f"/v1/guides/{gid}/{step}", json={}, headers=headers)
+            assert r.status_code == 200, r.text
+
+    publish()
+    fake = Image.new("RGB", (64, 48), (200, 30, 30))
+    buffer = io.BytesIO()
+    fake.save(buffer, "PNG")
+    later = post(f"/v1/guides/{gid}/photos?kind=fake", content=buffer.getvalue(), headers=h)
+    assert later.status_code == 201, later.text
+    assert later.json()["version"] == 2
+    # the same photo again is the same photo, not a third version
+    again = post(f"/v1/guides/{gid}/photos?kind=fake", content=buffer.getvalue(), headers=h)
+    assert again.json()["photoId"] == later.json()["photoId"]
+    mine = get(f"/v1/guides/{gid}", headers=h).json()
+    assert mine["state"] == "draft" and mine["version"] == 2 and len(mine["photos"]) == 2
+
+    seen = get(f"/v1/guides/{gid}", headers=c).json()
+    assert seen["version"] == 1 and [p["kind"] for p in seen["photos"]] == ["genuine"]
+    api_error(get(later.json()["url"], headers=c), 404, "not_found")
+    with Session(stack.gateway.engine) as session:
+        essentials = guides_service.essentials(session, GTIN)
+        assert essentials is not None and len(essentials["photos"]) == 1
+
+    publish()
+    seen = get(f"/v1/guides/{gid}", headers=c).json()
+    assert seen["version"] == 2 and [p["kind"] for p in seen["photos"]] == ["genuine", "fake"]
+    assert get(later.json()["url"], headers=c).status_code == 200
+    with Session(stack.gateway.engine) as session:
+        essentials = guides_service.essentials(session, GTIN)
+        assert essentials is not None and len(essentials["photos"]) == 2
+
+
+def test_officers_search_the_published_name_while_a_rename_is_a_draft(stack: Stack) -> None:
+    acme = stack.org("Acme", "rights_holder")
+    officer = stack.org("US CBP", "customs")
+    stack.sync()
+    h, c = stack.headers(acme["apiKey"]), stack.headers(officer["apiKey"])
+    post, get, put = stack.client.post, stack.client.get, stack.client.put
+    gid = post("/v1/guides", json=guide_body(), headers=h).json()["guideId"]
+    for step, headers in (("submit", h), ("review", c), ("publish", c)):
+        assert post(f"/v1/guides/{gid}/{step}", json={}, headers=headers).status_code == 200
+    renamed = put(f"/v1/guides/{gid}", json=guide_body(name="Diver 300"), headers=h)
+    assert renamed.json()["state"] == "draft"
+
+    def found(query: str, headers: dict[str, str]) -> list[str]:
+        return [g["guideId"] for g in get(f"/v1/guides?{query}", headers=headers).json()]
+
+    # officers find what they read (the published name), not the unreviewed rename
+    assert found("name=chrono", c) == [gid] and found("q=chrono", c) == [gid]
+    assert found("name=diver", c) == [] and found("q=diver", c) == []
+    # the holder searches its current version
+    assert found("name=diver", h) == [gid] and found("name=chrono", h) == []
+    # the rename published: officers find the new name
+    for step, headers in (("submit", h), ("review", c), ("publish", c)):
+        assert post(f"/v1/guides/{gid}/{step}", json={}, headers=headers).status_code == 200
+    assert found("name=diver", c) == [gid] and found("name=chrono", c) == []

@@ -36,6 +36,7 @@ from api.models import (
     IndexedCustomsAgency,
     IndexedGtinBinding,
     IndexedItemStatus,
+    IndexedPrefixBinding,
     IndexedRightsHolder,
     IndexedSigner,
     IndexedStatusChange,
@@ -216,6 +217,7 @@ def derived_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     for model in (
         IndexedRightsHolder,
         IndexedGtinBinding,
+        IndexedPrefixBinding,
         IndexedCustomsAgency,
         IndexedSigner,
         IndexedBatch,
@@ -878,6 +880,32 @@ def test_follows_bindings_reassignments_and_revocations(engine: Engine, parties:
     assert holders[parties.holder.address].revoked_at == parties.timestamp(revoked.block_number)
     assert holders[successor.address].revoked_at is None
     assert batches(engine)[bid("L1")].holder == parties.holder.address  # the batch stays
+    before = derived_snapshot(engine)
+    with Session(engine) as session:
+        rebuild_index(session)
+        session.commit()
+    assert derived_snapshot(engine) == before
+
+
+def test_follows_company_prefix_bindings(engine: Engine, parties: Parties) -> None:
+    """CompanyPrefixBound and CompanyPrefixUnbound reach the index (an unbinding removes the
+    row; a prefix bound again is bound anew), and a rebuild from the raw logs gives the same
+    tables."""
+    admin = parties.client(parties.admin)
+    holder = parties.holder.address
+    parties.count(admin.bind_company_prefix("950600", holder))
+    parties.count(admin.bind_company_prefix("4012345", holder))
+    parties.count(admin.unbind_company_prefix("4012345"))
+    parties.count(admin.unbind_company_prefix("950600"))
+    rebound = parties.count(admin.bind_company_prefix("950600", holder))
+    indexer = Indexer(engine, parties.w3, parties.registry, start_block=parties.start_block)
+    indexer.poll_once()
+    (binding,) = rows(engine, IndexedPrefixBinding)
+    assert (binding.prefix, binding.holder, binding.block_number) == (
+        "950600",
+        holder,
+        rebound.block_number,
+    )
     before = derived_snapshot(engine)
     with Session(engine) as session:
         rebuild_index(session)

@@ -182,6 +182,12 @@ PRODUCT_VERIFY = {
     "customs": ("ok", "ok"),
     "auditor": ("denied", "denied"),
 }
+PRODUCT_VERIFY_BATCH = {
+    "admin": ("seen", "seen"),
+    "holder": ("seen", "unseen"),
+    "customs": ("seen", "seen"),
+    "auditor": ("denied", "denied"),
+}
 
 
 def _restore_endpoint(world: World, party: Party) -> None:
@@ -236,9 +242,25 @@ def _gs1(p: Party, serial: str) -> str:
 ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("GET", "/v1/organizations/me"): Unscoped("the calling organization itself"),
     ("POST", "/v1/organizations"): Unscoped("the registry admin creates organizations"),
+    ("GET", "/v1/organizations"): Unscoped(
+        "the registry admin lists organizations (admin only; tests/api/test_organization_list.py)"
+    ),
+    ("GET", "/v1/organizations/{organization_id}"): Unscoped(
+        "the registry admin reads one with its chain writes (admin only)"
+    ),
     # Rights on chain (tests/api/test_rights.py): the registry admin's acts, refused to
     # every other role there.
     ("POST", "/v1/gtin-bindings"): Unscoped("the registry admin binds GTINs (admin only)"),
+    ("POST", "/v1/prefix-bindings"): Unscoped(
+        "the registry admin binds company prefixes (admin only; tests/api/test_prefixes.py)"
+    ),
+    ("DELETE", "/v1/prefix-bindings/{prefix}"): Unscoped(
+        "the registry admin unbinds company prefixes (admin only; tests/api/test_prefixes.py)"
+    ),
+    ("GET", "/v1/chain-writes"): Unscoped("the registry admin's view of the outbox (admin only)"),
+    ("POST", "/v1/chain-writes/{write_id}/retry"): Unscoped(
+        "the registry admin retries a failed chain write (admin only)"
+    ),
     ("POST", "/v1/organizations/{organization_id}/revocation"): Unscoped(
         "the registry admin revokes a holder (admin only)"
     ),
@@ -323,6 +345,15 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
             "admin": ("ok", "ok"),
             "holder": ("ok", "hidden"),
             "customs": ("ok", "ok"),  # another agency's entries withheld: test below
+            "auditor": ("ok", "hidden"),
+        },
+    ),
+    ("GET", "/v1/items/{gtin}/{serial}/custody/epcis"): Case(
+        lambda w, p: req("GET", f"/v1/items/{p.gtin}/{p.serial(1)}/custody/epcis"),
+        {
+            "admin": ("ok", "ok"),
+            "holder": ("ok", "hidden"),
+            "customs": ("ok", "ok"),  # the same rule as the timeline's
             "auditor": ("ok", "hidden"),
         },
     ),
@@ -515,6 +546,17 @@ ROUTES: dict[tuple[str, str], Case | Unscoped] = {
     ("POST", "/v1/verify"): Case(
         lambda w, p: req("POST", "/v1/verify", json={"gtin": p.gtin, "serial": p.serial(2)}),
         PRODUCT_VERIFY,
+    ),
+    # A batch answers 200 with an error per item: a rights holder's scan of another brand
+    # is that item's 404, so the item's answer is what is seen or not.
+    ("POST", "/v1/verify/batch"): Case(
+        lambda w, p: req(
+            "POST", "/v1/verify/batch", json={"items": [{"gtin": p.gtin, "serial": p.serial(2)}]}
+        ),
+        PRODUCT_VERIFY_BATCH,
+        listed=lambda p: p.gtin,
+        field="gtin",
+        items=lambda body: [a["answer"]["item"] for a in body["answers"] if a["status"] == 200],
     ),
     ("GET", "/v1/gs1/verify/gtin/{gtin}/lot/{lot}/ser/{serial}"): Case(
         lambda w, p: req("GET", _gs1(p, p.serial(2)), params={"exp": "281231"}),

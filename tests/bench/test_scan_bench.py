@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from scanner.damage import DAMAGE_TYPES
+from scanner.damage import DAMAGE_TYPES, LEVELS
 from tests.bench.run import bench_json
 
 
 def test_tiny_scan_bench_prints_one_json_object_last() -> None:
-    result = bench_json("scan", "--images", "21")
-    assert result["images"] == 21
+    # photos cycle through the damage types, then the levels: one of each type at each level
+    images = len(DAMAGE_TYPES) * len(LEVELS)
+    result = bench_json("scan", "--images", str(images))
+    assert result["images"] == images
     assert set(result["decode_rate"]) == set(DAMAGE_TYPES)
     assert all(0 <= rate <= 1 for rate in result["decode_rate"].values())
     for level in ("mild", "moderate", "severe"):
@@ -22,7 +24,7 @@ def test_tiny_scan_bench_prints_one_json_object_last() -> None:
     # The real command over a folder of the same photos, against the same gateway.
     cli = result["cli"]
     assert result["cli_images_per_s"] == cli["images_per_s"] > 0
-    assert cli["images"] == 21 and cli["judged"] > 0 and cli["exit_code"] in (0, 1)
+    assert cli["images"] == images and cli["judged"] > 0 and cli["exit_code"] in (0, 1)
     assert set(cli["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
     # The second, independent set of photos (bench/scenes.py).
     independent = result["independent"]

@@ -222,6 +222,8 @@ FUNCTIONS = {
     "changeDefaultAdminDelay", "defaultAdmin", "defaultAdminDelay",
     "defaultAdminDelayIncreaseWait", "owner", "pendingDefaultAdmin", "pendingDefaultAdminDelay",
     "rollbackDefaultAdminDelay",
+    # test_registry_prefixes.py: company prefix bindings
+    "bindCompanyPrefix", "unbindCompanyPrefix", "companyPrefixHolder", "resolveGtinHolder",
 }  # fmt: skip
 #: Every custom error; the two ShortStrings errors of EIP712's constructor cannot occur
 #: (the domain name and version are short constants).
@@ -238,6 +240,8 @@ ERRORS = {
     "GtinNotBound", "GtinAlreadyBound", "NotRightsHolder", "RightsHolderIsRevoked",
     "GrantThroughAccreditation", "AccessControlEnforcedDefaultAdminDelay",
     "AccessControlEnforcedDefaultAdminRules", "AccessControlInvalidDefaultAdmin",
+    # test_registry_prefixes.py
+    "InvalidCompanyPrefix", "CompanyPrefixAlreadyBound", "CompanyPrefixNotBound",
     # SafeCast's, inside AccessControlDefaultAdminRules: unreachable with uint48 times
     "SafeCastOverflowedUintDowncast",
 }  # fmt: skip

@@ -35,9 +35,11 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 BUNDLE = PROJECT_ROOT / "api" / "pages" / "static" / "app.js"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
-    """One headless chromium for the session."""
+    """One headless chromium for the page tests, closed after the last of them: sync
+    Playwright keeps an event loop running in the test thread while it is open, and a later
+    test of another package on the same worker (pytest-xdist) may call asyncio.run()."""
     if not Path(CHROMIUM).is_file():
         # Not a skip: a suite that silently does not run hides failures (`make test` installs it).
         pytest.fail(f"Debian chromium is not at {CHROMIUM}: run `make browser` (as root)")

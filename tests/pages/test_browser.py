@@ -150,9 +150,11 @@ def test_an_org_admin_invites_and_disables_people_from_the_people_page(
     link = page.locator(".notice code").inner_text()
     assert link.startswith(live + "/invite?token=")
     assert page.get_by_text("officer · invited").count() == 1
-    page.get_by_role("button", name="Disable olivia@customs.example").click()
+    page.get_by_role("link", name="Disable olivia@customs.example").click()
+    assert "Disable Olivia (olivia@customs.example)?" in page.locator(".question").inner_text()
+    page.get_by_role("button", name="Disable the user").click()
     page.wait_for_url(live + "/people")
-    assert page.get_by_role("button", name="Enable olivia@customs.example").count() == 1
+    assert page.get_by_role("link", name="Enable olivia@customs.example").count() == 1
     no_axe_violations(page)
     shoot(page, shots, "people-admin")
     # The officer's next page load finds the session gone.

@@ -138,7 +138,7 @@ def test_a_rights_holders_user_is_refused_history_and_alerts(
     make_user(stack, holder["apiKey"], "ravi@acme.example", "analyst")
     sign_in(page, live, "ravi@acme.example")
     page.wait_for_url(live + "/")
-    assert page.get_by_role("link", name="Alerts").count() == 0
+    assert page.get_by_role("link", name="Alerts", exact=True).count() == 0
     assert page.get_by_role("link", name="History").count() == 0
     for path in ("/history", "/alerts"):
         response = page.goto(live + path)

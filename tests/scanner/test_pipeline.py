@@ -40,15 +40,21 @@ def test_files_are_decoded_in_parallel_and_judged_in_file_order(tmp_path: Path) 
     files = sorted(tmp_path.iterdir())
     seen: list[str] = []
 
-    def online(result: CodeResult) -> CodeResult:
-        result.verdict = "GENUINE"
-        return result
+    batches: list[int] = []
+
+    def online(codes: list[CodeResult]) -> list[CodeResult]:
+        batches.append(len(codes))
+        for result in codes:
+            result.verdict = "GENUINE"
+        return codes
 
     def judge(result: CodeResult) -> CodeResult:
         seen.append(result.source)
         return result
 
-    results, unreadable = scan_files(files, judge, online, workers=2)
+    results, unreadable = scan_files(files, judge, online, workers=2, batch=3)
+    # The codes go to the gateway in batches of 3 (one request each), the rest at the end.
+    assert batches == [3] * (len(texts) // 3) + ([len(texts) % 3] if len(texts) % 3 else [])
     assert [Path(r.source).name for r in results] == sorted(texts)
     assert [r.payload.raw for r in results] == [texts[name] for name in sorted(texts)]
     assert all(r.verdict == "GENUINE" for r in results) and seen == []
@@ -61,7 +67,7 @@ def test_an_unreachable_gateway_hands_codes_to_the_judge_in_order(tmp_path: Path
     files = sorted(tmp_path.iterdir())
     queued: list[str] = []
 
-    def online(result: CodeResult) -> CodeResult:
+    def online(codes: list[CodeResult]) -> list[CodeResult]:
         raise GatewayUnreachable("connection refused")
 
     def judge(result: CodeResult) -> CodeResult:
@@ -69,7 +75,7 @@ def test_an_unreachable_gateway_hands_codes_to_the_judge_in_order(tmp_path: Path
         result.queued = f"scan-{len(queued)}"
         return result
 
-    results, unreadable = scan_files(files, judge, online, workers=2)
+    results, unreadable = scan_files(files, judge, online, workers=2, batch=4)
     assert queued == sorted(texts) and unreadable == []
     assert [r.queued for r in results] == [f"scan-{i + 1}" for i in range(len(texts))]
 

@@ -162,6 +162,7 @@ function indexBundle(payload, publicKey, keyIdText) {
     keyId: keyIdText,
     holders: new Map(),
     gtinOwners: new Map(),
+    prefixOwners: new Map(),
     signers: new Map(),
     batches: new Map(),
     batchesByGtin: new Map(),
@@ -177,6 +178,7 @@ function indexBundle(payload, publicKey, keyIdText) {
     for (const h of payload.holders) {
       bundle.holders.set(String(h.address), h);
       for (const gtin of h.boundGtins || []) bundle.gtinOwners.set(String(gtin), String(h.address));
+      for (const prefix of h.boundPrefixes || []) bundle.prefixOwners.set(String(prefix), String(h.address));
     }
     for (const s of payload.signers) {
       bundle.signers.set(String(s.address), {
@@ -211,6 +213,21 @@ function indexBundle(payload, publicKey, keyIdText) {
     list.sort((a, b) => a.registeredAt - b.registeredAt || a.block - b.block);
   }
   return bundle;
+}
+
+/**
+ * The rights holder of a GTIN-14 by the registry's rule (`resolveGtinHolder`, and
+ * ledger.gs1.resolve_holder): its own binding, else the longest bound company prefix of its
+ * GTIN-13 (6 to 12 digits after the indicator digit), else undefined.
+ */
+export function ownerOf(bundle, gtin) {
+  const own = bundle.gtinOwners.get(gtin);
+  if (own !== undefined || gtin.length !== 14) return own;
+  for (let length = 12; length >= 6; length--) {
+    const holder = bundle.prefixOwners?.get(gtin.slice(1, 1 + length));
+    if (holder !== undefined) return holder;
+  }
+  return undefined;
 }
 
 function iso(epoch) {
@@ -512,7 +529,7 @@ export function judge(bundle, item, { maxAge = 86400, now = Date.now() / 1000 } 
     reasons.unshift("GTIN_UNKNOWN");
     return done("COUNTERFEIT_SUSPECT");
   }
-  const holderAddress = bundle.gtinOwners.get(item.gtin) ?? candidates[0].holder;
+  const holderAddress = ownerOf(bundle, item.gtin) ?? candidates[0].holder;
   const holder = bundle.holders.get(holderAddress) || {};
   answer.product = {
     gtin: item.gtin,
