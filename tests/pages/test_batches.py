@@ -175,6 +175,8 @@ def test_holder_uploads_orders_labels_changes_status_and_checks(
     # check a product: a photo of a genuine label, a stolen item, another brand's product
     page.get_by_role("link", name="All batches").click()
     page.get_by_role("link", name="Check a product").click()
+    # the page's module must be wired before the photo is chosen (else no read starts)
+    page.wait_for_function("() => window.__checkReady === true")
     page.locator("#check-photo").set_input_files(str(photo))
     page.locator("[data-verdict]").wait_for(timeout=20_000)
     assert page.locator("[data-verdict]").get_attribute("data-verdict") == "GENUINE", tag
