@@ -56,7 +56,9 @@ def _qr_png(pdf_bytes: bytes, tmp: Path) -> tuple[Path, str]:
     big = image.resize((image.width * 8, image.height * 8), Image.Resampling.NEAREST)
     framed = Image.new("L", (big.width + 80, big.height + 80), 255)
     framed.paste(big, (40, 40))
-    decoded = [d.text for d in zxingcpp.read_barcodes(framed)]
+    decoded = [
+        d.text for d in zxingcpp.read_barcodes(framed, formats=zxingcpp.BarcodeFormat.QRCode)
+    ]
     assert len(decoded) == 1 and "/01/" + GTIN in decoded[0], decoded
     path = tmp / "label.png"
     framed.save(path)
