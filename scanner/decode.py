@@ -90,10 +90,10 @@ from scanner.finders import Place, nudges, places
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 #: Photos larger than this (longest side, pixels) get a downscaled pass.
 HUGE_SIDE = 2000
-#: Images smaller than this (longest side, pixels) get an upscaled pass.
-SMALL_SIDE = 900
-#: Images smaller than this (longest side, pixels) are read upscaled in the first pass.
+#: Images smaller than this (longest side, pixels) are read upscaled in the first pass, and
+#: their contrast stretch upscaled in a later one (3x when under SMALL_SIDE).
 TINY_SIDE = 600
+SMALL_SIDE = 450
 #: Decompression-bomb guard: refuse images over this many pixels.
 MAX_PIXELS = 80_000_000
 
@@ -248,19 +248,6 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
 
 def _unscale(factor: float) -> Back:
     return lambda x, y: (x / factor, y / factor)
-
-
-def _median_threshold(image: Image.Image) -> Image.Image:
-    histogram = image.histogram()
-    half, total = sum(histogram) / 2, 0
-    level = 128
-    for level, count in enumerate(histogram):  # noqa: B007 - level is used after the loop
-        total += count
-        if total >= half:
-            break
-    # Labels are mostly white: the median is paper, so threshold a bit below it.
-    cut = max(16, min(240, level - 40))
-    return image.point(lambda v: 255 if v > cut else 0)
 
 
 #: Deblurring: the Gaussian (sd, pixels) undone, and the noise-to-signal ratio that keeps
@@ -419,7 +406,6 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
                 _scaled(stretched(), 1600 / longest), "downscale", _unscale(1600 / longest)
             ),
         )
-    yield "threshold", lambda: _read(_median_threshold(stretched()), "threshold")
     yield (
         "global-binarizer",
         lambda: _read(
@@ -432,18 +418,14 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             *(lambda k=k: _read(_smoothed_threshold(gray, k), "denoise") for k in DENOISE_KERNELS)
         ),
     )
-    if longest < SMALL_SIDE:
-        factor = 3.0 if longest < SMALL_SIDE / 2 else 2.0
+    if longest < TINY_SIDE:
+        factor = 3.0 if longest < SMALL_SIDE else 2.0
         yield (
             "upscale",
             lambda: _read(_scaled(stretched(), factor), "upscale", _unscale(factor)),
         )
     yield "finder-repair", lambda: _finder_repair(stretched())
     yield "uncurl", lambda: _uncurl(stretched())
-    yield (
-        "sharpen",
-        lambda: _read(stretched().filter(ImageFilter.UnsharpMask(3, 200, 2)), "sharpen"),
-    )
     yield "datamatrix-repair", lambda: _datamatrix_repair(stretched())
     yield "deblur", lambda: _deblur(stretched())
 
@@ -703,7 +685,6 @@ MASKED_MAX = 3
 MASKED_PASSES = frozenset(
     {
         "contrast",
-        "threshold",
         "global-binarizer",
         "upscale",
         "finder-repair",
