@@ -81,7 +81,7 @@ from typing import Any
 import cv2
 import numpy as np
 import zxingcpp
-from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
 from scanner import datamatrix
