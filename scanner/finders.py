@@ -124,18 +124,25 @@ def _confirmed(
     return confirmed
 
 
-def find_finders(dark: NDArray[np.bool_], step: int = 2) -> list[Finder]:
-    """Finder patterns in a binarized image, the most often hit first."""
+def _hits(dark: NDArray[np.bool_], step: int) -> list[tuple[float, float, float]]:
+    """(x, y, module) of each 1:1:3:1:1 crossing of every `step`-th row that its column
+    confirms, in row-major order; only the first MAX_CHECKS crossings are checked (a noisy
+    photo has thousands)."""
     rows, centres, modules = _patterns(dark[::step].astype(np.int8))
     rows, centres, modules = rows[:MAX_CHECKS], centres[:MAX_CHECKS], modules[:MAX_CHECKS]
+    if not rows.size:
+        return []
     ys = rows * step
-    hits: list[tuple[float, float, float]] = []
-    if rows.size:
-        ok = _confirmed(dark, centres.astype(np.intp), ys, modules)
-        hits = [
-            (float(c), float(y), float(m))
-            for c, y, m in zip(centres[ok], ys[ok], modules[ok], strict=True)
-        ]
+    ok = _confirmed(dark, centres.astype(np.intp), ys, modules)
+    return [
+        (float(c), float(y), float(m))
+        for c, y, m in zip(centres[ok], ys[ok], modules[ok], strict=True)
+    ]
+
+
+def find_finders(dark: NDArray[np.bool_], step: int = 2) -> list[Finder]:
+    """Finder patterns in a binarized image, the most often hit first."""
+    hits = _hits(dark, step)
     clusters: list[list[tuple[float, float, float]]] = []
     for hit in hits:
         for cluster in clusters:
