@@ -273,6 +273,11 @@ DENOISE_BLOCK = 31
 DENOISE_OFFSET = 5
 
 
+def _smoothed(gray: Image.Image, kernel: int) -> Image.Image:
+    """`gray` smoothed by a Gaussian of `kernel` pixels."""
+    return Image.fromarray(cv2.GaussianBlur(np.asarray(gray), (kernel, kernel), 0))
+
+
 def _smoothed_threshold(gray: Image.Image, kernel: int) -> Image.Image:
     """`gray` smoothed by a Gaussian of `kernel` pixels, then each pixel black where darker
     than its neighbourhood's weighted mean (dim, noisy light: the mean follows the light)."""
@@ -415,7 +420,10 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     yield (
         "denoise",
         lambda: _first(
-            *(lambda k=k: _read(_smoothed_threshold(gray, k), "denoise") for k in DENOISE_KERNELS)
+            *(lambda k=k: _read(_smoothed_threshold(gray, k), "denoise") for k in DENOISE_KERNELS),
+            # Heavier noise in dim light: the smoothed stretch left to zxing's own binarizer
+            # (the local threshold above turns what noise is left into speckle).
+            lambda: _read(_smoothed(stretched(), DENOISE_KERNELS[0]), "denoise"),
         ),
     )
     if longest < TINY_SIDE:
