@@ -55,63 +55,94 @@ def binarize(gray: Image.Image) -> NDArray[np.bool_]:
     return np.asarray(pixels < np.asarray(local, dtype=np.int16) - 8)
 
 
-def _runs(line: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Start index and length of each run of equal values in `line`."""
-    change = np.flatnonzero(line[1:] != line[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [line.size])))
-    return starts, lengths
+#: A cell of `_patterns`' input that belongs to no line (the padding after a short one).
+_PAD = 2
 
 
-def _pattern_at(
-    starts: NDArray[np.int64], lengths: NDArray[np.int64], dark_first: bool
-) -> list[tuple[float, float]]:
-    """(centre, module) of every 1:1:3:1:1 run sequence starting on a dark run."""
-    found: list[tuple[float, float]] = []
-    if lengths.size < 5:
-        return found
-    window = np.lib.stride_tricks.sliding_window_view(lengths, 5)
-    first = 0 if dark_first else 1
-    window = window[first::2]
+def _patterns(
+    lines: NDArray[np.int8],
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """Every dark-light-dark-light-dark run sequence in the proportions 1:1:3:1:1 along the
+    rows of `lines` (1 dark, 0 light, _PAD after a line's end): the row, the sequence's
+    centre and its module, in row-major order.
+
+    All rows at once: a row at a time was 300 numpy calls for the rows of a photo and up to
+    MAX_CHECKS more for the columns confirming them (30 ms of a 40 ms finder search)."""
+    width = lines.shape[1]
+    starts_mask = np.ones(lines.shape, dtype=bool)
+    starts_mask[:, 1:] = lines[:, 1:] != lines[:, :-1]
+    rows, starts = np.nonzero(starts_mask)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = width
+    last_of_row = np.ones(rows.size, dtype=bool)
+    last_of_row[:-1] = rows[1:] != rows[:-1]
+    ends[last_of_row] = width
+    lengths = ends - starts
+    colours = lines[rows, starts]
+    empty = np.empty(0, dtype=np.float64)
+    if rows.size < 5:
+        return np.empty(0, dtype=np.intp), empty, empty
+    count = rows.size - 4
+    window = np.stack([lengths[k : k + count] for k in range(5)], axis=1)
+    usable = (rows[:count] == rows[4:]) & (colours[:count] == 1)
+    for k in range(5):
+        usable &= colours[k : k + count] != _PAD
     total = window.sum(axis=1)
     module = total / 7.0
     expected = np.array([1, 1, 3, 1, 1], dtype=np.float64)
     error = np.abs(window - module[:, None] * expected[None, :])
-    ok = (total >= MIN_WIDTH) & np.all(error <= TOLERANCE * module[:, None] * 1.5, axis=1)
+    ok = usable & (total >= MIN_WIDTH) & np.all(error <= TOLERANCE * module[:, None] * 1.5, axis=1)
     ok &= np.abs(window[:, 2] - 3 * module) <= TOLERANCE * module * 2
-    for i in np.flatnonzero(ok):
-        index = first + 2 * int(i)
-        start = int(starts[index])
-        found.append((start + float(total[i]) / 2, float(module[i])))
-    return found
+    found = np.flatnonzero(ok)
+    return rows[found], starts[found] + total[found] / 2, module[found]
 
 
-def _confirms(dark: NDArray[np.bool_], x: int, y: int, module: float) -> bool:
-    """The column through (x, y) also crosses 1:1:3:1:1 around y."""
-    reach = int(module * 6) + 2
-    top, bottom = max(0, y - reach), min(dark.shape[0], y + reach + 1)
-    column = dark[top:bottom, x]
-    starts, lengths = _runs(column)
-    dark_first = bool(column[0])
-    for centre, size in _pattern_at(starts, lengths, dark_first):
-        if abs(top + centre - y) <= module * 1.5 and abs(size - module) <= module * 0.5:
-            return True
-    return False
+def _confirmed(
+    dark: NDArray[np.bool_],
+    xs: NDArray[np.intp],
+    ys: NDArray[np.intp],
+    modules: NDArray[np.float64],
+) -> NDArray[np.bool_]:
+    """For each row hit (x, y, module): the column through it also crosses 1:1:3:1:1 around
+    y, within 6 modules (each hit's stretch of its column is a row of one array)."""
+    height = dark.shape[0]
+    reach = (modules * 6).astype(np.intp) + 2
+    tops = np.maximum(0, ys - reach)
+    bottoms = np.minimum(height, ys + reach + 1)
+    spans = bottoms - tops
+    offsets = np.arange(int(spans.max()))
+    inside = offsets[None, :] < spans[:, None]
+    where = np.minimum(tops[:, None] + offsets[None, :], height - 1)
+    segments = np.where(inside, dark[where, xs[:, None]], _PAD).astype(np.int8)
+    hit, centre, size = _patterns(segments)
+    near = (np.abs(tops[hit] + centre - ys[hit]) <= modules[hit] * 1.5) & (
+        np.abs(size - modules[hit]) <= modules[hit] * 0.5
+    )
+    confirmed = np.zeros(xs.size, dtype=bool)
+    confirmed[hit[near]] = True
+    return confirmed
+
+
+def _hits(dark: NDArray[np.bool_], step: int) -> list[tuple[float, float, float]]:
+    """(x, y, module) of each 1:1:3:1:1 crossing of every `step`-th row that its column
+    confirms, in row-major order; only the first MAX_CHECKS crossings are checked (a noisy
+    photo has thousands)."""
+    rows, centres, modules = _patterns(dark[::step].astype(np.int8))
+    rows, centres, modules = rows[:MAX_CHECKS], centres[:MAX_CHECKS], modules[:MAX_CHECKS]
+    if not rows.size:
+        return []
+    ys = rows * step
+    ok = _confirmed(dark, centres.astype(np.intp), ys, modules)
+    return [
+        (float(c), float(y), float(m))
+        for c, y, m in zip(centres[ok], ys[ok], modules[ok], strict=True)
+    ]
 
 
 def find_finders(dark: NDArray[np.bool_], step: int = 2) -> list[Finder]:
     """Finder patterns in a binarized image, the most often hit first."""
-    hits: list[tuple[float, float, float]] = []
-    checks = 0
-    for y in range(0, dark.shape[0], step):
-        row = dark[y]
-        starts, lengths = _runs(row)
-        for centre, module in _pattern_at(starts, lengths, bool(row[0])):
-            checks += 1
-            if checks > MAX_CHECKS:
-                break
-            if _confirms(dark, int(centre), y, module):
-                hits.append((centre, float(y), module))
+    hits = _hits(dark, step)
     clusters: list[list[tuple[float, float, float]]] = []
     for hit in hits:
         for cluster in clusters:
@@ -194,6 +225,19 @@ class Place:
         return crop
 
 
+def _ink(pixels: NDArray[np.uint8]) -> int:
+    """`int(np.percentile(pixels, 5))` (the grey of the ink), read off the histogram: the
+    same number in a tenth of the time (np.percentile sorts 480,000 pixels)."""
+    cumulative = np.bincount(pixels.ravel(), minlength=256).cumsum()
+    position = 0.05 * (pixels.size - 1)
+    below = int(position)
+    t = position - below
+    a = float(np.searchsorted(cumulative, below, side="right"))
+    b = float(np.searchsorted(cumulative, min(below + 1, pixels.size - 1), side="right"))
+    # numpy's linear interpolation, the same way round (from the nearer end)
+    return int(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)
+
+
 def places(gray: Image.Image) -> Iterator[Place]:
     """Where a third finder pattern may be missing: for pairs of patterns of about the same
     size (most often crossed first: real patterns are crossed by many scan lines, phantoms
@@ -201,7 +245,7 @@ def places(gray: Image.Image) -> Iterator[Place]:
     dark = binarize(gray)
     finders = find_finders(dark)
     pixels = np.asarray(gray)
-    ink = int(np.percentile(pixels, 5))
+    ink = _ink(pixels)
     pairs = []
     for i, a in enumerate(finders):
         for b in finders[i + 1 :]:
