@@ -450,13 +450,13 @@ def edge_match(grid: Grid) -> float:
     """The share of edge modules that already are what the L and timing edges need."""
     rows, cols = grid.shape
     left, bottom, top, right = _edges(rows, cols)
-    matching = (
+    matching = int(
         np.count_nonzero(grid[:, 0] == left)
         + np.count_nonzero(grid[-1, :] == bottom)
         + np.count_nonzero(grid[0, :] == top)
         + np.count_nonzero(grid[:, -1] == right)
     )
-    return matching / (2 * (rows + cols))
+    return matching / float(2 * (rows + cols))
 
 
 @lru_cache(maxsize=256)
