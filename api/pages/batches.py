@@ -427,34 +427,7 @@ def batch_page(request: Request, batch_id: str, write: int | None = None) -> Res
         batch = _own(session, who, batch_id)
         if batch is None:
             return _not_found(request, who)
-        row = _batch_row(batch, *batch_service.registration(session, batch))
-        items = session.exec(
-            select(IndexedItemStatus)
-            .where(IndexedItemStatus.batch_id == batch.batch_id)
-            .order_by(col(IndexedItemStatus.block_number).desc())
-            .limit(50)
-        ).all()
-        item_rows = [
-            {
-                "item_key": i.item_key,
-                "status": Status(i.status).name.lower(),
-                "block": i.block_number,
-            }
-            for i in items
-        ]
-        writes = _status_writes(session, batch)
-        labels = _labels(request, session, batch)
-    return page(
-        request,
-        who,
-        "batch.html",
-        batch=row,
-        items=item_rows,
-        writes=writes,
-        labels=labels,
-        statuses=STATUSES,
-        just_written=write,
-    )
+        return _batch_view(request, who, session, batch, just_written=write)
 
 
 @router.get("/batches/{batch_id}/labels", response_class=HTMLResponse)
@@ -545,22 +518,49 @@ def _batch_error(
     request: Request, who: users.SignedIn, batch: GatewayBatch, problem: str
 ) -> HTMLResponse:
     with Session(gateway_of(request).engine, expire_on_commit=False) as session:
-        row = _batch_row(batch, *batch_service.registration(session, batch))
-        writes = _status_writes(session, batch)
-        labels = _labels(request, session, batch)
+        return _batch_view(request, who, session, batch, problem=problem)
+
+
+def _batch_view(
+    request: Request,
+    who: users.SignedIn,
+    session: Session,
+    batch: GatewayBatch,
+    *,
+    problem: str | None = None,
+    just_written: Any = None,
+) -> HTMLResponse:
+    """The batch page: its registration, latest item statuses, status writes and label
+    files; with `problem`, the status form's error instead of the item list (422)."""
+    row = _batch_row(batch, *batch_service.registration(session, batch))
+    items = [] if problem is not None else _item_rows(session, batch)
     return page(
         request,
         who,
         "batch.html",
-        422,
+        200 if problem is None else 422,
         batch=row,
-        items=[],
-        writes=writes,
-        labels=labels,
+        items=items,
+        writes=_status_writes(session, batch),
+        labels=_labels(request, session, batch),
         statuses=STATUSES,
         status_error=problem,
-        just_written=None,
+        just_written=just_written,
     )
+
+
+def _item_rows(session: Session, batch: GatewayBatch) -> list[dict[str, Any]]:
+    """The batch's 50 latest item status changes, newest first."""
+    items = session.exec(
+        select(IndexedItemStatus)
+        .where(IndexedItemStatus.batch_id == batch.batch_id)
+        .order_by(col(IndexedItemStatus.block_number).desc())
+        .limit(50)
+    ).all()
+    return [
+        {"item_key": i.item_key, "status": Status(i.status).name.lower(), "block": i.block_number}
+        for i in items
+    ]
 
 
 @router.post("/batches/{batch_id}/status/confirm", response_class=HTMLResponse)
