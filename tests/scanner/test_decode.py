@@ -582,3 +582,25 @@ def test_a_second_datamatrix_is_repaired_beside_a_repaired_qr_code() -> None:
         photo.expected[1]: "finder-repair",
         photo.expected[0]: "second-look-datamatrix-repair",
     }
+
+
+# Each photo: the pass that read one label; no pass read the other, nor located it, before
+# the spot search.
+@pytest.mark.parametrize(
+    ("n", "kind", "first"),
+    [
+        (23, "occlusion", "as-is"),  # a covered label beside one read as it is
+        (27, "combined", "as-is"),  # a blurred label beside one read as it is
+        (24, "handheld", "finder-repair"),  # both labels behind a finger
+        (25, "combined", "deblur"),  # both out of focus
+    ],
+)
+def test_a_second_label_no_pass_located_is_found_by_its_edges(
+    n: int, kind: str, first: str
+) -> None:
+    """A second label zxing did not even locate (no outline to crop) is found as a spot as
+    busy with edges as the code read, and its crop is read."""
+    jpeg, expected = _two_labels(n, True, kind)
+    codes = {c.text: c.strategy for c in decode_image_bytes(jpeg)}
+    assert set(codes) == set(expected)
+    assert sorted(codes.values()) == sorted([first, "second-look-spot"])
