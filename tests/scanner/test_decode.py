@@ -201,6 +201,12 @@ def fixed_photo(kind: str, level: str, n: int) -> tuple[bytes, str]:
         # a label round a bottle
         ("curvature", "moderate", 5, "uncurl"),
         ("curvature", "moderate", 8, "uncurl"),
+        # a small photo of a bottle (519 x 389): uncurled at twice its size
+        ("bottle", "moderate", 39, "uncurl"),
+        ("bottle", "severe", 4, "uncurl"),
+        # a label round a narrower bottle: uncurled as spanning 130 or 160 degrees
+        ("curvature", "severe", 0, "uncurl"),
+        ("curvature", "severe", 3, "uncurl"),
     ],
 )
 def test_hard_photos_decode_by_the_pass_made_for_them(
