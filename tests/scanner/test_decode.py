@@ -610,3 +610,25 @@ def test_a_second_label_no_pass_located_is_found_by_its_edges(
     codes = {c.text: c.strategy for c in decode_image_bytes(jpeg)}
     assert set(codes) == set(expected)
     assert sorted(codes.values()) == sorted([first, "second-look-spot"])
+
+
+def test_a_photo_read_at_first_look_with_nothing_else_in_it_ends_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second look of a one-label photo the first look read, with no code located but
+    unread and no spot as busy as the code: no masked pass runs (it would cost every easy
+    photo a contrast stretch and a read for nothing)."""
+    import scanner.decode as decoder
+
+    photo = synth_photo([(fixed_tag("SN00001"), "qr", None)], "rotation", "mild", 11)
+    listed: list[int] = []
+    real = decoder._passes
+
+    def passes(gray: Image.Image) -> Any:
+        listed.append(gray.width)
+        return real(gray)
+
+    monkeypatch.setattr(decoder, "_passes", passes)
+    codes = decode_image_bytes(photo.jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], "as-is")]
+    assert len(listed) == 1  # the photo's own passes; none for a masked copy or a crop
