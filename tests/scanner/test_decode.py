@@ -285,6 +285,12 @@ def _datamatrix_photo(kind: str, level: str, seed: int) -> tuple[bytes, str]:
         # low light
         ("combined", "moderate", 0),
         ("combined", "moderate", 5),
+        # a finger over the corner, reaching the label's edge: the symbol's blob joined the
+        # dark band round the label and was never an outline of its own
+        ("occlusion", "mild", 17),
+        ("occlusion", "moderate", 12),
+        ("handheld", "moderate", 35),
+        ("combined", "moderate", 58),
     ],
 )
 def test_a_datamatrix_with_its_l_covered_decodes(kind: str, level: str, seed: int) -> None:
