@@ -158,8 +158,8 @@ def candidates(gray: NDArray[np.uint8]) -> list[Candidate]:
     paper = cv2.dilate(
         gray, cv2.getStructuringElement(cv2.MORPH_RECT, (PAPER_WINDOW, PAPER_WINDOW))
     )
-    blobs: list[tuple[NDArray[np.int32], int]] = []
-    opened: list[NDArray[np.int32]] = []
+    blobs: list[tuple[NDArray[Any], int]] = []
+    opened: list[NDArray[Any]] = []
     for share, close in zip(INK_SHARES, CLOSINGS, strict=True):
         dark = np.where(gray.astype(np.int16) * 100 < paper.astype(np.int16) * share, 255, 0)
         dark = dark.astype(np.uint8)
@@ -195,7 +195,7 @@ def candidates(gray: NDArray[np.uint8]) -> list[Candidate]:
     return [c for _, _, c in found[: MAX_CANDIDATES * 2]]
 
 
-def _outer(mask: NDArray[np.uint8]) -> list[NDArray[np.int32]]:
+def _outer(mask: NDArray[Any]) -> list[NDArray[Any]]:
     """The outer boundaries of `mask`'s blobs at every depth (a code sits inside the outline
     of its label)."""
     contours, tree = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
