@@ -724,11 +724,13 @@ CROP_PASSES = frozenset(
 EVIDENCE_PASSES = ("finder-repair", "uncurl")
 #: A located-but-unread spot smaller than this share of the smallest code read is a phantom.
 MIN_MISS_SHARE = 0.15
-#: For uncurl, a located spot overlapping a larger one kept is its duplicate unless the
-#: larger is more than this many times its size: then the larger is a phantom round it (zxing
-#: traces the edge of a label and the photo's border as a DataMatrix's L, an outline spanning
-#: the photo) and the smaller the code (a QR code round a bottle, issue 11: its spot was
-#: dropped as part of the phantom, so uncurl flattened the whole photo and read nothing).
+#: For uncurl, a located spot at least half inside a larger one kept is its duplicate unless
+#: the larger is more than this many times its size: then the larger is a phantom round it
+#: (zxing traces the edge of a label and the photo's border as a DataMatrix's L, an outline
+#: spanning the photo) and the smaller the code (a QR code round a bottle, issue 11: its
+#: spot was dropped as part of the phantom, so uncurl flattened the whole photo and read
+#: nothing). A spot the larger only grazes is its own (a phantom across two curved labels
+#: hid the second label's code).
 #: The second look keeps its rule (any overlap is a duplicate): more crops cost every photo.
 MISS_SAME_SIZE = 2.0
 #: Masked passes run at most this many times in a row without finding a new code, and at
@@ -951,7 +953,17 @@ def _duplicate(miss: Outline, larger: Outline, nested: bool) -> bool:
     """`miss` is the spot `larger` (already kept) stands for."""
     if not _overlaps(miss, larger):
         return False
-    return not nested or not _phantom(larger, miss)
+    if not nested:
+        return True
+    return _covered(miss, larger) >= 0.5 and not _phantom(larger, miss)
+
+
+def _covered(miss: Outline, larger: Outline) -> float:
+    """The share of `miss`'s bounds inside `larger`'s."""
+    ax0, ay0, ax1, ay1 = _bounds(miss)
+    bx0, by0, bx1, by1 = _bounds(larger)
+    inside = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    return inside / max(1.0, (ax1 - ax0) * (ay1 - ay0))
 
 
 def _phantom(larger: Outline, miss: Outline) -> bool:
