@@ -505,9 +505,10 @@ def _uncurled(
 
 def _unscaled(found: _Found, factor: float) -> _Found:
     """`found` in a photo scaled by `factor`, back in the photo's pixels."""
+    point = _unscale(factor)
 
     def back(outline: Outline) -> Outline:
-        a, b, c, d = ((x / factor, y / factor) for x, y in outline)
+        a, b, c, d = (point(x, y) for x, y in outline)
         return a, b, c, d
 
     return _Found([(code, back(o)) for code, o in found.codes], [back(o) for o in found.misses])
@@ -906,25 +907,31 @@ def _second_look(
             if idle >= MASKED_PATIENCE and not _real_misses(found.misses, []):
                 break
 
-    # 3. Spots as busy with edges as the codes read, where no pass located anything: each
-    # crop of the photo (codes read painted its paper white) through the passes.
+    # 3. Spots as busy with edges as the codes read, where no pass located anything.
+    read = [outline for _, outline in codes]
     if len(codes) > len(first.codes):
-        regions = _code_regions(gray, [outline for _, outline in codes])
-    if regions:
-        painted = _masked(gray, [outline for _, outline in codes], _percentile(gray, 0.99))
-        for region in regions:
-            box = _box(region, gray.size, REGION_MARGIN)
-            if box is None or time.process_time() > _deadline.get():
-                continue
-            spot = dict(_passes(painted.crop(box)))
-            found = _first(*(spot[n] for n in REGION_PASSES if n in spot))
-            add(
-                [
-                    (_tagged(code, "second-look-spot"), _shift(outline, box))
-                    for code, outline in found.codes
-                ]
-            )
+        regions = _code_regions(gray, read)
+    add(_read_spots(gray, read, regions))
     return [code for code, _ in codes]
+
+
+def _read_spots(
+    gray: Image.Image, read: list[Outline], regions: list[Outline]
+) -> list[tuple[DecodedCode, Outline]]:
+    """The codes in each spot's crop (`_code_regions`) of the photo, with the codes `read`
+    painted its paper white, through REGION_PASSES until one reads."""
+    if not regions:
+        return []
+    painted = _masked(gray, read, _percentile(gray, 0.99))
+    found: list[tuple[DecodedCode, Outline]] = []
+    for region in regions:
+        box = _box(region, gray.size, REGION_MARGIN)
+        if box is None or time.process_time() > _deadline.get():
+            continue
+        passes = dict(_passes(painted.crop(box)))
+        spot = _first(*(passes[name] for name in REGION_PASSES if name in passes))
+        found += [(_tagged(c, "second-look-spot"), _shift(o, box)) for c, o in spot.codes]
+    return found
 
 
 def _side(outline: Outline) -> float:
