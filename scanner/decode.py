@@ -783,6 +783,11 @@ REGION_PASSES = (
 )
 
 
+def rectangle(x0: float, y0: float, x1: float, y1: float) -> Outline:
+    """The outline of an upright rectangle, corners in the order zxing gives them."""
+    return (x0, y0), (x1, y0), (x1, y1), (x0, y1)
+
+
 def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
     """The spots (outlines, best first) as busy with edges as the codes at `outlines`, outside
     them: where another code may be (see REGION_SCALE)."""
@@ -816,9 +821,8 @@ def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
             continue
         score = float(energy[y : y + h, x : x + w][spot].sum()) / (code_area * ink)
         if score >= REGION_MIN_SCORE:
-            x0, y0 = x / REGION_SCALE, y / REGION_SCALE
-            x1, y1 = (x + w) / REGION_SCALE, (y + h) / REGION_SCALE
-            scored.append((score, ((x0, y0), (x1, y0), (x1, y1), (x0, y1))))
+            sides = (x, y, x + w, y + h)
+            scored.append((score, rectangle(*(v / REGION_SCALE for v in sides))))
     scored.sort(key=lambda s: -s[0])
     return [outline for _, outline in scored[:MAX_REGIONS]]
 

@@ -640,22 +640,18 @@ def test_a_photo_read_at_first_look_with_nothing_else_in_it_ends_there(
     assert len(listed) == 1  # the photo's own passes; none for a masked copy or a crop
 
 
-def _outline(x0: float, y0: float, x1: float, y1: float) -> Any:
-    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-
-
 def test_a_phantom_across_two_labels_does_not_hide_the_code_it_grazes() -> None:
     """Uncurl's spots: zxing located two curved QR codes and a phantom outline spanning one
     of them and a corner of the other (setB photo 1424 of `bench scan`'s plan, curvature
     moderate). The code the phantom only grazes is kept, and among the first two uncurl
     flattens (it read neither code before); a spot mostly inside a kept one of less than
     twice its size is still its duplicate, one much smaller is not (MISS_SAME_SIZE)."""
-    from scanner.decode import _real_misses
+    from scanner.decode import _real_misses, rectangle
 
-    phantom = _outline(200, 68, 557, 349)
-    inside = _outline(341, 72, 549, 289)  # 100 % inside the phantom
-    grazed = _outline(35, 311, 251, 535)  # 4 % inside it
-    sliver = _outline(327, 71, 373, 383)  # 89 % inside it
+    phantom = rectangle(200, 68, 557, 349)
+    inside = rectangle(341, 72, 549, 289)  # 100 % inside the phantom
+    grazed = rectangle(35, 311, 251, 535)  # 4 % inside it
+    sliver = rectangle(327, 71, 373, 383)  # 89 % inside it
     kept = _real_misses([sliver, inside, grazed, phantom], [], nested=True)
     assert kept == [phantom, grazed, sliver]
     # The second look's rule is unchanged: any overlap is the same spot.
