@@ -656,3 +656,70 @@ def test_a_phantom_across_two_labels_does_not_hide_the_code_it_grazes() -> None:
     assert kept == [phantom, grazed, sliver]
     # The second look's rule is unchanged: any overlap is the same spot.
     assert _real_misses([inside, grazed, phantom], []) == [phantom]
+
+
+def _dim_or_noisy_and_blurred(n: int) -> tuple[bytes, str]:
+    """A moderate `combined` photo of a tag as `up` enrolls them (12-character serial, a
+    DEMO lot): at an angle, out of focus, and in dim light or with sensor noise."""
+    serial = f"K{n:011d}"
+    uri = DigitalLink(GTIN, "DEMO3F7A21", serial, bytes((n * 7 + k) % 256 for k in range(65)))
+    photo = synth_photo([(uri.to_uri(), "qr", None)], "combined", "moderate", 1_000_003 * n + 215)
+    return photo.jpeg, photo.expected[0]
+
+
+@pytest.mark.parametrize("n", [106, 117, 23, 118])  # blur + noise twice, blur + dim light twice
+def test_a_blurred_code_with_noise_or_in_dim_light_reads_deblurred_at_twice_its_size(
+    n: int,
+) -> None:
+    """Modules of ~3 px, blurred and noisy: the deconvolved photo at its own size binarizes
+    into broken modules, at twice its size (interpolated after deblurring) zxing reads it.
+    Before, no pass read these photos whatever their budget."""
+    jpeg, expected = _dim_or_noisy_and_blurred(n)
+    codes = decode_image_bytes(jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(expected, "deblur")]
+
+
+def test_the_budget_is_as_much_work_on_a_slower_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget is the reference machine's CPU seconds: where the same decoding work
+    takes twice as long, a photo gets twice the seconds (what a scanner reads must not
+    depend on the laptop it runs on)."""
+    import scanner.decode as decoding
+
+    left: list[float] = []
+
+    def passes(gray: Image.Image) -> Any:
+        def attempt() -> Any:
+            left.append(decoding._deadline.get() - time.process_time())
+            return decoding._Found([], [])
+
+        yield "as-is", attempt
+
+    monkeypatch.setattr(decoding, "_passes", passes)
+    image = Image.new("L", (64, 64), 255)
+    for pace in (1.0, 2.0):
+        monkeypatch.setattr(decoding, "machine_pace", lambda pace=pace: pace)
+        assert decode_image(image, budget=0.5) == []
+    assert left == [pytest.approx(0.5, abs=0.05), pytest.approx(1.0, abs=0.05)]
+
+
+def test_the_machine_pace_is_measured_once_and_kept_in_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scanner.decode as decoding
+
+    pace = decoding.machine_pace()
+    low, high = decoding.PACE_RANGE
+    assert low <= pace <= high
+    started = time.process_time()
+    assert decoding.machine_pace() == pace  # kept: no second measurement
+    assert time.process_time() - started < 0.005
+    try:
+        # An absurd reading (a reference a thousand times off either way) is clamped.
+        monkeypatch.setattr(decoding, "REFERENCE_WORK_S", 1000.0)
+        decoding.machine_pace.cache_clear()
+        assert decoding.machine_pace() == low
+        monkeypatch.setattr(decoding, "REFERENCE_WORK_S", 1e-6)
+        decoding.machine_pace.cache_clear()
+        assert decoding.machine_pace() == high
+    finally:
+        decoding.machine_pace.cache_clear()
