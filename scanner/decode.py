@@ -83,6 +83,7 @@ from typing import Any
 import cv2
 import numpy as np
 import zxingcpp
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
@@ -195,6 +196,7 @@ def machine_pace() -> float:
         times.append(time.process_time() - started)
     low, high = PACE_RANGE
     return min(max(min(times) / REFERENCE_WORK_S, low), high)
+
 
 #: The fallback passes look for the 2D codes tags and medicine packs carry; the first pass
 #: reads every format, so that codes from other systems (an EAN-13) are reported as such.
@@ -812,6 +814,11 @@ MASKED_PASSES = frozenset(
 #: photo). Where there is no such spot and no located code, the second look ends there.
 REGION_SCALE = 0.25
 REGION_WINDOW = 5
+#: Grey levels added to the local light the edges are divided by (black is not infinitely
+#: contrasty: sensor noise in the dark would be).
+REGION_DARK = 16.0
+#: See `_spots`.
+REGION_OPENING = 5
 REGION_INK = 0.5
 REGION_MIN_SCORE = 0.2
 REGION_MIN_FILL = 0.35
@@ -832,6 +839,44 @@ REGION_PASSES = (
 )
 
 
+def _spots(
+    busy: NDArray[Any],
+    energy: NDArray[Any],
+    unit: float,
+    min_area: float,
+    offset: tuple[int, int],
+    open_misshapen: bool,
+) -> list[tuple[float, Outline]]:
+    """The blobs of `busy` (at `offset` in the energy map) shaped like a label, scored by
+    their energy in `unit`s (a code read's). `open_misshapen`: a blob too long or too
+    hollow is opened by REGION_OPENING pixels and its parts looked at instead (a label's
+    edge or a line of text joined to a code beside it, in dim light, made the code's spot
+    too long to count: issue 11, two-label moderate `combined`)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
+    scored: list[tuple[float, Outline]] = []
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < min_area:
+            continue
+        spot = labels[y : y + h, x : x + w] == i
+        # Filled and square enough as drawn on the photo, at whatever angle.
+        (_, _), (long, short), _ = cv2.minAreaRect(np.argwhere(spot).astype(np.float32))
+        long, short = max(long, short) + 1, min(long, short) + 1
+        if area < REGION_MIN_FILL * long * short or long > REGION_MAX_ASPECT * short:
+            if open_misshapen:
+                kernel = np.ones((REGION_OPENING, REGION_OPENING), np.uint8)
+                parts = cv2.morphologyEx(spot.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+                inner = energy[y : y + h, x : x + w]
+                at = (offset[0] + x, offset[1] + y)
+                scored += _spots(parts, inner, unit, min_area, at, False)
+            continue
+        score = float(energy[y : y + h, x : x + w][spot].sum()) / unit
+        if score >= REGION_MIN_SCORE:
+            sides = (offset[0] + x, offset[1] + y, offset[0] + x + w, offset[1] + y + h)
+            scored.append((score, rectangle(*(v / REGION_SCALE for v in sides))))
+    return scored
+
+
 def rectangle(x0: float, y0: float, x1: float, y1: float) -> Outline:
     """The outline of an upright rectangle, corners in the order zxing gives them."""
     return (x0, y0), (x1, y0), (x1, y1), (x0, y1)
@@ -844,7 +889,10 @@ def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
         np.asarray(gray), None, fx=REGION_SCALE, fy=REGION_SCALE, interpolation=cv2.INTER_AREA
     ).astype(np.float32)
     edges = np.abs(cv2.Sobel(small, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(small, cv2.CV_32F, 0, 1))
-    energy = cv2.blur(edges, (REGION_WINDOW, REGION_WINDOW))
+    # Edges relative to the light they are seen in: a label in the dim corner of a photo
+    # has weaker edges than one under the lamp, as busy in contrast.
+    light = cv2.blur(small, (REGION_WINDOW * 3, REGION_WINDOW * 3)) + np.float32(REGION_DARK)
+    energy = cv2.blur(edges, (REGION_WINDOW, REGION_WINDOW)) / light
     read = np.zeros(energy.shape, np.uint8)
     for outline in outlines:
         corners = np.array([[x * REGION_SCALE, y * REGION_SCALE] for x, y in outline], np.int32)
@@ -856,22 +904,7 @@ def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
     code_area = float(inside.sum()) / len(outlines)
     energy[cv2.dilate(read, np.ones((5, 5), np.uint8)).astype(bool)] = 0
     busy = (energy > REGION_INK * ink).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
-    scored: list[tuple[float, Outline]] = []
-    for i in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[i])
-        if area < REGION_MIN_SCORE * code_area:
-            continue
-        spot = labels[y : y + h, x : x + w] == i
-        # Filled and square enough as drawn on the photo, at whatever angle.
-        (_, _), (long, short), _ = cv2.minAreaRect(np.argwhere(spot).astype(np.float32))
-        long, short = max(long, short) + 1, min(long, short) + 1
-        if area < REGION_MIN_FILL * long * short or long > REGION_MAX_ASPECT * short:
-            continue
-        score = float(energy[y : y + h, x : x + w][spot].sum()) / (code_area * ink)
-        if score >= REGION_MIN_SCORE:
-            sides = (x, y, x + w, y + h)
-            scored.append((score, rectangle(*(v / REGION_SCALE for v in sides))))
+    scored = _spots(busy, energy, code_area * ink, REGION_MIN_SCORE * code_area, (0, 0), True)
     scored.sort(key=lambda s: -s[0])
     return [outline for _, outline in scored[:MAX_REGIONS]]
 

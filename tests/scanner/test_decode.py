@@ -723,3 +723,32 @@ def test_the_machine_pace_is_measured_once_and_kept_in_range(
         assert decoding.machine_pace() == high
     finally:
         decoding.machine_pace.cache_clear()
+
+
+def _qr_and_datamatrix(n: int) -> tuple[bytes, tuple[str, ...]]:
+    """A moderate `combined` photo of two labels as `up` enrolls them: a signed tag's QR
+    code and a pack's GS1 DataMatrix (12-character serials, a DEMO lot), in either order."""
+    uri = DigitalLink(
+        GTIN, "DEMO3F7A21", f"K{n:011d}", bytes((n * 7 + k) % 256 for k in range(65))
+    ).to_uri()
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMO3F7A21"), ("21", f"D{n:011d}")]
+    specs: list[Any] = [(uri, "qr", None), ("", "datamatrix", pairs)]
+    if n % 4 >= 2:
+        specs.reverse()
+    photo = synth_photo(specs, "combined", "moderate", 1_000_003 * n + 215)
+    return photo.jpeg, photo.expected
+
+
+@pytest.mark.parametrize(
+    ("n", "first"),
+    [(158, "as-is"), (55, "as-is"), (74, "denoise"), (62, "deblur")],
+)
+def test_a_second_label_in_dim_light_is_found_by_its_contrast(n: int, first: str) -> None:
+    """In dim light the second label's edges are weaker than the first's, and its code's
+    busy blob joins the label's edge and text lines into one too long to be a label: the
+    spot map measures edges against the light and opens such a blob into its parts.
+    Before, one of the two codes was read and the other never looked at again."""
+    jpeg, expected = _qr_and_datamatrix(n)
+    codes = decode_image_bytes(jpeg)
+    assert sorted(c.text for c in codes) == sorted(expected)
+    assert [c.strategy for c in codes] == [first, "second-look-spot"]
