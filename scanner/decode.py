@@ -28,14 +28,17 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
 9. DataMatrix repair: a DataMatrix whose L a sticker or a finger breaks (zxing traces the
    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
    the L and timing edges and zxing reads the clean picture
-10. Wiener deconvolutions of a 2 px and a 2.5 px Gaussian blur (blur with noise, low
-    light: several damages at once), a damped 1.5 px one under the denoise threshold, then
+10. Wiener deconvolutions of a 2 px Gaussian blur (read as it is, then a more damped one at
+    twice its size: ~3 px modules blurred with noise or in dim light) and of a 2.5 px one
+    (blur with noise, low light: several damages at once), a damped 1.5 px one under the
+    denoise threshold, then
     the DataMatrix repair and finder repair on the sharpened photo (a sticker or a finger
     and blur at once; there the DataMatrix repair also refines an outline that fits but
     does not read, scanner.datamatrix)
 
-No pass starts once a photo has used DECODE_BUDGET_S of CPU, nor a further attempt
-within a pass made of several (`_first`: deblur's eight, denoise's three). Micro QR codes never count:
+No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
+much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
+of several (`_first`: deblur's nine, denoise's three). Micro QR codes never count:
 noise makes them (two misreads), and no label in scope prints one.
 
 A 45° rotation was a pass: it read 0 of 1,000 bench photos and cost 50-350 ms on each photo
@@ -396,7 +399,9 @@ def _deblurred(gray: Image.Image, nsr: float, sigma: float = DEBLUR_SIGMA) -> Im
 
 
 def _deblur(stretched: Image.Image) -> _Found:
-    """Two Wiener deconvolutions; then a DataMatrix with a covered L, out of focus too (a
+    """Wiener deconvolutions (the second read at twice its size: small modules blurred with
+    noise or in dim light break apart when binarized at their own); then a DataMatrix with
+    a covered L, out of focus too (a
     sticker and blur at once), through the DataMatrix repair on the first (its outline only
     thresholds cleanly once sharpened); then a QR code with a covered finder pattern, out
     of focus, through finder repair on a milder deconvolution."""
