@@ -274,7 +274,12 @@ def _module_greys(
     target = np.array([(0, 0), (cols * k, 0), (cols * k, rows * k), (0, rows * k)], np.float32)
     matrix = cv2.getPerspectiveTransform(np.array(quad, np.float32), target)
     flat = cv2.warpPerspective(gray, matrix, (cols * k, rows * k), flags=cv2.INTER_LINEAR)
-    cells = flat.reshape(rows, k, cols, k)[:, 1:4, :, 1:4].mean(axis=(1, 3))
+    # The sums of each module's centre 3x3 pixels by OpenCV's box filter (exact integers in
+    # single precision), divided as numpy's mean divides: the same greys as
+    # `flat.reshape(rows, k, cols, k)[:, 1:4, :, 1:4].mean(axis=(1, 3))` in a fifth of the
+    # time (a repair samples thousands of grids; that mean was 40 % of its time).
+    sums = cv2.boxFilter(flat, cv2.CV_32F, (3, 3), normalize=False)[2::k, 2::k]
+    cells = sums.astype(np.float64) / 9.0
     lo, hi = _percentiles(cells, 5, 95)
     return cells, float((lo + hi) / 2)
 
@@ -310,10 +315,15 @@ def with_finder(grid: Grid) -> Grid:
     return fixed
 
 
-def orientations(grid: Grid) -> Iterator[Grid]:
-    """The grid as it may lie: rectangles upright or upside down; squares in all 4 turns."""
-    turns = (0, 1, 2, 3) if grid.shape[0] == grid.shape[1] else (0, 2)
-    for turn in turns:
+def turns(rows: int, cols: int) -> tuple[int, ...]:
+    """The quarter turns a grid may lie at: rectangles upright or upside down; squares in
+    all 4."""
+    return (0, 1, 2, 3) if rows == cols else (0, 2)
+
+
+def orientations(grid: NDArray[Any]) -> Iterator[NDArray[Any]]:
+    """The grid as it may lie (`turns`)."""
+    for turn in turns(*grid.shape):
         yield np.rot90(grid, turn)
 
 
@@ -321,7 +331,7 @@ def render(grid: Grid) -> NDArray[np.uint8]:
     """A clean picture of `grid` (dark modules black on white, with a quiet zone)."""
     padded = np.pad(grid, QUIET)
     pixels = np.where(padded, 0, 255).astype(np.uint8)
-    return np.kron(pixels, np.ones((DRAW_SCALE, DRAW_SCALE), np.uint8))
+    return pixels.repeat(DRAW_SCALE, 0).repeat(DRAW_SCALE, 1)
 
 
 def grown(quad: Quad, pixels: float) -> Quad:
@@ -370,22 +380,21 @@ def _read_candidate(
     already look like an L and timing edges (an occluder spoils a few modules, a wrong size
     or turn about half); zxing reads only the best few. What it read (one symbol at most),
     or else the best grid's fit."""
-    scored: list[tuple[float, int, Grid, Fit]] = []
+    scored: list[tuple[float, int, Grid, int, Fit]] = []
+    quads = [grown(candidate.quad, pixels) for pixels in GROW]
     for rows, cols in sizes_for(candidate):
-        for pixels in GROW:
-            quad = grown(candidate.quad, pixels)
+        for quad in quads:
             grid = sample(gray, quad, rows, cols)
             if not DARK_SHARE[0] < grid.mean() < DARK_SHARE[1]:
                 continue  # the inside of a label, a text block: not a symbol's mix
-            for turned in orientations(grid):
-                score = edge_match(turned)
-                scored.append((score, len(scored), turned, (score, quad, rows, cols)))
+            for turn, score in turn_matches(grid):
+                scored.append((score, len(scored), grid, turn, (score, quad, rows, cols)))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    for _, _, turned, _ in scored[:MAX_READS]:
-        found = read(render(with_finder(turned)))
+    for _, _, grid, turn, _ in scored[:MAX_READS]:
+        found = read(render(with_finder(np.rot90(grid, turn))))
         if found:
             return found[:1], None
-    return [], scored[0][3] if scored else None
+    return [], scored[0][4] if scored else None
 
 
 def _read_refined(
@@ -456,7 +465,7 @@ class _Edges:
         values = cv2.remap(self.gray, xs, ys, cv2.INTER_LINEAR).ravel()
         grid = np.zeros(self.shape, bool)
         grid[self.rows, self.cols] = values < self.cut
-        return max(edge_match(turned) for turned in orientations(grid))
+        return max(score for _, score in turn_matches(grid))
 
 
 def _quad(corners: list[list[float]]) -> Quad:
@@ -475,6 +484,31 @@ def edge_match(grid: Grid) -> float:
         + np.count_nonzero(grid[:, -1] == right)
     )
     return matching / float(2 * (rows + cols))
+
+
+def turn_matches(grid: Grid) -> list[tuple[int, float]]:
+    """(turn, edge_match(np.rot90(grid, turn))) for each turn `orientations` gives, all in
+    one comparison: each turn's edge modules are the grid's own, taken in another order
+    (`_turned_edges`). A repair scores tens of thousands of grids; turning each and scoring
+    the turns one by one was a fifth of its time."""
+    rows, cols = grid.shape
+    picks, wanted = _turned_edges(rows, cols)
+    matching = np.count_nonzero(grid.ravel()[picks] == wanted, axis=1)
+    total = float(2 * (rows + cols))
+    return [(turn, int(m) / total) for turn, m in zip(turns(rows, cols), matching, strict=True)]
+
+
+@lru_cache(maxsize=256)
+def _turned_edges(rows: int, cols: int) -> tuple[NDArray[np.intp], Grid]:
+    """For each turn of a rows x cols grid (`orientations`), the flat indices of the modules
+    on its left column, bottom row, top row and right column (as edge_match reads them),
+    and what the redrawn L and timing edges put there."""
+    index = np.arange(rows * cols).reshape(rows, cols)
+    picks, wanted = [], []
+    for turned in orientations(index):
+        picks.append(np.concatenate((turned[:, 0], turned[-1, :], turned[0, :], turned[:, -1])))
+        wanted.append(np.concatenate(_edges(*turned.shape)))
+    return np.array(picks), np.array(wanted)
 
 
 @lru_cache(maxsize=256)

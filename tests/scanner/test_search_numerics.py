@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,3 +201,49 @@ def test_the_finder_threshold_is_pillows_but_for_rounding(
     assert (new != old).mean() <= 0.02
     margin = np.abs(smooth - (local - 8))
     assert (margin[new != old] <= 2).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(2, 40), st.integers(2, 40))))
+def test_every_turns_edge_score_comes_from_one_comparison(grid: NDArray[np.bool_]) -> None:
+    turned = list(datamatrix.orientations(grid))
+    assert datamatrix.turn_matches(grid) == [
+        (turn, datamatrix.edge_match(grid_turned))
+        for turn, grid_turned in zip(datamatrix.turns(*grid.shape), turned, strict=True)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(datamatrix.SIZES),
+    st.lists(st.floats(-40, 40, allow_nan=False), min_size=8, max_size=8),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_module_greys_are_the_mean_of_each_modules_centre(
+    size: tuple[int, int], jitter: list[float], seed: int
+) -> None:
+    """The box filter's sums divided by 9 are numpy's mean of the centre 3x3 of each
+    module's 5x5 pixels in the warped symbol, to the last bit (and so the cut)."""
+    rows, cols = size
+    gray = np.random.default_rng(seed).integers(0, 256, (240, 320), dtype=np.uint8)
+    x = [60 + jitter[0], 260 + jitter[1], 260 + jitter[2], 60 + jitter[3]]
+    y = [50 + jitter[4], 50 + jitter[5], 190 + jitter[6], 190 + jitter[7]]
+    quad = ((x[0], y[0]), (x[1], y[1]), (x[2], y[2]), (x[3], y[3]))
+    k = 5
+    target = np.array([(0, 0), (cols * k, 0), (cols * k, rows * k), (0, rows * k)], np.float32)
+    matrix = cv2.getPerspectiveTransform(np.array(quad, np.float32), target)
+    flat = cv2.warpPerspective(gray, matrix, (cols * k, rows * k), flags=cv2.INTER_LINEAR)
+    reference = flat.reshape(rows, k, cols, k)[:, 1:4, :, 1:4].mean(axis=(1, 3))
+    cells, cut = datamatrix._module_greys(gray, quad, rows, cols)
+    assert np.array_equal(cells, reference)
+    lo, hi = np.percentile(reference, (5, 95))
+    assert cut == float((lo + hi) / 2)
+
+
+def test_a_redrawn_symbol_is_each_module_a_block_of_pixels() -> None:
+    grid = np.random.default_rng(3).integers(0, 2, (12, 26)).astype(bool)
+    reference = np.kron(
+        np.where(np.pad(grid, datamatrix.QUIET), 0, 255).astype(np.uint8),
+        np.ones((datamatrix.DRAW_SCALE, datamatrix.DRAW_SCALE), np.uint8),
+    )
+    assert np.array_equal(datamatrix.render(grid), reference)
