@@ -381,16 +381,65 @@ class _Wiener:
         fy = np.fft.fftfreq(pixels.shape[0]).astype(np.float32)[:, None]
         fx = np.fft.fftfreq(pixels.shape[1]).astype(np.float32)[None, :]
         self.radius2 = fx**2 + fy**2
+        self._otfs: dict[float, NDArray[np.float32]] = {}
 
     def __call__(self, nsr: float, sigma: float = DEBLUR_SIGMA) -> Image.Image:
-        otf = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * self.radius2)
+        # The same numbers as `spectrum * gain[:, :, None]` and np.percentile, in a third
+        # of the time (a deblur makes six or seven of these, 60 % of its CPU): the blur's
+        # transfer function kept for each sigma, the spectrum multiplied as complex
+        # numbers (a last axis of two made numpy's loop crawl) and the grey range read off
+        # the photo's tails (`_tail_percentiles`).
+        otf = self._otfs.get(sigma)
+        if otf is None:
+            otf = self._otfs[sigma] = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * self.radius2)
         gain = otf / (otf**2 + np.float32(nsr))
-        sharp = cv2.idft(
-            self.spectrum * gain[:, :, None], flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE
-        )
-        lo, hi = np.percentile(sharp, (1, 99))
+        product = (self.spectrum.view(np.complex64)[..., 0] * gain)[..., None]
+        sharp = cv2.idft(product.view(np.float32), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+        lo, hi = (np.float64(v) for v in _tail_percentiles(sharp, 1, 99))
         scaled = np.clip((sharp - lo) / max(float(hi - lo), 1e-6), 0, 1) * 255
         return Image.fromarray(scaled.astype(np.uint8))
+
+
+#: `_tail_percentiles` looks for a tail's threshold in every this many values.
+TAIL_SAMPLE = 16
+
+
+def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[float]:
+    """`np.percentile(values, (low, high))` of a large float32 array with `low` and `high`
+    near its ends, to the last bit, in a seventh of the time: each end's two order
+    statistics are picked from only the values beyond a threshold that a sample of every
+    TAIL_SAMPLE-th value puts safely past them (all of them, when it does not), then
+    interpolated as numpy does (the difference in the array's precision)."""
+    flat = values.ravel()
+    n = flat.size
+    last = n - 1
+    sample = flat[::TAIL_SAMPLE]
+    out = []
+    for share in (low, high):
+        position = share / 100 * last
+        below = int(position)
+        ranks = [below, min(below + 1, last)]
+        picked = None
+        if below < last / 2:
+            cut = min(sample.size - 1, ranks[1] // TAIL_SAMPLE + 64)
+            tail = flat[flat <= np.partition(sample, cut)[cut]]
+            if tail.size > ranks[1]:
+                picked = np.partition(tail, ranks)[ranks]
+        else:
+            cut = max(0, sample.size - 1 - ((last - ranks[0]) // TAIL_SAMPLE + 64))
+            tail = flat[flat >= np.partition(sample, cut)[cut]]
+            if tail.size > last - ranks[0]:
+                skipped = n - tail.size
+                picked = np.partition(tail, [r - skipped for r in ranks])[
+                    [r - skipped for r in ranks]
+                ]
+        if picked is None:
+            picked = np.partition(flat, ranks)[ranks]
+        a, b = picked
+        gap = float(b - a)  # numpy's _lerp takes it in the array's precision
+        t = position - below
+        out.append(float(b) - gap * (1 - t) if t >= 0.5 else float(a) + gap * t)
+    return out
 
 
 def _deblurred(gray: Image.Image, nsr: float, sigma: float = DEBLUR_SIGMA) -> Image.Image:

@@ -21,7 +21,7 @@ from hypothesis.extra.numpy import arrays
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
-from scanner import datamatrix, finders
+from scanner import datamatrix, decode, finders
 from scanner.finders import MAX_CHECKS, MIN_WIDTH, TOLERANCE
 
 
@@ -247,3 +247,47 @@ def test_a_redrawn_symbol_is_each_module_a_block_of_pixels() -> None:
         np.ones((datamatrix.DRAW_SCALE, datamatrix.DRAW_SCALE), np.uint8),
     )
     assert np.array_equal(datamatrix.render(grid), reference)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 120), st.integers(1, 120)),
+        elements=st.floats(-4, 4, width=32, allow_nan=False),
+    ),
+    st.sampled_from([(1, 99), (5, 95), (0.5, 99.5)]),
+)
+def test_the_deblur_grey_range_is_numpys_percentiles(
+    values: NDArray[np.float32], shares: tuple[float, float]
+) -> None:
+    assert decode._tail_percentiles(values, *shares) == [
+        float(v) for v in np.percentile(values, shares)
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([(0.02, 2.0), (0.01, 2.0), (0.02, 2.5), (0.05, 1.5), (0.03, 2.0)]),
+)
+def test_a_deconvolution_is_the_plain_numpy_one(seed: int, setting: tuple[float, float]) -> None:
+    """The deblur pass's Wiener filter, its transfer function kept per sigma and the grey
+    range read off the tails, gives the very pixels of the formula it replaced."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 2, (40, 50)).repeat(6, 0).repeat(6, 1) * 180 + 40
+    noisy = np.clip(blocks + rng.normal(0, 20, blocks.shape), 0, 255).astype(np.uint8)
+    gray = Image.fromarray(cv2.GaussianBlur(noisy, (7, 7), 2))
+    nsr, sigma = setting
+    wiener = decode._Wiener(gray)
+    wiener(0.02, sigma)  # a transfer function kept from an earlier call
+    pixels = np.asarray(gray, dtype=np.float32) / np.float32(255.0)
+    spectrum = cv2.dft(pixels, flags=cv2.DFT_COMPLEX_OUTPUT)
+    fy = np.fft.fftfreq(pixels.shape[0]).astype(np.float32)[:, None]
+    fx = np.fft.fftfreq(pixels.shape[1]).astype(np.float32)[None, :]
+    otf = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * (fx**2 + fy**2))
+    gain = otf / (otf**2 + np.float32(nsr))
+    sharp = cv2.idft(spectrum * gain[:, :, None], flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+    lo, hi = np.percentile(sharp, (1, 99))
+    reference = (np.clip((sharp - lo) / max(float(hi - lo), 1e-6), 0, 1) * 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(wiener(nsr, sigma)), reference)
