@@ -182,14 +182,14 @@ def scan(
         raise InvalidInput("--lot goes with --serial GTIN SERIAL")
     if not paths and serial is None and not code:
         raise InvalidInput("nothing to scan: give image files or folders, --serial or --code")
+    settings = Settings()
+    mode = _mode(offline, bundle, gateway_key, max_age, verify_chain, registry)
+    directory = device_dir_of(device_dir)
     files = expand_paths(paths or [])
     # The photos decode on every core from here on, while the gateway client (or the trust
     # bundle) is set up: 0.2-0.3 s of a folder's scan, one core idle, before.
     with Decoder() as decoder:
         decoding = decoder.decode(files)
-        settings = Settings()
-        mode = _mode(offline, bundle, gateway_key, max_age, verify_chain, registry)
-        directory = device_dir_of(device_dir)
         verifier: Verifier | OfflineVerifier
         if offline:
             assert bundle is not None
@@ -233,7 +233,7 @@ def scan(
 
                 with _progress(len(files), show=not as_json) as advance:
                     decoded, unreadable = scan_files(
-                        files, judge, online, decoding, advance=advance
+                        files, judge, online, decoded=decoding, advance=advance
                     )
                 results.extend(decoded)
             finally:

@@ -91,6 +91,7 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from ledger.errors import InvalidInput
 from scanner import datamatrix
+from scanner.allocator import keep_freed_memory
 from scanner.finders import Place, nudges, places
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -165,11 +166,11 @@ DECODE_BUDGET_S = 0.6
 #: photo). On the 2026-12-07 machine the same decoder took 76 ms a photo (1.9 times as
 #: long) and the work 17-25 ms (six processes); there a fixed 0.6 s cut deblur short on
 #: moderate `combined` photos: 4 of 908 moderate codes of 2,400 bench photos read only
-#: with 1.2 s. Stop 26 made the work itself cheaper (the deconvolution's grey range and
-#: product, the decoding workers' allocator): on one machine, alternated runs, 11.7-13.2 ms
-#: before and 8.9-9.7 after, so the time the reference machine takes is 0.76 of what it
-#: was, and a photo's budget in seconds on any machine stays what it was.
-REFERENCE_WORK_S = 0.0084
+#: with 1.2 s. Stop 26 made the work itself cheaper (`keep_freed_memory`; the
+#: deconvolution's own changes alone made it ~4 % dearer): on one machine, alternated
+#: runs, 11.0-13.2 ms before and 8.8-9.7 after, so the reference machine now takes 0.78 of
+#: what it took, and a photo's budget in seconds on any machine stays what it was.
+REFERENCE_WORK_S = 0.0086
 #: The pace is clamped to this range (a wild measurement must not starve or flood a photo).
 PACE_RANGE = (0.5, 4.0)
 #: The reference work is timed this many times; the fastest counts (the least disturbed).
@@ -193,7 +194,10 @@ def _reference_work() -> None:
 def machine_pace() -> float:
     """How many times longer this machine takes than the reference one for the same
     decoding work (CPU time of `_reference_work`, the fastest of PACE_RUNS): the factor the
-    photo budget is stretched by. Measured once per process (~0.1 s)."""
+    photo budget is stretched by. Measured once per process (~0.1 s), with the allocator
+    set as decoding runs (`keep_freed_memory`: any process that decodes keeps the memory a
+    pass frees, and the work is timed the way it runs)."""
+    keep_freed_memory()
     _reference_work()  # the first run also loads and allocates: not counted
     times = []
     for _ in range(PACE_RUNS):
@@ -408,8 +412,9 @@ TAIL_SAMPLE = 16
 
 
 def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[float]:
-    """`np.percentile(values, (low, high))` of a large float32 array with `low` and `high`
-    near its ends, to the last bit, in a seventh of the time: each end's two order
+    """`np.percentile(values, (low, high))` of a large float32 array without NaN (a
+    deconvolution's) with `low` and `high` near its ends, to the last bit, in a seventh of
+    the time: each end's two order
     statistics are picked from only the values beyond a threshold that a sample of every
     TAIL_SAMPLE-th value puts safely past them (all of them, when it does not), then
     interpolated as numpy does (the difference in the array's precision)."""

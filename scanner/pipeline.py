@@ -10,7 +10,6 @@ more than it saves.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
@@ -49,38 +48,11 @@ class Decoded:
     cpu_seconds: float = 0.0
 
 
-#: glibc's mallopt parameters (malloc.h) and what a decoding process sets them to.
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-KEEP_FREED = {
-    M_MMAP_THRESHOLD: 32 * 2**20,
-    M_TRIM_THRESHOLD: 256 * 2**20,
-    M_TOP_PAD: 64 * 2**20,
-}
-
-
-def keep_freed_memory() -> bool:
-    """Let this process's allocator keep freed memory for the next photo (glibc only;
-    elsewhere nothing is changed). Whether it was set.
-
-    A decoding pass allocates and frees arrays of a few megabytes (an 800x600 photo's
-    spectrum, each deconvolution, each upscale): glibc maps each one fresh from the kernel
-    and hands it back on free, so every pass faults in new pages. Kept in the heap, the
-    same photos decode with 7-10 % less CPU (400 bench photos, alternated runs: 14.3-14.9
-    s, 12.9-13.8 s), the same codes; a worker holds up to 256 MB it no longer uses."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return all(mallopt(option, value) == 1 for option, value in KEEP_FREED.items())
-
-
 def _worker_init() -> None:
     # Workers inherit the command's SIGTERM handler (sys.exit), which cannot run while a
     # worker waits on the pool's queue lock: Pool.terminate() then hung. Die at once instead.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    keep_freed_memory()
 
 
 def decode_one(job: tuple[int, Path | bytes]) -> Decoded:
@@ -149,6 +121,7 @@ def scan_files(
     files: Sequence[Path],
     judge: Callable[[CodeResult], CodeResult],
     online: Callable[[list[CodeResult]], list[CodeResult]] | None,
+    *,
     decoded: Iterator[Decoded] | None = None,
     workers: int | None = None,
     threads: int = VERIFY_THREADS,
@@ -157,8 +130,8 @@ def scan_files(
 ) -> tuple[list[CodeResult], list[dict[str, str]]]:
     """Decode `files` in parallel and judge every code, in file order.
 
-    `decoded`: the files already being decoded (`Decoder.decode(files)`, started before the
-    caller set up `judge`); by default they are decoded here, on `workers` processes (all
+    `decoded`: the files already being decoded, in their order (`Decoder.decode(files)`,
+    started before the caller set up `judge`); by default they are decoded here, on `workers` processes (all
     cores).
 
     `online`: the gateway call for a batch of codes (thread-safe; `Verifier.judge_many`:

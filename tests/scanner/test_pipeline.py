@@ -3,7 +3,6 @@ processes, verification from threads, results in file order."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,15 +99,3 @@ def test_a_few_files_or_one_worker_decode_in_this_process(tmp_path: Path, worker
         decoded = list(decoder.decode(sorted(tmp_path.iterdir())))
         assert decoder._pool is None  # no processes forked for two files
     assert [d.codes[0].text for d in decoded] == [texts[n] for n in sorted(texts)]
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="mallopt is glibc's")
-def test_decoding_workers_keep_freed_memory_for_the_next_photo() -> None:
-    """Every worker sets glibc's allocator to keep what a pass frees (see
-    keep_freed_memory): each answers that the settings took."""
-    with Decoder(2) as decoder:
-        assert decoder.pool.map(_applied, range(4), chunksize=1) == [True] * 4
-
-
-def _applied(_: int) -> bool:
-    return scanner.pipeline.keep_freed_memory()
