@@ -414,10 +414,10 @@ TAIL_SAMPLE = 16
 def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[float]:
     """`np.percentile(values, (low, high))` of a large float32 array without NaN (a
     deconvolution's) with `low` and `high` near its ends, to the last bit, in a seventh of
-    the time: each end's two order
-    statistics are picked from only the values beyond a threshold that a sample of every
-    TAIL_SAMPLE-th value puts safely past them (all of them, when it does not), then
-    interpolated as numpy does (the difference in the array's precision)."""
+    the time: each end's two order statistics are picked from only the values beyond a
+    threshold that a sample of every TAIL_SAMPLE-th value puts safely past them (all of
+    them, when it does not), then interpolated as numpy does (the difference in the
+    array's precision)."""
     flat = values.ravel()
     n = flat.size
     last = n - 1
@@ -437,10 +437,8 @@ def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[flo
             cut = max(0, sample.size - 1 - ((last - ranks[0]) // TAIL_SAMPLE + 64))
             tail = flat[flat >= np.partition(sample, cut)[cut]]
             if tail.size > last - ranks[0]:
-                skipped = n - tail.size
-                picked = np.partition(tail, [r - skipped for r in ranks])[
-                    [r - skipped for r in ranks]
-                ]
+                within = [r - (n - tail.size) for r in ranks]
+                picked = np.partition(tail, within)[within]
         if picked is None:
             picked = np.partition(flat, ranks)[ranks]
         a, b = picked
@@ -450,18 +448,13 @@ def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[flo
     return out
 
 
-def _deblurred(gray: Image.Image, nsr: float, sigma: float = DEBLUR_SIGMA) -> Image.Image:
-    """One Wiener deconvolution of `gray` (see _Wiener)."""
-    return _Wiener(gray)(nsr, sigma)
-
-
 def _deblur(stretched: Image.Image) -> _Found:
     """Wiener deconvolutions (the second read at twice its size: small modules blurred with
     noise or in dim light break apart when binarized at their own); then a DataMatrix with
-    a covered L, out of focus too (a
-    sticker and blur at once), through the DataMatrix repair on the first (its outline only
-    thresholds cleanly once sharpened); then a QR code with a covered finder pattern, out
-    of focus, through finder repair on a milder deconvolution."""
+    a covered L, out of focus too (a sticker and blur at once), through the DataMatrix
+    repair on the first (its outline only thresholds cleanly once sharpened); then a QR
+    code with a covered finder pattern, out of focus, through finder repair on a milder
+    deconvolution."""
     wiener = _Wiener(stretched)
     sharp = wiener(DEBLUR_NSR)
     mild: list[Image.Image] = []
