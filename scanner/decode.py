@@ -639,21 +639,20 @@ def _flattened(
     left = -min(edge, math.asin(min(1.0, centre / radius)))
     right = min(edge, math.asin(min(1.0, (crop.width - centre) / radius)))
     width = max(1, round(radius * (right - left)))
-    step = 2
-    mesh = []
-    for x in range(0, width, step):
-        a = centre + radius * math.sin(left + x / radius)
-        b = centre + radius * math.sin(left + min(width, x + step) / radius)
-        mesh.append(
-            (
-                (x, 0, min(width, x + step), crop.height),
-                (a, 0, a, crop.height, b, crop.height, b, 0),
-            )
-        )
-    flat = crop.transform(
-        (width, crop.height), Image.Transform.MESH, mesh, Image.Resampling.BICUBIC
+    # Each column of the result samples one column of the crop: a remap whose rows are all
+    # alike (Pillow's mesh transform of 2-pixel strips took 7 ms a call, a seventh of all
+    # decoding CPU on bench photos; this takes a tenth of that).
+    columns = (centre + radius * np.sin(left + np.arange(width) / radius)).astype(np.float32)
+    map_x = np.broadcast_to(columns, (crop.height, width))
+    map_y = np.broadcast_to(np.arange(crop.height, dtype=np.float32)[:, None], (crop.height, width))
+    flat = cv2.remap(
+        np.asarray(crop),
+        np.ascontiguousarray(map_x),
+        np.ascontiguousarray(map_y),
+        cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REPLICATE,
     )
-    return flat, lambda x: centre + radius * math.sin(left + x / radius)
+    return Image.fromarray(flat), lambda x: centre + radius * math.sin(left + x / radius)
 
 
 def _moved(dx: float, dy: float) -> Back:

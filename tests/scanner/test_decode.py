@@ -740,10 +740,19 @@ def _qr_and_datamatrix(n: int) -> tuple[bytes, tuple[str, ...]]:
 
 
 @pytest.mark.parametrize(
-    ("n", "first"),
-    [(158, "as-is"), (55, "as-is"), (74, "denoise"), (62, "deblur")],
+    ("n", "first", "second"),
+    [
+        (158, "as-is", "second-look-spot"),
+        (55, "as-is", "second-look-spot"),
+        (74, "denoise", "second-look-spot"),
+        # Located but unread as well: since the uncurl pass flattens with one remap (not
+        # Pillow's mesh of 2-pixel strips), the crop of that spot reads it first.
+        (62, "deblur", "second-look-crop"),
+    ],
 )
-def test_a_second_label_in_dim_light_is_found_by_its_contrast(n: int, first: str) -> None:
+def test_a_second_label_in_dim_light_is_found_by_its_contrast(
+    n: int, first: str, second: str
+) -> None:
     """In dim light the second label's edges are weaker than the first's, and its code's
     busy blob joins the label's edge and text lines into one too long to be a label: the
     spot map measures edges against the light and opens such a blob into its parts.
@@ -751,7 +760,7 @@ def test_a_second_label_in_dim_light_is_found_by_its_contrast(n: int, first: str
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
-    assert [c.strategy for c in codes] == [first, "second-look-spot"]
+    assert [c.strategy for c in codes] == [first, second]
 
 
 @pytest.mark.parametrize(
