@@ -542,7 +542,6 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             "upscale",
             lambda: _read(_scaled(stretched(), factor), "upscale", _unscale(factor)),
         )
-    yield "finder-repair", lambda: _finder_repair(stretched())
     if longest < TINY_SIDE:
         yield (
             "uncurl",
@@ -553,6 +552,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         )
     else:
         yield "uncurl", lambda: _uncurl(stretched(), UNCURL_ZOOMS)
+    yield "finder-repair", lambda: _finder_repair(stretched())
     yield "datamatrix-repair", lambda: _datamatrix_repair(stretched())
     yield "deblur", lambda: _deblur(stretched())
 
