@@ -58,8 +58,14 @@ MAX_READS = 8
 DARK_SHARE = (0.3, 0.7)
 QUIET = 2
 #: An outline whose best grid matches at least this share of the L and timing edges is
-#: refined (a symbol the blur or the angle kept from reading; text or paper match less).
+#: refined (a symbol the blur or the angle kept from reading; text or paper match less):
+#: on a deblurred photo,
 REFINE_FROM = 0.9
+#: ... and on the photo as it is, from this share. A sharp symbol's outline a pixel or two
+#: wide of it (a finger's shadow beside its L) samples a grid that fits 0.875 and reads
+#: once refined (issue 11: a moderate `handheld` DataMatrix); on 2,900 photos the lower
+#: threshold read that one more, and no outline of text or paper reached it.
+PLAIN_REFINE_FROM = 0.85
 #: The refinement's steps (pixels), coarse first, and at most this many sweeps of the
 #: eight coordinates each (noise lets a fit creep on and on).
 REFINE_STEPS = (2.0, 1.0, 0.5)
@@ -350,20 +356,21 @@ def grown(quad: Quad, pixels: float) -> Quad:
 
 
 def reads(
-    gray: NDArray[np.uint8], read: Callable[[NDArray[np.uint8]], list[T]], refine: bool = False
+    gray: NDArray[np.uint8],
+    read: Callable[[NDArray[np.uint8]], list[T]],
+    refine_from: float | None = None,
 ) -> Iterator[tuple[T, Quad]]:
     """Each symbol `read` (zxing on a clean picture, answering what it decodes) finds once
-    the outlines in `gray` are resampled and their finder patterns redrawn. `refine`: the
-    first outline none of whose grids reads but whose best grid fits REFINE_FROM of the L
-    and timing edges is refined (`_read_refined`; only on a deblurred photo, where the
-    blur that needs it has been undone, and once: on photos nothing reads it is in vain)."""
-    refined = not refine
+    the outlines in `gray` are resampled and their finder patterns redrawn. `refine_from`:
+    the first outline none of whose grids reads but whose best grid fits this share of the
+    L and timing edges is refined (`_read_refined`; once: on photos nothing reads it is in
+    vain). None: no outline is refined."""
     for candidate in candidates(gray):
         found, best = _read_candidate(gray, candidate, read)
         if found:
             yield found[0], candidate.quad
-        elif not refined and best is not None and best[0] >= REFINE_FROM:
-            refined = True
+        elif refine_from is not None and best is not None and best[0] >= refine_from:
+            refine_from = None  # once
             again = _read_refined(gray, best, read)
             if again is not None:
                 yield again, candidate.quad

@@ -480,8 +480,8 @@ def _deblur(stretched: Image.Image) -> _Found:
         # blur and noise or dim light: the smoothing blurs its small modules together).
         lambda: _read(_smoothed_threshold(damped(), DENOISE_KERNELS[-1]), "deblur"),
         lambda: _read(_smoothed_threshold(damped(), 1), "deblur"),
-        lambda: _datamatrix_repair(sharp, "deblur", refine=True),
-        lambda: _datamatrix_repair(milder(), "deblur", refine=True),
+        lambda: _datamatrix_repair(sharp, "deblur", datamatrix.REFINE_FROM),
+        lambda: _datamatrix_repair(milder(), "deblur", datamatrix.REFINE_FROM),
         lambda: _finder_repair(milder(), "deblur"),
     )
 
@@ -553,7 +553,10 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     else:
         yield "uncurl", lambda: _uncurl(stretched(), UNCURL_ZOOMS)
     yield "finder-repair", lambda: _finder_repair(stretched())
-    yield "datamatrix-repair", lambda: _datamatrix_repair(stretched())
+    yield (
+        "datamatrix-repair",
+        lambda: _datamatrix_repair(stretched(), refine_from=datamatrix.PLAIN_REFINE_FROM),
+    )
     yield "deblur", lambda: _deblur(stretched())
 
 
@@ -721,12 +724,14 @@ def _inside(point: Point, outline: Outline) -> bool:
 
 
 def _datamatrix_repair(
-    gray: Image.Image, strategy: str = "datamatrix-repair", refine: bool = False
+    gray: Image.Image, strategy: str = "datamatrix-repair", refine_from: float | None = None
 ) -> _Found:
     """DataMatrix symbols whose L a sticker or a finger breaks: scanner.datamatrix finds
     their outlines, resamples them and redraws the L; zxing reads the clean picture (only
-    a symbol that passes its error correction, with some text, counts). `refine`: on a
-    deblurred photo, outlines are refined and sampled sharpened too (scanner.datamatrix)."""
+    a symbol that passes its error correction, with some text, counts). `refine_from`: the
+    first outline that fits an L and timing edges this well but does not read is refined
+    and sampled sharpened too (scanner.datamatrix: the photo's own pass from
+    PLAIN_REFINE_FROM, a deblurred photo's from REFINE_FROM); None: none is."""
 
     def read(picture: np.ndarray[Any, Any]) -> list[Any]:
         found = zxingcpp.read_barcodes(
@@ -741,7 +746,7 @@ def _datamatrix_repair(
         return [r for r in found if r.valid and r.text]
 
     codes = []
-    for r, quad in datamatrix.reads(np.asarray(gray), read, refine):
+    for r, quad in datamatrix.reads(np.asarray(gray), read, refine_from):
         gs1 = r.content_type == zxingcpp.ContentType.GS1
         code = DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, strategy)
         codes.append((code, quad))
