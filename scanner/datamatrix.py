@@ -14,10 +14,14 @@ So the symbol is located here without the L, by its outline, and redrawn clean:
    and the rectangular extensions) whose shape and module size fit the outline;
 3. the L and the timing edges are painted in each orientation the shape allows, the grid
    is rendered as a clean image, and zxing reads it. A wrong size or orientation does not
-   pass the error correction; only a full DataMatrix read counts.
+   pass the error correction; only a full DataMatrix read counts. zxing reads the grids
+   whose edges already look most like an L and timing edges;
+4. where none reads but the best nearly fits, that outline gets each corner in turn put
+   where the other three say it is (a finger cut it short), and the first such outline of
+   a photo is refined: its corners moved while the edges fit better (`_refined`).
 
-OpenCV (headless) does the thresholding, blobs, hulls and warps: a few milliseconds per
-photo, and it runs only when every other pass found nothing.
+OpenCV (headless) does the thresholding, blobs, hulls and warps: 10-40 ms a photo, and only
+on photos the cheaper passes (and, on a second label, the second look's) did not read.
 """
 
 from __future__ import annotations
@@ -62,18 +66,19 @@ QUIET = 2
 #: on a deblurred photo,
 REFINE_FROM = 0.9
 #: ... and on the photo as it is, from this share. A sharp symbol's outline a pixel or two
-#: wide of it (a finger's shadow beside its L) samples a grid that fits 0.875 and reads
-#: once refined (issue 11: a moderate `handheld` DataMatrix); on 2,900 photos the lower
-#: threshold read that one more, and no outline of text or paper reached it.
+#: wide of it (a finger's shadow beside its L) samples a grid that fits 0.85-0.9 and reads
+#: once refined (issue 11: a moderate `handheld` DataMatrix of a bench run; 3 of 900
+#: moderate pack photos); on 2,900 bench photos it read that one more and cost ~1 % CPU.
 PLAIN_REFINE_FROM = 0.85
 #: An outline none of whose grids reads but whose best fits at least this share of the L
 #: and timing edges gets each corner in turn put where the other three say it is
 #: (`_read_completed`): 8 of 59 moderate pack photos of a DataMatrix no pass read (a finger
 #: over a corner of a small rectangle) read so, 5 from 0.85; nothing more from 0.65.
 COMPLETE_FROM = 0.75
-#: ... when it lies at least this many pixels from where it is (else the outline is a
-#: parallelogram there), and zxing reads the best-scored this many of those grids.
+#: ... when the corners lie at least this many pixels from where the others put them (all
+#: four lie equally far: less, and the outline is a parallelogram already),
 COMPLETE_OFF = 2.0
+#: ... and zxing reads the best-scored this many of the four grids.
 COMPLETE_READS = 2
 #: The refinement's steps (pixels), coarse first, and at most this many sweeps of the
 #: eight coordinates each (noise lets a fit creep on and on).
@@ -374,12 +379,13 @@ def reads(
     the first outline none of whose grids reads but whose best grid fits this share of the
     L and timing edges is refined (`_read_refined`; once: on photos nothing reads it is in
     vain). None: no outline is refined."""
+    refine_at = refine_from
     for candidate in candidates(gray):
         found, best = _read_candidate(gray, candidate, read)
         if found:
             yield found[0], candidate.quad
-        elif refine_from is not None and best is not None and best[0] >= refine_from:
-            refine_from = None  # once
+        elif refine_at is not None and best is not None and best[0] >= refine_at:
+            refine_at = None  # one outline refined at most
             again = _read_refined(gray, best, read)
             if again is not None:
                 yield again, candidate.quad
@@ -430,15 +436,19 @@ def _read_completed(
     corner comes out several pixels short, and a grid drawn to it drifts by a module along
     the long side. The other three corners are the symbol's own."""
     _, quad, rows, cols = best
+    # Each corner lies as far from where the other three put it (|q0 - q1 + q2 - q3|).
+    off = quad[0][0] - quad[1][0] + quad[2][0] - quad[3][0]
+    off_y = quad[0][1] - quad[1][1] + quad[2][1] - quad[3][1]
+    if np.hypot(off, off_y) < COMPLETE_OFF:
+        return []  # the outline is a parallelogram already
     scored: list[tuple[float, int, Grid, int]] = []
     for i in range(4):
         a, b, c = quad[(i - 1) % 4], quad[(i + 1) % 4], quad[(i + 2) % 4]
-        corner = (a[0] + b[0] - c[0], a[1] + b[1] - c[1])
-        if np.hypot(corner[0] - quad[i][0], corner[1] - quad[i][1]) < COMPLETE_OFF:
-            continue  # the outline is a parallelogram at that corner already
         moved = [*quad]
-        moved[i] = corner
+        moved[i] = (a[0] + b[0] - c[0], a[1] + b[1] - c[1])
         grid = sample(gray, (moved[0], moved[1], moved[2], moved[3]), rows, cols)
+        if not DARK_SHARE[0] < grid.mean() < DARK_SHARE[1]:
+            continue  # the moved corner took in paper or background
         for turn, score in turn_matches(grid):
             scored.append((score, len(scored), grid, turn))
     scored.sort(key=lambda s: (-s[0], s[1]))

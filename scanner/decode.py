@@ -18,23 +18,24 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
    smoothing left to zxing's binarizer (dim light with sensor noise, where zxing's
    binarizers see salt and pepper)
 6. a 2x (or 3x) upscale of a tiny image (low resolution, blur)
-7. finder repair: a QR code whose third finder pattern a sticker, a finger or a
+7. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
+   round a bottle (a vertical cylinder), for a code spanning 70° to 160° of it
+8. finder repair: a QR code whose third finder pattern a sticker, a finger or a
    washed-out highlight hides: scanner.finders finds the two left, the missing one is
    painted at each place a square code allows and, where zxing then locates the code but
    cannot read it (a photo at an angle), at places up to 3 modules beside it (only a full
    QR code is accepted: a lone painted pattern can pass for a Micro QR code)
-8. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
-   round a bottle (a vertical cylinder), for a code spanning 70° and 100° of it
 9. DataMatrix repair: a DataMatrix whose L a sticker or a finger breaks (zxing traces the
    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
-   the L and timing edges and zxing reads the clean picture
+   the L and timing edges and zxing reads the clean picture; an outline that nearly fits
+   but does not read is refined corner by corner, or has a corner a finger cut short put
+   back where the other three say it is
 10. Wiener deconvolutions of a 2 px Gaussian blur (read as it is, then a more damped one at
     twice its size: ~3 px modules blurred with noise or in dim light) and of a 2.5 px one
     (blur with noise, low light: several damages at once), a damped 1.5 px one under the
     denoise threshold, then
     the DataMatrix repair and finder repair on the sharpened photo (a sticker or a finger
-    and blur at once; there the DataMatrix repair also refines an outline that fits but
-    does not read, scanner.datamatrix)
+    and blur at once)
 
 No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
 much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
@@ -480,8 +481,8 @@ def _deblur(stretched: Image.Image) -> _Found:
         # blur and noise or dim light: the smoothing blurs its small modules together).
         lambda: _read(_smoothed_threshold(damped(), DENOISE_KERNELS[-1]), "deblur"),
         lambda: _read(_smoothed_threshold(damped(), 1), "deblur"),
-        lambda: _datamatrix_repair(sharp, "deblur", datamatrix.REFINE_FROM),
-        lambda: _datamatrix_repair(milder(), "deblur", datamatrix.REFINE_FROM),
+        lambda: _datamatrix_repair(sharp, "deblur", refine_from=datamatrix.REFINE_FROM),
+        lambda: _datamatrix_repair(milder(), "deblur", refine_from=datamatrix.REFINE_FROM),
         lambda: _finder_repair(milder(), "deblur"),
     )
 
@@ -644,8 +645,11 @@ def _flattened(
     width = max(1, round(radius * (right - left)))
     # Each column of the result samples one column of the crop: a remap whose rows are all
     # alike (Pillow's mesh transform of 2-pixel strips took 7 ms a call, a seventh of all
-    # decoding CPU on bench photos; this takes a tenth of that).
-    columns = (centre + radius * np.sin(left + np.arange(width) / radius)).astype(np.float32)
+    # decoding CPU on bench photos; this takes a quarter of that). The map back (and zxing's
+    # outlines, and Pillow) count from a pixel's edge, OpenCV from its centre: column x of
+    # the result spans x to x + 1 and samples the crop at the map of its centre.
+    centres = np.arange(width) + 0.5
+    columns = (centre + radius * np.sin(left + centres / radius) - 0.5).astype(np.float32)
     map_x = np.broadcast_to(columns, (crop.height, width))
     map_y = np.broadcast_to(np.arange(crop.height, dtype=np.float32)[:, None], (crop.height, width))
     flat = cv2.remap(

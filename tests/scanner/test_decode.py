@@ -304,22 +304,24 @@ def test_a_datamatrix_with_its_l_covered_decodes(kind: str, level: str, seed: in
     assert decode_image(Image.open(io.BytesIO(jpeg)), strategies=before) == []
 
 
-def test_a_covered_and_blurred_datamatrix_decodes_once_sharpened(
+def test_a_covered_and_blurred_datamatrix_decodes_refined_or_sharpened(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A sticker over the L and focus blur at once: the outline is read on the deblurred
-    photo (tagged `deblur`), not as sampled on the blurred one. Refined (the
-    photo's own DataMatrix repair refines an outline that nearly fits), the blurred photo's
-    outline reads as well, a deconvolution sooner."""
+    """A sticker over the L and focus blur at once. The photo's own DataMatrix repair
+    refines the outline, which nearly fits, and reads it; without that refinement the
+    outline reads only on the deblurred photo (tagged `deblur`), not as sampled on the
+    blurred one."""
     import scanner.datamatrix as dm
 
     jpeg, expected = _datamatrix_photo("combined", "moderate", 6)
-    codes = decode_image_bytes(jpeg)
-    assert [(c.text, c.strategy) for c in codes] == [(expected, "datamatrix-repair")]
-    monkeypatch.setattr(dm, "PLAIN_REFINE_FROM", 1.01)
+    assert [(c.text, c.strategy) for c in decode_image_bytes(jpeg)] == [
+        (expected, "datamatrix-repair")
+    ]
+    photo = Image.open(io.BytesIO(jpeg))
+    assert [c.text for c in decode_image(photo, strategies=["datamatrix-repair"])] == [expected]
+    monkeypatch.setattr(dm, "PLAIN_REFINE_FROM", 1.01)  # no refinement on the blurred photo
     assert [(c.text, c.strategy) for c in decode_image_bytes(jpeg)] == [(expected, "deblur")]
-    alone = decode_image(Image.open(io.BytesIO(jpeg)), strategies=["datamatrix-repair"])
-    assert alone == []
+    assert decode_image(photo, strategies=["datamatrix-repair"]) == []
 
 
 def test_a_fixed_set_of_combined_damage_photos_decodes() -> None:
@@ -603,7 +605,8 @@ def test_a_datamatrix_outline_a_pixel_off_is_refined_on_the_photo_as_it_is(
     photo = synth_photo([("", "datamatrix", pairs)], damage, "moderate", 1_000_003 * n + 215)
     # The refinement alone (two of these also read with a corner put back: see below).
     monkeypatch.setattr(dm, "COMPLETE_FROM", 1.01)
-    assert [c.text for c in decode_image_bytes(photo.jpeg)] == list(photo.expected)
+    codes = decode_image_bytes(photo.jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], "datamatrix-repair")]
     # No outline refined on the photo as it is (as before): unread.
     monkeypatch.setattr(dm, "PLAIN_REFINE_FROM", 1.01)
     assert decode_image_bytes(photo.jpeg) == []
@@ -624,7 +627,9 @@ def test_a_datamatrix_corner_a_finger_cuts_short_is_put_back(
 
     pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMO3F7A21"), ("21", f"D{n:011d}")]
     photo = synth_photo([("", "datamatrix", pairs)], damage, "moderate", 1_000_003 * n + 215)
-    assert [c.text for c in decode_image_bytes(photo.jpeg)] == list(photo.expected)
+    # Read on the deblurred photo (the repair there puts the corner back as well).
+    codes = decode_image_bytes(photo.jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], "deblur")]
     monkeypatch.setattr(dm, "COMPLETE_FROM", 1.01)
     assert decode_image_bytes(photo.jpeg) == []
 
@@ -790,28 +795,18 @@ def _qr_and_datamatrix(n: int) -> tuple[bytes, tuple[str, ...]]:
     return photo.jpeg, photo.expected
 
 
-@pytest.mark.parametrize(
-    ("n", "first", "second"),
-    [
-        (158, "as-is", "second-look-spot"),
-        (55, "as-is", "second-look-spot"),
-        (74, "denoise", "second-look-spot"),
-        # Located but unread as well: since the uncurl pass flattens with one remap (not
-        # Pillow's mesh of 2-pixel strips), the crop of that spot reads it first.
-        (62, "deblur", "second-look-crop"),
-    ],
-)
-def test_a_second_label_in_dim_light_is_found_by_its_contrast(
-    n: int, first: str, second: str
-) -> None:
+@pytest.mark.parametrize(("n", "first"), [(158, "as-is"), (55, "as-is"), (74, "denoise")])
+def test_a_second_label_in_dim_light_is_found_by_its_contrast(n: int, first: str) -> None:
     """In dim light the second label's edges are weaker than the first's, and its code's
     busy blob joins the label's edge and text lines into one too long to be a label: the
     spot map measures edges against the light and opens such a blob into its parts.
-    Before, one of the two codes was read and the other never looked at again."""
+    Before, one of the two codes was read and the other never looked at again. (A fourth
+    photo, n 62, has its DataMatrix located as well: read from its crop since the uncurl
+    pass flattens with a remap, it no longer shows the spot map.)"""
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
-    assert [c.strategy for c in codes] == [first, second]
+    assert [c.strategy for c in codes] == [first, "second-look-spot"]
 
 
 @pytest.mark.parametrize(
