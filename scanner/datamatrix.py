@@ -413,10 +413,9 @@ def _read_candidate(
             for turn, score in turn_matches(grid):
                 scored.append((score, len(scored), grid, turn, (score, quad, rows, cols)))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    for _, _, grid, turn, _ in scored[:MAX_READS]:
-        found = read(render(with_finder(np.rot90(grid, turn))))
-        if found:
-            return found[:1], None
+    found = _read_best([(grid, turn) for _, _, grid, turn, _ in scored[:MAX_READS]], read)
+    if found:
+        return found, None
     if scored and scored[0][0] >= COMPLETE_FROM:
         found = _read_completed(gray, scored[0][4], read)
         if found:
@@ -452,7 +451,15 @@ def _read_completed(
         for turn, score in turn_matches(grid):
             scored.append((score, len(scored), grid, turn))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    for _, _, grid, turn in scored[:COMPLETE_READS]:
+    return _read_best([(grid, turn) for _, _, grid, turn in scored[:COMPLETE_READS]], read)
+
+
+def _read_best(
+    grids: list[tuple[Grid, int]], read: Callable[[NDArray[np.uint8]], list[T]]
+) -> list[T]:
+    """The first symbol zxing reads among `grids` (each turned as given, its L and timing
+    edges redrawn), best-scored first: one at most."""
+    for grid, turn in grids:
         found = read(render(with_finder(np.rot90(grid, turn))))
         if found:
             return found[:1]

@@ -131,8 +131,8 @@ def scan_files(
     """Decode `files` in parallel and judge every code, in file order.
 
     `decoded`: the files already being decoded, in their order (`Decoder.decode(files)`,
-    started before the caller set up `judge`); by default they are decoded here, on `workers` processes (all
-    cores).
+    started before the caller set up `judge`); by default they are decoded here, on
+    `workers` processes (all cores).
 
     `online`: the gateway call for a batch of codes (thread-safe; `Verifier.judge_many`:
     one request per `batch` codes, not one per code), run from `threads` threads while later
