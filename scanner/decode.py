@@ -888,9 +888,18 @@ REGION_DARK = 16.0
 REGION_OPENING = 5
 REGION_INK = 0.5
 REGION_MIN_SCORE = 0.15
+#: A fainter spot, from this score, is looked at for a DataMatrix only (FAINT_PASSES): a
+#: pack's small DataMatrix beside a tag's QR code read by a repair, in glare or dim light,
+#: scores 0.08-0.1 (issue 11, two-label moderate `combined`); text and label edges score
+#: as low, and the whole list of REGION_PASSES on each of their crops cost 9-14 % CPU.
+REGION_FAINT_SCORE = 0.06
+#: The passes a faint spot's crop goes through.
+FAINT_PASSES = ("as-is-upscaled", "datamatrix-repair")
 REGION_MIN_FILL = 0.35
 REGION_MAX_ASPECT = 3.0
 MAX_REGIONS = 2
+#: At most this many faint spots besides.
+MAX_FAINT = 1
 #: A spot's crop extends this share of its size on each side.
 REGION_MARGIN = 0.2
 #: The passes a spot's crop goes through, the first to read a code ending it (in the order
@@ -938,7 +947,7 @@ def _spots(
                 scored += _spots(parts, inner, unit, min_area, at, False)
             continue
         score = float(energy[y : y + h, x : x + w][spot].sum()) / unit
-        if score >= REGION_MIN_SCORE:
+        if score >= REGION_FAINT_SCORE:
             sides = (offset[0] + x, offset[1] + y, offset[0] + x + w, offset[1] + y + h)
             scored.append((score, rectangle(*(v / REGION_SCALE for v in sides))))
     return scored
@@ -949,9 +958,10 @@ def rectangle(x0: float, y0: float, x1: float, y1: float) -> Outline:
     return (x0, y0), (x1, y0), (x1, y1), (x0, y1)
 
 
-def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
-    """The spots (outlines, best first) as busy with edges as the codes at `outlines`, outside
-    them: where another code may be (see REGION_SCALE)."""
+def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[tuple[float, Outline]]:
+    """The spots (scores and outlines, best first) as busy with edges as the codes at
+    `outlines`, outside them: where another code may be (see REGION_SCALE): MAX_REGIONS
+    from REGION_MIN_SCORE, and MAX_FAINT fainter ones from REGION_FAINT_SCORE."""
     small = cv2.resize(
         np.asarray(gray), None, fx=REGION_SCALE, fy=REGION_SCALE, interpolation=cv2.INTER_AREA
     ).astype(np.float32)
@@ -971,9 +981,11 @@ def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[Outline]:
     code_area = float(inside.sum()) / len(outlines)
     energy[cv2.dilate(read, np.ones((5, 5), np.uint8)).astype(bool)] = 0
     busy = (energy > REGION_INK * ink).astype(np.uint8)
-    scored = _spots(busy, energy, code_area * ink, REGION_MIN_SCORE * code_area, (0, 0), True)
+    scored = _spots(busy, energy, code_area * ink, REGION_FAINT_SCORE * code_area, (0, 0), True)
     scored.sort(key=lambda s: -s[0])
-    return [outline for _, outline in scored[:MAX_REGIONS]]
+    strong = [spot for spot in scored if spot[0] >= REGION_MIN_SCORE]
+    faint = [spot for spot in scored if spot[0] < REGION_MIN_SCORE]
+    return strong[:MAX_REGIONS] + faint[:MAX_FAINT]
 
 
 #: The second look after a fallback pass read a code, where a spot or a located code says a
@@ -1020,7 +1032,10 @@ def _second_look(
                 break
 
     regions = _code_regions(gray, [outline for _, outline in codes])
-    if not (unresolved or regions):
+    # A faint spot alone is only worth its own crop's DataMatrix repair (step 3).
+    if not (unresolved or any(score >= REGION_MIN_SCORE for score, _ in regions)):
+        if regions:
+            add(_read_spots(gray, [outline for _, outline in codes], regions))
         return [code for code, _ in codes]
     # 2. The later passes on the image with every code found so far painted over; where a
     # located code is still unread, the repairs first.
@@ -1070,20 +1085,22 @@ def _second_look(
 
 
 def _read_spots(
-    gray: Image.Image, read: list[Outline], regions: list[Outline]
+    gray: Image.Image, read: list[Outline], regions: list[tuple[float, Outline]]
 ) -> list[tuple[DecodedCode, Outline]]:
     """The codes in each spot's crop (`_code_regions`) of the photo, with the codes `read`
-    painted its paper white, through REGION_PASSES until one reads."""
+    painted its paper white, through REGION_PASSES (a faint spot's: FAINT_PASSES) until one
+    reads."""
     if not regions:
         return []
     painted = _masked(gray, read, _percentile(gray, 0.99))
     found: list[tuple[DecodedCode, Outline]] = []
-    for region in regions:
+    for score, region in regions:
         box = _box(region, gray.size, REGION_MARGIN)
         if box is None or time.process_time() > _deadline.get():
             continue
         passes = dict(_passes(painted.crop(box)))
-        spot = _first(*(passes[name] for name in REGION_PASSES if name in passes))
+        names = REGION_PASSES if score >= REGION_MIN_SCORE else FAINT_PASSES
+        spot = _first(*(passes[name] for name in names if name in passes))
         found += [(_tagged(c, "second-look-spot"), _shift(o, box)) for c, o in spot.codes]
     return found
 

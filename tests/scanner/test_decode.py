@@ -832,6 +832,26 @@ def test_a_second_label_a_fraction_of_the_first_ones_size_is_a_spot(
     assert [c.strategy for c in codes] == [first, second]
 
 
+@pytest.mark.parametrize(
+    ("n", "first"), [(190, "finder-repair"), (202, "as-is"), (491, "finder-repair")]
+)
+def test_a_faint_second_label_is_looked_at_for_a_datamatrix(
+    n: int, first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pack's DataMatrix beside a tag's QR code, in glare or dim light or with a sticker
+    on its label, scores 0.06-0.15 of the code read on the spot map: under
+    REGION_MIN_SCORE, it was never looked at. A spot that faint now gets its crop's
+    DataMatrix repair (FAINT_PASSES) and reads; with the faint tier off it does not."""
+    import scanner.decode as decode
+
+    jpeg, expected = _qr_and_datamatrix(n)
+    codes = decode_image_bytes(jpeg)
+    assert sorted(c.text for c in codes) == sorted(expected)
+    assert [c.strategy for c in codes] == [first, "second-look-spot"]
+    monkeypatch.setattr(decode, "REGION_FAINT_SCORE", decode.REGION_MIN_SCORE)
+    assert len(decode_image_bytes(jpeg)) == 1
+
+
 def test_a_hard_one_label_photo_is_not_searched_again_for_a_second_label(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
