@@ -61,7 +61,9 @@ over, and only where a spot or a located but unread code says a second label may
   are small, so this is cheap);
 * the codes found so far are painted paper-white and the *later* passes (of MASKED_PASSES)
   run on what is left (the earlier passes already saw the whole picture), stopping after
-  the first pass that finds nothing new and locates nothing unread.
+  the first pass that finds nothing new and locates nothing unread;
+* last, spots of the photo as busy with edges as the codes read, where no pass located a
+  code (`_code_regions`), are cropped and read; a faint one only for a DataMatrix.
 
 Bounded so that noisy photos (where zxing locates phantom codes) stay cheap: at most
 MAX_CROPS crops through the first CROP_PASSES passes, spots much smaller than the codes read
