@@ -54,7 +54,8 @@ Several codes in one picture are all returned.
 When the first look (or the every-format pass) finds codes, a *second look* keeps a harder code in the same
 picture from being lost to an easy one (`_second_look`). (When only a fallback finds codes
 the whole photo is hard: only the repairs look again, on the photo with the code painted
-over, and only where a spot or a located but unread code says a second label may be there.)
+over, and only where a spot (from REGION_MIN_SCORE) or a located but unread code says a
+second label may be there.)
 
 * where the pass located a code it could not read (zxing reports it with `return_errors`),
   that spot is cropped with a margin and run through the cheap passes (CROP_PASSES) on its own (crops
@@ -63,7 +64,8 @@ over, and only where a spot or a located but unread code says a second label may
   run on what is left (the earlier passes already saw the whole picture), stopping after
   the first pass that finds nothing new and locates nothing unread;
 * last, spots of the photo as busy with edges as the codes read, where no pass located a
-  code (`_code_regions`), are cropped and read; a faint one only for a DataMatrix.
+  code (`_code_regions`), are cropped and read; a faint one through the first look upscaled
+  and the DataMatrix repair only.
 
 Bounded so that noisy photos (where zxing locates phantom codes) stay cheap: at most
 MAX_CROPS crops through the first CROP_PASSES passes, spots much smaller than the codes read
@@ -84,7 +86,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -878,9 +880,10 @@ MASKED_PASSES = frozenset(
 #: read, 14 had such a spot; on 13 two-label photos it read one label of, 11 did (0.8 ms a
 #: photo). Where there is no such spot and no located code, the second look ends there, on
 #: hard photos too (the repairs run again over the whole photo painted over read nothing on
-#: 309 one-label photos of 1,600, for 5 % of all decoding CPU). A spot counts from
-#: REGION_MIN_SCORE of the codes read: 0.15, as a pack's DataMatrix a fifth of the tag's
-#: area beside it scores (at 0.2 it was missed, issue 11).
+#: 309 one-label photos of 1,600, for 5 % of all decoding CPU); a faint spot's crop is read
+#: (REGION_FAINT_SCORE) and ends it too. A spot counts in full from REGION_MIN_SCORE of the
+#: codes read, in area and in score: 0.15, as a pack's DataMatrix a fifth of the tag's area
+#: beside it scores (at 0.2 it was missed, issue 11).
 REGION_SCALE = 0.25
 REGION_WINDOW = 5
 #: Grey levels added to the local light the edges are divided by (black is not infinitely
@@ -890,13 +893,12 @@ REGION_DARK = 16.0
 REGION_OPENING = 5
 REGION_INK = 0.5
 REGION_MIN_SCORE = 0.15
-#: A fainter spot, from this score, is looked at for a DataMatrix only (FAINT_PASSES): a
-#: pack's small DataMatrix beside a tag's QR code read by a repair, in glare or dim light,
-#: scores 0.08-0.1 (issue 11, two-label moderate `combined`); text and label edges score
-#: as low, and the whole list of REGION_PASSES on each of their crops cost 9-14 % CPU.
+#: A fainter spot (from this score, or smaller than REGION_MIN_SCORE of a code read) only
+#: has its crop read by FAINT_PASSES, and starts no masked pass: a pack's small DataMatrix
+#: beside a tag's QR code read by a repair, in glare or dim light or with a sticker on its
+#: label, scores 0.08-0.14 (issue 11, two-label moderate `combined`); text and label edges
+#: score as low, and the whole list of REGION_PASSES on each of their crops cost 9-14 % CPU.
 REGION_FAINT_SCORE = 0.06
-#: The passes a faint spot's crop goes through.
-FAINT_PASSES = ("as-is-upscaled", "datamatrix-repair")
 REGION_MIN_FILL = 0.35
 REGION_MAX_ASPECT = 3.0
 MAX_REGIONS = 2
@@ -915,6 +917,18 @@ REGION_PASSES = (
     "upscale",
     "deblur",
 )
+#: The passes a faint spot's crop goes through: the first look upscaled (a small crop's)
+#: and the DataMatrix repair.
+FAINT_PASSES = ("as-is-upscaled", "datamatrix-repair")
+
+
+class _Spot(NamedTuple):
+    """A spot that may hold a code: its score (edge energy in a code read's), whether it
+    counts in full (REGION_PASSES) or is faint (FAINT_PASSES), and its outline."""
+
+    score: float
+    strong: bool
+    outline: Outline
 
 
 def _spots(
@@ -922,16 +936,18 @@ def _spots(
     energy: NDArray[Any],
     unit: float,
     min_area: float,
+    strong_area: float,
     offset: tuple[int, int],
     open_misshapen: bool,
-) -> list[tuple[float, Outline]]:
+) -> list[_Spot]:
     """The blobs of `busy` (at `offset` in the energy map) shaped like a label, scored by
-    their energy in `unit`s (a code read's). `open_misshapen`: a blob too long or too
+    their energy in `unit`s (a code read's): strong from REGION_MIN_SCORE and `strong_area`
+    pixels, faint from REGION_FAINT_SCORE and `min_area`. `open_misshapen`: a blob too long or too
     hollow is opened by REGION_OPENING pixels and its parts looked at instead (a label's
     edge or a line of text joined to a code beside it, in dim light, made the code's spot
     too long to count: issue 11, two-label moderate `combined`)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
-    scored: list[tuple[float, Outline]] = []
+    scored: list[_Spot] = []
     for i in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[i])
         if area < min_area:
@@ -946,12 +962,13 @@ def _spots(
                 parts = cv2.morphologyEx(spot.astype(np.uint8), cv2.MORPH_OPEN, kernel)
                 inner = energy[y : y + h, x : x + w]
                 at = (offset[0] + x, offset[1] + y)
-                scored += _spots(parts, inner, unit, min_area, at, False)
+                scored += _spots(parts, inner, unit, min_area, strong_area, at, False)
             continue
         score = float(energy[y : y + h, x : x + w][spot].sum()) / unit
         if score >= REGION_FAINT_SCORE:
             sides = (offset[0] + x, offset[1] + y, offset[0] + x + w, offset[1] + y + h)
-            scored.append((score, rectangle(*(v / REGION_SCALE for v in sides))))
+            strong = score >= REGION_MIN_SCORE and area >= strong_area
+            scored.append(_Spot(score, strong, rectangle(*(v / REGION_SCALE for v in sides))))
     return scored
 
 
@@ -960,10 +977,10 @@ def rectangle(x0: float, y0: float, x1: float, y1: float) -> Outline:
     return (x0, y0), (x1, y0), (x1, y1), (x0, y1)
 
 
-def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[tuple[float, Outline]]:
-    """The spots (scores and outlines, best first) as busy with edges as the codes at
-    `outlines`, outside them: where another code may be (see REGION_SCALE): MAX_REGIONS
-    from REGION_MIN_SCORE, and MAX_FAINT fainter ones from REGION_FAINT_SCORE."""
+def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[_Spot]:
+    """The spots as busy with edges as the codes at `outlines`, outside them: where
+    another code may be (see REGION_SCALE). The best MAX_REGIONS strong ones, then the
+    best MAX_FAINT faint ones."""
     small = cv2.resize(
         np.asarray(gray), None, fx=REGION_SCALE, fy=REGION_SCALE, interpolation=cv2.INTER_AREA
     ).astype(np.float32)
@@ -983,10 +1000,18 @@ def _code_regions(gray: Image.Image, outlines: list[Outline]) -> list[tuple[floa
     code_area = float(inside.sum()) / len(outlines)
     energy[cv2.dilate(read, np.ones((5, 5), np.uint8)).astype(bool)] = 0
     busy = (energy > REGION_INK * ink).astype(np.uint8)
-    scored = _spots(busy, energy, code_area * ink, REGION_FAINT_SCORE * code_area, (0, 0), True)
-    scored.sort(key=lambda s: -s[0])
-    strong = [spot for spot in scored if spot[0] >= REGION_MIN_SCORE]
-    faint = [spot for spot in scored if spot[0] < REGION_MIN_SCORE]
+    scored = _spots(
+        busy,
+        energy,
+        code_area * ink,
+        REGION_FAINT_SCORE * code_area,
+        REGION_MIN_SCORE * code_area,
+        (0, 0),
+        True,
+    )
+    scored.sort(key=lambda spot: -spot.score)
+    strong = [spot for spot in scored if spot.strong]
+    faint = [spot for spot in scored if not spot.strong]
     return strong[:MAX_REGIONS] + faint[:MAX_FAINT]
 
 
@@ -1034,10 +1059,9 @@ def _second_look(
                 break
 
     regions = _code_regions(gray, [outline for _, outline in codes])
-    # A faint spot alone is only worth its own crop's DataMatrix repair (step 3).
-    if not (unresolved or any(score >= REGION_MIN_SCORE for score, _ in regions)):
-        if regions:
-            add(_read_spots(gray, [outline for _, outline in codes], regions))
+    if not (unresolved or any(spot.strong for spot in regions)):
+        # A faint spot alone is worth its own crop's FAINT_PASSES (step 3), no masked pass.
+        add(_read_spots(gray, [outline for _, outline in codes], regions))
         return [code for code, _ in codes]
     # 2. The later passes on the image with every code found so far painted over; where a
     # located code is still unread, the repairs first.
@@ -1087,7 +1111,7 @@ def _second_look(
 
 
 def _read_spots(
-    gray: Image.Image, read: list[Outline], regions: list[tuple[float, Outline]]
+    gray: Image.Image, read: list[Outline], regions: list[_Spot]
 ) -> list[tuple[DecodedCode, Outline]]:
     """The codes in each spot's crop (`_code_regions`) of the photo, with the codes `read`
     painted its paper white, through REGION_PASSES (a faint spot's: FAINT_PASSES) until one
@@ -1096,12 +1120,12 @@ def _read_spots(
         return []
     painted = _masked(gray, read, _percentile(gray, 0.99))
     found: list[tuple[DecodedCode, Outline]] = []
-    for score, region in regions:
-        box = _box(region, gray.size, REGION_MARGIN)
+    for region in regions:
+        box = _box(region.outline, gray.size, REGION_MARGIN)
         if box is None or time.process_time() > _deadline.get():
             continue
         passes = dict(_passes(painted.crop(box)))
-        names = REGION_PASSES if score >= REGION_MIN_SCORE else FAINT_PASSES
+        names = REGION_PASSES if region.strong else FAINT_PASSES
         spot = _first(*(passes[name] for name in names if name in passes))
         found += [(_tagged(c, "second-look-spot"), _shift(o, box)) for c, o in spot.codes]
     return found

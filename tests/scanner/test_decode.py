@@ -824,8 +824,8 @@ def test_a_second_label_a_fraction_of_the_first_ones_size_is_a_spot(
     """A pack's DataMatrix beside a tag's QR code a fifth of its area scores under a fifth
     of the code read (area times edge energy) and was no spot: on photos the first look
     read (249, 358) it was never looked for, and on hard photos only the repairs run again
-    over the whole photo regardless of spots found it (27, 195). Spots now count from
-    REGION_MIN_SCORE = 0.15 of the code read."""
+    over the whole photo regardless of spots found it (27, 195). Spots counted in full
+    from REGION_MIN_SCORE = 0.15 of the code read then (fainter ones: the test below)."""
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
@@ -839,15 +839,30 @@ def test_a_faint_second_label_is_looked_at_for_a_datamatrix(
     n: int, first: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pack's DataMatrix beside a tag's QR code, in glare or dim light or with a sticker
-    on its label, scores 0.06-0.15 of the code read on the spot map: under
-    REGION_MIN_SCORE, it was never looked at. A spot that faint now gets its crop's
-    DataMatrix repair (FAINT_PASSES) and reads; with the faint tier off it does not."""
+    on its label, scores 0.08-0.14 of the code read on the spot map: under
+    REGION_MIN_SCORE, it was never looked at. A spot that faint now has its crop read by
+    FAINT_PASSES (and no masked pass runs over the photo); with no such pass, or no faint
+    spot (REGION_FAINT_SCORE at REGION_MIN_SCORE, as before), it is not read."""
     import scanner.decode as decode
 
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
     assert [c.strategy for c in codes] == [first, "second-look-spot"]
+    # No masked pass over the whole photo: only the spot's crop is painted and read.
+    masked: list[int] = []
+    real = decode._masked
+
+    def counted(*args: Any) -> Any:
+        masked.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(decode, "_masked", counted)
+    assert len(decode_image_bytes(jpeg)) == 2
+    assert len(masked) == 1
+    monkeypatch.setattr(decode, "FAINT_PASSES", ())
+    assert len(decode_image_bytes(jpeg)) == 1
+    monkeypatch.undo()
     monkeypatch.setattr(decode, "REGION_FAINT_SCORE", decode.REGION_MIN_SCORE)
     assert len(decode_image_bytes(jpeg)) == 1
 
