@@ -28,18 +28,18 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
 9. DataMatrix repair: a DataMatrix whose L a sticker or a finger breaks (zxing traces the
    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
    the L and timing edges and zxing reads the clean picture; an outline that nearly fits
-   but does not read is refined corner by corner, or has a corner a finger cut short put
-   back where the other three say it is
+   but does not read is read sharpened, refined corner by corner, or has a corner a
+   finger cut short put back where the other three say it is
 10. Wiener deconvolutions of a 2 px Gaussian blur (read as it is, then a more damped one at
     twice its size: ~3 px modules blurred with noise or in dim light) and of a 2.5 px one
     (blur with noise, low light: several damages at once), a damped 1.5 px one under the
     denoise threshold, then
     the DataMatrix repair and finder repair on the sharpened photo (a sticker or a finger
-    and blur at once)
+    and blur at once); in a dim photo, last, the first again at twice its size
 
 No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
 much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
-of several (`_first`: deblur's nine, denoise's three). Micro QR codes never count:
+of several (`_first`: deblur's nine, ten in a dim photo; denoise's three). Micro QR codes never count:
 noise makes them (two misreads), and no label in scope prints one.
 
 A 45° rotation was a pass: it read 0 of 1,000 bench photos and cost 50-350 ms on each photo
@@ -324,11 +324,11 @@ REPAIR_SIGMA = 1.5
 #: Blur with sensor noise or in dim light (moderate `combined`): a more damped deconvolution
 #: read at twice its size.
 UPSCALED_NSR = 0.03
-#: ... and in a dim photo (its paper, the 99th percentile, under DIM_PAPER grey levels),
-#: last, a less damped one as well: blur in dim light is where the upscaled read misses
-#: most (issue 11: 13 of 113 moderate `combined` QR codes with blur and low light; this
-#: read 4 of them). For every photo it read as many more as it lost and cost 6 % CPU.
-DIM_NSR = 0.02
+#: In a dim photo (its paper, the 99th percentile, under DIM_PAPER grey levels) the first
+#: deconvolution (DEBLUR_NSR, less damped) is read at twice its size as well, last: blur
+#: in dim light is where the upscaled read misses most (issue 11: 13 of 113 moderate
+#: `combined` QR codes with blur and low light in 1,200 photos; this read 4, lost none).
+#: For every photo it read 5 more, lost one and cost 6 % CPU on the bench's mix.
 DIM_PAPER = 200
 #: A blurrier photo with sensor noise: read after a 2.5 px deconvolution.
 STRONG_SIGMA = 2.5
@@ -365,8 +365,8 @@ def _smoothed_threshold(gray: Image.Image, kernel: int) -> Image.Image:
 
 #: The CPU time (time.process_time) after which no further attempt starts: set by
 #: decode_image for the photo under way, so that the budget also cuts a pass made of several
-#: attempts (the deblur pass: eight, 100-480 ms on a photo nothing reads, where every
-#: photo it read was read by its first or second).
+#: attempts (the deblur pass: nine, ten in a dim photo, 100-480 ms on a photo nothing
+#: reads, where most photos it reads are read by its first or second).
 _deadline: ContextVar[float] = ContextVar("decode_deadline", default=math.inf)
 
 
@@ -465,7 +465,7 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
     a covered L, out of focus too (a sticker and blur at once), through the DataMatrix
     repair on the first (its outline only thresholds cleanly once sharpened); then a QR
     code with a covered finder pattern, out of focus, through finder repair on a milder
-    deconvolution."""
+    deconvolution; last, in a `dim` photo, the first at twice its size."""
     wiener = _Wiener(stretched)
     sharp = wiener(DEBLUR_NSR)
     mild: list[Image.Image] = []
@@ -494,7 +494,8 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         lambda: _datamatrix_repair(sharp, "deblur", refine_from=datamatrix.REFINE_FROM),
         lambda: _datamatrix_repair(milder(), "deblur", refine_from=datamatrix.REFINE_FROM),
         lambda: _finder_repair(milder(), "deblur"),
-        *([lambda: _read(_scaled(wiener(DIM_NSR), 2.0), "deblur", _unscale(2.0))] if dim else []),
+        # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
+        *([lambda: _read(_scaled(sharp, 2.0), "deblur", _unscale(2.0))] if dim else []),
     )
 
 
