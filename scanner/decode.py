@@ -849,7 +849,7 @@ def _decode_gray(
             hard = name not in (*FIRST_LOOK, EVERY_FORMAT)
             # (A repair that read one code may read the second label's as well.)
             later = [n for n, _ in passes[index + (0 if hard else 1) :]]
-            return _unique(_second_look(gray, found, later, repairs_only=hard))
+            return _unique(_second_look(gray, found, later, repairs_only=hard, lead=name))
     return []
 
 
@@ -931,7 +931,10 @@ MAX_FAINT = 1
 #: A spot's crop extends this share of its size on each side.
 REGION_MARGIN = 0.2
 #: The passes a spot's crop goes through, the first to read a code ending it (in the order
-#: of codes read per millisecond on the spots of 2,400 bench photos).
+#: of codes read per millisecond on the spots of 2,400 bench photos), led by the pass that
+#: read the photo's first code: a second label in a hard photo is as hard (issue 11: beside
+#: a deblurred QR code, the others cost ~95 ms before the deblur that read the DataMatrix,
+#: and the budget ran out first in 1 to 3 of 20 tag draws of the bench's photo).
 REGION_PASSES = (
     "as-is-upscaled",
     "uncurl",
@@ -1046,7 +1049,11 @@ HARD_SECOND_LOOK = ("finder-repair", "uncurl", "datamatrix-repair")
 
 
 def _second_look(
-    gray: Image.Image, first: _Found, later: list[str], repairs_only: bool = False
+    gray: Image.Image,
+    first: _Found,
+    later: list[str],
+    repairs_only: bool = False,
+    lead: str | None = None,
 ) -> list[DecodedCode]:
     codes = list(first.codes)
     seen = {(c.text, c.format) for c, _ in codes}
@@ -1085,7 +1092,7 @@ def _second_look(
     regions = _code_regions(gray, [outline for _, outline in codes])
     if not (unresolved or any(spot.strong for spot in regions)):
         # A faint spot alone is worth its own crop's FAINT_PASSES (step 3), no masked pass.
-        add(_read_spots(gray, [outline for _, outline in codes], regions))
+        add(_read_spots(gray, [outline for _, outline in codes], regions, lead))
         return [code for code, _ in codes]
     # 2. The later passes on the image with every code found so far painted over; where a
     # located code is still unread, the repairs first.
@@ -1130,16 +1137,16 @@ def _second_look(
     read = [outline for _, outline in codes]
     if len(codes) > len(first.codes):
         regions = _code_regions(gray, read)
-    add(_read_spots(gray, read, regions))
+    add(_read_spots(gray, read, regions, lead))
     return [code for code, _ in codes]
 
 
 def _read_spots(
-    gray: Image.Image, read: list[Outline], regions: list[_Spot]
+    gray: Image.Image, read: list[Outline], regions: list[_Spot], lead: str | None = None
 ) -> list[tuple[DecodedCode, Outline]]:
     """The codes in each spot's crop (`_code_regions`) of the photo, with the codes `read`
-    painted its paper white, through REGION_PASSES (a faint spot's: FAINT_PASSES) until one
-    reads."""
+    painted its paper white, through REGION_PASSES (`lead`, the pass that read the first
+    code, first; a faint spot's: FAINT_PASSES) until one reads."""
     if not regions:
         return []
     painted = _masked(gray, read, _percentile(gray, 0.99))
@@ -1149,7 +1156,9 @@ def _read_spots(
         if box is None or time.process_time() > _deadline.get():
             continue
         passes = dict(_passes(painted.crop(box)))
-        names = REGION_PASSES if region.strong else FAINT_PASSES
+        names: tuple[str, ...] = REGION_PASSES if region.strong else FAINT_PASSES
+        if region.strong and lead is not None and lead in names:
+            names = (lead, *(n for n in names if n != lead))
         spot = _first(*(passes[name] for name in names if name in passes))
         found += [(_tagged(c, "second-look-spot"), _shift(o, box)) for c, o in spot.codes]
     return found

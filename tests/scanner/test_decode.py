@@ -969,6 +969,49 @@ def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
     assert len({c.text for c in decode_image_bytes(jpeg)} & set(expected)) < 2
 
 
+@pytest.mark.parametrize(
+    ("n", "lead"), [(323, "deblur"), (324, "deblur"), (340, "denoise"), (347, "finder-repair")]
+)
+def test_a_second_labels_spot_is_read_first_by_the_pass_that_read_the_first(
+    n: int, lead: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code that needed a fallback pass means a hard photo, and a second label in it is as
+    hard: its spot's crop now goes through that pass first, then the other REGION_PASSES.
+    Before, a spot beside a deblurred code went through six cheaper passes (~95 ms on the
+    bench's blurred two-label photo in dim light) before the deblur that read it, and the
+    photo's budget ran out first in some tag draws."""
+    import scanner.decode as decode
+
+    called: list[str] = []
+    in_spots = [False]
+    real_passes, real_spots = decode._passes, decode._read_spots
+
+    def passes(gray: Any) -> Any:
+        for name, attempt in real_passes(gray):
+
+            def run(name: str = name, attempt: Any = attempt) -> Any:
+                if in_spots[0]:
+                    called.append(name)
+                return attempt()
+
+            yield name, run
+
+    def spots(*args: Any) -> Any:
+        in_spots[0] = True
+        try:
+            return real_spots(*args)
+        finally:
+            in_spots[0] = False
+
+    monkeypatch.setattr(decode, "_passes", passes)
+    monkeypatch.setattr(decode, "_read_spots", spots)
+    jpeg, expected = _qr_and_datamatrix(n)
+    codes = decode_image_bytes(jpeg)
+    assert sorted(c.text for c in codes) == sorted(expected)
+    assert [c.strategy for c in codes] == [lead, "second-look-spot"]
+    assert called[0] == lead
+
+
 def test_a_hard_one_label_photo_is_not_searched_again_for_a_second_label(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
