@@ -16,7 +16,8 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
 4. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
 5. denoise: a Gaussian smoothing (5 px, then 3 px) and a local threshold, then the 5 px
    smoothing left to zxing's binarizer (dim light with sensor noise, where zxing's
-   binarizers see salt and pepper)
+   binarizers see salt and pepper); in a dim photo, last, a 7 px smoothing and the local
+   threshold (the camera's gain lifts the noise further)
 6. a 2x (or 3x) upscale of a tiny image (low resolution, blur)
 7. uncurl: where zxing locates a code it cannot read, the crop flattened as if wrapped
    round a bottle (a vertical cylinder), for a code spanning 70° to 160° of it
@@ -39,7 +40,8 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
 
 No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
 much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
-of several (`_first`: deblur's nine, ten in a dim photo; denoise's three). Micro QR codes never count:
+of several (`_first`: deblur's nine, ten in a dim photo; denoise's three, four in a dim
+photo). Micro QR codes never count:
 noise makes them (two misreads), and no label in scope prints one.
 
 A 45° rotation was a pass: it read 0 of 1,000 bench photos and cost 50-350 ms on each photo
@@ -339,11 +341,13 @@ STRONG_SIGMA = 2.5
 #: Chosen on photos in dim light with sensor noise at an angle, where zxing's own
 #: binarizers see salt and pepper and a median filter read nothing more.
 DENOISE_KERNELS = (5, 3)
-#: In a dim photo (DIM_PAPER) the denoise pass last tries a wider kernel: the camera's gain
+#: In a dim photo or crop (DIM_PAPER) the denoise pass last tries a wider kernel: the camera's gain
 #: lifts the sensor noise to where a 5 px Gaussian leaves speckle that breaks a small
 #: DataMatrix's modules apart (issue 11: the bench's two-pack photo in dim light with noise,
 #: its second pack missed in 7 of 20 tag draws; read by this in all 7, none lost). Dim
 #: photos only: on the others it read nothing more and cost 3 % of the bench mix's CPU.
+#: (A dim photo: its paper, the 99th percentile, under DIM_PAPER; a spot's crop is judged
+#: on its own.)
 DENOISE_HEAVY = 7
 DENOISE_BLOCK = 31
 DENOISE_OFFSET = 5
@@ -932,7 +936,8 @@ MAX_FAINT = 1
 REGION_MARGIN = 0.2
 #: The passes a spot's crop goes through, the first to read a code ending it (in the order
 #: of codes read per millisecond on the spots of 2,400 bench photos), led by the pass that
-#: read the photo's first code: a second label in a hard photo is as hard (issue 11: beside
+#: read the photo's first code where it is one of them (a fallback): a second label in a
+#: hard photo is as hard (issue 11: beside
 #: a deblurred QR code, the others cost ~95 ms before the deblur that read the DataMatrix,
 #: and the budget ran out first in 1 to 3 of 20 tag draws of the bench's photo).
 REGION_PASSES = (

@@ -956,9 +956,9 @@ def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
 ) -> None:
     """In dim light the camera's gain lifts the sensor noise until a 5 px smoothing leaves
     speckle that breaks a small DataMatrix apart: in a dim photo the denoise pass last
-    smooths over DENOISE_HEAVY px. Both packs read here (the first look's threshold, or
-    the second's on the other pack's spot); smoothed over 5 px only, as before, one pack
-    or none."""
+    smooths over DENOISE_HEAVY px. Both packs read here (by the denoise pass's wider
+    threshold on the photo, or, in the second look, on the other pack's spot); smoothed
+    over 5 px only, as before, one pack or none."""
     import scanner.decode as decode
 
     jpeg, expected = _two_packs(n)
@@ -967,6 +967,31 @@ def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
     assert [c.strategy for c in codes] == strategies
     monkeypatch.setattr(decode, "DENOISE_HEAVY", decode.DENOISE_KERNELS[0])
     assert len({c.text for c in decode_image_bytes(jpeg)} & set(expected)) < 2
+
+
+def test_the_wider_smoothing_is_tried_in_a_dim_photo_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 7 px smoothing runs where the camera's gain lifts the noise (paper under
+    DIM_PAPER), not on every photo the denoise pass reaches: the same noisy blank photo,
+    bright then dim, goes through every pass unread."""
+    import numpy as np
+
+    import scanner.decode as decode
+
+    kernels: list[int] = []
+    real = decode._smoothed_threshold
+
+    def counted(gray: Any, kernel: int) -> Any:
+        kernels.append(kernel)
+        return real(gray, kernel)
+
+    monkeypatch.setattr(decode, "_smoothed_threshold", counted)
+    noise = np.random.default_rng(3).normal(0, 30, (480, 640))
+    for paper, dim in ((235, False), (150, True)):
+        kernels.clear()
+        blank = Image.fromarray(np.clip(paper + noise, 0, paper).astype(np.uint8))
+        assert decode_image(blank) == []
+        assert decode.DENOISE_KERNELS[0] in kernels
+        assert (decode.DENOISE_HEAVY in kernels) is dim
 
 
 @pytest.mark.parametrize(
@@ -996,10 +1021,10 @@ def test_a_second_labels_spot_is_read_first_by_the_pass_that_read_the_first(
 
             yield name, run
 
-    def spots(*args: Any) -> Any:
+    def spots(*args: Any, **kwargs: Any) -> Any:
         in_spots[0] = True
         try:
-            return real_spots(*args)
+            return real_spots(*args, **kwargs)
         finally:
             in_spots[0] = False
 
