@@ -50,6 +50,7 @@ from bench.limits import bench_limit_env
 from bench.scenes import LEVELS as SCENE_LEVELS
 from bench.scenes import scene
 from scanner.damage import DAMAGE_TYPES, LEVELS, CodeKind, synth_photo
+from scanner.decode import machine_pace
 from scanner.online import CodeResult, Verifier
 from scanner.payload import classify
 from scanner.pipeline import Decoder
@@ -372,6 +373,13 @@ def run_scan_bench(
         damage: {level: v.count(False) for level, v in levels.items() if v.count(False)}
         for damage, levels in by_type_level.items()
     }
+    # Which images: a run's photos are the same damage each run (seeded by index), only
+    # the tags differ, so an index missed run after run is a photo to look at.
+    failed_images: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for index, ok in sorted(decoded_ok.items()):
+        if not ok:
+            damage, level = meta[index]
+            failed_images[damage][level].append(index)
     verify_total = sum(verify_times)
     return {
         "images": images,
@@ -389,6 +397,7 @@ def run_scan_bench(
         "decode_rate_severe": _rate(sum(by_level["severe"]), len(by_level["severe"])),
         "decode_rate_overall": _rate(sum(decoded_ok.values()), len(decoded_ok)),
         "failures": {d: f for d, f in sorted(failures.items()) if f},
+        "failed_images": {d: dict(levels) for d, levels in sorted(failed_images.items())},
         "misreads": misreads,
         "targets": TARGETS,
         "targets_met": _targets_met(by_level, decoded_ok, misreads, independent, cli),
@@ -419,6 +428,10 @@ def run_scan_bench(
             "stack_start_s": round(stack_s, 3),
         },
         "mean_jpeg_bytes": round(mean_jpeg),
+        # How many times the reference machine's CPU time this machine takes for the same
+        # decoding work (scanner.decode.machine_pace): the photo budget's stretch, and what
+        # to divide images/s by to compare runs on different machines.
+        "machine_pace": round(machine_pace(), 3),
         "method": (
             f"decode in {workers} worker processes (scanner.pipeline: zxing-cpp, fallbacks); "
             "verify each code "

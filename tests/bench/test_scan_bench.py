@@ -17,6 +17,12 @@ def test_tiny_scan_bench_prints_one_json_object_last() -> None:
         assert 0 <= result[f"decode_rate_{level}"] <= 1
     assert result["images_per_second"] > 0
     assert result["misreads"] == 0
+    # The photos missed, by index, as many as the failures counted.
+    assert {
+        damage: {level: len(indices) for level, indices in levels.items()}
+        for damage, levels in result["failed_images"].items()
+    } == result["failures"]
+    assert 0.5 <= result["machine_pace"] <= 4.0
     assert result["wrong_verdicts"] == []
     assert set(result["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
     assert {"end_to_end_s", "decode_cpu_s", "verify_s", "generate_s"} <= set(result["time"])
