@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scanner.damage import DAMAGE_TYPES, LEVELS
+from scanner.decode import PACE_RANGE
 from tests.bench.run import bench_json
 
 
@@ -17,12 +18,23 @@ def test_tiny_scan_bench_prints_one_json_object_last() -> None:
         assert 0 <= result[f"decode_rate_{level}"] <= 1
     assert result["images_per_second"] > 0
     assert result["misreads"] == 0
-    # The photos missed, by index, as many as the failures counted.
+    # The photos missed, by index: as many as the failures counted, each of its type and
+    # level, and as many as the overall rate leaves.
+    failed = result["failed_images"]
     assert {
         damage: {level: len(indices) for level, indices in levels.items()}
-        for damage, levels in result["failed_images"].items()
+        for damage, levels in failed.items()
     } == result["failures"]
-    assert 0.5 <= result["machine_pace"] <= 4.0
+    for damage, levels in failed.items():
+        for level, indices in levels.items():
+            assert indices == sorted(set(indices))
+            for i in indices:
+                assert DAMAGE_TYPES[i % len(DAMAGE_TYPES)] == damage
+                assert LEVELS[(i // len(DAMAGE_TYPES)) % len(LEVELS)] == level
+    missed = sum(len(indices) for levels in failed.values() for indices in levels.values())
+    assert missed == images - round(result["decode_rate_overall"] * images)
+    low, high = PACE_RANGE
+    assert isinstance(result["machine_pace"], float) and low <= result["machine_pace"] <= high
     assert result["wrong_verdicts"] == []
     assert set(result["verdicts"]) <= {"GENUINE", "GENUINE_UNSIGNED"}
     assert {"end_to_end_s", "decode_cpu_s", "verify_s", "generate_s"} <= set(result["time"])
