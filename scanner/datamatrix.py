@@ -96,6 +96,9 @@ SHARPEN = (0.0, 1.0, 2.0)
 #: had 42 modules wrong, sharpened 13).
 SHARP_READS = 2
 SHARP_FROM = 0.8
+#: An outline none of whose grids reads but whose best fits the L and timing edges this
+#: well is handed back (`reads`' `near`): the caller may read it again from its own crop.
+NEAR_FROM = 0.9
 
 #: A pixel is ink when darker than this percentage (tried in turn: a finger is darker than
 #: half the paper and, merged with a code, hides its outline) of the brightest paper near it.
@@ -383,22 +386,28 @@ def reads(
     gray: NDArray[np.uint8],
     read: Callable[[NDArray[np.uint8]], list[T]],
     refine_from: float | None = None,
+    near: list[Quad] | None = None,
 ) -> Iterator[tuple[T, Quad]]:
     """Each symbol `read` (zxing on a clean picture, answering what it decodes) finds once
     the outlines in `gray` are resampled and their finder patterns redrawn. `refine_from`:
     the first outline none of whose grids reads but whose best grid fits this share of the
     L and timing edges is refined (`_read_refined`; once: on photos nothing reads it is in
-    vain). None: no outline is refined."""
+    vain). None: no outline is refined. `near`, if given, collects the outlines left unread
+    whose best grid fits from NEAR_FROM."""
     refine_at = refine_from
     for candidate in candidates(gray):
         found, best = _read_candidate(gray, candidate, read)
         if found:
             yield found[0], candidate.quad
-        elif refine_at is not None and best is not None and best[0] >= refine_at:
-            refine_at = None  # one outline refined at most
-            again = _read_refined(gray, best, read)
-            if again is not None:
-                yield again, candidate.quad
+        else:
+            if refine_at is not None and best is not None and best[0] >= refine_at:
+                refine_at = None  # one outline refined at most
+                again = _read_refined(gray, best, read)
+                if again is not None:
+                    yield again, candidate.quad
+                    continue
+            if near is not None and best is not None and best[0] >= NEAR_FROM:
+                near.append(candidate.quad)
 
 
 #: The best grid of an outline: its edges' fit, the (grown) outline, rows and columns.

@@ -36,7 +36,8 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
     (blur with noise, low light: several damages at once), a damped 1.5 px one under the
     denoise threshold, then
     the DataMatrix repair and finder repair on the sharpened photo (a sticker or a finger
-    and blur at once); in a dim photo, last, the first again at twice its size
+    and blur at once; a DataMatrix outline that fits but does not read is deblurred again
+    on its own crop); in a dim photo, last, the first again at twice its size
 
 No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
 much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
@@ -473,7 +474,8 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
     """Wiener deconvolutions (the second read at twice its size: small modules blurred with
     noise or in dim light break apart when binarized at their own); then a DataMatrix with
     a covered L, out of focus too (a sticker and blur at once), through the DataMatrix
-    repair on the first (its outline only thresholds cleanly once sharpened); then a QR
+    repair on the first (its outline only thresholds cleanly once sharpened; an outline
+    that fits but does not read, deblurred again on its own crop: RECROP_MAX); then a QR
     code with a covered finder pattern, out of focus, through finder repair on a milder
     deconvolution; last, in a `dim` photo, the first at twice its size."""
     wiener = _Wiener(stretched)
@@ -501,7 +503,9 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         # blur and noise or dim light: the smoothing blurs its small modules together).
         lambda: _read(_smoothed_threshold(damped(), DENOISE_KERNELS[-1]), "deblur"),
         lambda: _read(_smoothed_threshold(damped(), 1), "deblur"),
-        lambda: _datamatrix_repair(sharp, "deblur", refine_from=datamatrix.REFINE_FROM),
+        lambda: _datamatrix_repair(
+            sharp, "deblur", refine_from=datamatrix.REFINE_FROM, source=stretched
+        ),
         lambda: _datamatrix_repair(milder(), "deblur", refine_from=datamatrix.REFINE_FROM),
         lambda: _finder_repair(milder(), "deblur"),
         # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
@@ -759,15 +763,31 @@ def _inside(point: Point, outline: Outline) -> bool:
     return x0 - pad <= point[0] <= x1 + pad and y0 - pad <= point[1] <= y1 + pad
 
 
+#: A deblurred photo's DataMatrix outline that fits its L and timing edges
+#: (datamatrix.NEAR_FROM) but does not read is deconvolved again on its own crop (this
+#: share of its size round it, and 8 px), at most RECROP_MAX of them, one per symbol: in a crop a label wide (a
+#: second label's spot) the contrast stretch and the deconvolution's grey range are the
+#: label's, background and all, and a blurred pack in dim light came out with its modules
+#: unreadable, where a crop the symbol's size read (issue 11: the bench's blurred
+#: two-label photo in dim light, its pack missed in 3 of 40 tag draws).
+RECROP_MAX = 2
+RECROP_MARGIN = 0.3
+
+
 def _datamatrix_repair(
-    gray: Image.Image, strategy: str = "datamatrix-repair", refine_from: float | None = None
+    gray: Image.Image,
+    strategy: str = "datamatrix-repair",
+    refine_from: float | None = None,
+    source: Image.Image | None = None,
 ) -> _Found:
     """DataMatrix symbols whose L a sticker or a finger breaks: scanner.datamatrix finds
     their outlines, resamples them and redraws the L; zxing reads the clean picture (only
     a symbol that passes its error correction, with some text, counts). `refine_from`: the
     first outline that fits an L and timing edges this well but does not read is refined
     and sampled sharpened too (scanner.datamatrix: the photo's own pass from
-    PLAIN_REFINE_FROM, a deblurred photo's from REFINE_FROM); None: none is."""
+    PLAIN_REFINE_FROM, a deblurred photo's from REFINE_FROM); None: none is. `source`:
+    the photo `gray` was deblurred from; where nothing reads, each outline that fits but
+    does not read is cut from it and deblurred on its own (RECROP_MAX)."""
 
     def read(picture: np.ndarray[Any, Any]) -> list[Any]:
         found = zxingcpp.read_barcodes(
@@ -781,11 +801,29 @@ def _datamatrix_repair(
         )
         return [r for r in found if r.valid and r.text]
 
-    codes = []
-    for r, quad in datamatrix.reads(np.asarray(gray), read, refine_from):
+    def code(r: Any) -> DecodedCode:
         gs1 = r.content_type == zxingcpp.ContentType.GS1
-        code = DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, strategy)
-        codes.append((code, quad))
+        return DecodedCode(r.text, r.format.name, r.symbology_identifier, gs1, strategy)
+
+    near: list[Outline] = []
+    codes = [
+        (code(r), quad) for r, quad in datamatrix.reads(np.asarray(gray), read, refine_from, near)
+    ]
+    recropped: list[Outline] = []
+    for quad in near if not codes else []:
+        if source is None or len(recropped) >= RECROP_MAX:
+            break
+        if time.process_time() > _deadline.get():
+            break
+        box = _box(quad, source.size, RECROP_MARGIN)
+        if box is None or any(_overlaps(quad, done) for done in recropped):
+            continue  # the same symbol outlined another way (fitted, boxed, opened)
+        recropped.append(quad)
+        crop = ImageOps.autocontrast(source.crop(box), cutoff=1)
+        sharp = np.asarray(_Wiener(crop)(DEBLUR_NSR))
+        codes = [(code(r), _shift(q, box)) for r, q in datamatrix.reads(sharp, read, None)]
+        if codes:
+            break
     return _Found(_unique_found(codes), [])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -1035,6 +1036,43 @@ def test_a_second_labels_spot_is_read_first_by_the_pass_that_read_the_first(
     assert sorted(c.text for c in codes) == sorted(expected)
     assert [c.strategy for c in codes] == [lead, "second-look-spot"]
     assert called[0] == lead
+
+
+def _tag_and_pack_blurred_in_dim_light(n: int) -> tuple[bytes, tuple[str, ...]]:
+    """A tag's QR code and a pack's GS1 DataMatrix with 12-character serials of letters and
+    digits (as `up` enrols them), in a moderate `combined` photo with the damage of `bench
+    scan`'s image 201: blur and dim light, at an angle."""
+    serials = [
+        base64.b32encode(hashlib.sha256(f"{n}/{j}".encode()).digest()).decode()[:12] for j in (0, 1)
+    ]
+    sig = hashlib.sha512(str(n).encode()).digest() + b"\x1b"
+    uri = DigitalLink(GTIN, "DEMOE4C293", serials[0], sig).to_uri()
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMOE4C293"), ("21", serials[1])]
+    specs: list[Any] = [(uri, "qr", None), ("", "datamatrix", pairs)]
+    photo = synth_photo(specs, "combined", "moderate", 1_000_003 * 201 + 7)
+    return photo.jpeg, photo.expected
+
+
+@pytest.mark.parametrize("n", [33, 35])
+def test_a_blurred_pack_whose_outline_fits_is_deblurred_again_on_its_own_crop(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pack's spot is a label wide: deblurred with the label's background and text in
+    its grey range, the DataMatrix repair finds the pack's outline (its L and timing edges
+    fit from 0.9) but no grid of it reads. Cut from the spot on its own and deblurred
+    again, it reads. With no such second crop (RECROP_MAX 0, as before) the pack is
+    missed."""
+    import scanner.decode as decode
+
+    jpeg, expected = _tag_and_pack_blurred_in_dim_light(n)
+    codes = decode_image_bytes(jpeg)
+    assert sorted(c.text for c in codes) == sorted(expected)
+    assert [(c.strategy, c.format) for c in codes] == [
+        ("deblur", "QRCode"),
+        ("second-look-spot", "DataMatrix"),
+    ]
+    monkeypatch.setattr(decode, "RECROP_MAX", 0)
+    assert [c.format for c in decode_image_bytes(jpeg)] == ["QRCode"]
 
 
 def test_a_hard_one_label_photo_is_not_searched_again_for_a_second_label(
