@@ -342,9 +342,9 @@ STRONG_SIGMA = 2.5
 #: Chosen on photos in dim light with sensor noise at an angle, where zxing's own
 #: binarizers see salt and pepper and a median filter read nothing more.
 DENOISE_KERNELS = (5, 3)
-#: In a dim photo or crop (DIM_PAPER) the denoise pass last tries a wider kernel: the camera's gain
-#: lifts the sensor noise to where a 5 px Gaussian leaves speckle that breaks a small
-#: DataMatrix's modules apart (issue 11: the bench's two-pack photo in dim light with noise,
+#: In a dim photo or crop (DIM_PAPER) the denoise pass last tries a wider kernel: the
+#: camera's gain lifts the sensor noise to where a 5 px Gaussian leaves speckle that breaks
+#: a small DataMatrix's modules apart (issue 11: the bench's two-pack photo in dim light with noise,
 #: its second pack missed in 7 of 20 tag draws; read by this in all 7, none lost). Dim
 #: photos only: on the others it read nothing more and cost 3 % of the bench mix's CPU.
 #: (A dim photo: its paper, the 99th percentile, under DIM_PAPER; a spot's crop is judged
@@ -765,11 +765,11 @@ def _inside(point: Point, outline: Outline) -> bool:
 
 #: A deblurred photo's DataMatrix outline that fits its L and timing edges
 #: (datamatrix.NEAR_FROM) but does not read is deconvolved again on its own crop (this
-#: share of its size round it, and 8 px), at most RECROP_MAX of them, one per symbol: in a crop a label wide (a
-#: second label's spot) the contrast stretch and the deconvolution's grey range are the
-#: label's, background and all, and a blurred pack in dim light came out with its modules
-#: unreadable, where a crop the symbol's size read (issue 11: the bench's blurred
-#: two-label photo in dim light, its pack missed in 3 of 40 tag draws).
+#: share of its size round it, and 8 px), at most RECROP_MAX of them, one per symbol: in a
+#: crop a label wide (a second label's spot) the contrast stretch and the deconvolution's
+#: grey range are the label's, background and all, and a blurred pack in dim light came
+#: out with its modules unreadable, where a crop the symbol's size read (issue 11: the
+#: bench's blurred two-label photo in dim light, its pack missed in 3 of 40 tag draws).
 RECROP_MAX = 2
 RECROP_MARGIN = 0.3
 
@@ -809,18 +809,17 @@ def _datamatrix_repair(
     codes = [
         (code(r), quad) for r, quad in datamatrix.reads(np.asarray(gray), read, refine_from, near)
     ]
+    if codes or source is None:
+        return _Found(_unique_found(codes), [])
     recropped: list[Outline] = []
-    for quad in near if not codes else []:
-        if source is None or len(recropped) >= RECROP_MAX:
-            break
-        if time.process_time() > _deadline.get():
+    for quad in near:
+        if len(recropped) >= RECROP_MAX or time.process_time() > _deadline.get():
             break
         box = _box(quad, source.size, RECROP_MARGIN)
         if box is None or any(_overlaps(quad, done) for done in recropped):
             continue  # the same symbol outlined another way (fitted, boxed, opened)
         recropped.append(quad)
-        crop = ImageOps.autocontrast(source.crop(box), cutoff=1)
-        sharp = np.asarray(_Wiener(crop)(DEBLUR_NSR))
+        sharp = np.asarray(_Wiener(_Stretched(source.crop(box))())(DEBLUR_NSR))
         codes = [(code(r), _shift(q, box)) for r, q in datamatrix.reads(sharp, read, None)]
         if codes:
             break
@@ -975,9 +974,9 @@ REGION_MARGIN = 0.2
 #: The passes a spot's crop goes through, the first to read a code ending it (in the order
 #: of codes read per millisecond on the spots of 2,400 bench photos), led by the pass that
 #: read the photo's first code where it is one of them (a fallback): a second label in a
-#: hard photo is as hard (issue 11: beside
-#: a deblurred QR code, the others cost ~95 ms before the deblur that read the DataMatrix,
-#: and the budget ran out first in 1 to 3 of 20 tag draws of the bench's photo).
+#: hard photo is as hard (issue 11: beside a deblurred QR code, the others cost ~95 ms
+#: before the deblur that read the DataMatrix, and the budget ran out first in 1 to 3 of
+#: 20 tag draws of the bench's photo).
 REGION_PASSES = (
     "as-is-upscaled",
     "uncurl",
