@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import os
 import random
 import time
@@ -12,9 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
+from bench.scenes import scene
 from ledger.digital_link import DigitalLink
 from ledger.errors import InvalidInput
 from scanner.damage import (
@@ -1103,3 +1107,45 @@ def test_a_hard_one_label_photo_is_not_searched_again_for_a_second_label(
     codes = decode_image_bytes(jpeg)
     assert [(c.text, c.strategy) for c in codes] == [(expected, "finder-repair")]
     assert calls == ["finder-repair"]
+
+
+def _shaken(n: int) -> tuple[bytes, str, tuple[str, ...]]:
+    """A moderate photo of bench/scenes.py (made without scanner.damage) of a tag as `up`
+    enrolls them, its shake along one of the frame's axes."""
+    serial = f"K{n:011d}"
+    signature = bytes((n * 7 + k) % 256 for k in range(65))
+    uri = DigitalLink(GTIN, "DEMO3F7A21", serial, signature).to_uri()
+    made = scene(uri, None, "moderate", 7_000_003 * n + 11)
+    return made.jpeg, made.expected, made.effects
+
+
+@pytest.mark.parametrize("n", [37, 123, 143, 163])  # with a thumb, a sticker, a highlight, dim
+def test_a_shaken_photo_reads_once_the_shake_is_undone(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hand's shake smears 3-4 px modules into each other along one direction; no
+    Gaussian deconvolution undoes it. Before, no pass read these photos."""
+    import scanner.decode as decode
+
+    jpeg, expected, effects = _shaken(n)
+    assert "motion" in effects
+    codes = decode_image_bytes(jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(expected, "deblur")]
+    monkeypatch.setattr(decode, "MOTION_ANISOTROPY", 0.0)
+    assert decode_image_bytes(jpeg) == []
+
+
+def test_the_shake_is_found_along_its_direction_and_not_in_a_sharp_photo() -> None:
+    from scanner.decode import _shake
+
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 2, (60, 80)).astype(np.float32) * 200 + 30
+    sharp = np.kron(blocks, np.ones((4, 4), dtype=np.float32))
+    assert _shake(Image.fromarray(sharp.astype(np.uint8))) is None
+    for axis, direction in ((1, 0.0), (0, math.pi / 2)):
+        kernel = np.ones((1, 7), np.float32) / 7 if axis == 1 else np.ones((7, 1), np.float32) / 7
+        smeared = cv2.filter2D(sharp, -1, kernel)
+        angle = _shake(Image.fromarray(smeared.astype(np.uint8)))
+        assert angle is not None
+        # An angle and the opposite one are the same shake.
+        assert abs(math.remainder(angle - direction, math.pi)) < math.radians(3)
