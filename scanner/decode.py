@@ -30,7 +30,11 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
    L and gives up): scanner.datamatrix finds its outline, samples the module grid, redraws
    the L and timing edges and zxing reads the clean picture; an outline that nearly fits
    but does not read is read sharpened, refined corner by corner, or has a corner a
-   finger cut short put back where the other three say it is
+   finger cut short put back where the other three say it is. In a noisy photo (sensor
+   noise over NOISY grey levels, Immerkaer's estimate) both repairs look again at the
+   stretch smoothed over 3 px: the noise breaks the patterns they look for apart; where
+   the stretch moved the black point far (UNSTRETCHED_FROM), the DataMatrix repair looks
+   at the photo as it is too
 10. Wiener deconvolutions of a 2 px Gaussian blur (read as it is, then a more damped one at
     twice its size: ~3 px modules blurred with noise or in dim light) and of a 2.5 px one
     (blur with noise, low light: several damages at once), a damped 1.5 px one under the
@@ -39,11 +43,12 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
     and blur at once; a DataMatrix outline that fits but does not read is deblurred again
     on its own crop); in a dim photo, the first again at twice its size; last, in a
     shaken photo (its gradients weaker along one direction), a deconvolution of a straight
-    5 px shake along it, read thresholded, at twice its size and by finder repair
+    5 px shake along it, read thresholded, at twice its size and by finder repair, then of
+    an 8 px one, thresholded and at twice its size
 
 No pass starts once a photo has used DECODE_BUDGET_S of the reference machine's CPU (as
 much work on a slower machine: `machine_pace`), nor a further attempt within a pass made
-of several (`_first`: deblur's nine, ten in a dim photo, three more in a shaken one;
+of several (`_first`: deblur's nine, ten in a dim photo, five more in a shaken one;
 denoise's three, four in a dim photo). Micro QR codes never count:
 noise makes them (two misreads), and no label in scope prints one.
 
@@ -346,6 +351,10 @@ MOTION_ANISOTROPY = 0.8
 #: Length (pixels) of the shake undone, and the defocus undone with it (a shaken photo is
 #: rarely sharp): 5 px and 1.0 read the most of those photos (4 to 7 px, 0 to 1.0 tried).
 MOTION_LENGTH = 5
+#: Then a longer shake, undone alone: a 5 px deconvolution leaves a 7 px shake (a 3.5 px
+#: module smeared over two) unread. `scanner.damage`'s shake: moderate 7 px read 31 of 40
+#: photos without either, 34 with 5 px, 40 with both; severe 9 px, 48 of 60 read.
+MOTION_LONGER = 8
 MOTION_SIGMA = 1.0
 
 
@@ -364,6 +373,32 @@ DENOISE_KERNELS = (5, 3)
 DENOISE_HEAVY = 7
 DENOISE_BLOCK = 31
 DENOISE_OFFSET = 5
+
+
+#: A photo whose sensor noise (`_noise`) is over this many grey levels is noisy: the
+#: repairs look at it smoothed over NOISY_KERNEL px too. `scanner.damage`'s photos with
+#: noise or low light measured 7.8-40, the others 0-2.
+NOISY = 5.0
+NOISY_KERNEL = 3
+#: Where a photo's darkest 1 % is at least this grey, the stretch moved its black point far,
+#: and the DataMatrix repair looks at the photo unstretched as well: a finger's brown or a
+#: sticker's colour, stretched, comes out as dark as ink and joins a symbol's outline at
+#: the corner it covers (the bench's moderate `combined` photo 257, a pack under a finger
+#: in glare: read so in every tag draw, by nothing before). Below it the stretch changes a
+#: photo little and the look would repeat the stretched one's work.
+UNSTRETCHED_FROM = 40
+#: Immerkaer's mask: the difference of two Laplacians, blind to a picture's edges and
+#: ramps to first order, so what it sees of a photo is mostly its noise.
+_NOISE_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def _noise(gray: Image.Image) -> float:
+    """The standard deviation of a photo's sensor noise in grey levels, by Immerkaer's
+    fast estimate ("Fast Noise Variance Estimation", 1996): the mean absolute response to
+    `_NOISE_MASK`, times sqrt(pi / 2) / 6 (~1 ms on an 800x600 photo)."""
+    pixels = np.asarray(gray, dtype=np.float32)
+    response = cv2.filter2D(pixels, -1, _NOISE_MASK)[1:-1, 1:-1]
+    return float(np.abs(response).mean()) * math.sqrt(math.pi / 2) / 6
 
 
 def _smoothed(gray: Image.Image, kernel: int) -> Image.Image:
@@ -436,7 +471,9 @@ class _Wiener:
             otf = self._otfs[sigma] = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * self.radius2)
         return self._restored(otf, nsr)
 
-    def shaken(self, nsr: float, angle: float) -> Image.Image:
+    def shaken(
+        self, nsr: float, angle: float, length: float = MOTION_LENGTH, sigma: float = MOTION_SIGMA
+    ) -> Image.Image:
         """The photo with a linear motion blur of MOTION_LENGTH pixels along `angle`
         (radians, x to the right, y down) and a slight defocus (MOTION_SIGMA) undone. A
         straight shake of L pixels averages L positions: its transfer function along the
@@ -445,11 +482,11 @@ class _Wiener:
         along = self.fx * np.float32(math.cos(angle)) + self.fy * np.float32(math.sin(angle))
         sine = np.sin(np.float32(np.pi) * along)
         near_zero = np.abs(sine) < 1e-6
-        box = np.sin(np.float32(np.pi * MOTION_LENGTH) * along) / np.where(
-            near_zero, np.float32(1), np.float32(MOTION_LENGTH) * sine
+        box = np.sin(np.float32(np.pi * length) * along) / np.where(
+            near_zero, np.float32(1), np.float32(length) * sine
         )
         box[near_zero] = 1
-        focus = np.exp(np.float32(-2 * (np.pi * MOTION_SIGMA) ** 2) * self.radius2)
+        focus = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * self.radius2)
         return self._restored((box * focus).astype(np.float32), nsr)
 
     def _restored(self, otf: NDArray[np.float32], nsr: float) -> Image.Image:
@@ -527,13 +564,19 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         return damp[0]
 
     @functools.cache
-    def unshaken() -> Image.Image | None:
+    def unshaken(length: float = MOTION_LENGTH) -> Image.Image | None:
         angle = _shake(stretched)
-        return None if angle is None else wiener.shaken(DEBLUR_NSR, angle)
+        if angle is None:
+            return None
+        return wiener.shaken(
+            DEBLUR_NSR, angle, length, MOTION_SIGMA if length < MOTION_LONGER else 0
+        )
 
-    def shaken(read: Callable[[Image.Image], _Found]) -> Callable[[], _Found]:
+    def shaken(
+        read: Callable[[Image.Image], _Found], length: float = MOTION_LENGTH
+    ) -> Callable[[], _Found]:
         def attempt() -> _Found:
-            image = unshaken()
+            image = unshaken(length)
             return _Found([], []) if image is None else read(image)
 
         return attempt
@@ -556,10 +599,16 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
         *([lambda: _read(_scaled(sharp, 2.0), "deblur", _unscale(2.0))] if dim else []),
         # A shaken photo (`_shake`): the shake undone, binarized by the local threshold,
-        # read at twice its size, then finder repair (a finger and a shake at once).
+        # read at twice its size, then finder repair (a finger and a shake at once); then
+        # a longer shake undone, thresholded and at twice its size.
         shaken(lambda image: _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur")),
         shaken(lambda image: _read(_scaled(image, 2.0), "deblur", _unscale(2.0))),
         shaken(lambda image: _finder_repair(image, "deblur")),
+        shaken(
+            lambda image: _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur"),
+            MOTION_LONGER,
+        ),
+        shaken(lambda image: _read(_scaled(image, 2.0), "deblur", _unscale(2.0)), MOTION_LONGER),
     )
 
 
@@ -601,6 +650,18 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     @functools.cache
     def dim() -> bool:
         return _percentile(gray, 0.99) < DIM_PAPER
+
+    @functools.cache
+    def noisy() -> bool:
+        return _noise(gray) > NOISY
+
+    @functools.cache
+    def smoothed() -> Image.Image:
+        return _smoothed(stretched(), NOISY_KERNEL)
+
+    @functools.cache
+    def stretch_moved() -> bool:
+        return _percentile(gray, 0.01) >= UNSTRETCHED_FROM
 
     if longest < TINY_SIDE:
         # A low-resolution photo: look at a 2x upscale first, or a second code in the picture
@@ -655,10 +716,32 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         )
     else:
         yield "uncurl", lambda: _uncurl(stretched(), UNCURL_ZOOMS)
-    yield "finder-repair", lambda: _finder_repair(stretched())
+    # In a noisy photo (`_noise`) the repairs look again on the stretch smoothed over
+    # NOISY_KERNEL px: the noise breaks the finder patterns left, or a DataMatrix's edges,
+    # apart. Where the stretch moved the photo's black point (UNSTRETCHED_FROM), the
+    # DataMatrix repair looks at the photo as it is too.
+    yield (
+        "finder-repair",
+        lambda: _first(
+            lambda: _finder_repair(stretched()),
+            *([lambda: _finder_repair(smoothed())] if noisy() else []),
+        ),
+    )
     yield (
         "datamatrix-repair",
-        lambda: _datamatrix_repair(stretched(), refine_from=datamatrix.PLAIN_REFINE_FROM),
+        lambda: _first(
+            lambda: _datamatrix_repair(stretched(), refine_from=datamatrix.PLAIN_REFINE_FROM),
+            *(
+                [lambda: _datamatrix_repair(smoothed(), refine_from=datamatrix.REFINE_FROM)]
+                if noisy()
+                else []
+            ),
+            *(
+                [lambda: _datamatrix_repair(gray, refine_from=datamatrix.PLAIN_REFINE_FROM)]
+                if stretch_moved()
+                else []
+            ),
+        ),
     )
     yield "deblur", lambda: _deblur(stretched(), dim())
 

@@ -402,7 +402,11 @@ def test_no_micro_qr_code_out_of_noise(n: int, kind: str, level: str, seed: int)
         # now reads earlier, its grid sharpened: see the test of SHARP_READS.)
     ],
 )
-def test_combined_moderate_damage_decodes(n: int, how: str) -> None:
+def test_combined_moderate_damage_decodes(
+    n: int, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scanner.decode as decode
+
     serial = f"SN{n:06d}"
     spec = (_signed(serial, n), "qr", None)
     seed = 1_000_003 * n + 215
@@ -412,6 +416,9 @@ def test_combined_moderate_damage_decodes(n: int, how: str) -> None:
     # The deblur pass ends with the denoise pass's threshold of its own (after deblurring).
     also = {"deblur"} if how == "denoise" else set()
     without = [s for s in _pass_names(photo.jpeg) if s != how and s not in also]
+    # (The repairs' look at a noisy photo smoothed, NOISY, reads two of the denoise
+    # pass's photos as well: the same smoothing, another way in.)
+    monkeypatch.setattr(decode, "NOISY", math.inf)
     assert decode_image(Image.open(io.BytesIO(photo.jpeg)), strategies=without) == []
 
 
@@ -651,10 +658,16 @@ def test_a_datamatrix_outline_a_pixel_off_is_refined_on_the_photo_as_it_is(
 
 
 @pytest.mark.parametrize(
-    ("n", "damage"), [(20, "handheld"), (163, "handheld"), (150, "occlusion"), (231, "combined")]
+    ("n", "damage", "first"),
+    [
+        (20, "handheld", "deblur"),
+        (163, "handheld", "deblur"),
+        (150, "occlusion", "datamatrix-repair"),
+        (231, "combined", "datamatrix-repair"),
+    ],
 )
 def test_a_datamatrix_corner_a_finger_cuts_short_is_put_back(
-    n: int, damage: str, monkeypatch: pytest.MonkeyPatch
+    n: int, damage: str, first: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A finger over a corner of a small GS1 DataMatrix rectangle (16x36 modules of 2-3
     pixels): the symbol's outline follows the finger's edge at that corner, a grid drawn
@@ -666,7 +679,12 @@ def test_a_datamatrix_corner_a_finger_cuts_short_is_put_back(
 
     pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMO3F7A21"), ("21", f"D{n:011d}")]
     photo = synth_photo([("", "datamatrix", pairs)], damage, "moderate", 1_000_003 * n + 215)
-    # Read on the deblurred photo (the repair there puts the corner back as well).
+    # Read on the photo as it is where its black point is far from black (UNSTRETCHED_FROM);
+    # else (and before that look) on the deblurred photo, where the repair puts the corner
+    # back as well.
+    codes = decode_image_bytes(photo.jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], first)]
+    monkeypatch.setattr(decode, "UNSTRETCHED_FROM", 256)
     codes = decode_image_bytes(photo.jpeg)
     assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], "deblur")]
     monkeypatch.setattr(dm, "COMPLETE_FROM", 1.01)
@@ -872,13 +890,19 @@ def _qr_and_datamatrix(n: int) -> tuple[bytes, tuple[str, ...]]:
 
 
 @pytest.mark.parametrize(("n", "first"), [(158, "as-is"), (55, "as-is"), (74, "denoise")])
-def test_a_second_label_in_dim_light_is_found_by_its_contrast(n: int, first: str) -> None:
+def test_a_second_label_in_dim_light_is_found_by_its_contrast(
+    n: int, first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In dim light the second label's edges are weaker than the first's, and its code's
     busy blob joins the label's edge and text lines into one too long to be a label: the
     spot map measures edges against the light and opens such a blob into its parts.
     Before, one of the two codes was read and the other never looked at again. (A fourth
     photo, n 62, has its DataMatrix located as well: read from its crop since the uncurl
-    pass flattens with a remap, it no longer shows the spot map.)"""
+    pass flattens with a remap, it no longer shows the spot map. The noisy one, n 74, has
+    its DataMatrix read on the masked photo smoothed, NOISY, before its spot: off here.)"""
+    import scanner.decode as decode
+
+    monkeypatch.setattr(decode, "NOISY", math.inf)
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
@@ -959,8 +983,9 @@ def _two_packs(n: int) -> tuple[bytes, tuple[str, ...]]:
     [
         (23, ["denoise", "denoise"]),
         (27, ["denoise", "denoise"]),
-        (2, ["denoise", "second-look-spot"]),
-        (9, ["denoise", "second-look-spot"]),
+        # (The second pack: on the masked photo smoothed, NOISY; before that, on its spot.)
+        (2, ["denoise", "second-look-datamatrix-repair"]),
+        (9, ["denoise", "second-look-datamatrix-repair"]),
     ],
 )
 def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
@@ -969,8 +994,8 @@ def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
     """In dim light the camera's gain lifts the sensor noise until a 5 px smoothing leaves
     speckle that breaks a small DataMatrix apart: in a dim photo the denoise pass last
     smooths over DENOISE_HEAVY px. Both packs read here (by the denoise pass's wider
-    threshold on the photo, or, in the second look, on the other pack's spot); smoothed
-    over 5 px only, as before, one pack or none."""
+    threshold on the photo, or, in the second look, by the DataMatrix repair on the masked
+    photo); smoothed over 5 px only, as before, one pack or none."""
     import scanner.decode as decode
 
     jpeg, expected = _two_packs(n)
@@ -978,6 +1003,9 @@ def test_packs_in_dim_light_with_noise_read_through_a_wider_smoothing(
     assert sorted(c.text for c in codes) == sorted(expected)
     assert [c.strategy for c in codes] == strategies
     monkeypatch.setattr(decode, "DENOISE_HEAVY", decode.DENOISE_KERNELS[0])
+    # (The DataMatrix repair's look at a noisy photo smoothed, NOISY, reads both packs
+    # of every one of these photos too: off for this.)
+    monkeypatch.setattr(decode, "NOISY", math.inf)
     assert len({c.text for c in decode_image_bytes(jpeg)} & set(expected)) < 2
 
 
@@ -1042,6 +1070,10 @@ def test_a_second_labels_spot_is_read_first_by_the_pass_that_read_the_first(
 
     monkeypatch.setattr(decode, "_passes", passes)
     monkeypatch.setattr(decode, "_read_spots", spots)
+    # (A noisy photo's DataMatrix is read on the masked photo smoothed, NOISY, or one in
+    # glare unstretched, UNSTRETCHED_FROM, before its spot is looked at: off for this.)
+    monkeypatch.setattr(decode, "NOISY", math.inf)
+    monkeypatch.setattr(decode, "UNSTRETCHED_FROM", 256)
     jpeg, expected = _qr_and_datamatrix(n)
     codes = decode_image_bytes(jpeg)
     assert sorted(c.text for c in codes) == sorted(expected)
@@ -1149,3 +1181,105 @@ def test_the_shake_is_found_along_its_direction_and_not_in_a_sharp_photo() -> No
         assert angle is not None
         # An angle and the opposite one are the same shake.
         assert abs(math.remainder(angle - direction, math.pi)) < math.radians(3)
+
+
+def _bench_pack(n: int, serial: str) -> tuple[bytes, str]:
+    """`bench scan`'s moderate `combined` photo n (of its plan with thirteen damage
+    types) when it drew a pack's DataMatrix: a finger or noise, at an angle."""
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMOE4C293"), ("21", serial)]
+    photo = synth_photo([("", "datamatrix", pairs)], "combined", "moderate", 1_000_003 * n + 7)
+    return photo.jpeg, photo.expected[0]
+
+
+#: Two tags of the bench's photo 296 (a draw of a stack's signatures).
+BENCH_296 = (
+    "https://id.borderledger.example/01/09506000134352/10/DEMOE4C293/21/CEAE3A4WZBZ7?sig="
+    "2tDkPPXH1tAsbsJCXHLFxDQOe4IagmUq9Gg9zGf4Rk6WSsb3y7i0uZJ26Y-ILR9-7oFIaWSQ7gty_BPILMG6xl8",
+    "https://id.borderledger.example/01/09506000134352/10/DEMOE4C293/21/BV7C674M7C2Q?sig="
+    "PGI7z5geUS1uefHB_7dtwDONx4gRmheflkovYEqO2bod3ylCvAgOYMmq0mscRGWqZIYXPPICr_5msRIEPKrCg1s",
+)
+
+
+def _bench_296() -> tuple[bytes, tuple[str, ...]]:
+    """Two tags, each with a finder pattern under a finger or a sticker, in dim light."""
+    specs = [(uri, "qr", None) for uri in BENCH_296]
+    photo = synth_photo(specs, "combined", "moderate", 1_000_003 * 296 + 7)  # type: ignore[arg-type]
+    return photo.jpeg, photo.expected
+
+
+@pytest.mark.parametrize(
+    ("photo", "strategies"),
+    [
+        ("pack 140", {"datamatrix-repair"}),  # a finger over the L, sensor noise
+        ("pack 101", {"datamatrix-repair"}),  # dim light and noise
+        ("tags 296", {"finder-repair", "second-look-finder-repair"}),
+    ],
+)
+def test_the_repairs_look_at_a_noisy_photo_smoothed(
+    photo: str, strategies: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Noise breaks a DataMatrix's edges or the finder patterns a cover left apart; the
+    repairs find them on the stretch smoothed over 3 px. Before, no pass read these."""
+    import scanner.decode as decode
+
+    if photo == "tags 296":
+        jpeg, expected = _bench_296()
+    else:
+        n, serial = {"pack 140": (140, "QR5RDC2C7X52"), "pack 101": (101, "YYN227YRMHCV")}[photo]
+        jpeg, text = _bench_pack(n, serial)
+        expected = (text,)
+    codes = decode_image_bytes(jpeg)
+    assert sorted(c.text for c in codes) == sorted(expected)
+    assert {c.strategy for c in codes} == strategies
+    monkeypatch.setattr(decode, "NOISY", math.inf)
+    monkeypatch.setattr(decode, "UNSTRETCHED_FROM", 256)  # (it reads pack 140 too)
+    assert decode_image_bytes(jpeg) == []
+
+
+def test_the_noise_estimate_sees_the_noise_and_not_the_code() -> None:
+    from scanner.decode import _noise
+
+    clean = synth_photo([(tag("N1"), "qr", None)], "perspective", "mild", 3)
+    assert _noise(Image.open(io.BytesIO(clean.jpeg)).convert("L")) < 2
+    rng = np.random.default_rng(5)
+    for sd in (8.0, 20.0, 35.0):
+        flat = np.clip(128 + rng.normal(0, sd, (300, 400)), 0, 255).astype(np.uint8)
+        assert _noise(Image.fromarray(flat)) == pytest.approx(sd, rel=0.1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 20])  # two tags' QR codes, a pack's DataMatrix
+def test_a_long_shake_reads_undone_at_its_own_length(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scanner.damage`'s severe shake (a 9 px smear at any angle) is beyond the 5 px
+    deconvolution; the 8 px one reads it. Before, no pass read these photos."""
+    import scanner.decode as decode
+
+    serial = f"K{n:011d}"
+    uri = DigitalLink(GTIN, "DEMO3F7A21", serial, bytes((n * 7 + k) % 256 for k in range(65)))
+    pairs = [("01", GTIN), ("17", "281231"), ("10", "DEMO3F7A21"), ("21", serial)]
+    spec = (uri.to_uri(), "qr", None) if n % 4 else ("", "datamatrix", pairs)
+    photo = synth_photo([spec], "shake", "severe", 1_000_003 * n + 5)  # type: ignore[list-item]
+    codes = decode_image_bytes(photo.jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(photo.expected[0], "deblur")]
+    monkeypatch.setattr(decode, "MOTION_LONGER", 99)  # a shake no photo has: reads nothing
+    assert decode_image_bytes(photo.jpeg) == []
+
+
+def test_a_pack_under_a_finger_in_glare_reads_from_the_photo_unstretched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bench's moderate `combined` photo 257: a finger over the corner of a pack's L, a
+    lamp's glare beside it. Stretched, the finger's brown comes out as dark as ink and
+    joins the symbol's outline, which then fits but does not read; on the photo as it is
+    the outline is the symbol's own. Before, no pass read it in any tag draw."""
+    import scanner.decode as decode
+    from scanner.decode import _datamatrix_repair, _gray, _Stretched
+
+    jpeg, expected = _bench_pack(257, "CVMKW5MQSAKS")
+    codes = decode_image_bytes(jpeg)
+    assert [(c.text, c.strategy) for c in codes] == [(expected, "datamatrix-repair")]
+    gray = _gray(Image.open(io.BytesIO(jpeg)))
+    assert _datamatrix_repair(_Stretched(gray)(), refine_from=0.85).codes == []
+    monkeypatch.setattr(decode, "UNSTRETCHED_FROM", 256)
+    assert decode_image_bytes(jpeg) == []
