@@ -204,7 +204,8 @@ def shake_kernel(length: float, angle: float) -> NDArray[np.float32]:
         ):
             if 0 <= x0 + dx < size and 0 <= y0 + dy < size:
                 kernel[y0 + dy, x0 + dx] += weight
-    return kernel / kernel.sum()
+    kernel /= kernel.sum()
+    return kernel
 
 
 def _shake(image: Image.Image, level: str, rng: random.Random) -> Image.Image:
