@@ -384,7 +384,7 @@ def test_no_micro_qr_code_out_of_noise(n: int, kind: str, level: str, seed: int)
 # before the pass named: dim light with sensor noise at an angle (denoise: a smoothed
 # local threshold); a finger or sticker over a finder pattern of a label out of focus at
 # an angle (deblur: finder repair on the sharpened photo); blur
-# with noise or in dim light (deblur: a stronger deconvolution, or a damped one binarized
+# with noise or in dim light (deblur: a less damped deconvolution, or a damped one binarized
 # by a local threshold).
 @pytest.mark.parametrize(
     ("n", "how"),
