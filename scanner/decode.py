@@ -11,6 +11,8 @@ codes read per millisecond on the photos the first look missed (300 of `scanner.
 1. every format with zxing's retries (inverted codes, linear codes turned 90°, and the
    codes of other systems: an EAN-13 is reported as foreign), unless the first look located
    a QR code or DataMatrix it could not read (a damaged tag, which the repairs read)
+   - unshake: a photo smeared far one way (MOTION_FIRST), which nothing else reads, has
+     the deblur pass's shake attempts (10.) at once
 2. a downscale of a huge photo (a 12-megapixel phone photo of a small code)
 3. a contrast stretch (low contrast, glare)
 4. a global-histogram binarizer instead of zxing's local-average one (noise, glare)
@@ -353,6 +355,11 @@ MOTION_LENGTH = 5
 #: module smeared over two) unread. `scanner.damage`'s shake: moderate 7 px read 31 of 40
 #: photos without either, 34 with 5 px, 40 with both; severe 9 px, 48 of 60 read.
 MOTION_LONGER = 8
+#: Under this anisotropy a photo is smeared so far one way that no other pass reads it: the
+#: shake attempts run straight after the first look (`unshake`), not after every other
+#: pass. `scanner.damage`'s shaken photos measure 0.19-0.44 severe, 0.32-0.6 moderate;
+#: every other kind of its photos 0.52 and over (a keystone's label edges, text lines).
+MOTION_FIRST = 0.45
 MOTION_SIGMA = 1.0
 
 
@@ -561,24 +568,6 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
             damp.append(wiener(DEBLUR_NSR * 2.5, REPAIR_SIGMA))
         return damp[0]
 
-    @functools.cache
-    def unshaken(length: float = MOTION_LENGTH) -> Image.Image | None:
-        angle = _shake(stretched)
-        if angle is None:
-            return None
-        return wiener.shaken(
-            DEBLUR_NSR, angle, length, MOTION_SIGMA if length < MOTION_LONGER else 0
-        )
-
-    def shaken(
-        read: Callable[[Image.Image], _Found], length: float = MOTION_LENGTH
-    ) -> Callable[[], _Found]:
-        def attempt() -> _Found:
-            image = unshaken(length)
-            return _Found([], []) if image is None else read(image)
-
-        return attempt
-
     return _first(
         lambda: _read(sharp, "deblur"),
         lambda: _read(_scaled(wiener(UPSCALED_NSR), 2.0), "deblur", _unscale(2.0)),
@@ -596,25 +585,65 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         lambda: _finder_repair(milder(), "deblur"),
         # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
         *([lambda: _read(_scaled(sharp, 2.0), "deblur", _unscale(2.0))] if dim else []),
-        # A shaken photo (`_shake`): the shake undone, binarized by the local threshold,
-        # read at twice its size, then finder repair (a finger and a shake at once); then
-        # a longer shake undone, thresholded and at twice its size.
-        shaken(lambda image: _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur")),
-        shaken(lambda image: _read(_scaled(image, 2.0), "deblur", _unscale(2.0))),
-        shaken(lambda image: _finder_repair(image, "deblur")),
-        shaken(
-            lambda image: _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur"),
-            MOTION_LONGER,
-        ),
-        shaken(lambda image: _read(_scaled(image, 2.0), "deblur", _unscale(2.0)), MOTION_LONGER),
+        *_unshaken(stretched, wiener),
     )
 
 
-def _shake(gray: Image.Image) -> float | None:
+def _unshaken(
+    stretched: Image.Image, wiener: _Wiener, below: float = MOTION_ANISOTROPY
+) -> list[Callable[[], _Found]]:
+    """Attempts at a shaken photo (`_shake`, its anisotropy under `below`; none reads
+    anything elsewhere): the shake undone, binarized by the local threshold, read at twice
+    its size, then finder repair (a finger and a shake at once); then a longer shake
+    undone, thresholded and at twice its size. The direction is measured when the first
+    attempt runs."""
+
+    @functools.cache
+    def unshaken(length: float) -> Image.Image | None:
+        shake = _shake(stretched)
+        if shake is None or shake.anisotropy >= below:
+            return None
+        sigma = MOTION_SIGMA if length < MOTION_LONGER else 0
+        return wiener.shaken(DEBLUR_NSR, shake.angle, length, sigma)
+
+    def shaken(read: Callable[[Image.Image], _Found], length: float) -> Callable[[], _Found]:
+        def attempt() -> _Found:
+            image = unshaken(length)
+            return _Found([], []) if image is None else read(image)
+
+        return attempt
+
+    def thresholded(image: Image.Image) -> _Found:
+        return _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur")
+
+    def doubled(image: Image.Image) -> _Found:
+        return _read(_scaled(image, 2.0), "deblur", _unscale(2.0))
+
+    return [
+        shaken(thresholded, MOTION_LENGTH),
+        shaken(doubled, MOTION_LENGTH),
+        shaken(lambda image: _finder_repair(image, "deblur"), MOTION_LENGTH),
+        shaken(thresholded, MOTION_LONGER),
+        shaken(doubled, MOTION_LONGER),
+    ]
+
+
+def _unshake(stretched: Image.Image) -> _Found:
+    """The early pass for a photo smeared so far one way (anisotropy under MOTION_FIRST)
+    that no other pass reads it: the shake attempts straight after the first look."""
+    return _first(*_unshaken(stretched, _Wiener(stretched), MOTION_FIRST))
+
+
+class _Shake(NamedTuple):
+    angle: float  # radians, x to the right, y down
+    anisotropy: float  # the weak gradient energy's share of the strong one's
+
+
+def _shake(gray: Image.Image) -> _Shake | None:
     """The direction (radians) a photo looks smeared along, where its gradients are
-    markedly weaker along one direction than across it (MOTION_ANISOTROPY); None where they
-    are not. The structure tensor summed over the photo: its weak eigenvector is the
-    direction of the shake."""
+    markedly weaker along one direction than across it (MOTION_ANISOTROPY), and how much;
+    None where they are not. The structure tensor summed over the photo: its weak
+    eigenvector is the direction of the shake."""
     pixels = np.asarray(gray, dtype=np.float32)
     gx = cv2.Sobel(pixels, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(pixels, cv2.CV_32F, 0, 1, ksize=3)
@@ -623,7 +652,8 @@ def _shake(gray: Image.Image) -> float | None:
     spread = math.hypot((xx - yy) / 2, xy)
     if half <= 0 or (half - spread) / (half + spread) >= MOTION_ANISOTROPY:
         return None
-    return 0.5 * math.atan2(2 * xy, xx - yy) + math.pi / 2
+    angle = 0.5 * math.atan2(2 * xy, xx - yy) + math.pi / 2
+    return _Shake(angle, (half - spread) / (half + spread))
 
 
 class _Stretched:
@@ -670,6 +700,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         )
     yield "as-is", lambda: _read(gray, "as-is")
     yield EVERY_FORMAT, lambda: _read(gray, EVERY_FORMAT)
+    yield "unshake", lambda: _unshake(stretched())
     yield "contrast", lambda: _read(stretched(), "contrast")
     if longest > HUGE_SIDE:
         yield (
