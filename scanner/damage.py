@@ -189,7 +189,7 @@ SHAKE_PX = {"mild": 3.5, "moderate": 5.5, "severe": 9.0}
 def shake_kernel(length: float, angle: float) -> NDArray[np.float32]:
     """The point spread of a straight shake `length` pixels long at `angle` (radians): the
     segment sampled finely, each sample split bilinearly over its four pixels."""
-    size = math.ceil(length) | 1
+    size = 2 * math.ceil(length / 2) + 3  # odd, with room for both ends' bilinear split
     kernel = np.zeros((size, size), np.float32)
     centre = size // 2
     for t in np.linspace(-length / 2, length / 2, 8 * size):

@@ -346,21 +346,25 @@ DIM_PAPER = 200
 #: their energy (the structure tensor of the whole photo) under this share of the
 #: strongest, is taken as smeared along that direction. On 400 of bench/scenes.py's
 #: moderate photos the shaken ones measured 0.26-0.77 (median 0.55), the others 0.55-0.99
-#: (median 0.85): the shake's deconvolution is tried only where it can help.
+#: (median 0.85): a quarter of the unshaken ones fall under it too, and pay for the
+#: attempts (last of all passes) where nothing else reads them.
 MOTION_ANISOTROPY = 0.8
-#: Length (pixels) of the shake undone, and the defocus undone with it (a shaken photo is
-#: rarely sharp): 5 px and 1.0 read the most of those photos (4 to 7 px, 0 to 1.0 tried).
+#: Length (pixels) of the shake undone first: 5 px read the most of those photos (4 to 7
+#: px tried).
 MOTION_LENGTH = 5
-#: Then a longer shake, undone alone: a 5 px deconvolution leaves a 7 px shake (a 3.5 px
-#: module smeared over two) unread. `scanner.damage`'s shake: moderate 7 px read 31 of 40
-#: photos without either, 34 with 5 px, 40 with both; severe 9 px, 48 of 60 read.
+#: The defocus (Gaussian sd, pixels) undone with it: a shaken photo is rarely sharp (0 to
+#: 1.0 tried; 1.0 read the most).
+MOTION_SIGMA = 1.0
+#: Then a longer shake, undone alone: a 5 px deconvolution leaves a 7 px smear (a 3.5 px
+#: module smeared over two) unread. On `scanner.damage` photos smeared 7 px (a trial
+#: length; its levels are 3.5 / 5.5 / 9 px) 31 of 40 read without either, 34 with 5 px, 40
+#: with both; its severe 9 px shake: 8 of 60 read before, 48 with both.
 MOTION_LONGER = 8
 #: Under this anisotropy a photo is smeared so far one way that no other pass reads it: the
 #: shake attempts run straight after the first look (`unshake`), not after every other
 #: pass. `scanner.damage`'s shaken photos measure 0.19-0.44 severe, 0.32-0.6 moderate;
 #: every other kind of its photos 0.52 and over (a keystone's label edges, text lines).
 MOTION_FIRST = 0.45
-MOTION_SIGMA = 1.0
 
 
 #: Denoising: Gaussian kernels (pixels) smoothing sensor noise before a local threshold, and
@@ -380,7 +384,7 @@ DENOISE_BLOCK = 31
 DENOISE_OFFSET = 5
 
 
-#: A photo whose sensor noise (`_noise`) is over this many grey levels is noisy: the
+#: A photo whose sensor noise (`_noise_sd`) is over this many grey levels is noisy: the
 #: repairs look at it smoothed over NOISY_KERNEL px too. `scanner.damage`'s photos with
 #: noise or low light measured 7.8-40, the others 0-2.
 NOISY = 5.0
@@ -397,7 +401,7 @@ UNSTRETCHED_FROM = 40
 _NOISE_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 
-def _noise(gray: Image.Image) -> float:
+def _noise_sd(gray: Image.Image) -> float:
     """The standard deviation of a photo's sensor noise in grey levels, by Immerkaer's
     fast estimate ("Fast Noise Variance Estimation", 1996): the mean absolute response to
     `_NOISE_MASK`, times sqrt(pi / 2) / 6 (~1 ms on an 800x600 photo)."""
@@ -447,7 +451,8 @@ def _first(*attempts: Callable[[], _Found]) -> _Found:
 
 
 class _Wiener:
-    """Wiener deconvolutions of one photo for Gaussian blurs (the out-of-focus phone photo),
+    """Wiener deconvolutions of one photo for Gaussian blurs (the out-of-focus phone photo)
+    and straight shakes (`shaken`),
     in the frequency domain, each stretched back to the grey range. The photo's spectrum is
     taken once for all of them, with OpenCV's transform in single precision (numpy's
     promotes to double: 19 ms for the forward transform of an 800x600 photo where OpenCV
@@ -467,7 +472,7 @@ class _Wiener:
 
     def __call__(self, nsr: float, sigma: float = DEBLUR_SIGMA) -> Image.Image:
         # The same numbers as `spectrum * gain[:, :, None]` and np.percentile, in a third
-        # of the time (a deblur makes six or seven of these, 60 % of its CPU): the blur's
+        # of the time (a deblur makes four or five of these, and up to two shakes): the blur's
         # transfer function kept for each sigma, the spectrum multiplied as complex
         # numbers (a last axis of two made numpy's loop crawl) and the grey range read off
         # the photo's tails (`_tail_percentiles`).
@@ -479,11 +484,12 @@ class _Wiener:
     def shaken(
         self, nsr: float, angle: float, length: float = MOTION_LENGTH, sigma: float = MOTION_SIGMA
     ) -> Image.Image:
-        """The photo with a linear motion blur of MOTION_LENGTH pixels along `angle`
-        (radians, x to the right, y down) and a slight defocus (MOTION_SIGMA) undone. A
-        straight shake of L pixels averages L positions: its transfer function along the
-        motion is the Dirichlet kernel sin(pi L p) / (L sin(pi p)) of the frequency p
-        projected on the motion; across it, 1."""
+        """The photo with a straight shake of `length` pixels along `angle` (radians, x
+        to the right, y down) and a Gaussian defocus of `sigma` pixels undone. A shake of
+        L pixels averages L positions: its transfer function along the motion is the
+        Dirichlet kernel sin(pi L p) / (L sin(pi p)) of the frequency p projected on the
+        motion; across it, 1. (Exact along an axis; on a diagonal the projection passes
+        0.5 and the kernel folds back: a little too much gain in the spectrum's corners.)"""
         along = self.fx * np.float32(math.cos(angle)) + self.fy * np.float32(math.sin(angle))
         sine = np.sin(np.float32(np.pi) * along)
         near_zero = np.abs(sine) < 1e-6
@@ -544,7 +550,9 @@ def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[flo
     return out
 
 
-def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
+def _deblur(
+    stretched: Image.Image, dim: bool = False, shake: Callable[[], _Shake | None] | None = None
+) -> _Found:
     """Wiener deconvolutions (the second read at twice its size: small modules blurred with
     noise or in dim light break apart when binarized at their own); then a DataMatrix with
     a covered L, out of focus too (a sticker and blur at once), through the DataMatrix
@@ -552,7 +560,8 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
     that fits but does not read, deblurred again on its own crop: RECROP_MAX); then a QR
     code with a covered finder pattern, out of focus, through finder repair on a milder
     deconvolution; in a `dim` photo, the first at twice its size; last, where the photo
-    looks shaken (`_shake`), the shake undone (`_Wiener.shaken`)."""
+    looks shaken (`shake`, by default `_shake` of `stretched`; None: not shaken, or its
+    shake tried already), the shake undone (`_Wiener.shaken`)."""
     wiener = _Wiener(stretched)
     sharp = wiener(DEBLUR_NSR)
     mild: list[Image.Image] = []
@@ -585,58 +594,59 @@ def _deblur(stretched: Image.Image, dim: bool = False) -> _Found:
         lambda: _finder_repair(milder(), "deblur"),
         # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
         *([lambda: _read(_scaled(sharp, 2.0), "deblur", _unscale(2.0))] if dim else []),
-        *_unshaken(stretched, wiener),
+        *_unshaken(lambda: wiener, shake or functools.cache(lambda: _shake(stretched)), "deblur"),
     )
 
 
 def _unshaken(
-    stretched: Image.Image, wiener: _Wiener, below: float = MOTION_ANISOTROPY
+    wiener: Callable[[], _Wiener], shake: Callable[[], _Shake | None], strategy: str
 ) -> list[Callable[[], _Found]]:
-    """Attempts at a shaken photo (`_shake`, its anisotropy under `below`; none reads
-    anything elsewhere): the shake undone, binarized by the local threshold, read at twice
-    its size, then finder repair (a finger and a shake at once); then a longer shake
-    undone, thresholded and at twice its size. The direction is measured when the first
-    attempt runs."""
+    """Attempts at a shaken photo (`shake`: its measure, None where it is not shaken; none
+    of these reads anything elsewhere): the shake undone with a slight defocus, binarized
+    by the local threshold, read at twice its size, then finder repair (a finger and a
+    shake at once); then a longer shake undone alone, thresholded and at twice its size.
+    Nothing is measured or deconvolved before the first attempt runs."""
 
     @functools.cache
-    def unshaken(length: float) -> Image.Image | None:
-        shake = _shake(stretched)
-        if shake is None or shake.anisotropy >= below:
+    def unshaken(length: float, sigma: float) -> Image.Image | None:
+        measured = shake()
+        if measured is None:
             return None
-        sigma = MOTION_SIGMA if length < MOTION_LONGER else 0
-        return wiener.shaken(DEBLUR_NSR, shake.angle, length, sigma)
+        return wiener().shaken(DEBLUR_NSR, measured.angle, length, sigma)
 
-    def shaken(read: Callable[[Image.Image], _Found], length: float) -> Callable[[], _Found]:
-        def attempt() -> _Found:
-            image = unshaken(length)
+    def attempt(
+        read: Callable[[Image.Image], _Found], length: float, sigma: float
+    ) -> Callable[[], _Found]:
+        def run() -> _Found:
+            image = unshaken(length, sigma)
             return _Found([], []) if image is None else read(image)
 
-        return attempt
+        return run
 
     def thresholded(image: Image.Image) -> _Found:
-        return _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), "deblur")
+        return _read(_smoothed_threshold(image, DENOISE_KERNELS[-1]), strategy)
 
     def doubled(image: Image.Image) -> _Found:
-        return _read(_scaled(image, 2.0), "deblur", _unscale(2.0))
+        return _read(_scaled(image, 2.0), strategy, _unscale(2.0))
+
+    def repaired(image: Image.Image) -> _Found:
+        return _finder_repair(image, strategy)
 
     return [
-        shaken(thresholded, MOTION_LENGTH),
-        shaken(doubled, MOTION_LENGTH),
-        shaken(lambda image: _finder_repair(image, "deblur"), MOTION_LENGTH),
-        shaken(thresholded, MOTION_LONGER),
-        shaken(doubled, MOTION_LONGER),
+        attempt(thresholded, MOTION_LENGTH, MOTION_SIGMA),
+        attempt(doubled, MOTION_LENGTH, MOTION_SIGMA),
+        attempt(repaired, MOTION_LENGTH, MOTION_SIGMA),
+        attempt(thresholded, MOTION_LONGER, 0.0),
+        attempt(doubled, MOTION_LONGER, 0.0),
     ]
 
 
-def _unshake(stretched: Image.Image) -> _Found:
-    """The early pass for a photo smeared so far one way (anisotropy under MOTION_FIRST)
-    that no other pass reads it: the shake attempts straight after the first look."""
-    return _first(*_unshaken(stretched, _Wiener(stretched), MOTION_FIRST))
-
-
 class _Shake(NamedTuple):
-    angle: float  # radians, x to the right, y down
-    anisotropy: float  # the weak gradient energy's share of the strong one's
+    """How a photo looks smeared: along `angle` (radians, x to the right, y down), its
+    gradients' energy that way `anisotropy` times their energy across (1: not at all)."""
+
+    angle: float
+    anisotropy: float
 
 
 def _shake(gray: Image.Image) -> _Shake | None:
@@ -681,7 +691,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
 
     @functools.cache
     def noisy() -> bool:
-        return _noise(gray) > NOISY
+        return _noise_sd(gray) > NOISY
 
     @functools.cache
     def smoothed() -> Image.Image:
@@ -690,6 +700,23 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
     @functools.cache
     def stretch_moved() -> bool:
         return _percentile(gray, 0.01) >= UNSTRETCHED_FROM
+
+    @functools.cache
+    def shake() -> _Shake | None:
+        return _shake(stretched())
+
+    early: list[bool] = []  # the unshake pass tried the shake attempts: deblur does not
+
+    def unshake() -> _Found:
+        # A photo smeared so far one way (MOTION_FIRST) that nothing else reads it: the
+        # shake attempts straight after the first look. Measured first (0.4 ms on an
+        # 800x600 photo): the spectrum (5 ms) is taken only for such a photo.
+        measured = shake()
+        if measured is None or measured.anisotropy >= MOTION_FIRST:
+            return _Found([], [])
+        early.append(True)
+        spectrum = functools.cache(lambda: _Wiener(stretched()))
+        return _first(*_unshaken(spectrum, shake, "unshake"))
 
     if longest < TINY_SIDE:
         # A low-resolution photo: look at a 2x upscale first, or a second code in the picture
@@ -700,7 +727,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         )
     yield "as-is", lambda: _read(gray, "as-is")
     yield EVERY_FORMAT, lambda: _read(gray, EVERY_FORMAT)
-    yield "unshake", lambda: _unshake(stretched())
+    yield "unshake", unshake
     yield "contrast", lambda: _read(stretched(), "contrast")
     if longest > HUGE_SIDE:
         yield (
@@ -745,7 +772,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         )
     else:
         yield "uncurl", lambda: _uncurl(stretched(), UNCURL_ZOOMS)
-    # In a noisy photo (`_noise`) the repairs look again on the stretch smoothed over
+    # In a noisy photo (`_noise_sd`) the repairs look again on the stretch smoothed over
     # NOISY_KERNEL px: the noise breaks the finder patterns left, or a DataMatrix's edges,
     # apart. Where the stretch moved the photo's black point (UNSTRETCHED_FROM), the
     # DataMatrix repair looks at the photo as it is too.
@@ -761,6 +788,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         lambda: _first(
             lambda: _datamatrix_repair(stretched(), refine_from=datamatrix.PLAIN_REFINE_FROM),
             *(
+                # (Refined from 0.9 as on a deblurred photo: smoothing softens edges alike.)
                 [lambda: _datamatrix_repair(smoothed(), refine_from=datamatrix.REFINE_FROM)]
                 if noisy()
                 else []
@@ -772,7 +800,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
             ),
         ),
     )
-    yield "deblur", lambda: _deblur(stretched(), dim())
+    yield "deblur", lambda: _deblur(stretched(), dim(), lambda: None if early else shake())
 
 
 #: Angles (degrees) of a bottle's circumference a curved code is assumed to span.
