@@ -481,9 +481,7 @@ class _Wiener:
             otf = self._otfs[sigma] = np.exp(np.float32(-2 * (np.pi * sigma) ** 2) * self.radius2)
         return self._restored(otf, nsr)
 
-    def shaken(
-        self, nsr: float, angle: float, length: float = MOTION_LENGTH, sigma: float = MOTION_SIGMA
-    ) -> Image.Image:
+    def shaken(self, nsr: float, angle: float, length: float, sigma: float) -> Image.Image:
         """The photo with a straight shake of `length` pixels along `angle` (radians, x
         to the right, y down) and a Gaussian defocus of `sigma` pixels undone. A shake of
         L pixels averages L positions: its transfer function along the motion is the
@@ -550,9 +548,7 @@ def _tail_percentiles(values: NDArray[Any], low: float, high: float) -> list[flo
     return out
 
 
-def _deblur(
-    stretched: Image.Image, dim: bool = False, shake: Callable[[], _Shake | None] | None = None
-) -> _Found:
+def _deblur(stretched: Image.Image, dim: bool, shake: Callable[[], _Shake | None]) -> _Found:
     """Wiener deconvolutions (the second read at twice its size: small modules blurred with
     noise or in dim light break apart when binarized at their own); then a DataMatrix with
     a covered L, out of focus too (a sticker and blur at once), through the DataMatrix
@@ -560,8 +556,8 @@ def _deblur(
     that fits but does not read, deblurred again on its own crop: RECROP_MAX); then a QR
     code with a covered finder pattern, out of focus, through finder repair on a milder
     deconvolution; in a `dim` photo, the first at twice its size; last, where the photo
-    looks shaken (`shake`, by default `_shake` of `stretched`; None: not shaken, or its
-    shake tried already), the shake undone (`_Wiener.shaken`)."""
+    looks shaken (`shake`: `_shake` of `stretched`, or None where it is not shaken or its
+    shake was tried already), the shake undone (`_Wiener.shaken`)."""
     wiener = _Wiener(stretched)
     sharp = wiener(DEBLUR_NSR)
     mild: list[Image.Image] = []
@@ -594,25 +590,26 @@ def _deblur(
         lambda: _finder_repair(milder(), "deblur"),
         # A dim photo: the first deconvolution at twice its size too (DIM_PAPER).
         *([lambda: _read(_scaled(sharp, 2.0), "deblur", _unscale(2.0))] if dim else []),
-        *_unshaken(lambda: wiener, shake or functools.cache(lambda: _shake(stretched)), "deblur"),
+        *_unshaken(wiener, shake, "deblur"),
     )
 
 
 def _unshaken(
-    wiener: Callable[[], _Wiener], shake: Callable[[], _Shake | None], strategy: str
+    wiener: _Wiener, shake: Callable[[], _Shake | None], strategy: str
 ) -> list[Callable[[], _Found]]:
     """Attempts at a shaken photo (`shake`: its measure, None where it is not shaken; none
     of these reads anything elsewhere): the shake undone with a slight defocus, binarized
     by the local threshold, read at twice its size, then finder repair (a finger and a
     shake at once); then a longer shake undone alone, thresholded and at twice its size.
-    Nothing is measured or deconvolved before the first attempt runs."""
+    Nothing is measured or deconvolved before the first attempt runs (`wiener`: the
+    photo's spectrum, taken already)."""
 
     @functools.cache
     def unshaken(length: float, sigma: float) -> Image.Image | None:
         measured = shake()
         if measured is None:
             return None
-        return wiener().shaken(DEBLUR_NSR, measured.angle, length, sigma)
+        return wiener.shaken(DEBLUR_NSR, measured.angle, length, sigma)
 
     def attempt(
         read: Callable[[Image.Image], _Found], length: float, sigma: float
@@ -715,8 +712,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[str, Callable[[], _Found]]]:
         if measured is None or measured.anisotropy >= MOTION_FIRST:
             return _Found([], [])
         early.append(True)
-        spectrum = functools.cache(lambda: _Wiener(stretched()))
-        return _first(*_unshaken(spectrum, shake, "unshake"))
+        return _first(*_unshaken(_Wiener(stretched()), shake, "unshake"))
 
     if longest < TINY_SIDE:
         # A low-resolution photo: look at a 2x upscale first, or a second code in the picture
