@@ -186,8 +186,11 @@ DECODE_BUDGET_S = 0.6
 #: with 1.2 s. Stop 26 made the work itself cheaper (`keep_freed_memory`; the
 #: deconvolution's own changes alone made it ~4 % dearer): on one machine, alternated
 #: runs, 11.0-13.2 ms before and 8.8-9.7 after, so the reference machine now takes 0.78 of
-#: what it took, and a photo's budget in seconds on any machine stays what it was.
-REFERENCE_WORK_S = 0.0086
+#: what it took, and a photo's budget in seconds on any machine stays what it was. Stop 28
+#: read the fallbacks' codes unturned (MATRIX_ONLY), which the work's zxing reads are: it
+#: took 0.947 of what it did (the fastest of 40, three alternated runs each), and so does
+#: this.
+REFERENCE_WORK_S = 0.0081
 #: The pace is clamped to this range (a wild measurement must not starve or flood a photo).
 PACE_RANGE = (0.5, 4.0)
 #: The reference work is timed this many times; the fastest counts (the least disturbed).
@@ -234,11 +237,19 @@ MATRIX_FORMATS = (
 )
 
 
-#: The first look at a photo: QR and DataMatrix the way labels print them (dark on light),
-#: upright or turned by any angle (the 2D detectors find them turned; zxing's extra 90°
-#: pass is for linear codes). 1.5 ms on a 800x600 photo where every format, inverted and
-#: turned took 15.6 ms for the same codes (60 bench photos, load ~15).
-CHEAP: dict[str, Any] = {"formats": MATRIX_FORMATS, "try_invert": False, "try_rotate": False}
+#: Every pass but every-format looks for QR and DataMatrix the way labels print them (dark
+#: on light), upright or turned by any angle: the 2D detectors find them turned, and
+#: zxing's turn (a second scan of the picture along its other axis) is for linear codes.
+#: The first look so takes 1.5 ms on a 800x600 photo where every format, inverted and
+#: turned took 15.6 ms for the same codes (60 bench photos, load ~15). The fallbacks turned
+#: too until stop 28: without it they read the same codes of 1,600 `bench scan` photos
+#: (four tag draws) and of 800 of bench/scenes.py's, moderate and severe, in 10-16 % less
+#: CPU (the severe scenes: 49.8 -> 41.6 s).
+MATRIX_ONLY: dict[str, Any] = {
+    "formats": MATRIX_FORMATS,
+    "try_invert": False,
+    "try_rotate": False,
+}
 #: The passes that look at the photo as it is (or a tiny one upscaled): the second look
 #: runs after them.
 FIRST_LOOK = frozenset({"as-is", "as-is-upscaled"})
@@ -272,10 +283,8 @@ def _identity(x: float, y: float) -> Point:
 def _read(image: Image.Image, strategy: str, back: Back = _identity, **options: Any) -> _Found:
     if strategy == EVERY_FORMAT:
         pass  # zxing's defaults: every format, inverted, turned
-    elif strategy in FIRST_LOOK:
-        options = {**CHEAP, **options}
     else:
-        options = {"formats": MATRIX_FORMATS, "try_invert": False, **options}
+        options = {**MATRIX_ONLY, **options}
     found = zxingcpp.read_barcodes(
         image, text_mode=zxingcpp.TextMode.Plain, return_errors=True, **options
     )
@@ -811,7 +820,9 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
     """A code on a bottle: where zxing locates a code it cannot read, flatten the crop as if
     wrapped round a vertical cylinder (columns spaced as the sine of their angle), for a few
     assumed spans, and read again; at each of `zooms` in turn (a small photo's crop
-    upscaled: see UNCURL_ZOOMS)."""
+    upscaled: see UNCURL_ZOOMS); then as if round a horizontal one (a bottle on its side:
+    rows spaced so). Before stop 28 only the vertical: the bench's photos turned by 90°
+    lost 13 of their 144 moderate codes, all `bottle` and `curvature`."""
     located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
     located += _read(gray, "uncurl").misses
     codes: list[tuple[DecodedCode, Outline]] = []
@@ -819,13 +830,38 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
         box = _box(miss, gray.size, 0.25)
         if box is None:
             continue
-        x0, _, x1, _ = _bounds(miss)
-        for zoom in zooms:
-            found = _uncurled(gray.crop(box), (x0 + x1) / 2 - box[0], (x1 - x0) / 2, zoom)
-            if found:
-                codes.extend((code, _shift(outline, box)) for code, outline in found)
-                break  # this spot is read: on to the next
+        crop = gray.crop(box)
+        x0, y0, x1, y1 = _bounds(miss)
+        found = _first_uncurled(crop, (x0 + x1) / 2 - box[0], (x1 - x0) / 2, zooms)
+        if not found:
+            # A bottle lying on its side, or photographed turned: the label curves along
+            # y. Its crop transposed (x and y swapped) curves along x, as uncurled above.
+            turned = _first_uncurled(
+                crop.transpose(Image.Transpose.TRANSPOSE),
+                (y0 + y1) / 2 - box[1],
+                (y1 - y0) / 2,
+                zooms,
+            )
+            found = [(code, _swapped(outline)) for code, outline in turned]
+        codes.extend((code, _shift(outline, box)) for code, outline in found)
     return _Found(_unique_found(codes), [])
+
+
+def _first_uncurled(
+    crop: Image.Image, centre: float, half: float, zooms: tuple[float, ...]
+) -> list[tuple[DecodedCode, Outline]]:
+    """`_uncurled` at each of `zooms` in turn, until one reads."""
+    for zoom in zooms:
+        found = _uncurled(crop, centre, half, zoom)
+        if found:
+            return found
+    return []
+
+
+def _swapped(outline: Outline) -> Outline:
+    """An outline in a transposed picture, in the picture's own pixels (x and y swapped)."""
+    a, b, c, d = ((y, x) for x, y in outline)
+    return a, b, c, d
 
 
 def _uncurled(
