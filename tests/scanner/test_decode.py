@@ -1305,9 +1305,9 @@ def test_a_pack_under_a_finger_in_glare_reads_from_the_photo_unstretched(
 @pytest.mark.parametrize("kind", ["qr", "datamatrix"])
 @pytest.mark.parametrize("angle", [0, 33, 90, 147, 180, 270])
 def test_a_code_turned_by_any_angle_is_read(kind: str, angle: int) -> None:
-    """The first look and the fallbacks ask zxing for 2D codes without its turn
-    (`MATRIX_ONLY`), under which its DataMatrix detector misses a symbol turned past
-    about 50°: the every-format pass (turned) reads it."""
+    """The passes ask zxing for 2D codes without its turn (`MATRIX_ONLY`), under which its
+    DataMatrix detector misses a symbol turned past about 50°: the every-format pass
+    (turned) reads it."""
     text = tag("TURNED") if kind == "qr" else encode_element_string(PACK)
     label = label_for(text, kind, PACK if kind == "datamatrix" else None)  # type: ignore[arg-type]
     turned = label.convert("L").rotate(angle, expand=True, fillcolor=255, resample=Image.BICUBIC)
