@@ -238,15 +238,18 @@ MATRIX_FORMATS = (
 
 
 #: Every pass but every-format looks for QR and DataMatrix the way labels print them (dark
-#: on light), without zxing's turn (a second scan along the picture's other axis). The
-#: first look so takes 1.5 ms on a 800x600 photo where every format, inverted and turned
-#: took 15.6 ms for the same codes (60 bench photos, load ~15). The turn adds nothing for
-#: a QR code, found at any angle; zxing's DataMatrix detector without it misses a symbol
-#: turned past about 50°, which the every-format pass (turned) and the DataMatrix repair
-#: (its own outline, any angle) read. The fallbacks turned until stop 28: without it they
-#: read the same codes of 1,600 `bench scan` photos (four tag draws) and 800 of
+#: on light). The first look so takes 1.5 ms on a 800x600 photo where every format,
+#: inverted and turned took 15.6 ms for the same codes (60 bench photos, load ~15).
+#: zxing's turn (a second scan along the picture's other axis) adds nothing for a QR
+#: code, found at any angle, but its DataMatrix detector without it misses a symbol turned
+#: past about 50°. The first look turns (`_read`: 0.7 ms more), so that a pack lying any
+#: way round is read there: unturned it was left to every-format, and the bench's photos
+#: turned by 180° or 270° took 1.9 s of CPU for their 140 mild photos where upright ones
+#: take 0.9 (now 1.1). The fallbacks do not turn (until stop 28 they did): they read
+#: the same codes of 1,600 `bench scan` photos (four tag draws) and 800 of
 #: bench/scenes.py's, moderate and severe, in 10-16 % less CPU; of the bench's photos
-#: turned by 90° or 270°, 2 fewer severe ones of 145 (by 90°), none fewer moderate.
+#: turned by 90° or 270°, 2 fewer severe ones of 145 (by 90°), none fewer moderate (a
+#: turned symbol they miss, the DataMatrix repair reads by its own outline).
 MATRIX_ONLY: dict[str, Any] = {
     "formats": MATRIX_FORMATS,
     "try_invert": False,
@@ -285,6 +288,8 @@ def _identity(x: float, y: float) -> Point:
 def _read(image: Image.Image, strategy: str, back: Back = _identity, **options: Any) -> _Found:
     if strategy == EVERY_FORMAT:
         pass  # zxing's defaults: every format, inverted, turned
+    elif strategy in FIRST_LOOK:
+        options = {**MATRIX_ONLY, "try_rotate": True, **options}  # a pack any way round
     else:
         options = {**MATRIX_ONLY, **options}
     found = zxingcpp.read_barcodes(
