@@ -238,16 +238,16 @@ MATRIX_FORMATS = (
 
 
 #: Every pass but every-format looks for QR and DataMatrix the way labels print them (dark
-#: on light). The first look so takes 1.5 ms on a 800x600 photo where every format,
+#: on light). The first look so took 1.5 ms on a 800x600 photo where every format,
 #: inverted and turned took 15.6 ms for the same codes (60 bench photos, load ~15).
 #: zxing's turn (a second scan along the picture's other axis) adds nothing for a QR
 #: code, found at any angle, but its DataMatrix detector without it misses a symbol turned
 #: past about 50°. The first look turns (`_read`: 0.7 ms more), so that a pack lying any
-#: way round is read there: unturned it was left to every-format, and the bench's photos
-#: turned by 180° or 270° took 1.9 s of CPU for their 140 mild photos where upright ones
-#: take 0.9 (now 1.1). The fallbacks do not turn (until stop 28 they did): they read
-#: the same codes of 1,600 `bench scan` photos (four tag draws) and 800 of
-#: bench/scenes.py's, moderate and severe, in 10-16 % less CPU; of the bench's photos
+#: way round is read there: unturned it was left to every-format, and the bench's 140 mild
+#: photos turned by 180° or 270° took 1.9 s of CPU (upright: 0.9); turned, 1.1. The
+#: fallbacks do not turn (until stop 28 they did): they read the same codes of 1,600
+#: `bench scan` photos (four tag draws) and 800 of bench/scenes.py's, moderate and severe,
+#: in 10-16 % less CPU (measured before the first look turned); of the bench's photos
 #: turned by 90° or 270°, 2 fewer severe ones of 145 (by 90°), none fewer moderate (a
 #: turned symbol they miss, the DataMatrix repair reads by its own outline).
 MATRIX_ONLY: dict[str, Any] = {
@@ -828,7 +828,7 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
     wrapped round a vertical cylinder (columns spaced as the sine of their angle), for a few
     assumed spans, and read again; at each of `zooms` in turn (a small photo's crop
     upscaled: see UNCURL_ZOOMS); then as if round a horizontal one (a bottle on its side:
-    rows spaced so). Before stop 28 only the vertical: the bench's photos turned by 90°
+    rows spaced so), at the first zoom. Before stop 28 only the vertical: the bench's photos turned by 90°
     lost 13 of their 144 moderate codes, all `bottle` and `curvature`."""
     located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
     located += _read(gray, "uncurl").misses
@@ -842,14 +842,17 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
         found = _first_uncurled(crop, (x0 + x1) / 2 - box[0], (x1 - x0) / 2, zooms)
         if not found:
             # A bottle lying on its side, or photographed turned: the label curves along
-            # y. Its crop transposed (x and y swapped) curves along x, as uncurled above.
+            # y. Its crop turned by 90° curves along x, as uncurled above. (Turned, not
+            # transposed: a mirrored code reads only where zxing looks for mirrored ones.)
+            # At the first zoom only: on the bench's photos turned by 90° and 270° the
+            # second read no more, and every upright photo uncurl misses pays for this.
             turned = _first_uncurled(
-                crop.transpose(Image.Transpose.TRANSPOSE),
+                crop.transpose(Image.Transpose.ROTATE_90),
                 (y0 + y1) / 2 - box[1],
                 (y1 - y0) / 2,
-                zooms,
+                zooms[:1],
             )
-            found = [(code, _swapped(outline)) for code, outline in turned]
+            found = [(code, _turned_back(outline, crop.width)) for code, outline in turned]
         codes.extend((code, _shift(outline, box)) for code, outline in found)
     return _Found(_unique_found(codes), [])
 
@@ -857,7 +860,8 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
 def _first_uncurled(
     crop: Image.Image, centre: float, half: float, zooms: tuple[float, ...]
 ) -> list[tuple[DecodedCode, Outline]]:
-    """`_uncurled` at each of `zooms` in turn, until one reads."""
+    """`_uncurled` at each of `zooms` in turn, until one reads: a spot read at one zoom
+    needs no other (each zoom is 8 reads of the crop)."""
     for zoom in zooms:
         found = _uncurled(crop, centre, half, zoom)
         if found:
@@ -865,9 +869,11 @@ def _first_uncurled(
     return []
 
 
-def _swapped(outline: Outline) -> Outline:
-    """An outline in a transposed picture, in the picture's own pixels (x and y swapped)."""
-    a, b, c, d = ((y, x) for x, y in outline)
+def _turned_back(outline: Outline, width: float) -> Outline:
+    """An outline in a picture turned 90° counter-clockwise (Pillow's ROTATE_90: a point
+    (x, y) of the picture is at (y, width - x) in it), in the picture's own pixels;
+    `width`: the picture's, before it was turned."""
+    a, b, c, d = ((width - y, x) for x, y in outline)
     return a, b, c, d
 
 
