@@ -828,8 +828,9 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
     wrapped round a vertical cylinder (columns spaced as the sine of their angle), for a few
     assumed spans, and read again; at each of `zooms` in turn (a small photo's crop
     upscaled: see UNCURL_ZOOMS); then as if round a horizontal one (a bottle on its side:
-    rows spaced so), at the first zoom. Before stop 28 only the vertical: the bench's photos turned by 90°
-    lost 13 of their 144 moderate codes, all `bottle` and `curvature`."""
+    rows spaced so), at the first zoom. Before stop 28 only the vertical: the bench's
+    photos turned by 90° lost 15 of their 144 moderate codes (13 photos), all `bottle` and
+    `curvature`."""
     located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
     located += _read(gray, "uncurl").misses
     codes: list[tuple[DecodedCode, Outline]] = []
