@@ -831,13 +831,8 @@ def _uncurl(gray: Image.Image, zooms: tuple[float, ...] = (1.0,)) -> _Found:
     rows spaced so), at the first zoom. Before stop 28 only the vertical: the bench's
     photos turned by 90° lost 15 of their 144 moderate codes (13 photos), all `bottle` and
     `curvature`."""
-    # Located turned too: zxing scans for finder patterns along rows, and a curve squeezes
-    # them across; its turn scans columns (the bench's bottle photo 259 went unread
-    # without it, 1 tag draw of 30).
-    located = _read(
-        gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram, try_rotate=True
-    ).misses
-    located += _read(gray, "uncurl", try_rotate=True).misses
+    located = _read(gray, "uncurl", binarizer=zxingcpp.Binarizer.GlobalHistogram).misses
+    located += _read(gray, "uncurl").misses
     codes: list[tuple[DecodedCode, Outline]] = []
     for miss in _real_misses(located, [], nested=True)[:2]:
         box = _box(miss, gray.size, 0.25)

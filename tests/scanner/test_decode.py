@@ -1364,23 +1364,3 @@ def test_a_bottle_on_its_side_is_uncurled(kind: str, n: int, turn: Image.Transpo
     side = math.dist(where[0], where[1])
     found = _uncurled_outline(photo)
     assert max(math.dist(a, b) for a, b in zip(found, where, strict=True)) < 0.15 * side
-
-
-#: Two tags of the bench's moderate `bottle` photo 259 in one draw of a stack's signatures.
-BENCH_259 = (
-    "https://id.borderledger.example/01/09506000134352/10/DEMO000000/21/B1VZMJ4MZBL1?sig="
-    "PImt9tqWEcILCUKFwGVralBu3EapuPlbdz2kG3W1-zvkWLMp1-bvtl9poPQKJgiMzOJ2yZ9wavPLfweRjUZL9MQ",
-    "https://id.borderledger.example/01/09506000134352/10/DEMO000000/21/8OW220DH6VZT?sig="
-    "SrrX9ExV1UZMptFxT7a4VPd1uwS2JeGL8XbRXbNIR76F8NW2H7kqpo-prUQoVBbgHFYzuLOkUloZdbwiR4HDI2g",
-)
-
-
-def test_a_curved_code_is_located_by_columns_too() -> None:
-    """Two labels round bottles, small in the photo: a curve squeezes the finder patterns
-    across, so zxing's scan along rows misses them and only its turn (along columns)
-    locates the code for uncurl. Unturned, neither label was read."""
-    specs: list[Any] = [(uri, "qr", None) for uri in BENCH_259]
-    photo = synth_photo(specs, "bottle", "moderate", 1_000_003 * 259 + 7)
-    codes = decode_image_bytes(photo.jpeg)
-    assert {c.text for c in codes} == set(BENCH_259)
-    assert codes[0].strategy == "uncurl"
